@@ -1,0 +1,38 @@
+#pragma once
+// The one registry of commands: built-in and plugin commands alike are (name, summary, group,
+// define), so help, completion and dispatch all read the same table.
+#include "session.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace berth::cli {
+
+struct Invocation {
+  Session& session;
+  int exit_code = 0;
+};
+
+struct Command {
+  std::string name;
+  std::string summary;
+  std::string group;  // the heading it appears under in --help
+  // Adds the command's options, subcommands and callback to its CLI11 app.
+  std::function<void(CLI::App&, Invocation&)> define;
+};
+
+using Registry = std::vector<Command>;
+
+void add_workspace_commands(Registry& registry);
+void add_target_commands(Registry& registry);
+void add_provider_commands(Registry& registry);
+void add_server_commands(Registry& registry);
+void add_completion_command(Registry& registry);
+
+// Validates a name argument before it goes anywhere; a bad one is a usage error.
+void require_name_argument(const std::string& kind, const std::string& name);
+
+}  // namespace berth::cli

@@ -1,0 +1,74 @@
+// berth serve, berth server start|stop|status, berth version.
+#include "commands.hpp"
+#include "daemon.hpp"
+#include "errors.hpp"
+#include "output.hpp"
+#include "serve.hpp"
+#include "version.hpp"
+
+#include <iostream>
+
+namespace berth::cli {
+namespace {
+
+void define_serve(CLI::App& app, Invocation& run) {
+  auto listen = std::make_shared<std::string>();
+  app.add_option("--listen", *listen, "Also listen on TCP HOST:PORT (every request then needs an API key)");
+  app.callback([&run, listen] {
+    if (!listen->empty()) throw invalid("--listen (TCP with API keys) is not available yet; use the Unix socket");
+    ServeOptions options{run.session.home(), executable_dir().parent_path() / "lib" / "berth" / "providers", *listen};
+    run.exit_code = serve(options);
+  });
+}
+
+void define_server(CLI::App& app, Invocation& run) {
+  app.require_subcommand(1);
+  app.add_subcommand("start", "Start the server in the background (pid file, log file)")->callback([&run] {
+    Home home = run.session.home();
+    if (daemon_status(home).running) {
+      std::cout << "a server is already running for " << home.data_dir.string() << '\n';
+      return;
+    }
+    int pid = start_daemon(home, std::chrono::seconds(15));
+    std::cout << "server started (pid " << pid << ", log " << home.server_log_path().string() << ")\n";
+  });
+  app.add_subcommand("stop", "Stop the background server, letting running operations finish")->callback([&run] {
+    Home home = run.session.home();
+    if (!stop_daemon(home, std::chrono::seconds(30))) {
+      std::cout << "no server is running for " << home.data_dir.string() << '\n';
+      return;
+    }
+    std::cout << "server stopped\n";
+  });
+  app.add_subcommand("status", "Say whether the server is running")->callback([&run] {
+    Home home = run.session.home();
+    DaemonStatus status = daemon_status(home);
+    Json json{{"running", status.running}, {"pid", status.pid}, {"socket", home.socket_path().string()},
+              {"log", home.server_log_path().string()}};
+    print_as(run.session, json, [&] {
+      if (status.running) {
+        std::cout << "running (pid " << status.pid << ", socket " << home.socket_path().string() << ")\n";
+      } else {
+        std::cout << "not running\n";
+      }
+    });
+    if (!status.running) run.exit_code = 1;
+  });
+}
+
+void define_version(CLI::App& app, Invocation& run) {
+  app.callback([&run] {
+    Json json{{"version", BERTH_VERSION}, {"sdk_api", "1.0"}};
+    print_as(run.session, json, [] { std::cout << "berth " << BERTH_VERSION << " (SDK API 1.0)\n"; });
+  });
+}
+
+}  // namespace
+
+void add_server_commands(Registry& registry) {
+  registry.push_back({"serve", "Run the server in the foreground", "Server", define_serve});
+  registry.push_back({"server", "Run the server in the background (start, stop, status)", "Server", define_server});
+  registry.push_back({"version", "Show berth's version", "Other", define_version});
+}
+
+}  // namespace berth::cli

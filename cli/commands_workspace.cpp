@@ -1,0 +1,272 @@
+// berth workspace create|list|info|start|stop|delete|exec|ssh|logs, and their shortcuts.
+#include "commands.hpp"
+#include "errors.hpp"
+#include "names.hpp"
+#include "output.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+namespace fs = std::filesystem;
+
+namespace berth::cli {
+namespace {
+
+StringMap parse_env(const std::vector<std::string>& pairs) {
+  StringMap env;
+  for (const auto& pair : pairs) {
+    size_t equals = pair.find('=');
+    if (equals == std::string::npos || equals == 0) throw invalid("--env '" + pair + "' must be KEY=VALUE");
+    env[pair.substr(0, equals)] = pair.substr(equals + 1);
+  }
+  return env;
+}
+
+Row workspace_row(const Workspace& w) {
+  std::string state = w.operation.empty() ? to_string(w.state) : to_string(w.state) + " (" + w.operation + ")";
+  return {w.name, w.target, w.provider, state, w.repository.empty() ? "-" : w.repository, w.created_at};
+}
+
+void show_workspace(Session& session, const Workspace& w) {
+  print_as(session, Json(w), [&] {
+    std::vector<Row> rows{{"name", w.name},
+                          {"state", to_string(w.state) + (w.operation.empty() ? "" : " (" + w.operation + " in progress)")},
+                          {"target", w.target},
+                          {"provider", w.provider},
+                          {"repository", w.repository.empty() ? "-" : w.repository},
+                          {"image", w.image.empty() ? "-" : w.image},
+                          {"created", w.created_at},
+                          {"updated", w.updated_at}};
+    for (const auto& [key, value] : w.env) rows.push_back({"env." + key, value});
+    for (const auto& [key, value] : w.provider_data) rows.push_back({"provider." + key, value});
+    if (!w.last_error.empty()) rows.push_back({"error", w.last_error});
+    for (const auto& row : rows) std::cout << row[0] << ":" << std::string(13 - std::min<size_t>(12, row[0].size()), ' ') << row[1] << '\n';
+  });
+}
+
+// Resolves a local repository path against the CLI's own folder, since the server's differs.
+std::string resolve_repository(const std::string& repository) {
+  if (repository.empty() || repository.find("://") != std::string::npos) return repository;
+  std::error_code error;
+  if (fs::exists(repository, error)) return fs::absolute(repository).lexically_normal().string();
+  if (repository.find('@') != std::string::npos && repository.find(':') != std::string::npos) return repository;
+  throw invalid("--repo '" + repository + "' is neither a URL nor an existing local path");
+}
+
+void define_create(CLI::App& app, Invocation& run) {
+  auto request = std::make_shared<WorkspaceRequest>();
+  auto env = std::make_shared<std::vector<std::string>>();
+  auto detach = std::make_shared<bool>(false);
+  app.add_option("name", request->name, "Workspace name (lowercase letters, digits, '-')")->required();
+  app.add_option("-t,--target", request->target, "Target to create it on (default: the default target)");
+  app.add_option("-r,--repo", request->repository, "Git repository to clone into it: URL or local path");
+  app.add_option("--image", request->image, "Image to use instead of the target's default");
+  app.add_option("-e,--env", *env, "Environment variable KEY=VALUE (repeatable)");
+  app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
+  app.callback([&run, request, env, detach] {
+    require_name_argument("workspace", request->name);
+    if (!request->target.empty()) require_name_argument("target", request->target);
+    request->repository = resolve_repository(request->repository);
+    request->env = parse_env(*env);
+    Session& session = run.session;
+    auto& api = session.api();
+    if (*detach) {
+      Workspace w = api.create_workspace(*request, nullptr);
+      if (!session.options.quiet) std::cerr << "creating workspace '" << w.name << "' (berth logs " << w.name << " -f)\n";
+      if (session.format() != OutputFormat::table) show_workspace(session, w);
+      return;
+    }
+    Progress progress(session, "creating " + request->name);
+    Workspace w = api.create_workspace(*request, &progress);
+    progress.finish();
+    if (session.format() != OutputFormat::table) {
+      show_workspace(session, w);
+    } else if (!session.options.quiet) {
+      std::cout << "workspace '" << w.name << "' is " << to_string(w.state) << " (berth exec " << w.name << " -- CMD)\n";
+    }
+  });
+}
+
+void define_list(CLI::App& app, Invocation& run) {
+  app.alias("ls");
+  app.callback([&run] {
+    auto workspaces = run.session.api().list_workspaces();
+    print_as(run.session, Json(workspaces), [&] {
+      std::vector<Row> rows;
+      for (const auto& w : workspaces) rows.push_back(workspace_row(w));
+      print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows);
+    });
+  });
+}
+
+void define_info(CLI::App& app, Invocation& run) {
+  auto name = std::make_shared<std::string>();
+  app.add_option("name", *name, "Workspace name")->required();
+  app.callback([&run, name] {
+    require_name_argument("workspace", *name);
+    show_workspace(run.session, run.session.api().get_workspace(*name));
+  });
+}
+
+enum class Lifecycle { start, stop };
+
+void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
+  auto name = std::make_shared<std::string>();
+  auto detach = std::make_shared<bool>(false);
+  app.add_option("name", *name, "Workspace name")->required();
+  app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
+  app.callback([&run, name, detach, which] {
+    require_name_argument("workspace", *name);
+    auto& api = run.session.api();
+    const char* verb = which == Lifecycle::start ? "starting " : "stopping ";
+    Progress progress(run.session, verb + *name);
+    ProgressSink* follow = *detach ? nullptr : &progress;
+    Workspace w = which == Lifecycle::start ? api.start_workspace(*name, follow) : api.stop_workspace(*name, follow);
+    progress.finish();
+    if (run.session.format() != OutputFormat::table) {
+      show_workspace(run.session, w);
+    } else if (!run.session.options.quiet) {
+      std::cout << "workspace '" << w.name << "' is " << to_string(w.state) << '\n';
+    }
+  });
+}
+
+void define_delete(CLI::App& app, Invocation& run) {
+  auto name = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  auto detach = std::make_shared<bool>(false);
+  app.alias("rm");
+  app.add_option("name", *name, "Workspace name")->required();
+  app.add_flag("-f,--force", *force, "Remove the record even when the provider fails or the infrastructure is gone");
+  app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
+  app.callback([&run, name, force, detach] {
+    require_name_argument("workspace", *name);
+    Progress progress(run.session, "deleting " + *name);
+    run.session.api().delete_workspace(*name, *force, *detach ? nullptr : &progress);
+    progress.finish();
+    if (!run.session.options.quiet) std::cout << "workspace '" << *name << "' " << (*detach ? "is being deleted" : "deleted") << '\n';
+  });
+}
+
+class ConsoleOutput : public OutputSink {
+ public:
+  void write(OutputStream stream, std::string_view data) override {
+    int fd = stream == OutputStream::stdout_stream ? 1 : 2;
+    while (!data.empty()) {
+      ssize_t written = ::write(fd, data.data(), data.size());
+      if (written <= 0) return;
+      data.remove_prefix(static_cast<size_t>(written));
+    }
+  }
+};
+
+void define_exec(CLI::App& app, Invocation& run) {
+  auto name = std::make_shared<std::string>();
+  auto request = std::make_shared<ExecRequest>();
+  auto env = std::make_shared<std::vector<std::string>>();
+  auto with_stdin = std::make_shared<bool>(false);
+  app.add_option("name", *name, "Workspace name")->required();
+  app.add_option("command", request->command, "The command and its arguments, after --")->required();
+  app.add_option("-e,--env", *env, "Environment variable KEY=VALUE for the command (repeatable)");
+  app.add_option("-w,--workdir", request->workdir, "Folder to run in (default: the workspace's own)");
+  app.add_option("-u,--user", request->user, "User to run as (providers that support it)");
+  app.add_flag("-i,--stdin", *with_stdin, "Send this process's standard input to the command");
+  app.footer("The command's exit code is berth exec's own.");
+  app.callback([&run, name, request, env, with_stdin] {
+    require_name_argument("workspace", *name);
+    request->env = parse_env(*env);
+    if (*with_stdin) {
+      std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+      request->stdin_data = std::move(input);
+    }
+    ConsoleOutput output;
+    run.exit_code = run.session.api().exec(*name, *request, output);
+  });
+}
+
+void define_ssh(CLI::App& app, Invocation& run) {
+  auto name = std::make_shared<std::string>();
+  app.add_option("name", *name, "Workspace name")->required();
+  app.callback([&run, name] {
+    require_name_argument("workspace", *name);
+    auto& api = run.session.api();
+    Workspace w = api.get_workspace(*name);
+    if (w.state != WorkspaceState::started) {
+      throw conflict("workspace '" + *name + "' is " + to_string(w.state) + "; start it first: berth start " + *name);
+    }
+    auto path = w.provider_data.find("path");
+    if (!run.session.local_server() || path == w.provider_data.end()) {
+      throw Error("unavailable", "berth ssh into a " + w.provider + " workspace through this server is not supported yet; use berth exec " + *name + " -- sh -c '...'");
+    }
+    // A workspace that is a folder on this machine: a login shell there with its env.
+    for (const auto& [key, value] : w.env) ::setenv(key.c_str(), value.c_str(), 1);
+    ::setenv("BERTH_WORKSPACE", w.name.c_str(), 1);
+    if (::chdir(path->second.c_str()) != 0) throw unavailable("cannot enter " + path->second);
+    const char* shell = std::getenv("SHELL");
+    std::string program = shell && *shell ? shell : "/bin/sh";
+    ::execl(program.c_str(), program.c_str(), "-i", static_cast<char*>(nullptr));
+    throw unavailable("cannot run " + program);
+  });
+}
+
+void define_logs(CLI::App& app, Invocation& run) {
+  auto name = std::make_shared<std::string>();
+  auto follow = std::make_shared<bool>(false);
+  app.add_option("name", *name, "Workspace name")->required();
+  app.add_flag("-f,--follow", *follow, "Keep following while an operation runs");
+  app.callback([&run, name, follow] {
+    require_name_argument("workspace", *name);
+    auto& api = run.session.api();
+    if (!*follow) {
+      std::cout << api.workspace_log(*name) << std::flush;
+      return;
+    }
+    struct Printer : ProgressSink {
+      void line(std::string_view text) override { std::cout << text << '\n' << std::flush; }
+    } printer;
+    api.follow_log(*name, 0, printer);
+  });
+}
+
+struct WorkspaceCommand {
+  const char* name;
+  const char* summary;
+  void (*define)(CLI::App&, Invocation&);
+};
+
+void define_start(CLI::App& app, Invocation& run) { define_lifecycle(app, run, Lifecycle::start); }
+void define_stop(CLI::App& app, Invocation& run) { define_lifecycle(app, run, Lifecycle::stop); }
+
+constexpr WorkspaceCommand kWorkspaceCommands[] = {
+    {"create", "Create a workspace on a target, cloning a repository into it", define_create},
+    {"list", "List workspaces", define_list},
+    {"info", "Show one workspace", define_info},
+    {"start", "Start a stopped workspace", define_start},
+    {"stop", "Stop a workspace", define_stop},
+    {"delete", "Delete a workspace and what its provider made", define_delete},
+    {"exec", "Run a command in a workspace: berth exec NAME -- CMD [ARGS...]", define_exec},
+    {"ssh", "Open an interactive shell in a workspace", define_ssh},
+    {"logs", "Show a workspace's operation log", define_logs},
+};
+
+}  // namespace
+
+void require_name_argument(const std::string& kind, const std::string& name) { require_valid_name(kind, name); }
+
+void add_workspace_commands(Registry& registry) {
+  registry.push_back({"workspace", "Manage workspaces (create, list, info, start, stop, delete, exec, ssh, logs)",
+                      "Workspaces", [](CLI::App& app, Invocation& run) {
+                        app.alias("ws");
+                        app.require_subcommand(1);
+                        for (const auto& command : kWorkspaceCommands) {
+                          command.define(*app.add_subcommand(command.name, command.summary), run);
+                        }
+                      }});
+  for (const auto& command : kWorkspaceCommands) {
+    registry.push_back({command.name, command.summary, "Workspace shortcuts", command.define});
+  }
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,115 @@
+#include "daemon.hpp"
+
+#include "api_client.hpp"
+#include "atomic_file.hpp"
+#include "errors.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace berth::cli {
+namespace {
+
+int read_pid(const Home& home) {
+  auto text = read_file(home.pid_path());
+  if (!text) return 0;
+  try {
+    return std::stoi(*text);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// A zombie (ended, not yet reaped by whoever started it) counts as gone.
+bool alive(int pid) {
+  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
+  size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
+std::string log_tail(const fs::path& path) {
+  auto text = read_file(path).value_or("");
+  size_t start = text.size() > 800 ? text.size() - 800 : 0;
+  return text.substr(start);
+}
+
+template <class Condition>
+bool wait_until(Condition condition, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  auto pause = std::chrono::milliseconds(2);
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+}  // namespace
+
+DaemonStatus daemon_status(const Home& home) {
+  ApiClient client(Endpoint{"unix://" + home.socket_path().string(), ""});
+  DaemonStatus status;
+  status.running = client.healthy();
+  status.pid = status.running ? read_pid(home) : 0;
+  return status;
+}
+
+int start_daemon(const Home& home, std::chrono::milliseconds deadline) {
+  home.create_folders();
+  fs::path self = fs::read_symlink("/proc/self/exe");
+  std::string home_arg = home.data_dir == home.config_dir ? home.data_dir.string() : "";
+  pid_t pid = ::fork();
+  if (pid < 0) throw unavailable("cannot start the server: fork failed");
+  if (pid == 0) {
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    int log_fd = ::open(home.server_log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    if (log_fd >= 0) {
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+    }
+    std::vector<std::string> args{self.string()};
+    if (!home_arg.empty()) args.insert(args.end(), {"--home", home_arg});
+    args.push_back("serve");
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    ::execv(self.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ApiClient client(Endpoint{"unix://" + home.socket_path().string(), ""});
+  bool up = wait_until(
+      [&] {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) return true;  // it exited: report below
+        return client.healthy();
+      },
+      deadline);
+  if (!up || !client.healthy()) {
+    throw unavailable("the server did not come up; its log " + home.server_log_path().string() + " ends with:\n" +
+                      log_tail(home.server_log_path()));
+  }
+  return pid;
+}
+
+bool stop_daemon(const Home& home, std::chrono::milliseconds deadline) {
+  int pid = read_pid(home);
+  if (!alive(pid) || !daemon_status(home).running) return false;
+  ::kill(pid, SIGTERM);
+  if (!wait_until([&] { return !alive(pid); }, deadline)) {
+    throw unavailable("the server (pid " + std::to_string(pid) + ") did not stop within " +
+                      std::to_string(deadline.count() / 1000) + " s; its log is " + home.server_log_path().string());
+  }
+  return true;
+}
+
+}  // namespace berth::cli

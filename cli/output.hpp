@@ -1,0 +1,53 @@
+#pragma once
+// How the CLI shows things: tables, JSON, YAML, and progress while an operation runs.
+#include "codec.hpp"
+#include "session.hpp"
+
+#include <berth/io.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace berth::cli {
+
+using Row = std::vector<std::string>;
+
+void print_table(const Row& headings, const std::vector<Row>& rows);
+// Prints json as JSON or YAML per the session's format; table_printer is used for tables.
+template <class TablePrinter>
+void print_as(Session& session, const Json& json, TablePrinter table_printer);
+void print_document(Session& session, const Json& json);
+
+// Progress lines of a followed operation: a spinner and step lines on a terminal, plain lines
+// otherwise, nothing when quiet.
+class Progress : public ProgressSink {
+ public:
+  Progress(Session& session, std::string title);
+  ~Progress() override;
+  void line(std::string_view text) override;
+  void finish();
+
+ private:
+  void draw(bool clear_only);
+  bool terminal_;
+  bool quiet_;
+  std::string title_;
+  std::mutex mutex_;
+  std::atomic<bool> done_{false};
+  std::thread ticker_;
+  int frame_ = 0;
+};
+
+template <class TablePrinter>
+void print_as(Session& session, const Json& json, TablePrinter table_printer) {
+  if (session.format() == OutputFormat::table) {
+    table_printer();
+  } else {
+    print_document(session, json);
+  }
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,63 @@
+#include "session.hpp"
+
+#include "daemon.hpp"
+#include "errors.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace berth::cli {
+
+OutputFormat Session::format() const {
+  if (options.output == "json") return OutputFormat::json;
+  if (options.output == "yaml") return OutputFormat::yaml;
+  return OutputFormat::table;
+}
+
+bool Session::local_server() const {
+  const char* env = std::getenv("BERTH_SERVER");
+  return options.server.empty() && (env == nullptr || *env == '\0');
+}
+
+bool Session::stdout_is_terminal() const { return ::isatty(1) == 1; }
+
+bool Session::colour() const {
+  const char* no_colour = std::getenv("NO_COLOR");
+  return stdout_is_terminal() && (no_colour == nullptr || *no_colour == '\0');
+}
+
+ApiClient& Session::api() {
+  if (client_) return *client_;
+  std::string address = options.server;
+  if (address.empty()) {
+    const char* env = std::getenv("BERTH_SERVER");
+    if (env && *env) address = env;
+  }
+  std::string key = options.api_key;
+  if (key.empty()) {
+    const char* env = std::getenv("BERTH_API_KEY");
+    if (env) key = env;
+  }
+  Home home = this->home();
+  if (address.empty()) address = "unix://" + home.socket_path().string();
+  client_ = std::make_unique<ApiClient>(Endpoint{address, key});
+  if (!local_server()) return *client_;
+
+  const char* no_autostart_env = std::getenv("BERTH_NO_AUTOSTART");
+  bool autostart = !options.no_autostart && !(no_autostart_env && std::string(no_autostart_env) == "1");
+  if (client_->healthy()) return *client_;
+  if (!autostart) {
+    throw unavailable("no berth server is running for " + home.data_dir.string() +
+                      " (start one with 'berth server start', or drop --no-autostart)");
+  }
+  int pid = start_daemon(home, std::chrono::seconds(15));
+  if (!options.quiet) {
+    std::cerr << "berth: started a local server (pid " << pid << ", log " << home.server_log_path().string() << ")"
+              << std::endl;
+  }
+  return *client_;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,41 @@
+#pragma once
+// What every command shares: the global options, the output format and the API client
+// (started on first use, autostarting the local server when it is not running).
+#include "api_client.hpp"
+#include "home.hpp"
+
+#include <memory>
+#include <string>
+
+namespace berth::cli {
+
+enum class OutputFormat { table, json, yaml };
+
+struct GlobalOptions {
+  std::string home;
+  std::string server;
+  std::string api_key;
+  std::string output = "table";
+  bool quiet = false;
+  bool verbose = false;
+  bool no_autostart = false;
+};
+
+class Session {
+ public:
+  GlobalOptions options;
+
+  Home home() const { return resolve_home(options.home); }
+  OutputFormat format() const;
+  // The client, connected; autostarts the default local server unless told not to.
+  ApiClient& api();
+  // True when talking to this home's own socket (not a --server elsewhere).
+  bool local_server() const;
+  bool stdout_is_terminal() const;
+  bool colour() const;
+
+ private:
+  std::unique_ptr<ApiClient> client_;
+};
+
+}  // namespace berth::cli

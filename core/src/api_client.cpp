@@ -1,0 +1,359 @@
+#include "api_client.hpp"
+
+#include "codec.hpp"
+#include "errors.hpp"
+#include "exec_frames.hpp"
+
+#include <httplib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace berth {
+namespace {
+
+constexpr time_t kStreamTimeoutSeconds = 24 * 3600;
+
+// cpp-httplib 0.11 speaks TCP only; this connects its client to a Unix socket instead.
+class UnixSocketClient : public httplib::ClientImpl {
+ public:
+  UnixSocketClient(std::string socket_path, bool& absent_server)
+      : httplib::ClientImpl("localhost", 80), socket_path_(std::move(socket_path)), absent_server_(absent_server) {}
+
+ protected:
+  bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (socket_path_.size() >= sizeof address.sun_path) {
+      error = httplib::Error::Connection;
+      last_errno_ = ENAMETOOLONG;
+      return false;
+    }
+    std::memcpy(address.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      last_errno_ = errno;
+      absent_server_ = (errno == ENOENT || errno == ECONNREFUSED);
+      if (fd >= 0) ::close(fd);
+      error = httplib::Error::Connection;
+      return false;
+    }
+    socket.sock = fd;
+    return true;
+  }
+
+ public:
+  int last_errno_ = 0;
+
+ private:
+  std::string socket_path_;
+  bool& absent_server_;
+};
+
+std::string encode_segment(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+Error error_from_reply(int status, const std::string& body) {
+  try {
+    Json json = Json::parse(body);
+    const auto& error = json.at("error");
+    return Error(error.at("code").get<std::string>(), error.at("message").get<std::string>());
+  } catch (const std::exception&) {
+    return Error(code_for_http_status(status), "the server answered HTTP " + std::to_string(status) +
+                                                   (body.empty() ? "" : ": " + body.substr(0, 200)));
+  }
+}
+
+Json parse_json(const std::string& body) {
+  try {
+    return Json::parse(body);
+  } catch (const std::exception& error) {
+    throw internal_error(std::string("the server sent malformed JSON: ") + error.what());
+  }
+}
+
+// Splits a byte stream into lines for a ProgressSink.
+class LineSplitter {
+ public:
+  explicit LineSplitter(ProgressSink& sink) : sink_(sink) {}
+  void feed(const char* data, size_t size) {
+    pending_.append(data, size);
+    size_t start = 0;
+    for (size_t newline; (newline = pending_.find('\n', start)) != std::string::npos; start = newline + 1) {
+      sink_.line(std::string_view(pending_).substr(start, newline - start));
+    }
+    pending_.erase(0, start);
+  }
+  void finish() {
+    if (!pending_.empty()) sink_.line(pending_);
+    pending_.clear();
+  }
+
+ private:
+  ProgressSink& sink_;
+  std::string pending_;
+};
+
+}  // namespace
+
+ApiClient::ApiClient(Endpoint endpoint) : endpoint_(std::move(endpoint)) {}
+ApiClient::~ApiClient() = default;
+
+httplib::ClientImpl& ApiClient::connection() {
+  if (client_) return *client_;
+  const std::string& address = endpoint_.address;
+  if (address.rfind("unix://", 0) == 0) {
+    client_ = std::make_unique<UnixSocketClient>(address.substr(7), absent_server_);
+  } else if (address.rfind("http://", 0) == 0) {
+    std::string rest = address.substr(7);
+    while (!rest.empty() && rest.back() == '/') rest.pop_back();
+    size_t colon = rest.rfind(':');
+    if (colon == std::string::npos) throw invalid("server address '" + address + "' needs a port: http://HOST:PORT");
+    int port = 0;
+    try {
+      port = std::stoi(rest.substr(colon + 1));
+    } catch (const std::exception&) {
+      throw invalid("server address '" + address + "' has a bad port");
+    }
+    client_ = std::make_unique<httplib::ClientImpl>(rest.substr(0, colon), port);
+  } else {
+    throw invalid("server address '" + address + "' must start with unix:// or http://");
+  }
+  client_->set_keep_alive(true);
+  client_->set_connection_timeout(5, 0);
+  client_->set_read_timeout(120, 0);
+  client_->set_write_timeout(60, 0);
+  if (!endpoint_.api_key.empty()) client_->set_bearer_token_auth(endpoint_.api_key.c_str());
+  return *client_;
+}
+
+ApiClient::Reply ApiClient::call(const std::string& method, const std::string& path, const std::string& body,
+                                 const std::string& content_type) {
+  auto& client = connection();
+  absent_server_ = false;
+  httplib::Request request;
+  request.method = method;
+  request.path = path;
+  if (method != "GET" && method != "DELETE") {
+    request.body = body;
+    request.set_header("Content-Type", content_type);
+  }
+  httplib::Response response;
+  httplib::Error error = httplib::Error::Success;
+  if (!client.send(request, response, error)) {
+    std::string cause = httplib::to_string(error);
+    if (auto* unix_client = dynamic_cast<UnixSocketClient*>(&client); unix_client && unix_client->last_errno_) {
+      cause = std::strerror(unix_client->last_errno_);
+    }
+    throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + cause +
+                      " (start it with 'berth server start', or check --server)");
+  }
+  if (response.status >= 400) throw error_from_reply(response.status, response.body);
+  return Reply{response.status, std::move(response.body), response.get_header_value("X-Berth-Log-Offset")};
+}
+
+bool ApiClient::healthy() {
+  try {
+    return call("GET", "/v1/health").status == 200;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::string ApiClient::server_version() {
+  return parse_json(call("GET", "/v1/version").body).value("version", "");
+}
+
+std::vector<Workspace> ApiClient::list_workspaces() {
+  return parse_json(call("GET", "/v1/workspaces").body).get<std::vector<Workspace>>();
+}
+
+Workspace ApiClient::get_workspace(const std::string& name) {
+  return parse_json(call("GET", "/v1/workspaces/" + encode_segment(name)).body).get<Workspace>();
+}
+
+void ApiClient::follow_log(const std::string& name, long long offset, ProgressSink& sink) {
+  auto& client = connection();
+  client.set_read_timeout(kStreamTimeoutSeconds, 0);
+  LineSplitter splitter(sink);
+  int status = 0;
+  std::string error_body;
+  auto result = client.Get(
+      "/v1/workspaces/" + encode_segment(name) + "/logs?follow=true&offset=" + std::to_string(offset),
+      [&](const httplib::Response& response) {
+        status = response.status;
+        return true;
+      },
+      [&](const char* data, size_t size) {
+        if (status >= 400) {
+          error_body.append(data, size);
+        } else {
+          splitter.feed(data, size);
+        }
+        return true;
+      });
+  client.set_read_timeout(120, 0);
+  splitter.finish();
+  if (!result) {
+    throw unavailable("lost the log stream of workspace '" + name + "': " + httplib::to_string(result.error()) +
+                      "; the operation goes on in the server (berth logs " + name + " -f)");
+  }
+  if (status >= 400) throw error_from_reply(status, error_body);
+}
+
+Workspace ApiClient::run_operation(const std::string& name, const std::string& path, const std::string& body,
+                                   ProgressSink* follow, bool expect_gone) {
+  Reply reply = call("POST", path, body);
+  Workspace started = parse_json(reply.body).get<Workspace>();
+  if (!follow) return started;
+  long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
+  follow_log(name, offset, *follow);
+  try {
+    Workspace final_record = get_workspace(name);
+    if (final_record.state == WorkspaceState::error) {
+      throw provider_failed(final_record.last_error.empty() ? "workspace '" + name + "' is in error"
+                                                            : final_record.last_error);
+    }
+    return final_record;
+  } catch (const Error& error) {
+    if (expect_gone && error.code() == "not_found") return started;
+    throw;
+  }
+}
+
+Workspace ApiClient::create_workspace(const WorkspaceRequest& request, ProgressSink* follow) {
+  Json body{{"name", request.name},
+            {"target", request.target},
+            {"repository", request.repository},
+            {"image", request.image},
+            {"env", request.env}};
+  return run_operation(request.name, "/v1/workspaces", body.dump(), follow, false);
+}
+
+Workspace ApiClient::start_workspace(const std::string& name, ProgressSink* follow) {
+  return run_operation(name, "/v1/workspaces/" + encode_segment(name) + "/start", "{}", follow, false);
+}
+
+Workspace ApiClient::stop_workspace(const std::string& name, ProgressSink* follow) {
+  return run_operation(name, "/v1/workspaces/" + encode_segment(name) + "/stop", "{}", follow, false);
+}
+
+std::string ApiClient::delete_workspace(const std::string& name, bool force, ProgressSink* follow) {
+  Reply reply = call("DELETE", "/v1/workspaces/" + encode_segment(name) + (force ? "?force=true" : ""));
+  Json json = parse_json(reply.body);
+  if (follow && reply.status == 202) {
+    long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
+    follow_log(name, offset, *follow);
+    try {
+      Workspace remaining = get_workspace(name);
+      if (remaining.state == WorkspaceState::error) throw provider_failed(remaining.last_error);
+      throw internal_error("workspace '" + name + "' is still there in state " + to_string(remaining.state));
+    } catch (const Error& error) {
+      if (error.code() != "not_found") throw;
+    }
+  }
+  return json.value("left_behind", "");
+}
+
+int ApiClient::exec(const std::string& name, const ExecRequest& request, OutputSink& output) {
+  auto& client = connection();
+  Json body{{"command", request.command}, {"env", request.env}, {"workdir", request.workdir},
+            {"user", request.user}, {"stdin", request.stdin_data}};
+  httplib::Request http_request;
+  http_request.method = "POST";
+  http_request.path = "/v1/workspaces/" + encode_segment(name) + "/exec";
+  http_request.body = body.dump();
+  http_request.set_header("Content-Type", "application/json");
+  int status = 0;
+  int exit_code = -1;
+  std::string error_body;
+  std::optional<Error> stream_error;
+  FrameDecoder decoder([&](char type, std::string_view payload) {
+    switch (type) {
+      case 'o': output.write(OutputStream::stdout_stream, payload); break;
+      case 'e': output.write(OutputStream::stderr_stream, payload); break;
+      case 'x': exit_code = std::stoi(std::string(payload)); break;
+      case '!': stream_error = error_from_reply(500, std::string(payload)); break;
+      default: break;
+    }
+  });
+  http_request.response_handler = [&](const httplib::Response& response) {
+    status = response.status;
+    return true;
+  };
+  http_request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+    if (status >= 400) {
+      error_body.append(data, size);
+    } else {
+      decoder.feed(data, size);
+    }
+    return true;
+  };
+  httplib::Response response;
+  httplib::Error error = httplib::Error::Success;
+  client.set_read_timeout(kStreamTimeoutSeconds, 0);
+  bool sent = client.send(http_request, response, error);
+  client.set_read_timeout(120, 0);
+  if (!sent) {
+    throw unavailable("lost the connection to the berth server while running the command in '" + name +
+                      "': " + httplib::to_string(error));
+  }
+  if (status >= 400) throw error_from_reply(status, error_body);
+  if (stream_error) throw *stream_error;
+  if (exit_code < 0) throw internal_error("the server ended the command's stream without an exit code");
+  return exit_code;
+}
+
+std::string ApiClient::workspace_log(const std::string& name) {
+  return call("GET", "/v1/workspaces/" + encode_segment(name) + "/logs").body;
+}
+
+std::vector<Target> ApiClient::list_targets() {
+  return parse_json(call("GET", "/v1/targets").body).get<std::vector<Target>>();
+}
+
+Target ApiClient::get_target(const std::string& name) {
+  return parse_json(call("GET", "/v1/targets/" + encode_segment(name)).body).get<Target>();
+}
+
+Target ApiClient::add_target(const Target& target) {
+  return parse_json(call("POST", "/v1/targets", Json(target).dump()).body).get<Target>();
+}
+
+Target ApiClient::add_target_yaml(const std::string& yaml_text, const std::string& source) {
+  Json body{{"yaml", yaml_text}, {"source", source}};
+  return parse_json(call("POST", "/v1/targets", body.dump()).body).get<Target>();
+}
+
+void ApiClient::remove_target(const std::string& name, bool force) {
+  call("DELETE", "/v1/targets/" + encode_segment(name) + (force ? "?force=true" : ""));
+}
+
+Target ApiClient::set_default_target(const std::string& name) {
+  return parse_json(call("POST", "/v1/targets/" + encode_segment(name) + "/default", "{}").body).get<Target>();
+}
+
+std::vector<ProviderStatus> ApiClient::list_providers() {
+  return parse_json(call("GET", "/v1/providers").body).get<std::vector<ProviderStatus>>();
+}
+
+ProviderStatus ApiClient::get_provider(const std::string& name) {
+  return parse_json(call("GET", "/v1/providers/" + encode_segment(name)).body).get<ProviderStatus>();
+}
+
+}  // namespace berth

@@ -1,0 +1,71 @@
+#pragma once
+// The REST client of the berth API, over the home's Unix socket or TCP.
+#include <berth/api.hpp>
+
+#include <memory>
+#include <string>
+
+namespace httplib { class ClientImpl; }
+
+namespace berth {
+
+struct Endpoint {
+  std::string address;  // unix:///path/to/berth.sock or http://host:port
+  std::string api_key;  // sent as Authorization: Bearer, when not empty
+};
+
+class ApiClient : public Api {
+ public:
+  explicit ApiClient(Endpoint endpoint);
+  ~ApiClient() override;
+
+  // True when the server answers GET /v1/health.
+  bool healthy();
+  // True when the last failure was "nobody listens there" (no socket, or refused).
+  bool last_failure_was_absent_server() const { return absent_server_; }
+  const Endpoint& endpoint() const { return endpoint_; }
+
+  std::string server_version() override;
+  std::vector<Workspace> list_workspaces() override;
+  Workspace get_workspace(const std::string& name) override;
+  Workspace create_workspace(const WorkspaceRequest& request, ProgressSink* follow) override;
+  Workspace start_workspace(const std::string& name, ProgressSink* follow) override;
+  Workspace stop_workspace(const std::string& name, ProgressSink* follow) override;
+  std::string delete_workspace(const std::string& name, bool force, ProgressSink* follow) override;
+  int exec(const std::string& name, const ExecRequest& request, OutputSink& output) override;
+  std::string workspace_log(const std::string& name) override;
+  // Follows the log from byte offset until the running operation ends.
+  void follow_log(const std::string& name, long long offset, ProgressSink& sink);
+
+  std::vector<Target> list_targets() override;
+  Target get_target(const std::string& name) override;
+  Target add_target(const Target& target) override;
+  // Sends a target file as the user wrote it, so errors can name its lines.
+  Target add_target_yaml(const std::string& yaml_text, const std::string& source);
+  void remove_target(const std::string& name, bool force) override;
+  Target set_default_target(const std::string& name) override;
+
+  std::vector<ProviderStatus> list_providers() override;
+  ProviderStatus get_provider(const std::string& name) override;
+
+  struct Reply {
+    int status = 0;
+    std::string body;
+    std::string log_offset;
+  };
+  // One request; throws unavailable when the server cannot be reached, and berth::Error with
+  // the server's code for an error answer.
+  Reply call(const std::string& method, const std::string& path, const std::string& body = "",
+             const std::string& content_type = "application/json");
+
+ private:
+  Workspace run_operation(const std::string& name, const std::string& path, const std::string& body,
+                          ProgressSink* follow, bool expect_gone);
+  httplib::ClientImpl& connection();
+
+  Endpoint endpoint_;
+  std::unique_ptr<httplib::ClientImpl> client_;
+  bool absent_server_ = false;
+};
+
+}  // namespace berth

@@ -1,0 +1,46 @@
+#pragma once
+// The one schema of every record: JSON for the API, the same shape as YAML on disk.
+#include <berth/types.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace berth {
+
+using Json = nlohmann::json;
+
+void to_json(Json& json, const Workspace& workspace);
+void from_json(const Json& json, Workspace& workspace);
+void to_json(Json& json, const Target& target);
+void from_json(const Json& json, Target& target);
+void to_json(Json& json, const PropertySpec& spec);
+void from_json(const Json& json, PropertySpec& spec);
+void to_json(Json& json, const ProviderInfo& info);
+void from_json(const Json& json, ProviderInfo& info);
+void to_json(Json& json, const ProviderStatus& status);
+void from_json(const Json& json, ProviderStatus& status);
+
+WorkspaceState parse_workspace_state(const std::string& text);
+bool is_transitional(WorkspaceState state);
+PropertyType parse_property_type(const std::string& text);
+
+// Limits on YAML a user or a file hands us: size, nesting depth and total nodes (aliases
+// count each time they are used, so an alias bomb is refused quickly).
+struct YamlLimits {
+  size_t max_bytes = 1 << 20;
+  int max_depth = 32;
+  size_t max_nodes = 100000;
+};
+
+// YAML text to JSON, scalars as strings. Throws invalid naming source and line on bad YAML.
+Json yaml_to_json(const std::string& text, const std::string& source, const YamlLimits& limits = {});
+std::string json_to_yaml(const Json& json);
+
+// Records as stored on disk.
+std::string workspace_to_yaml(const Workspace& workspace);
+Workspace workspace_from_yaml(const std::string& text, const std::string& source);
+std::string target_to_yaml(const Target& target);
+Target target_from_yaml(const std::string& text, const std::string& source);
+
+}  // namespace berth

@@ -1,0 +1,34 @@
+#pragma once
+// Where berth keeps its files: BERTH_HOME, or else the XDG folders.
+#include <filesystem>
+#include <string>
+
+namespace berth {
+
+struct Home {
+  std::filesystem::path config_dir;  // targets/, plugins.yaml
+  std::filesystem::path data_dir;    // workspaces/, logs/, providers/, plugins/, the socket
+
+  std::filesystem::path targets_dir() const { return config_dir / "targets"; }
+  std::filesystem::path workspaces_dir() const { return data_dir / "workspaces"; }
+  std::filesystem::path logs_dir() const { return data_dir / "logs"; }
+  std::filesystem::path providers_dir() const { return data_dir / "providers"; }
+  std::filesystem::path plugins_dir() const { return data_dir / "plugins"; }
+  std::filesystem::path provider_data_dir() const { return data_dir / "provider-data"; }
+  std::filesystem::path socket_path() const { return data_dir / "berth.sock"; }
+  std::filesystem::path lock_path() const { return data_dir / "server.lock"; }
+  std::filesystem::path pid_path() const { return data_dir / "server.pid"; }
+  std::filesystem::path server_log_path() const { return logs_dir() / "server.log"; }
+  std::filesystem::path settings_path() const { return config_dir / "settings.yaml"; }
+
+  // Creates every folder, owner-only.
+  void create_folders() const;
+};
+
+// explicit_home: from --home; empty means BERTH_HOME, then XDG_CONFIG_HOME/XDG_DATA_HOME, then ~.
+Home resolve_home(const std::string& explicit_home);
+
+// The folder of the running executable (for built-in providers and plugins).
+std::filesystem::path executable_dir();
+
+}  // namespace berth

@@ -1,0 +1,102 @@
+#include "module_files.hpp"
+
+#include "atomic_file.hpp"
+#include "codec.hpp"
+#include "errors.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+
+std::vector<ModuleFile> find_modules(const fs::path& folder, bool builtin) {
+  std::map<std::string, ModuleFile> by_name;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(folder, error)) {
+    const auto& path = entry.path();
+    std::string extension = path.extension().string();
+    if (extension != ".so" && extension != ".yaml") continue;
+    std::string name = path.stem().string();
+    auto& module = by_name[name];
+    module.name = name;
+    module.builtin = builtin;
+    (extension == ".so" ? module.library : module.manifest) = path;
+  }
+  std::vector<ModuleFile> modules;
+  for (auto& [name, module] : by_name) modules.push_back(std::move(module));
+  return modules;
+}
+
+ModuleManifest read_module_manifest(const fs::path& path, const std::string& expected_name) {
+  auto text = read_file(path);
+  if (!text) throw invalid("cannot read manifest " + path.string());
+  Json document = yaml_to_json(*text, path.string());
+  if (!document.is_object()) throw invalid("manifest " + path.string() + " must be a YAML map");
+  ModuleManifest manifest;
+  auto field = [&](const char* key, bool required) -> std::string {
+    auto it = document.find(key);
+    if (it == document.end() || !it->is_string() || it->get<std::string>().empty()) {
+      if (required) throw invalid("manifest " + path.string() + " has no '" + key + "'");
+      return "";
+    }
+    return it->get<std::string>();
+  };
+  manifest.name = field("name", true);
+  manifest.version = field("version", true);
+  manifest.api_version = field("api_version", true);
+  manifest.description = field("description", false);
+  manifest.document = std::move(document);
+  if (manifest.name != expected_name) {
+    throw invalid("manifest " + path.string() + " names '" + manifest.name + "' but the file is '" +
+                  expected_name + "'");
+  }
+  if (!parse_api_version(manifest.api_version)) {
+    throw invalid("manifest " + path.string() + " has api_version '" + manifest.api_version +
+                  "', expected MAJOR.MINOR such as \"1.0\"");
+  }
+  return manifest;
+}
+
+std::string unsafe_file_reason(const fs::path& path) {
+  for (const auto& checked : {path, path.parent_path()}) {
+    struct stat info {};
+    if (::stat(checked.c_str(), &info) != 0) return "cannot stat " + checked.string();
+    if (info.st_mode & S_IWOTH) return checked.string() + " is writable by every user; refusing to load it (chmod o-w)";
+    if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+      return checked.string() + " is owned by another user (uid " + std::to_string(info.st_uid) + "); refusing to load it";
+    }
+  }
+  return "";
+}
+
+std::optional<ApiVersion> parse_api_version(const std::string& text) {
+  size_t dot = text.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 >= text.size() || text.size() > 12) return std::nullopt;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i != dot && (text[i] < '0' || text[i] > '9')) return std::nullopt;
+  }
+  return ApiVersion{std::stoi(text.substr(0, dot)), std::stoi(text.substr(dot + 1))};
+}
+
+std::string to_string(ApiVersion version) {
+  return std::to_string(version.major) + "." + std::to_string(version.minor);
+}
+
+std::string api_version_mismatch(ApiVersion module, ApiVersion host) {
+  if (module.major != host.major) {
+    return "built for SDK API " + to_string(module) + ", but this berth speaks " + to_string(host) +
+           " (a different major version): rebuild it against this berth's SDK";
+  }
+  if (module.minor > host.minor) {
+    return "built for SDK API " + to_string(module) + ", newer than this berth's " + to_string(host) +
+           ": upgrade berth or rebuild it against this SDK";
+  }
+  return "";
+}
+
+}  // namespace berth

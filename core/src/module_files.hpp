@@ -1,0 +1,46 @@
+#pragma once
+// What providers and plugins share before any of their code runs: the manifest beside the
+// .so, the file-safety checks, the API version handshake.
+#include <berth/sdk.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace berth {
+
+struct ModuleManifest {
+  std::string name;
+  std::string version;
+  std::string api_version;  // "major.minor"
+  std::string description;
+  nlohmann::json document;  // the whole manifest, for the sections a kind adds (plugin commands)
+};
+
+// One module found in a folder: NAME.so and/or NAME.yaml.
+struct ModuleFile {
+  std::string name;
+  std::filesystem::path library;   // empty when only a manifest was found
+  std::filesystem::path manifest;  // empty when only a library was found
+  bool builtin = false;
+};
+
+// Every module in folder, by name. A missing folder is an empty list.
+std::vector<ModuleFile> find_modules(const std::filesystem::path& folder, bool builtin);
+
+// Reads and checks NAME.yaml without loading the library. Throws invalid with the reason.
+ModuleManifest read_module_manifest(const std::filesystem::path& path, const std::string& expected_name);
+
+// Why path (or its folder) must not be loaded: writable by others, or owned by another user.
+// Empty when it is safe.
+std::string unsafe_file_reason(const std::filesystem::path& path);
+
+std::optional<ApiVersion> parse_api_version(const std::string& text);
+std::string to_string(ApiVersion version);
+// Why a module built for `module` cannot load in a host of `host`; empty when it can.
+std::string api_version_mismatch(ApiVersion module, ApiVersion host);
+
+}  // namespace berth

@@ -1,0 +1,27 @@
+#pragma once
+// A target as a user writes it in YAML, checked against its provider's target manifest.
+#include <berth/types.hpp>
+
+#include <map>
+#include <string>
+
+namespace berth {
+
+struct TargetDocument {
+  Target target;
+  std::string source;                     // the file name, for messages
+  std::map<std::string, int> line_of;     // property name (or "name", "provider") -> line
+};
+
+// Parses YAML of the form {name, provider, properties}. Throws invalid naming source and line.
+TargetDocument parse_target_document(const std::string& yaml_text, const std::string& source);
+
+// Checks target.properties against the manifest: no unknown property, every required one
+// present, each value of its type and enum choices; fills in defaults. Throws invalid naming
+// the property, the source and its line.
+void validate_target_properties(TargetDocument& document, const ProviderInfo& provider);
+
+// The properties with every secret replaced by ********.
+StringMap masked_properties(const StringMap& properties, const ProviderInfo& provider);
+
+}  // namespace berth

@@ -1,0 +1,26 @@
+#pragma once
+// Runs a program with pipes and streams its output as it comes.
+#include <berth/io.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace host {
+
+struct ProcessSpec {
+  std::vector<std::string> argv;
+  std::string workdir;
+  berth::StringMap extra_env;  // added to (or replacing in) the server's environment
+  std::string stdin_data;
+};
+
+// Called with each process group id when it starts and with -1 when it ends.
+using PidObserver = std::function<void(int)>;
+
+// Runs spec; output goes to sink as it comes. Returns the exit code (128+N for signal N).
+// Throws std::runtime_error when the program cannot be started. If the sink throws (the client
+// went away), the process group is killed and the exception passes on.
+int run_process(const ProcessSpec& spec, berth::OutputSink& sink, const PidObserver& observer = nullptr);
+
+}  // namespace host

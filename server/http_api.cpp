@@ -1,0 +1,247 @@
+#include "http_api.hpp"
+
+#include "codec.hpp"
+#include "errors.hpp"
+#include "exec_frames.hpp"
+#include "version.hpp"
+
+#include <httplib.h>
+
+#include <functional>
+
+namespace berth {
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+void send_error(httplib::Response& response, const std::string& code, const std::string& message) {
+  response.status = http_status_for(code);
+  response.set_content(Json{{"error", {{"code", code}, {"message", message}}}}.dump(), kJson);
+}
+
+void send_json(httplib::Response& response, int status, const Json& body) {
+  response.status = status;
+  response.set_content(body.dump(), kJson);
+}
+
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+// Every handler's errors become JSON answers with the status of their code.
+Handler guarded(Handler handler) {
+  return [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+    try {
+      handler(request, response);
+    } catch (const Error& error) {
+      send_error(response, error.code(), error.what());
+    } catch (const std::exception& error) {
+      send_error(response, "internal", error.what());
+    }
+  };
+}
+
+Json parse_body(const httplib::Request& request) {
+  if (request.body.empty()) return Json::object();
+  try {
+    Json body = Json::parse(request.body);
+    if (!body.is_object()) throw invalid("the request body must be a JSON object");
+    return body;
+  } catch (const Json::parse_error& error) {
+    throw invalid(std::string("the request body is not valid JSON: ") + error.what());
+  }
+}
+
+std::string string_member(const Json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return "";
+  if (!it->is_string()) throw invalid(std::string("field '") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+StringMap map_member(const Json& body, const char* key) {
+  StringMap result;
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return result;
+  if (!it->is_object()) throw invalid(std::string("field '") + key + "' must be an object of strings");
+  for (const auto& [name, value] : it->items()) {
+    if (!value.is_string()) throw invalid(std::string("field '") + key + "." + name + "' must be a string");
+    result[name] = value.get<std::string>();
+  }
+  return result;
+}
+
+bool flag(const httplib::Request& request, const char* name) {
+  return request.has_param(name) && request.get_param_value(name) == "true";
+}
+
+void send_accepted(httplib::Response& response, const WorkspaceService::Accepted& accepted) {
+  if (accepted.log_offset >= 0) response.set_header("X-Berth-Log-Offset", std::to_string(accepted.log_offset));
+  send_json(response, accepted.log_offset >= 0 ? 202 : 200, Json(accepted.record));
+}
+
+// Streams exec output as frames into the chunked response.
+class FrameSink : public OutputSink {
+ public:
+  explicit FrameSink(httplib::DataSink& sink) : sink_(sink) {}
+  void write(OutputStream stream, std::string_view data) override {
+    std::string frame = encode_frame(stream == OutputStream::stdout_stream ? 'o' : 'e', data);
+    if (!sink_.write(frame.data(), frame.size())) throw unavailable("the client went away");
+  }
+
+ private:
+  httplib::DataSink& sink_;
+};
+
+}  // namespace
+
+void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers) {
+  server.set_payload_max_length(kMaxRequestBody);
+  server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
+    if (!response.body.empty()) return;
+    int status = response.status;
+    std::string message = status == 413 ? "the request body is larger than the limit of " + std::to_string(kMaxRequestBody) + " bytes"
+                          : status == 404 ? "no such API path (see GET /v1/version)"
+                                          : "the request was refused (HTTP " + std::to_string(status) + ")";
+    response.set_content(Json{{"error", {{"code", code_for_http_status(status)}, {"message", message}}}}.dump(), kJson);
+  });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& response, std::exception_ptr pointer) {
+    try {
+      std::rethrow_exception(pointer);
+    } catch (const std::exception& error) {
+      send_error(response, "internal", error.what());
+    } catch (...) {
+      send_error(response, "internal", "unknown error");
+    }
+  });
+
+  server.Get("/v1/health", [](const httplib::Request&, httplib::Response& response) {
+    send_json(response, 200, Json{{"status", "ok"}});
+  });
+  server.Get("/v1/version", [](const httplib::Request&, httplib::Response& response) {
+    send_json(response, 200, Json{{"version", BERTH_VERSION}, {"api", "v1"}, {"sdk_api", "1.0"}});
+  });
+
+  server.Get("/v1/providers", guarded([&](const httplib::Request&, httplib::Response& response) {
+    send_json(response, 200, Json(providers.list()));
+  }));
+  server.Get(R"(/v1/providers/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    auto status = providers.find(name);
+    if (!status) throw not_found("provider '" + name + "' is not installed (berth provider list)");
+    send_json(response, 200, Json(*status));
+  }));
+
+  server.Get("/v1/targets", guarded([&](const httplib::Request&, httplib::Response& response) {
+    send_json(response, 200, Json(service.targets()));
+  }));
+  server.Post("/v1/targets", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    Json body = parse_body(request);
+    TargetDocument document;
+    if (body.contains("yaml")) {
+      document = parse_target_document(string_member(body, "yaml"), string_member(body, "source"));
+    } else {
+      document.source = "request";
+      document.target.name = string_member(body, "name");
+      document.target.provider = string_member(body, "provider");
+      document.target.properties = map_member(body, "properties");
+    }
+    send_json(response, 201, Json(service.add_target(std::move(document))));
+  }));
+  server.Get(R"(/v1/targets/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_json(response, 200, Json(service.target(request.matches[1])));
+  }));
+  server.Delete(R"(/v1/targets/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    service.remove_target(request.matches[1], flag(request, "force"));
+    send_json(response, 200, Json{{"deleted", std::string(request.matches[1])}});
+  }));
+  server.Post(R"(/v1/targets/([^/]+)/default)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_json(response, 200, Json(service.set_default_target(request.matches[1])));
+  }));
+
+  server.Get("/v1/workspaces", guarded([&](const httplib::Request&, httplib::Response& response) {
+    send_json(response, 200, Json(service.workspaces()));
+  }));
+  server.Post("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    Json body = parse_body(request);
+    WorkspaceRequest create{string_member(body, "name"), string_member(body, "target"),
+                            string_member(body, "repository"), string_member(body, "image"), map_member(body, "env")};
+    send_accepted(response, service.create(std::move(create)));
+  }));
+  server.Get(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_json(response, 200, Json(service.workspace(request.matches[1])));
+  }));
+  server.Delete(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_accepted(response, service.remove(request.matches[1], flag(request, "force")));
+  }));
+  server.Post(R"(/v1/workspaces/([^/]+)/start)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_accepted(response, service.start(request.matches[1]));
+  }));
+  server.Post(R"(/v1/workspaces/([^/]+)/stop)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_accepted(response, service.stop(request.matches[1]));
+  }));
+
+  server.Get(R"(/v1/workspaces/([^/]+)/logs)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    service.workspace(name);  // 404 for an unknown workspace
+    auto path = service.logs().path_of(name);
+    if (!flag(request, "follow")) {
+      response.set_content(read_file(path).value_or(""), "text/plain; charset=utf-8");
+      return;
+    }
+    long long start = 0;
+    if (request.has_param("offset")) {
+      try {
+        start = std::stoll(request.get_param_value("offset"));
+      } catch (const std::exception&) {
+        throw invalid("offset must be a whole number of bytes");
+      }
+    }
+    auto offset = std::make_shared<long long>(start);
+    response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset](size_t, httplib::DataSink& sink) {
+      bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500));
+      if (auto text = read_file(path); text && static_cast<long long>(text->size()) > *offset) {
+        std::string_view fresh = std::string_view(*text).substr(static_cast<size_t>(*offset));
+        if (!sink.write(fresh.data(), fresh.size())) return false;
+        *offset += static_cast<long long>(fresh.size());
+        return true;
+      }
+      if (!more) sink.done();
+      return sink.is_writable();
+    });
+  }));
+
+  server.Post(R"(/v1/workspaces/([^/]+)/exec)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    Json body = parse_body(request);
+    auto exec = std::make_shared<ExecRequest>();
+    auto command = body.find("command");
+    if (command == body.end() || !command->is_array() || command->empty()) {
+      throw invalid("field 'command' must be a non-empty list of strings");
+    }
+    for (const auto& part : *command) {
+      if (!part.is_string()) throw invalid("field 'command' must be a list of strings");
+      exec->command.push_back(part.get<std::string>());
+    }
+    exec->env = map_member(body, "env");
+    exec->workdir = string_member(body, "workdir");
+    exec->user = string_member(body, "user");
+    exec->stdin_data = string_member(body, "stdin");
+    service.check_exec(name, *exec);  // refusals get their own status before the stream starts
+    response.set_chunked_content_provider(kExecContentType, [&service, name, exec](size_t, httplib::DataSink& sink) {
+      FrameSink frames(sink);
+      std::string last;
+      try {
+        int code = service.exec(name, *exec, frames);
+        last = encode_frame('x', std::to_string(code));
+      } catch (const Error& error) {
+        last = encode_frame('!', Json{{"error", {{"code", error.code()}, {"message", error.what()}}}}.dump());
+      } catch (const std::exception& error) {
+        last = encode_frame('!', Json{{"error", {{"code", "internal"}, {"message", error.what()}}}}.dump());
+      }
+      sink.write(last.data(), last.size());
+      sink.done();
+      return true;
+    });
+  }));
+}
+
+}  // namespace berth

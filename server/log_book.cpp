@@ -1,0 +1,78 @@
+#include "log_book.hpp"
+
+#include "clock.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+
+LogBook::Channel& LogBook::channel(const std::string& name) { return channels_[name]; }
+
+long long LogBook::begin(const std::string& name, bool fresh) {
+  std::lock_guard lock(mutex_);
+  std::error_code error;
+  if (fresh) fs::remove(path_of(name), error);
+  channel(name).active = true;
+  auto size = fs::file_size(path_of(name), error);
+  return error ? 0 : static_cast<long long>(size);
+}
+
+void LogBook::append(const std::string& name, std::string_view line) {
+  std::string entry;
+  entry.reserve(line.size() + 1);
+  entry.append(line);
+  entry.push_back('\n');
+  {
+    std::lock_guard lock(mutex_);
+    int fd = ::open(path_of(name).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      [[maybe_unused]] ssize_t written = ::write(fd, entry.data(), entry.size());
+      ::close(fd);
+    }
+  }
+  changed_.notify_all();
+}
+
+void LogBook::end(const std::string& name) {
+  {
+    std::lock_guard lock(mutex_);
+    channels_.erase(name);
+  }
+  changed_.notify_all();
+}
+
+bool LogBook::active(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(name);
+  return !closed_ && it != channels_.end() && it->second.active;
+}
+
+void LogBook::close_all() {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  changed_.notify_all();
+}
+
+bool LogBook::wait_for_more(const std::string& name, long long offset, std::chrono::milliseconds max_wait) {
+  std::unique_lock lock(mutex_);
+  auto grown = [&] {
+    std::error_code error;
+    auto size = fs::file_size(path_of(name), error);
+    return !error && static_cast<long long>(size) > offset;
+  };
+  auto ended = [&] {
+    auto it = channels_.find(name);
+    return closed_ || it == channels_.end() || !it->second.active;
+  };
+  changed_.wait_for(lock, max_wait, [&] { return grown() || ended(); });
+  return grown() || !ended();
+}
+
+}  // namespace berth

@@ -1,0 +1,47 @@
+#pragma once
+// Each workspace's operation log (logs/NAME.log): appended by the running operation, read
+// whole or followed by any number of clients until the operation ends.
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace berth {
+
+class LogBook {
+ public:
+  explicit LogBook(std::filesystem::path folder) : folder_(std::move(folder)) {}
+
+  // Marks an operation as running on name and returns the log's size, where it starts.
+  // fresh: the log is emptied first (a new workspace of a name used before).
+  long long begin(const std::string& name, bool fresh);
+  void append(const std::string& name, std::string_view line);
+  // Marks the operation ended and wakes every follower.
+  void end(const std::string& name);
+  bool active(const std::string& name);
+  // Ends every follow (at shutdown).
+  void close_all();
+
+  std::filesystem::path path_of(const std::string& name) const { return folder_ / (name + ".log"); }
+
+  // Waits up to max_wait for the log to grow past offset or the operation to end.
+  // Returns true while a follower should keep reading.
+  bool wait_for_more(const std::string& name, long long offset, std::chrono::milliseconds max_wait);
+
+ private:
+  struct Channel {
+    bool active = false;
+  };
+  Channel& channel(const std::string& name);  // under mutex_
+
+  std::filesystem::path folder_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, Channel> channels_;
+  bool closed_ = false;
+};
+
+}  // namespace berth

@@ -1,0 +1,133 @@
+#include "serve.hpp"
+
+#include "atomic_file.hpp"
+#include "errors.hpp"
+#include "http_api.hpp"
+#include "log_book.hpp"
+#include "provider_registry.hpp"
+#include "record_folder.hpp"
+#include "workspace_service.hpp"
+
+#include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+namespace {
+
+constexpr size_t kWorkerThreads = 64;
+
+// cpp-httplib 0.11 listens on TCP only; this binds its server to a Unix socket, owner-only.
+class UnixSocketServer : public httplib::Server {
+ public:
+  bool bind_unix(const fs::path& path, std::string& error) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.native().size() >= sizeof address.sun_path) {
+      error = "socket path " + path.string() + " is too long (use a shorter BERTH_HOME)";
+      return false;
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.native().size() + 1);
+    ::unlink(path.c_str());  // we hold the home's lock: any socket there is stale
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old_mask = ::umask(0177);
+    int bound = fd < 0 ? -1 : ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    int saved = errno;
+    ::umask(old_mask);
+    if (bound != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 128) != 0) {
+      error = "cannot listen on " + path.string() + ": " + std::strerror(bound != 0 ? saved : errno);
+      if (fd >= 0) ::close(fd);
+      return false;
+    }
+    svr_sock_ = fd;
+    return true;
+  }
+};
+
+void log_line(const std::string& text) { std::cerr << "berth serve: " << text << std::endl; }
+
+}  // namespace
+
+int serve(const ServeOptions& options) {
+  const Home& home = options.home;
+  // Signals are taken by one thread with sigwait, so every other thread keeps them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<HomeLock> lock;
+  try {
+    home.create_folders();
+    lock = std::make_unique<HomeLock>(home.lock_path());
+  } catch (const Error& error) {
+    log_line(error.what());
+    return 1;
+  }
+
+  try {
+    write_file_atomically(home.pid_path(), std::to_string(::getpid()) + "\n");
+  } catch (const Error& error) {
+    log_line(error.what());
+    return 1;
+  }
+
+  ProviderRegistry providers;
+  providers.load(options.builtin_providers, home.providers_dir());
+  for (const auto& status : providers.list()) {
+    if (status.broken) log_line("provider '" + status.info.name + "' is broken: " + status.reason);
+  }
+  LogBook logs(home.logs_dir());
+  WorkspaceService service(home, providers, logs);
+  try {
+    for (const auto& problem : service.load()) log_line(problem);
+  } catch (const std::exception& error) {
+    log_line(std::string("cannot load the home: ") + error.what());
+    return 1;
+  }
+
+  UnixSocketServer server;
+  server.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  server.set_keep_alive_max_count(1000);
+  register_api(server, service, providers);
+  std::string error;
+  if (!server.bind_unix(home.socket_path(), error)) {
+    log_line(error);
+    return 1;
+  }
+
+  std::thread signal_thread([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    log_line(std::string("received ") + strsignal(received) + "; finishing operations in progress");
+    service.shutdown(std::chrono::seconds(10));
+    server.stop();
+  });
+
+  log_line("listening on unix://" + home.socket_path().string() + " (home " + home.data_dir.string() + ", pid " +
+           std::to_string(::getpid()) + ")");
+  server.listen_after_bind();
+  ::unlink(home.socket_path().c_str());
+  ::unlink(home.pid_path().c_str());
+  if (signal_thread.joinable()) {
+    pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes it when listen ended by itself
+    signal_thread.join();
+  }
+  log_line("stopped");
+  return 0;
+}
+
+}  // namespace berth

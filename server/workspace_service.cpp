@@ -1,0 +1,498 @@
+#include "workspace_service.hpp"
+
+#include "clock.hpp"
+#include "codec.hpp"
+#include "errors.hpp"
+#include "names.hpp"
+
+#include <algorithm>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+namespace {
+
+const char* operation_name(int operation) {
+  static const char* names[] = {"create", "start", "stop", "delete"};
+  return names[operation];
+}
+
+// Progress of an operation goes to the workspace's log.
+class LogProgress : public ProgressSink {
+ public:
+  LogProgress(LogBook& logs, std::string name) : logs_(logs), name_(std::move(name)) {}
+  void line(std::string_view text) override { logs_.append(name_, text); }
+
+ private:
+  LogBook& logs_;
+  std::string name_;
+};
+
+bool is_valid_env_key(const std::string& key) {
+  if (key.empty() || key.size() > 256 || (key[0] >= '0' && key[0] <= '9')) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+void check_repository(const std::string& repository) {
+  if (repository.empty()) return;
+  bool url = repository.find("://") != std::string::npos;
+  bool scp_like = repository.find('@') != std::string::npos && repository.find(':') != std::string::npos;
+  if (!url && !scp_like && repository.front() != '/') {
+    throw invalid("repository '" + repository + "' must be a URL or an absolute path");
+  }
+}
+
+}  // namespace
+
+WorkspaceService::WorkspaceService(Home home, ProviderRegistry& providers, LogBook& logs)
+    : home_(std::move(home)),
+      providers_(providers),
+      logs_(logs),
+      target_files_(home_.targets_dir()),
+      workspace_files_(home_.workspaces_dir()) {}
+
+std::vector<std::string> WorkspaceService::load() {
+  std::vector<std::string> problems;
+  Json settings = Json::object();
+  if (auto text = read_file(home_.settings_path())) {
+    try {
+      settings = yaml_to_json(*text, home_.settings_path().string());
+    } catch (const std::exception& error) {
+      problems.push_back(error.what());
+    }
+  }
+  if (settings.is_object()) default_target_ = settings.value("default_target", "");
+
+  for (const auto& stored : target_files_.load_all()) {
+    try {
+      Target target = target_from_yaml(stored.text, stored.path.string());
+      if (target.name != stored.name) throw invalid(stored.path.string() + ": name '" + target.name + "' does not match the file name");
+      targets_[target.name] = std::move(target);
+    } catch (const std::exception& error) {
+      problems.push_back(std::string("skipped target: ") + error.what());
+    }
+  }
+
+  bool initialized = settings.is_object() && settings.value("initialized", "") == "true";
+  if (!initialized) {
+    if (targets_.empty() && providers_.find("host") && !providers_.find("host")->broken) {
+      TargetDocument local;
+      local.source = "built-in default";
+      local.target = Target{"local", "host", {}, false};
+      validate_target_properties(local, providers_.find("host")->info);
+      target_files_.save("local", target_to_yaml(local.target));
+      targets_["local"] = local.target;
+      default_target_ = "local";
+    }
+    write_file_atomically(home_.settings_path(),
+                          json_to_yaml(Json{{"initialized", "true"}, {"default_target", default_target_}}));
+  }
+
+  for (const auto& stored : workspace_files_.load_all()) {
+    try {
+      Workspace workspace = workspace_from_yaml(stored.text, stored.path.string());
+      if (workspace.name != stored.name) throw invalid(stored.path.string() + ": name '" + workspace.name + "' does not match the file name");
+      if (is_transitional(workspace.state) || !workspace.operation.empty()) reconcile(workspace, problems);
+      workspaces_[workspace.name] = std::move(workspace);
+    } catch (const std::exception& error) {
+      problems.push_back(std::string("skipped workspace: ") + error.what());
+    }
+  }
+  return problems;
+}
+
+void WorkspaceService::reconcile(Workspace& workspace, std::vector<std::string>& problems) {
+  std::string interrupted = workspace.operation.empty() ? to_string(workspace.state) : workspace.operation;
+  WorkspaceState was = workspace.state;
+  Status status;
+  std::string cause;
+  try {
+    auto provider = providers_.instance(workspace.provider);
+    Target target = target_with_defaults(workspace.target);
+    LogProgress progress(logs_, workspace.name);
+    std::string data_dir = provider_data_dir(workspace.provider);
+    OperationContext context{workspace, target.properties, workspace.provider_data, progress, data_dir};
+    status = provider->status(context);
+  } catch (const std::exception& error) {
+    cause = error.what();
+  }
+  workspace.operation.clear();
+  workspace.updated_at = now_rfc3339();
+  if (was == WorkspaceState::deleting) {
+    workspace.state = WorkspaceState::error;
+    workspace.last_error = "the server stopped during delete; run 'berth delete " + workspace.name + "' again";
+  } else if (status.state == InfraState::started && was != WorkspaceState::stopping) {
+    workspace.state = WorkspaceState::started;
+    workspace.last_error.clear();
+  } else if (status.state == InfraState::stopped && was != WorkspaceState::creating) {
+    workspace.state = WorkspaceState::stopped;
+    workspace.last_error.clear();
+  } else {
+    workspace.state = WorkspaceState::error;
+    std::string found = !cause.empty() ? "its provider could not tell its state: " + cause
+                        : status.state == InfraState::gone ? "its infrastructure is gone"
+                        : status.detail.empty() ? "its state is uncertain" : status.detail;
+    workspace.last_error = "the server stopped during " + interrupted + " and " + found + "; run 'berth " +
+                           (was == WorkspaceState::stopping ? "stop " : "delete ") + workspace.name + "'";
+  }
+  logs_.append(workspace.name, "==> reconciled after a server restart: " + to_string(workspace.state) +
+                                   (workspace.last_error.empty() ? "" : " (" + workspace.last_error + ")"));
+  save_workspace(workspace);
+  problems.push_back("reconciled workspace '" + workspace.name + "' left in " + interrupted + ": now " +
+                     to_string(workspace.state));
+}
+
+// ---- targets ----
+
+Target WorkspaceService::masked(const Target& target) const {
+  Target shown = target;
+  shown.is_default = target.name == default_target_;
+  if (auto provider = providers_.find(target.provider)) shown.properties = masked_properties(target.properties, provider->info);
+  return shown;
+}
+
+Target WorkspaceService::target_with_defaults(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = targets_.find(name);
+  if (it == targets_.end()) throw not_found("target '" + name + "' does not exist (berth target list)");
+  return it->second;
+}
+
+std::vector<Target> WorkspaceService::targets() const {
+  std::lock_guard lock(mutex_);
+  std::vector<Target> result;
+  for (const auto& [name, target] : targets_) result.push_back(masked(target));
+  return result;
+}
+
+Target WorkspaceService::target(const std::string& name) const {
+  require_valid_name("target", name);
+  std::lock_guard lock(mutex_);
+  auto it = targets_.find(name);
+  if (it == targets_.end()) throw not_found("target '" + name + "' does not exist (berth target list)");
+  return masked(it->second);
+}
+
+Target WorkspaceService::add_target(TargetDocument document) {
+  Target& target = document.target;
+  require_valid_name("target", target.name);
+  auto provider = providers_.find(target.provider);
+  auto line = [&](const std::string& key) {
+    auto it = document.line_of.find(key);
+    return document.source + (it == document.line_of.end() ? "" : ":" + std::to_string(it->second));
+  };
+  if (!provider) {
+    std::string installed;
+    for (const auto& status : providers_.list()) {
+      if (!status.broken) installed += (installed.empty() ? "" : ", ") + status.info.name;
+    }
+    throw invalid(line("provider") + ": provider '" + target.provider + "' is not installed (installed: " +
+                  (installed.empty() ? "none" : installed) + ")");
+  }
+  if (provider->broken) throw invalid(line("provider") + ": provider '" + target.provider + "' is broken: " + provider->reason);
+  validate_target_properties(document, provider->info);
+  target.is_default = false;
+  std::lock_guard lock(mutex_);
+  if (shutting_down_) throw unavailable("the server is shutting down");
+  if (targets_.count(target.name)) {
+    throw conflict("target '" + target.name + "' already exists; remove it first (berth target remove " + target.name + ")");
+  }
+  target_files_.save(target.name, target_to_yaml(target));
+  targets_[target.name] = target;
+  return masked(target);
+}
+
+void WorkspaceService::remove_target(const std::string& name, bool force) {
+  require_valid_name("target", name);
+  std::lock_guard lock(mutex_);
+  if (!targets_.count(name)) throw not_found("target '" + name + "' does not exist (berth target list)");
+  std::vector<std::string> users;
+  for (const auto& [workspace_name, workspace] : workspaces_) {
+    if (workspace.target == name) users.push_back(workspace_name);
+  }
+  if (!users.empty() && !force) {
+    std::string list;
+    for (size_t i = 0; i < users.size() && i < 5; ++i) list += (i ? ", " : "") + users[i];
+    if (users.size() > 5) list += ", ...";
+    throw conflict("target '" + name + "' is used by " + std::to_string(users.size()) + " workspace(s) (" + list +
+                   "); delete them first, or pass --force");
+  }
+  target_files_.remove(name);
+  targets_.erase(name);
+  if (default_target_ == name) {
+    default_target_.clear();
+    write_file_atomically(home_.settings_path(), json_to_yaml(Json{{"initialized", "true"}, {"default_target", ""}}));
+  }
+}
+
+Target WorkspaceService::set_default_target(const std::string& name) {
+  require_valid_name("target", name);
+  std::lock_guard lock(mutex_);
+  auto it = targets_.find(name);
+  if (it == targets_.end()) throw not_found("target '" + name + "' does not exist (berth target list)");
+  write_file_atomically(home_.settings_path(), json_to_yaml(Json{{"initialized", "true"}, {"default_target", name}}));
+  default_target_ = name;
+  return masked(it->second);
+}
+
+// ---- workspaces ----
+
+std::vector<Workspace> WorkspaceService::workspaces() const {
+  std::lock_guard lock(mutex_);
+  std::vector<Workspace> result;
+  result.reserve(workspaces_.size());
+  for (const auto& [name, workspace] : workspaces_) result.push_back(workspace);
+  return result;
+}
+
+Workspace WorkspaceService::workspace(const std::string& name) const {
+  require_valid_name("workspace", name);
+  std::lock_guard lock(mutex_);
+  auto it = workspaces_.find(name);
+  if (it == workspaces_.end()) throw not_found("workspace '" + name + "' does not exist (berth list)");
+  return it->second;
+}
+
+void WorkspaceService::save_workspace(const Workspace& workspace) {
+  workspace_files_.save(workspace.name, workspace_to_yaml(workspace));
+}
+
+std::string WorkspaceService::provider_data_dir(const std::string& provider) const {
+  fs::path dir = home_.provider_data_dir() / provider;
+  std::error_code error;
+  fs::create_directories(dir, error);
+  return dir.string();
+}
+
+WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
+  require_valid_name("workspace", request.name);
+  check_repository(request.repository);
+  for (const auto& [key, value] : request.env) {
+    if (!is_valid_env_key(key)) throw invalid("env name '" + key.substr(0, 80) + "' must be letters, digits and '_', not starting with a digit");
+    if (value.size() > 65536) throw invalid("env value of '" + key + "' is longer than 65536 bytes");
+  }
+  if (request.env.size() > 256) throw invalid("at most 256 env variables");
+  Workspace workspace;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) throw unavailable("the server is shutting down; try again when it is back");
+    if (workspaces_.count(request.name)) {
+      throw conflict("workspace '" + request.name + "' already exists (berth info " + request.name + ")");
+    }
+    std::string target_name = request.target.empty() ? default_target_ : request.target;
+    if (target_name.empty()) {
+      throw invalid("no --target given and no default target is set (berth target list; berth target set-default NAME)");
+    }
+    require_valid_name("target", target_name);
+    auto target = targets_.find(target_name);
+    if (target == targets_.end()) throw not_found("target '" + target_name + "' does not exist (berth target list)");
+    providers_.instance(target->second.provider);  // a broken or missing provider fails now, not later
+    workspace.name = request.name;
+    workspace.target = target_name;
+    workspace.provider = target->second.provider;
+    workspace.repository = request.repository;
+    workspace.image = request.image;
+    workspace.env = request.env;
+    workspace.state = WorkspaceState::creating;
+    workspace.operation = "create";
+    workspace.created_at = workspace.updated_at = now_rfc3339();
+    workspaces_[workspace.name] = workspace;  // claims the name
+    ++running_;
+  }
+  Accepted accepted{workspace, 0};
+  try {
+    save_workspace(workspace);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    workspaces_.erase(workspace.name);
+    --running_;
+    idle_.notify_all();
+    throw;
+  }
+  accepted.log_offset = logs_.begin(workspace.name, true);
+  std::thread(&WorkspaceService::run_operation, this, workspace.name,
+              Plan{Operation::create, WorkspaceState::creating, false})
+      .detach();
+  return accepted;
+}
+
+WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& name, Operation operation, bool force) {
+  require_valid_name("workspace", name);
+  Plan plan{operation, WorkspaceState::deleting, force};
+  Workspace before;
+  Workspace claimed;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) throw unavailable("the server is shutting down; try again when it is back");
+    auto it = workspaces_.find(name);
+    if (it == workspaces_.end()) throw not_found("workspace '" + name + "' does not exist (berth list)");
+    Workspace& workspace = it->second;
+    if (!workspace.operation.empty()) {
+      throw conflict("workspace '" + name + "' is busy: " + workspace.operation + " in progress (berth logs " + name + " -f)");
+    }
+    if (operation == Operation::start) {
+      if (workspace.state == WorkspaceState::started) return Accepted{workspace, -1};
+      plan.during = WorkspaceState::starting;
+    } else if (operation == Operation::stop) {
+      if (workspace.state == WorkspaceState::stopped) return Accepted{workspace, -1};
+      plan.during = WorkspaceState::stopping;
+    }
+    before = workspace;
+    workspace.state = plan.during;
+    workspace.operation = operation_name(static_cast<int>(operation));
+    workspace.updated_at = now_rfc3339();
+    claimed = workspace;
+    ++running_;
+  }
+  try {
+    save_workspace(claimed);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    workspaces_[name] = before;
+    --running_;
+    idle_.notify_all();
+    throw;
+  }
+  long long offset = logs_.begin(name, false);
+  std::thread(&WorkspaceService::run_operation, this, name, plan).detach();
+  return Accepted{claimed, offset};
+}
+
+WorkspaceService::Accepted WorkspaceService::start(const std::string& name) {
+  return begin_operation(name, Operation::start, false);
+}
+
+WorkspaceService::Accepted WorkspaceService::stop(const std::string& name) {
+  return begin_operation(name, Operation::stop, false);
+}
+
+WorkspaceService::Accepted WorkspaceService::remove(const std::string& name, bool force) {
+  return begin_operation(name, Operation::destroy, force);
+}
+
+void WorkspaceService::run_operation(std::string name, Plan plan) {
+  const char* verb = operation_name(static_cast<int>(plan.operation));
+  LogProgress progress(logs_, name);
+  progress.line("==> " + std::string(verb) + " " + name + " at " + now_rfc3339());
+  Workspace workspace = this->workspace(name);
+  std::string failure;
+  try {
+    Target target = target_with_defaults(workspace.target);
+    auto provider = providers_.instance(workspace.provider);
+    std::string data_dir = provider_data_dir(workspace.provider);
+    OperationContext context{workspace, target.properties, workspace.provider_data, progress, data_dir};
+    switch (plan.operation) {
+      case Operation::create: provider->create(context); break;
+      case Operation::start: provider->start(context); break;
+      case Operation::stop: provider->stop(context); break;
+      case Operation::destroy: provider->destroy(context); break;
+    }
+  } catch (const std::exception& error) {
+    failure = error.what();
+    if (failure.empty()) failure = "the provider failed without a message";
+  } catch (...) {
+    failure = "the provider threw an unknown exception";
+  }
+
+  bool remove_record = plan.operation == Operation::destroy && (failure.empty() || plan.force);
+  workspace.operation.clear();
+  workspace.updated_at = now_rfc3339();
+  if (!failure.empty()) {
+    progress.line("error: " + failure);
+    if (remove_record) {
+      progress.line("warning: removed the record anyway (--force); what the provider made may be left behind: " + failure);
+    }
+    workspace.state = WorkspaceState::error;
+    std::string next = plan.operation == Operation::destroy ? "berth delete " + name + " --force"
+                       : plan.operation == Operation::create ? "berth logs " + name + ", then berth delete " + name
+                                                             : "berth logs " + name + ", then berth " + verb + " " + name;
+    workspace.last_error = std::string(verb) + " failed: " + failure + " (next: " + next + ")";
+  } else if (plan.operation != Operation::destroy) {
+    workspace.state = plan.operation == Operation::stop ? WorkspaceState::stopped : WorkspaceState::started;
+    workspace.last_error.clear();
+  }
+
+  try {
+    if (remove_record) {
+      workspace_files_.remove(name);
+    } else {
+      save_workspace(workspace);
+    }
+  } catch (const std::exception& error) {
+    progress.line(std::string("error: cannot save the record: ") + error.what());
+    workspace.state = WorkspaceState::error;
+    workspace.last_error = std::string("cannot save the record: ") + error.what();
+    remove_record = false;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (remove_record) {
+      workspaces_.erase(name);
+    } else {
+      workspaces_[name] = workspace;
+    }
+    --running_;
+  }
+  progress.line(failure.empty() ? "==> " + std::string(verb) + " done: " + (remove_record ? "deleted" : to_string(workspace.state))
+                                : "==> " + std::string(verb) + " failed");
+  logs_.end(name);
+  idle_.notify_all();
+}
+
+void WorkspaceService::check_exec(const std::string& name, const ExecRequest& request) const {
+  Workspace workspace = this->workspace(name);
+  if (request.command.empty()) throw invalid("exec needs a command: berth exec " + name + " -- CMD [ARGS...]");
+  if (workspace.state != WorkspaceState::started || !workspace.operation.empty()) {
+    if (workspace.state == WorkspaceState::stopped) {
+      throw conflict("workspace '" + name + "' is stopped; start it first: berth start " + name);
+    }
+    throw conflict("workspace '" + name + "' is " + (workspace.operation.empty() ? to_string(workspace.state) : workspace.operation + " in progress") +
+                   ", not started" + (workspace.state == WorkspaceState::error ? " (" + workspace.last_error + ")" : ""));
+  }
+}
+
+int WorkspaceService::exec(const std::string& name, const ExecRequest& request, OutputSink& output) {
+  check_exec(name, request);
+  Workspace workspace = this->workspace(name);
+  Target target = target_with_defaults(workspace.target);
+  auto provider = providers_.instance(workspace.provider);
+  LogProgress progress(logs_, name);
+  std::string data_dir = provider_data_dir(workspace.provider);
+  OperationContext context{workspace, target.properties, workspace.provider_data, progress, data_dir};
+  try {
+    return provider->exec(context, request, output);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw provider_failed(std::string("exec in '") + name + "' failed: " + error.what());
+  }
+}
+
+void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
+  std::vector<Workspace> unfinished;
+  {
+    std::unique_lock lock(mutex_);
+    shutting_down_ = true;
+    idle_.wait_for(lock, grace, [&] { return running_ == 0; });
+    for (auto& [name, workspace] : workspaces_) {
+      if (workspace.operation.empty()) continue;
+      workspace.state = WorkspaceState::error;
+      workspace.last_error = "the server stopped during " + workspace.operation + "; run 'berth delete " + name +
+                             "' or try the operation again";
+      workspace.operation.clear();
+      unfinished.push_back(workspace);
+    }
+  }
+  for (const auto& workspace : unfinished) {
+    try {
+      save_workspace(workspace);
+      logs_.append(workspace.name, "==> failed: the server stopped before the operation ended");
+    } catch (const std::exception&) {
+      // Reconciliation at the next start covers a record that could not be saved now.
+    }
+  }
+  logs_.close_all();
+}
+
+}  // namespace berth

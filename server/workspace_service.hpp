@@ -1,0 +1,86 @@
+#pragma once
+// The state the server owns: targets and workspaces, kept in memory and written through to
+// one YAML file per record; lifecycle operations run here, in their own threads.
+#include "home.hpp"
+#include "log_book.hpp"
+#include "provider_registry.hpp"
+#include "record_folder.hpp"
+#include "target_document.hpp"
+
+#include <berth/api.hpp>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+class WorkspaceService {
+ public:
+  WorkspaceService(Home home, ProviderRegistry& providers, LogBook& logs);
+
+  // Reads every record, creates the default target on first start, and reconciles records
+  // left in a transitional state by asking their provider. Returns one line per problem found.
+  std::vector<std::string> load();
+
+  std::vector<Target> targets() const;
+  Target target(const std::string& name) const;
+  Target add_target(TargetDocument document);
+  void remove_target(const std::string& name, bool force);
+  Target set_default_target(const std::string& name);
+
+  std::vector<Workspace> workspaces() const;
+  Workspace workspace(const std::string& name) const;
+
+  struct Accepted {
+    Workspace record;
+    long long log_offset = 0;
+  };
+  Accepted create(WorkspaceRequest request);
+  Accepted start(const std::string& name);
+  Accepted stop(const std::string& name);
+  Accepted remove(const std::string& name, bool force);
+  // Throws what exec would refuse with (unknown workspace, not started, no command).
+  void check_exec(const std::string& name, const ExecRequest& request) const;
+  int exec(const std::string& name, const ExecRequest& request, OutputSink& output);
+
+  LogBook& logs() { return logs_; }
+
+  // Refuses new operations, waits up to grace for running ones, then fails those still
+  // running (their records say so) and ends every log follow.
+  void shutdown(std::chrono::milliseconds grace);
+
+ private:
+  enum class Operation { create, start, stop, destroy };
+  struct Plan {
+    Operation operation;
+    WorkspaceState during;
+    bool force = false;
+  };
+
+  Accepted begin_operation(const std::string& name, Operation operation, bool force);
+  void run_operation(std::string name, Plan plan);
+  void save_workspace(const Workspace& workspace);  // writes the file; caller owns the record
+  Target target_with_defaults(const std::string& name) const;  // under mutex_, raw secrets
+  Target masked(const Target& target) const;
+  std::string provider_data_dir(const std::string& provider) const;
+  void reconcile(Workspace& workspace, std::vector<std::string>& problems);
+
+  Home home_;
+  ProviderRegistry& providers_;
+  LogBook& logs_;
+  RecordFolder target_files_;
+  RecordFolder workspace_files_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable idle_;
+  std::map<std::string, Target> targets_;
+  std::map<std::string, Workspace> workspaces_;
+  std::string default_target_;
+  int running_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace berth
