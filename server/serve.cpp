@@ -102,6 +102,8 @@ int serve(const ServeOptions& options) {
   UnixSocketServer server;
   server.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   server.set_keep_alive_max_count(1000);
+  // Idle keep-alive connections hold a worker until this passes, also at shutdown.
+  server.set_keep_alive_timeout(2);
   register_api(server, service, providers);
   std::string error;
   if (!server.bind_unix(home.socket_path(), error)) {

@@ -40,7 +40,9 @@ bool is_write_leftover(const std::string& file_name) {
 void write_file_atomically(const fs::path& path, std::string_view data, mode_t mode,
                            const WriteHook& hook) {
   fs::path folder = path.parent_path();
-  std::string pattern = (folder / ("." + path.filename().string() + std::string(kLeftoverMarker) + "XXXXXX")).string();
+  std::string temp_name = ".";
+  temp_name.append(path.filename().string()).append(kLeftoverMarker).append("XXXXXX");
+  std::string pattern = (folder / temp_name).string();
   int fd = ::mkostemp(pattern.data(), O_CLOEXEC);
   if (fd < 0) throw io_error("create a temporary file in", folder, errno);
   fs::path temp = pattern;

@@ -1,0 +1,167 @@
+// The whole lifecycle through the real berth binary against a real berth serve.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::ServerHome;
+using Json = nlohmann::json;
+
+namespace {
+
+Json json_of(const Result& result) {
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return Json::parse(result.out);
+}
+
+TEST(Lifecycle, CreateExecStopStartListDelete) {
+  ServerHome server;
+  berth::test::TempDir scratch;
+  auto repo = berth::test::make_git_repo(scratch.path() / "repo", "first commit of the demo");
+
+  Result add = server.berth({"target", "add", "-f", (berth::test::source_dir() / "targets" / "local.yaml").string()});
+  // The default target `local` exists from the first start, so adding it again is a conflict.
+  EXPECT_EQ(add.exit_code, 1);
+  EXPECT_NE(add.err.find("target 'local' already exists"), std::string::npos) << add.err;
+
+  berth::test::RunOptions in_scratch;
+  in_scratch.workdir = scratch.path();
+  Result create = server.berth({"create", "demo", "--target", "local", "--repo", "./repo", "--env", "GREETING=hi"}, in_scratch);
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_NE(create.err.find("cloning " + repo.string()), std::string::npos) << "progress lines are shown: " << create.err;
+
+  Result log = server.berth({"exec", "demo", "--", "git", "log", "--oneline", "-1"});
+  EXPECT_EQ(log.exit_code, 0) << log.err;
+  EXPECT_NE(log.out.find("first commit of the demo"), std::string::npos) << log.out;
+
+  Result env = server.berth({"exec", "demo", "--", "sh", "-c", "echo $GREETING; echo oops >&2; exit 7"});
+  EXPECT_EQ(env.exit_code, 7) << "exec returns the command's exit code";
+  EXPECT_EQ(env.out, "hi\n");
+  EXPECT_EQ(env.err, "oops\n");
+
+  Json info = json_of(server.berth({"info", "demo", "-o", "json"}));
+  EXPECT_EQ(info["state"], "started");
+  EXPECT_EQ(info["repository"], repo.string());
+  fs::path folder = info["provider_data"]["path"].get<std::string>();
+  EXPECT_TRUE(fs::exists(folder / "README.md"));
+
+  ASSERT_EQ(server.berth({"stop", "demo"}).exit_code, 0);
+  EXPECT_EQ(json_of(server.berth({"info", "demo", "-o", "json"}))["state"], "stopped");
+  Result refused = server.berth({"exec", "demo", "--", "true"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("berth start demo"), std::string::npos) << refused.err;
+
+  ASSERT_EQ(server.berth({"start", "demo"}).exit_code, 0);
+  Json list = json_of(server.berth({"list", "-o", "json"}));
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["name"], "demo");
+  EXPECT_EQ(list[0]["state"], "started");
+
+  Result yaml = server.berth({"list", "-o", "yaml"});
+  EXPECT_NE(yaml.out.find("name: demo"), std::string::npos) << yaml.out;
+  Result table = server.berth({"list"});
+  EXPECT_NE(table.out.find("NAME"), std::string::npos);
+  EXPECT_NE(table.out.find("demo"), std::string::npos);
+
+  Result logs = server.berth({"logs", "demo"});
+  EXPECT_NE(logs.out.find("==> create done: started"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("==> stop done: stopped"), std::string::npos) << logs.out;
+
+  ASSERT_EQ(server.berth({"delete", "demo"}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(folder));
+  EXPECT_FALSE(fs::exists(server.home() / "workspaces" / "demo.yaml"));
+  EXPECT_EQ(json_of(server.berth({"list", "-o", "json"})).size(), 0u);
+}
+
+TEST(Lifecycle, SocketIsOwnerOnlyAndHomeIsPrivate) {
+  ServerHome server;
+  struct stat info {};
+  ASSERT_EQ(::stat((server.home() / "berth.sock").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+}
+
+TEST(Lifecycle, DetachedCreateGoesOnAndLogsFollow) {
+  ServerHome server;
+  Result create = server.berth({"create", "bg", "--detach"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  Result follow = server.berth({"logs", "bg", "-f"});
+  EXPECT_EQ(follow.exit_code, 0);
+  EXPECT_NE(follow.out.find("==> create done: started"), std::string::npos) << follow.out;
+  EXPECT_EQ(Json::parse(server.berth({"info", "bg", "-o", "json"}).out)["state"], "started");
+}
+
+TEST(Lifecycle, DeleteForceRemovesRecordWhenInfrastructureIsGone) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "gone"}).exit_code, 0);
+  Json info = Json::parse(server.berth({"info", "gone", "-o", "json"}).out);
+  fs::remove_all(info["provider_data"]["path"].get<std::string>());
+  // stop fails: its folder is gone; the workspace goes to error with what to do next.
+  ASSERT_EQ(server.berth({"stop", "gone"}).exit_code, 1);
+  Json failed = Json::parse(server.berth({"info", "gone", "-o", "json"}).out);
+  EXPECT_EQ(failed["state"], "error");
+  EXPECT_NE(failed["last_error"].get<std::string>().find("is gone"), std::string::npos) << failed.dump();
+  Result removed = server.berth({"delete", "gone", "--force"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(server.berth({"info", "gone"}).exit_code, 1);
+}
+
+TEST(Lifecycle, StartOnStartedIsANoOpAndStatesShowInInfo) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "idem"}).exit_code, 0);
+  Result again = server.berth({"start", "idem"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("is started"), std::string::npos);
+}
+
+TEST(Lifecycle, AutostartStartsTheServerAndSaysSo) {
+  berth::test::TempDir home;
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", home.path().string()}, {"BERTH_NO_AUTOSTART", ""}, {"BERTH_SERVER", ""}};
+  auto berth = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), berth::test::berth_binary().string());
+    return berth::test::run_program(args, options);
+  };
+  Result list = berth({"list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.err.find("started a local server"), std::string::npos) << list.err;
+  Result status = berth({"server", "status"});
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_NE(status.out.find("running"), std::string::npos);
+  Result stop = berth({"server", "stop"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(berth({"server", "status"}).exit_code, 1);
+  Result refused = berth({"--no-autostart", "list"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("no berth server is running"), std::string::npos) << refused.err;
+}
+
+TEST(Cli, VersionHelpAndCompletion) {
+  ServerHome server;
+  Result version = server.berth({"version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.out.find("berth 0."), std::string::npos);
+  Result help = server.berth({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* word : {"workspace", "target", "provider", "server", "completion", "create", "exec"}) {
+    EXPECT_NE(help.out.find(word), std::string::npos) << word;
+  }
+  Result usage = server.berth({"create"});
+  EXPECT_EQ(usage.exit_code, 2) << "a usage error exits 2";
+  Result unknown = server.berth({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  Result bash = server.berth({"completion", "bash"});
+  EXPECT_EQ(bash.exit_code, 0);
+  EXPECT_NE(bash.out.find("complete -F _berth berth"), std::string::npos);
+  EXPECT_NE(bash.out.find("\"workspace\")"), std::string::npos);
+  // The generated script is valid bash.
+  std::ofstream(server.home() / "completion.bash") << bash.out;
+  EXPECT_EQ(berth::test::run_program({"bash", "-n", (server.home() / "completion.bash").string()}).exit_code, 0);
+}
+
+}  // namespace

@@ -1,0 +1,191 @@
+#include "test_support.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace berth::test {
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "berth-test-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code error;
+  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, error);
+  fs::remove_all(path_, error);
+}
+
+fs::path build_dir() { return BERTH_TEST_BUILD_DIR; }
+fs::path source_dir() { return BERTH_TEST_SOURCE_DIR; }
+fs::path berth_binary() { return build_dir() / "bin" / "berth"; }
+
+Result run_program(const std::vector<std::string>& argv, const RunOptions& options) {
+  int out[2], err[2], in[2];
+  if (::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC) || ::pipe2(in, O_CLOEXEC)) throw std::runtime_error("pipe");
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry; ++entry) {
+    std::string text = *entry;
+    if (!options.env.count(text.substr(0, text.find('=')))) env.push_back(text);
+  }
+  for (const auto& [key, value] : options.env) {
+    if (!value.empty()) env.push_back(key + "=" + value);
+  }
+  std::vector<std::string> args = argv;
+  std::vector<char*> c_args, c_env;
+  for (auto& arg : args) c_args.push_back(arg.data());
+  c_args.push_back(nullptr);
+  for (auto& entry : env) c_env.push_back(entry.data());
+  c_env.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    if (!options.workdir.empty() && ::chdir(options.workdir.c_str()) != 0) ::_exit(126);
+    ::execvpe(c_args[0], c_args.data(), c_env.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  ::close(in[0]);
+  std::thread writer([fd = in[1], data = options.stdin_data] {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+  });
+  Result result;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open = 2;
+  char buffer[65536];
+  while (open > 0) {
+    if (::poll(fds, 2, -1) < 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        (i == 0 ? result.out : result.err).append(buffer, static_cast<size_t>(n));
+      } else {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  writer.join();
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  auto pause = std::chrono::milliseconds(1);
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+ServerHome::ServerHome() { start(); }
+
+ServerHome::~ServerHome() {
+  if (pid_ > 0) stop();
+}
+
+Result ServerHome::berth(const std::vector<std::string>& args, const RunOptions& options) const {
+  std::vector<std::string> argv{berth_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions with_home = options;
+  with_home.env["BERTH_HOME"] = home().string();
+  with_home.env["BERTH_NO_AUTOSTART"] = "1";
+  with_home.env["BERTH_SERVER"] = "";
+  return run_program(argv, with_home);
+}
+
+void ServerHome::start() {
+  fs::path log = home() / "serve.out";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::setenv("BERTH_HOME", home().c_str(), 1);
+    std::string binary = berth_binary().string();
+    ::execl(binary.c_str(), binary.c_str(), "serve", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  pid_ = pid;
+  bool up = wait_until(
+      [&] {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          return true;
+        }
+        return berth({"server", "status"}).exit_code == 0;
+      },
+      std::chrono::seconds(20));
+  if (!up || pid_ < 0) throw std::runtime_error("berth serve did not come up: " + server_log());
+}
+
+void ServerHome::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void ServerHome::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::string ServerHome::server_log() const { return read_text(home() / "serve.out"); }
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+fs::path make_git_repo(const fs::path& where, const std::string& message) {
+  fs::create_directories(where);
+  RunOptions options;
+  options.workdir = where;
+  options.env = {{"GIT_AUTHOR_NAME", "berth"}, {"GIT_AUTHOR_EMAIL", "berth@example.org"},
+                 {"GIT_COMMITTER_NAME", "berth"}, {"GIT_COMMITTER_EMAIL", "berth@example.org"}};
+  run_program({"git", "init", "-q"}, options);
+  std::ofstream(where / "README.md") << "hello from the repo\n";
+  run_program({"git", "add", "README.md"}, options);
+  auto result = run_program({"git", "commit", "-q", "-m", message}, options);
+  if (result.exit_code != 0) throw std::runtime_error("git commit failed: " + result.err);
+  return where;
+}
+
+}  // namespace berth::test

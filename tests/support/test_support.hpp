@@ -1,0 +1,74 @@
+#pragma once
+// Real parts for tests: temp homes, the real berth binary as a subprocess, a real server.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace berth::test {
+
+// A fresh folder, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+struct RunOptions {
+  std::map<std::string, std::string> env;  // set (or, with an empty value, unset) for the child
+  std::string stdin_data;
+  std::filesystem::path workdir;
+};
+
+// Runs a program and captures its output.
+Result run_program(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+// Polls condition until it holds or the deadline passes; returns whether it held.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline);
+
+// The built berth binary, and where build outputs sit.
+std::filesystem::path berth_binary();
+std::filesystem::path build_dir();
+std::filesystem::path source_dir();
+
+// A home with its own `berth serve`, started in the foreground as a child of the test.
+class ServerHome {
+ public:
+  ServerHome();
+  ~ServerHome();
+
+  const std::filesystem::path& home() const { return home_.path(); }
+  // Runs `berth ARGS...` against this home (autostart off, so a dead server shows).
+  Result berth(const std::vector<std::string>& args, const RunOptions& options = {}) const;
+  void start();                 // starts and waits for /v1/health
+  void stop();                  // SIGTERM, waits for the exit
+  void kill_hard();             // SIGKILL, waits for the exit
+  int pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  std::string server_log() const;
+
+ private:
+  TempDir home_;
+  int pid_ = -1;
+};
+
+// A git repository with one commit, made with the real git.
+std::filesystem::path make_git_repo(const std::filesystem::path& where, const std::string& message);
+
+std::string read_text(const std::filesystem::path& path);
+
+}  // namespace berth::test
