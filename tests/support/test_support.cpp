@@ -109,7 +109,21 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
   return condition();
 }
 
-ServerHome::ServerHome() { start(); }
+ServerHome::ServerHome(Start when) {
+  if (when == Start::now) start();
+}
+
+void drop_in_provider(const fs::path& home, const fs::path& library, const std::string& name, const std::string& manifest) {
+  fs::create_directories(home / "providers");
+  fs::copy_file(library, home / "providers" / (name + ".so"), fs::copy_options::overwrite_existing);
+  if (!manifest.empty()) std::ofstream(home / "providers" / (name + ".yaml")) << manifest;
+}
+
+std::string provider_manifest(const std::string& name, const std::string& version, const std::string& api_version) {
+  return "name: " + name + "\nversion: " + version + "\napi_version: \"" + api_version + "\"\ndescription: test\n";
+}
+
+fs::path test_provider(const std::string& file_stem) { return build_dir() / "tests" / "providers" / (file_stem + ".so"); }
 
 ServerHome::~ServerHome() {
   if (pid_ > 0) stop();

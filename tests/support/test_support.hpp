@@ -48,7 +48,8 @@ std::filesystem::path source_dir();
 // A home with its own `berth serve`, started in the foreground as a child of the test.
 class ServerHome {
  public:
-  ServerHome();
+  enum class Start { now, later };
+  explicit ServerHome(Start when = Start::now);
   ~ServerHome();
 
   const std::filesystem::path& home() const { return home_.path(); }
@@ -65,6 +66,14 @@ class ServerHome {
   TempDir home_;
   int pid_ = -1;
 };
+
+// Copies a provider library into home/providers/NAME.so and writes NAME.yaml beside it
+// (no manifest when manifest is empty).
+void drop_in_provider(const std::filesystem::path& home, const std::filesystem::path& library,
+                      const std::string& name, const std::string& manifest);
+std::string provider_manifest(const std::string& name, const std::string& version = "0.1.0",
+                              const std::string& api_version = "1.0");
+std::filesystem::path test_provider(const std::string& file_stem);  // built by tests/providers
 
 // A git repository with one commit, made with the real git.
 std::filesystem::path make_git_repo(const std::filesystem::path& where, const std::string& message);
