@@ -47,7 +47,7 @@ bool wait_until(Condition condition, std::chrono::milliseconds deadline) {
   while (std::chrono::steady_clock::now() < until) {
     if (condition()) return true;
     std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    pause = std::min(pause * 2, std::chrono::milliseconds(5));
   }
   return condition();
 }

@@ -1,0 +1,75 @@
+// The SDK as a third party meets it: install berth to a prefix, build the example provider
+// out of tree with find_package(berth), drop it into a fresh home, use it through the CLI.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::run_program;
+using berth::test::ServerHome;
+using Json = nlohmann::json;
+
+namespace {
+
+void expect_ok(const Result& result, const std::string& what) {
+  ASSERT_EQ(result.exit_code, 0) << what << "\nstdout: " << result.out << "\nstderr: " << result.err;
+}
+
+TEST(Sdk, ExampleProviderBuiltOutOfTreeWorksAsDropIn) {
+  berth::test::TempDir work;
+  fs::path prefix = work.path() / "prefix";
+  expect_ok(run_program({"cmake", "--install", berth::test::build_dir().string(), "--prefix", prefix.string()}), "install");
+  ASSERT_TRUE(fs::exists(prefix / "include" / "berth" / "provider.hpp"));
+  ASSERT_TRUE(fs::exists(prefix / "lib" / "cmake" / "berth" / "berthConfig.cmake"));
+
+  fs::path build = work.path() / "example-build";
+  expect_ok(run_program({"cmake", "-S", (berth::test::source_dir() / "examples" / "provider-snapshot").string(), "-B",
+                         build.string(), "-G", "Ninja", "-DCMAKE_PREFIX_PATH=" + prefix.string()}),
+            "configure the example");
+  expect_ok(run_program({"cmake", "--build", build.string()}), "build the example");
+
+  ServerHome server(ServerHome::Start::later);
+  fs::create_directories(server.home() / "providers");
+  for (const char* file : {"snapshot.so", "snapshot.yaml"}) fs::copy_file(build / file, server.home() / "providers" / file);
+  server.start();
+
+  Json providers = Json::parse(server.berth({"provider", "list", "-o", "json"}).out);
+  bool loaded = false;
+  for (const auto& p : providers) loaded |= p["name"] == "snapshot" && p["status"] == "loaded";
+  ASSERT_TRUE(loaded) << providers.dump(1);
+
+  fs::path root = work.path() / "snapshots";
+  fs::create_directories(root);
+  berth::test::RunOptions yaml;
+  yaml.stdin_data = "name: snaps\nprovider: snapshot\nproperties:\n  root: " + root.string() + "\n";
+  expect_ok(server.berth({"target", "add", "-f", "-"}, yaml), "target add");
+  // A missing required property is refused with the manifest's words.
+  yaml.stdin_data = "name: bad\nprovider: snapshot\n";
+  Result missing = server.berth({"target", "add", "-f", "-"}, yaml);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("property 'root' is required by provider 'snapshot'"), std::string::npos) << missing.err;
+
+  fs::path repo = berth::test::make_git_repo(work.path() / "repo", "snapshot example");
+  expect_ok(server.berth({"create", "w", "--target", "snaps", "--repo", repo.string()}), "create");
+  Result ls = server.berth({"exec", "w", "--", "ls"});
+  expect_ok(ls, "exec");
+  EXPECT_NE(ls.out.find("README.md"), std::string::npos) << ls.out;
+
+  expect_ok(server.berth({"stop", "w"}), "stop");
+  EXPECT_TRUE(fs::exists(root / "w.tar.gz"));
+  EXPECT_FALSE(fs::exists(root / "w"));
+  EXPECT_EQ(server.berth({"exec", "w", "--", "ls"}).exit_code, 1);
+
+  expect_ok(server.berth({"start", "w"}), "start");
+  EXPECT_TRUE(fs::exists(root / "w" / "README.md"));
+  EXPECT_FALSE(fs::exists(root / "w.tar.gz"));
+
+  expect_ok(server.berth({"delete", "w"}), "delete");
+  EXPECT_FALSE(fs::exists(root / "w"));
+}
+
+}  // namespace
