@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "errors.hpp"
+#include "plugins.hpp"
 
 #include <signal.h>
 
@@ -18,6 +19,30 @@ Registry built_in_commands() {
   add_server_commands(registry);
   add_completion_command(registry);
   return registry;
+}
+
+// The home named on the command line or in the environment, before CLI11 parses anything:
+// plugin commands must be known to build the parser.
+Home early_home(int argc, char** argv) {
+  std::string home;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--home" && i + 1 < argc) home = argv[i + 1];
+    if (arg.rfind("--home=", 0) == 0) home = arg.substr(7);
+  }
+  return resolve_home(home);
+}
+
+std::shared_ptr<const std::vector<PluginEntry>> find_plugins(const Registry& builtins, int argc, char** argv) {
+  std::set<std::string> reserved{"help", "ls", "rm", "ws", "plugin"};
+  for (const auto& command : builtins) reserved.insert(command.name);
+  try {
+    return std::make_shared<const std::vector<PluginEntry>>(discover_plugins(plugin_folders(early_home(argc, argv)), reserved));
+  } catch (const std::exception& error) {
+    std::cerr << "berth: plugins not loaded: " << error.what() << std::endl;
+    return std::make_shared<const std::vector<PluginEntry>>();
+  }
 }
 
 }  // namespace
@@ -39,14 +64,15 @@ int run(int argc, char** argv) {
   app.add_flag("-v,--verbose", options.verbose, "Say more");
   app.add_flag("--no-autostart", options.no_autostart, "Do not start a local server when none is running (env BERTH_NO_AUTOSTART=1)");
 
-  for (const auto& command : built_in_commands()) {
-    CLI::App* sub = app.add_subcommand(command.name, command.summary);
-    sub->group(command.group);
-    sub->fallthrough();
-    command.define(*sub, invocation);
-  }
-
   try {
+    Registry registry = built_in_commands();
+    add_plugin_commands(registry, find_plugins(registry, argc, argv));
+    for (const auto& command : registry) {
+      CLI::App* sub = app.add_subcommand(command.name, command.summary);
+      sub->group(command.group);
+      sub->fallthrough();
+      command.define(*sub, invocation);
+    }
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
     return app.exit(help);
@@ -55,6 +81,9 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     app.exit(error);
     return 2;
+  } catch (const CLI::Error& error) {
+    std::cerr << "berth: cannot build the command line: " << error.what() << std::endl;
+    return 1;
   } catch (const Error& error) {
     std::cerr << "berth: " << error.what() << std::endl;
     return exit_code_for(error.code());

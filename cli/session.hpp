@@ -4,12 +4,14 @@
 #include "api_client.hpp"
 #include "home.hpp"
 
+#include <berth/types.hpp>
+
 #include <memory>
 #include <string>
 
 namespace berth::cli {
 
-enum class OutputFormat { table, json, yaml };
+using berth::OutputFormat;
 
 struct GlobalOptions {
   std::string home;

@@ -3,11 +3,15 @@
 #include "codec.hpp"
 #include "errors.hpp"
 #include "exec_frames.hpp"
+#include "names.hpp"
 #include "version.hpp"
 
 #include <httplib.h>
 
+#include <filesystem>
 #include <functional>
+
+namespace fs = std::filesystem;
 
 namespace berth {
 namespace {
@@ -157,6 +161,11 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_json(response, 200, Json(service.set_default_target(request.matches[1])));
   }));
 
+  server.Post(R"(/v1/targets/([^/]+)/check)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    TargetCheck check = service.check_target(request.matches[1]);
+    send_json(response, 200, Json{{"ok", check.ok}, {"message", check.message}});
+  }));
+
   server.Get("/v1/workspaces", guarded([&](const httplib::Request&, httplib::Response& response) {
     send_json(response, 200, Json(service.workspaces()));
   }));
@@ -181,8 +190,11 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
 
   server.Get(R"(/v1/workspaces/([^/]+)/logs)", guarded([&](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
-    service.workspace(name);  // 404 for an unknown workspace
+    require_valid_name("workspace", name);
     auto path = service.logs().path_of(name);
+    // The log outlives its workspace, so a client that follows a delete which already ended
+    // still reads how it ended.
+    if (!fs::exists(path)) service.workspace(name);  // 404 for an unknown workspace
     if (!flag(request, "follow")) {
       response.set_content(read_file(path).value_or(""), "text/plain; charset=utf-8");
       return;

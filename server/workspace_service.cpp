@@ -236,6 +236,17 @@ Target WorkspaceService::set_default_target(const std::string& name) {
   return masked(it->second);
 }
 
+TargetCheck WorkspaceService::check_target(const std::string& name) {
+  require_valid_name("target", name);
+  Target target = target_with_defaults(name);
+  try {
+    auto provider = providers_.instance(target.provider);
+    return provider->check_target(target.properties, provider_data_dir(target.provider));
+  } catch (const std::exception& error) {
+    return TargetCheck{false, error.what()};
+  }
+}
+
 // ---- workspaces ----
 
 std::vector<Workspace> WorkspaceService::workspaces() const {

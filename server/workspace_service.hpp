@@ -30,6 +30,7 @@ class WorkspaceService {
   Target add_target(TargetDocument document);
   void remove_target(const std::string& name, bool force);
   Target set_default_target(const std::string& name);
+  TargetCheck check_target(const std::string& name);
 
   std::vector<Workspace> workspaces() const;
   Workspace workspace(const std::string& name) const;

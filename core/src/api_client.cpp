@@ -258,7 +258,11 @@ std::string ApiClient::delete_workspace(const std::string& name, bool force, Pro
   Json json = parse_json(reply.body);
   if (follow && reply.status == 202) {
     long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
-    follow_log(name, offset, *follow);
+    try {
+      follow_log(name, offset, *follow);
+    } catch (const Error& error) {
+      if (error.code() != "not_found") throw;  // gone already: the delete is over
+    }
     try {
       Workspace remaining = get_workspace(name);
       if (remaining.state == WorkspaceState::error) throw provider_failed(remaining.last_error);
@@ -346,6 +350,11 @@ void ApiClient::remove_target(const std::string& name, bool force) {
 
 Target ApiClient::set_default_target(const std::string& name) {
   return parse_json(call("POST", "/v1/targets/" + encode_segment(name) + "/default", "{}").body).get<Target>();
+}
+
+TargetCheck ApiClient::check_target(const std::string& name) {
+  Json json = parse_json(call("POST", "/v1/targets/" + encode_segment(name) + "/check", "{}").body);
+  return TargetCheck{json.value("ok", false), json.value("message", "")};
 }
 
 std::vector<ProviderStatus> ApiClient::list_providers() {

@@ -44,6 +44,7 @@ class ApiClient : public Api {
   Target add_target_yaml(const std::string& yaml_text, const std::string& source);
   void remove_target(const std::string& name, bool force) override;
   Target set_default_target(const std::string& name) override;
+  TargetCheck check_target(const std::string& name) override;
 
   std::vector<ProviderStatus> list_providers() override;
   ProviderStatus get_provider(const std::string& name) override;

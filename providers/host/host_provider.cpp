@@ -4,6 +4,7 @@
 #include <berth/provider.hpp>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -108,6 +109,19 @@ class HostProvider : public berth::Provider {
     if (!fs::is_directory(folder, error)) return {berth::InfraState::gone, "folder " + folder.string() + " is gone"};
     if (fs::exists(stopped_marker(context), error)) return {berth::InfraState::stopped, ""};
     return {berth::InfraState::started, ""};
+  }
+
+  berth::TargetCheck check_target(const berth::StringMap& properties, const std::string& data_dir) override {
+    auto root_it = properties.find("root");
+    fs::path root = root_it == properties.end() || root_it->second.empty() ? fs::path(data_dir) / "workspaces" : fs::path(root_it->second);
+    std::error_code error;
+    fs::create_directories(root, error);
+    if (error) return {false, "cannot create " + root.string() + ": " + error.message()};
+    if (::access(root.c_str(), W_OK) != 0) return {false, root.string() + " is not writable"};
+    auto shell_it = properties.find("shell");
+    std::string shell = shell_it == properties.end() ? "/bin/sh" : shell_it->second;
+    if (::access(shell.c_str(), X_OK) != 0) return {false, "shell " + shell + " is not executable"};
+    return {true, "folder " + root.string() + " is writable; shell " + shell + " runs"};
   }
 
   int exec(berth::OperationContext& context, const berth::ExecRequest& request, berth::OutputSink& output) override {

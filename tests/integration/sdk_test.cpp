@@ -72,4 +72,40 @@ TEST(Sdk, ExampleProviderBuiltOutOfTreeWorksAsDropIn) {
   EXPECT_FALSE(fs::exists(root / "w"));
 }
 
+TEST(Sdk, ExamplePluginBuiltOutOfTreeListsWorkspacesThroughTheContext) {
+  berth::test::TempDir work;
+  fs::path prefix = work.path() / "prefix";
+  expect_ok(run_program({"cmake", "--install", berth::test::build_dir().string(), "--prefix", prefix.string()}), "install");
+  fs::path build = work.path() / "example-build";
+  expect_ok(run_program({"cmake", "-S", (berth::test::source_dir() / "examples" / "plugin-report").string(), "-B",
+                         build.string(), "-G", "Ninja", "-DCMAKE_PREFIX_PATH=" + prefix.string()}),
+            "configure the example plugin");
+  expect_ok(run_program({"cmake", "--build", build.string()}), "build the example plugin");
+
+  ServerHome server;
+  fs::create_directories(server.home() / "plugins");
+  for (const char* file : {"report.so", "report.yaml"}) fs::copy_file(build / file, server.home() / "plugins" / file);
+
+  Result help = server.berth({"--help"});
+  EXPECT_NE(help.out.find("Plugin report"), std::string::npos) << help.out;
+  Json plugins = Json::parse(server.berth({"plugin", "list", "-o", "json"}).out);
+  bool listed = false;
+  for (const auto& row : plugins) {
+    listed |= row["name"] == "report" && row["status"] == "enabled" &&
+              row["location"] == (server.home() / "plugins" / "report.so").string() && row["version"] == "1.0.0";
+  }
+  EXPECT_TRUE(listed) << plugins.dump(1);
+
+  expect_ok(server.berth({"create", "r1", "-q"}), "create r1");
+  expect_ok(server.berth({"create", "r2", "-q"}), "create r2");
+  expect_ok(server.berth({"stop", "r2", "-q"}), "stop r2");
+  Result report = server.berth({"report"});
+  expect_ok(report, "report");
+  EXPECT_NE(report.out.find("started: 1 (r1)"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("stopped: 1 (r2)"), std::string::npos) << report.out;
+  Result by_provider = server.berth({"report", "--by", "provider", "-o", "json"});
+  expect_ok(by_provider, "report --by provider");
+  EXPECT_EQ(Json::parse(by_provider.out)["host"], 2);
+}
+
 }  // namespace

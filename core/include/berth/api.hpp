@@ -45,6 +45,8 @@ class Api {
   virtual Target add_target(const Target& target) = 0;
   virtual void remove_target(const std::string& name, bool force) = 0;
   virtual Target set_default_target(const std::string& name) = 0;
+  /// Asks the target's provider whether its infrastructure is reachable.
+  virtual TargetCheck check_target(const std::string& name) = 0;
 
   virtual std::vector<ProviderStatus> list_providers() = 0;
   virtual ProviderStatus get_provider(const std::string& name) = 0;

@@ -61,6 +61,13 @@ class Provider {
   virtual Status status(OperationContext& context) = 0;
   /// Runs a command in the workspace, streams its output, returns its exit code.
   virtual int exec(OperationContext& context, const ExecRequest& request, OutputSink& output) = 0;
+  /// Says whether a target's infrastructure is reachable and usable (berth doctor asks).
+  /// Throwing counts as "not reachable", with the message.
+  virtual TargetCheck check_target(const StringMap& properties, const std::string& data_dir) {
+    (void)properties;
+    (void)data_dir;
+    return {true, "not checked by this provider"};
+  }
 };
 
 }  // namespace berth

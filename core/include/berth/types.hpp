@@ -68,6 +68,15 @@ struct ProviderStatus {
   std::string reason;       ///< why it is broken
 };
 
+/// The -o format of the CLI.
+enum class OutputFormat { table, json, yaml };
+
+/// What a provider found when asked whether a target's infrastructure is reachable.
+struct TargetCheck {
+  bool ok = true;
+  std::string message;
+};
+
 std::string to_string(WorkspaceState state);
 std::string to_string(PropertyType type);
 

@@ -1,0 +1,214 @@
+// Plugin commands: discovered from manifests, run in a child process that loads the library.
+#include "plugins.hpp"
+
+#include "errors.hpp"
+#include "module_files.hpp"
+#include "output.hpp"
+#include "version.hpp"
+
+#include <berth/plugin.hpp>
+
+#define BOOST_DLL_USE_STD_FS
+#include <boost/dll/shared_library.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+#include <iostream>
+
+namespace fs = std::filesystem;
+
+namespace berth::cli {
+namespace {
+
+constexpr const char* kVersionSymbol = "berth_plugin_api_version";
+constexpr const char* kFactorySymbol = "berth_plugin_create";
+
+class CliContext : public Context {
+ public:
+  CliContext(Session& session, const PluginEntry& plugin) : session_(session), plugin_(plugin) {}
+  Api& api() override { return session_.api(); }
+  std::vector<ProviderStatus> providers() override { return session_.api().list_providers(); }
+  std::ostream& out() override { return std::cout; }
+  std::ostream& err() override { return std::cerr; }
+  std::istream& in() override { return std::cin; }
+  bool interactive() const override { return ::isatty(0) == 1; }
+  std::string data_dir() const override {
+    fs::path dir = session_.home().data_dir / "plugin-data" / plugin_.name;
+    std::error_code error;
+    fs::create_directories(dir, error);
+    return dir.string();
+  }
+  std::string home_dir() const override { return session_.home().data_dir.string(); }
+  OutputFormat output_format() const override { return session_.format(); }
+  bool quiet() const override { return session_.options.quiet; }
+  std::string berth_version() const override { return BERTH_VERSION; }
+
+ private:
+  Session& session_;
+  const PluginEntry& plugin_;
+};
+
+// In the child: load, handshake, create, run. Returns the exit code; never throws.
+int run_in_child(Session& session, const PluginEntry& plugin, const std::string& command, const std::vector<std::string>& args) {
+  const std::string who = "plugin '" + plugin.name + "'";
+  try {
+    boost::dll::shared_library library;
+    try {
+      library.load(plugin.library, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    } catch (const std::exception& error) {
+      throw Error("unavailable", "cannot be loaded: " + std::string(error.what()));
+    }
+    if (!library.has(kVersionSymbol) || !library.has(kFactorySymbol)) {
+      throw Error("unavailable", std::string("has no entry symbol ") + kVersionSymbol + " (use BERTH_PLUGIN)");
+    }
+    const ApiVersion* reported = library.get<const ApiVersion*() noexcept>(kVersionSymbol)();
+    if (reported == nullptr || to_string(*reported) != plugin.api_version) {
+      throw Error("unavailable", "was built for SDK API " + (reported ? to_string(*reported) : std::string("?")) +
+                                     " but its manifest says " + plugin.api_version);
+    }
+    std::unique_ptr<Plugin> instance(library.get<Plugin*()>(kFactorySymbol)());
+    if (!instance) throw Error("unavailable", "its factory returned nothing");
+    CliContext context(session, plugin);
+    int code = instance->run(context, command, args);
+    std::cout.flush();
+    if (code < 0 || code > 255) {
+      std::cerr << "berth: " << who << " returned an invalid exit code " << code << " from '" << command
+                << "' (expected 0 to 255)" << std::endl;
+      return 1;
+    }
+    return code;
+  } catch (const std::exception& error) {
+    std::cout.flush();
+    std::cerr << "berth: " << who << " failed in '" << command << "': " << error.what() << std::endl;
+    return 1;
+  } catch (...) {
+    std::cerr << "berth: " << who << " failed in '" << command << "' with an unknown exception" << std::endl;
+    return 1;
+  }
+}
+
+int run_plugin(Session& session, const PluginEntry& plugin, const std::string& command, const std::vector<std::string>& args) {
+  std::cout.flush();
+  std::cerr.flush();
+  pid_t pid = ::fork();
+  if (pid < 0) throw unavailable("cannot start plugin '" + plugin.name + "': fork failed");
+  if (pid == 0) {
+    int code = run_in_child(session, plugin, command, args);
+    std::cout.flush();
+    std::cerr.flush();
+    ::_exit(code);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    int signal_number = WTERMSIG(status);
+    throw Error("provider_failed", "plugin '" + plugin.name + "' crashed with signal " + std::to_string(signal_number) + " (" +
+                                       strsignal(signal_number) + ") in '" + command + "'; berth itself is fine (to turn it off: berth plugin disable " +
+                                       plugin.name + ")");
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+std::string arguments_footer(const PluginCommandSpec& command, const PluginEntry& plugin) {
+  std::string footer = "Provided by plugin '" + plugin.name + "' " + plugin.version + " (" + plugin.location + ").";
+  if (!command.arguments.empty()) {
+    footer += "\nArguments:";
+    for (const auto& [name, description] : command.arguments) footer += "\n  " + name + "  " + description;
+  }
+  return footer;
+}
+
+void define_plugin_management(CLI::App& app, Invocation& run, std::shared_ptr<const std::vector<PluginEntry>> plugins) {
+  app.require_subcommand(1);
+  auto* list = app.add_subcommand("list", "List every plugin and provider: kind, version, location, status");
+  list->alias("ls");
+  list->callback([&run, plugins] {
+    Json rows_json = Json::array();
+    std::vector<Row> rows;
+    for (const auto& p : *plugins) {
+      std::string commands;
+      for (const auto& c : p.commands) commands += (commands.empty() ? "" : ",") + c.name;
+      rows_json.push_back({{"kind", "plugin"}, {"name", p.name}, {"version", p.version}, {"api_version", p.api_version},
+                           {"location", p.location}, {"status", to_string(p.state)}, {"reason", p.reason}, {"commands", commands}});
+    }
+    try {
+      for (const auto& p : run.session.api().list_providers()) {
+        rows_json.push_back({{"kind", "provider"}, {"name", p.info.name}, {"version", p.info.version}, {"api_version", p.api_version},
+                             {"location", p.location}, {"status", p.broken ? "broken" : "loaded"}, {"reason", p.reason}, {"commands", ""}});
+      }
+    } catch (const Error& error) {
+      std::cerr << "berth: providers not listed: " << error.what() << std::endl;
+    }
+    print_as(run.session, rows_json, [&] {
+      for (const auto& row : rows_json) {
+        rows.push_back({row["kind"], row["name"], row["version"].get<std::string>().empty() ? "-" : row["version"].get<std::string>(),
+                        row["location"], row["status"], row["commands"], row["reason"]});
+      }
+      print_table({"KIND", "NAME", "VERSION", "LOCATION", "STATUS", "COMMANDS", "REASON"}, rows);
+    });
+  });
+
+  for (bool enable : {true, false}) {
+    auto name = std::make_shared<std::string>();
+    auto* sub = app.add_subcommand(enable ? "enable" : "disable", enable ? "Enable a disabled plugin" : "Disable a plugin: its commands disappear");
+    sub->add_option("name", *name, "Plugin name")->required();
+    sub->callback([&run, plugins, name, enable] {
+      bool known = std::any_of(plugins->begin(), plugins->end(), [&](const PluginEntry& p) { return p.name == *name; });
+      if (!known) throw not_found("plugin '" + *name + "' is not installed (berth plugin list)");
+      PluginFolders folders = plugin_folders(run.session.home());
+      auto disabled = read_disabled_plugins(folders.settings);
+      if (enable) {
+        disabled.erase(*name);
+      } else {
+        disabled.insert(*name);
+      }
+      write_disabled_plugins(folders.settings, disabled);
+      if (!run.session.options.quiet) std::cout << "plugin '" << *name << "' " << (enable ? "enabled" : "disabled") << '\n';
+    });
+  }
+}
+
+}  // namespace
+
+PluginFolders plugin_folders(const Home& home) {
+  return {executable_dir().parent_path() / "lib" / "berth" / "plugins", home.plugins_dir(), home.config_dir / "plugins.yaml"};
+}
+
+void add_plugin_commands(Registry& registry, std::shared_ptr<const std::vector<PluginEntry>> plugins) {
+  registry.push_back({"plugin", "List plugins and providers; enable or disable plugins", "Configuration",
+                      [plugins](CLI::App& app, Invocation& run) { define_plugin_management(app, run, plugins); }});
+  std::set<std::string> taken{"help", "ls", "rm", "ws"};
+  for (const auto& command : registry) taken.insert(command.name);
+  for (const auto& plugin : *plugins) {
+    for (const auto& command : plugin.commands) {
+      // A colliding command is never registered: the plugin is broken, and the name stays its owner's.
+      if (!taken.insert(command.name).second) continue;
+      std::string group = plugin.state == PluginState::enabled ? "Plugin " + plugin.name : "";
+      registry.push_back({command.name, command.summary, group, [&plugin, command](CLI::App& app, Invocation& run) {
+                            // Everything berth does not know goes to the plugin, in order; -o and -q
+                            // keep their meaning anywhere on the line.
+                            app.fallthrough(false);
+                            app.allow_extras();
+                            app.add_option("-o,--output", run.session.options.output, "Output format: table, json or yaml")
+                                ->check(CLI::IsMember({"table", "json", "yaml"}));
+                            app.add_flag("-q,--quiet", run.session.options.quiet, "Print only what was asked for");
+                            app.footer(arguments_footer(command, plugin));
+                            app.callback([&app, &run, &plugin, command] {
+                              if (plugin.state == PluginState::disabled) {
+                                throw unavailable("plugin '" + plugin.name + "' is disabled; enable it with: berth plugin enable " + plugin.name);
+                              }
+                              if (plugin.state == PluginState::broken) {
+                                throw unavailable("plugin '" + plugin.name + "' is broken: " + plugin.reason);
+                              }
+                              run.exit_code = run_plugin(run.session, plugin, command.name, app.remaining());
+                            });
+                          }});
+    }
+  }
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,169 @@
+#include "plugin_catalog.hpp"
+
+#include "atomic_file.hpp"
+#include "codec.hpp"
+#include "errors.hpp"
+#include "module_files.hpp"
+#include "names.hpp"
+#include "version.hpp"
+
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+namespace {
+
+std::vector<long> version_numbers(const std::string& text) {
+  std::vector<long> numbers;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, '.')) {
+    try {
+      numbers.push_back(std::stol(part));
+    } catch (const std::exception&) {
+      numbers.push_back(0);
+    }
+  }
+  return numbers;
+}
+
+std::string text_of(const Json& json, const char* key) {
+  auto it = json.find(key);
+  return it != json.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+void read_commands(PluginEntry& entry, const Json& document) {
+  auto commands = document.find("commands");
+  if (commands == document.end() || !commands->is_array() || commands->empty()) {
+    throw invalid("its manifest lists no commands (a 'commands' list of name and summary)");
+  }
+  for (const auto& command : *commands) {
+    if (!command.is_object()) throw invalid("each entry of 'commands' must be a map with name and summary");
+    PluginCommandSpec spec{text_of(command, "name"), text_of(command, "summary"), {}};
+    if (!is_valid_name(spec.name)) throw invalid("command name '" + spec.name + "' must be lowercase letters, digits and '-'");
+    if (auto arguments = command.find("arguments"); arguments != command.end() && arguments->is_array()) {
+      for (const auto& argument : *arguments) {
+        if (argument.is_object()) spec.arguments.emplace_back(text_of(argument, "name"), text_of(argument, "description"));
+      }
+    }
+    entry.commands.push_back(std::move(spec));
+  }
+}
+
+PluginEntry read_entry(const ModuleFile& file) {
+  PluginEntry entry;
+  entry.name = file.name;
+  entry.location = file.builtin ? "built-in" : file.library.empty() ? file.manifest.string() : file.library.string();
+  entry.library = file.library;
+  auto refuse = [&](const std::string& reason) {
+    entry.state = PluginState::broken;
+    entry.reason = reason;
+    return entry;
+  };
+  if (file.library.empty()) return refuse("manifest " + file.manifest.string() + " has no library " + file.name + ".so beside it");
+  if (file.manifest.empty()) return refuse("no manifest: " + file.name + ".yaml must lie beside " + file.library.filename().string());
+  if (!file.builtin) {
+    if (auto reason = unsafe_file_reason(file.library); !reason.empty()) return refuse(reason);
+    if (auto reason = unsafe_file_reason(file.manifest); !reason.empty()) return refuse(reason);
+  }
+  try {
+    ModuleManifest manifest = read_module_manifest(file.manifest, file.name);
+    entry.version = manifest.version;
+    entry.api_version = manifest.api_version;
+    entry.description = manifest.description;
+    entry.min_berth_version = text_of(manifest.document, "min_berth_version");
+    read_commands(entry, manifest.document);
+    if (auto reason = api_version_mismatch(*parse_api_version(manifest.api_version), sdk_api_version); !reason.empty()) {
+      return refuse(reason);
+    }
+    if (!entry.min_berth_version.empty() && compare_versions(entry.min_berth_version, BERTH_VERSION) > 0) {
+      return refuse("needs berth " + entry.min_berth_version + " or newer; this is berth " + BERTH_VERSION);
+    }
+  } catch (const std::exception& error) {
+    return refuse(error.what());
+  }
+  return entry;
+}
+
+}  // namespace
+
+std::string to_string(PluginState state) {
+  switch (state) {
+    case PluginState::enabled: return "enabled";
+    case PluginState::disabled: return "disabled";
+    case PluginState::broken: return "broken";
+  }
+  return "broken";
+}
+
+int compare_versions(const std::string& a, const std::string& b) {
+  auto x = version_numbers(a);
+  auto y = version_numbers(b);
+  x.resize(std::max(x.size(), y.size()), 0);
+  y.resize(x.size(), 0);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+std::set<std::string> read_disabled_plugins(const fs::path& settings) {
+  std::set<std::string> disabled;
+  auto text = read_file(settings);
+  if (!text) return disabled;
+  try {
+    Json json = yaml_to_json(*text, settings.string());
+    if (json.is_object() && json.contains("disabled") && json["disabled"].is_array()) {
+      for (const auto& name : json["disabled"]) {
+        if (name.is_string()) disabled.insert(name.get<std::string>());
+      }
+    }
+  } catch (const std::exception&) {
+    // A damaged settings file disables nothing; `berth plugin disable` rewrites it whole.
+  }
+  return disabled;
+}
+
+void write_disabled_plugins(const fs::path& settings, const std::set<std::string>& disabled) {
+  fs::create_directories(settings.parent_path());
+  write_file_atomically(settings, json_to_yaml(Json{{"disabled", Json(disabled)}}));
+}
+
+std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const std::set<std::string>& reserved) {
+  std::set<std::string> disabled = read_disabled_plugins(folders.settings);
+  std::vector<PluginEntry> entries;
+  std::map<std::string, std::string> command_owner;
+  std::set<std::string> builtin_names;
+  for (bool builtin : {true, false}) {
+    for (const auto& file : find_modules(builtin ? folders.builtin : folders.dropin, builtin)) {
+      PluginEntry entry = read_entry(file);
+      if (!builtin && builtin_names.count(file.name)) {
+        entry.state = PluginState::broken;
+        entry.reason = "a drop-in may not replace the built-in plugin '" + file.name + "'; rename it";
+      }
+      if (builtin) builtin_names.insert(file.name);
+      if (entry.state != PluginState::broken) {
+        for (const auto& command : entry.commands) {
+          if (reserved.count(command.name)) {
+            entry.state = PluginState::broken;
+            entry.reason = "its command '" + command.name + "' collides with berth's built-in command '" + command.name + "'";
+            break;
+          }
+          if (auto owner = command_owner.find(command.name); owner != command_owner.end()) {
+            entry.state = PluginState::broken;
+            entry.reason = "its command '" + command.name + "' collides with the command '" + command.name +
+                           "' of plugin '" + owner->second + "'";
+            break;
+          }
+        }
+      }
+      if (entry.state != PluginState::broken) {
+        for (const auto& command : entry.commands) command_owner[command.name] = entry.name;
+        if (disabled.count(entry.name)) entry.state = PluginState::disabled;
+      }
+      entries.push_back(std::move(entry));
+    }
+  }
+  return entries;
+}
+
+}  // namespace berth

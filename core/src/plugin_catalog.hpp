@@ -1,0 +1,51 @@
+#pragma once
+// What the CLI knows of plugins before running any: their manifests, where they are, whether
+// they are enabled, and why one is refused. No plugin library is loaded here.
+#include <filesystem>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace berth {
+
+struct PluginCommandSpec {
+  std::string name;
+  std::string summary;
+  std::vector<std::pair<std::string, std::string>> arguments;  // name, description
+};
+
+enum class PluginState { enabled, disabled, broken };
+
+struct PluginEntry {
+  std::string name;
+  std::string version;
+  std::string api_version;
+  std::string description;
+  std::string min_berth_version;
+  std::string location;  // "built-in" or the drop-in path
+  std::filesystem::path library;
+  std::vector<PluginCommandSpec> commands;
+  PluginState state = PluginState::enabled;
+  std::string reason;  // why it is broken
+};
+
+std::string to_string(PluginState state);
+
+struct PluginFolders {
+  std::filesystem::path builtin;
+  std::filesystem::path dropin;
+  std::filesystem::path settings;  // plugins.yaml: which are disabled
+};
+
+// Reads every manifest, checks versions, files and command names (against reserved, the
+// built-in commands, and against each other). Never throws for a bad plugin.
+std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const std::set<std::string>& reserved);
+
+std::set<std::string> read_disabled_plugins(const std::filesystem::path& settings);
+void write_disabled_plugins(const std::filesystem::path& settings, const std::set<std::string>& disabled);
+
+// -1, 0 or 1 as a is older than, equal to or newer than b ("1.2.3" numbers; missing parts are 0).
+int compare_versions(const std::string& a, const std::string& b);
+
+}  // namespace berth
