@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "errors.hpp"
+#include "help_formatter.hpp"
 #include "plugins.hpp"
 
 #include <signal.h>
@@ -54,6 +55,7 @@ int run(int argc, char** argv) {
   CLI::App app{"berth: dev environments on any infrastructure, from one CLI", "berth"};
   app.require_subcommand(1);
   app.fallthrough();
+  app.formatter(std::make_shared<HelpFormatter>());
   auto& options = session.options;
   app.add_option("--home", options.home, "berth's home folder (env BERTH_HOME)")->envname("BERTH_HOME");
   app.add_option("--server", options.server, "Server address: unix:///PATH or http://HOST:PORT (env BERTH_SERVER)");

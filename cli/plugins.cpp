@@ -175,7 +175,8 @@ void define_plugin_management(CLI::App& app, Invocation& run, std::shared_ptr<co
 }  // namespace
 
 PluginFolders plugin_folders(const Home& home) {
-  return {executable_dir().parent_path() / "lib" / "berth" / "plugins", home.plugins_dir(), home.config_dir / "plugins.yaml"};
+  return {executable_dir().parent_path() / "lib" / "berth" / "plugins", home.plugins_dir(), home.config_dir / "plugins.yaml",
+          home.data_dir / "cache" / "plugin-manifests.json"};
 }
 
 void add_plugin_commands(Registry& registry, std::shared_ptr<const std::vector<PluginEntry>> plugins) {

@@ -35,7 +35,10 @@ std::vector<ModuleFile> find_modules(const fs::path& folder, bool builtin) {
 ModuleManifest read_module_manifest(const fs::path& path, const std::string& expected_name) {
   auto text = read_file(path);
   if (!text) throw invalid("cannot read manifest " + path.string());
-  Json document = yaml_to_json(*text, path.string());
+  return manifest_from_document(yaml_to_json(*text, path.string()), path, expected_name);
+}
+
+ModuleManifest manifest_from_document(Json document, const fs::path& path, const std::string& expected_name) {
   if (!document.is_object()) throw invalid("manifest " + path.string() + " must be a YAML map");
   ModuleManifest manifest;
   auto field = [&](const char* key, bool required) -> std::string {
@@ -60,6 +63,40 @@ ModuleManifest read_module_manifest(const fs::path& path, const std::string& exp
                   "', expected MAJOR.MINOR such as \"1.0\"");
   }
   return manifest;
+}
+
+ManifestCache::ManifestCache(fs::path file) : file_(std::move(file)), entries_(Json::object()) {
+  if (auto text = read_file(file_)) {
+    Json parsed = Json::parse(*text, nullptr, false);
+    if (parsed.is_object()) entries_ = std::move(parsed);
+  }
+}
+
+ModuleManifest ManifestCache::read(const fs::path& path, const std::string& expected_name) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) throw invalid("cannot read manifest " + path.string());
+  std::string key = std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) + ":" + std::to_string(info.st_size) + ":" +
+                    std::to_string(info.st_mtim.tv_sec) + "." + std::to_string(info.st_mtim.tv_nsec);
+  auto it = entries_.find(path.string());
+  if (it != entries_.end() && it->is_object() && it->value("key", "") == key && it->contains("document")) {
+    return manifest_from_document((*it)["document"], path, expected_name);
+  }
+  auto text = read_file(path);
+  if (!text) throw invalid("cannot read manifest " + path.string());
+  Json document = yaml_to_json(*text, path.string());
+  entries_[path.string()] = Json{{"key", key}, {"document", document}};
+  changed_ = true;
+  return manifest_from_document(std::move(document), path, expected_name);
+}
+
+void ManifestCache::save() const {
+  if (!changed_) return;
+  try {
+    fs::create_directories(file_.parent_path());
+    write_file_atomically(file_, entries_.dump());
+  } catch (const std::exception&) {
+    // A cache that cannot be written is only slower next time.
+  }
 }
 
 std::string unsafe_file_reason(const fs::path& path) {

@@ -33,6 +33,25 @@ std::vector<ModuleFile> find_modules(const std::filesystem::path& folder, bool b
 
 // Reads and checks NAME.yaml without loading the library. Throws invalid with the reason.
 ModuleManifest read_module_manifest(const std::filesystem::path& path, const std::string& expected_name);
+// The checks of read_module_manifest on a document already parsed.
+ModuleManifest manifest_from_document(nlohmann::json document, const std::filesystem::path& path,
+                                      const std::string& expected_name);
+
+// Parsed manifests kept in a JSON file, keyed by each manifest's device, inode, size and
+// modification time, so an unchanged manifest is not parsed as YAML again (yaml-cpp costs
+// about 0.1 ms a file; the CLI reads every plugin's manifest at each start).
+class ManifestCache {
+ public:
+  explicit ManifestCache(std::filesystem::path file);
+  ModuleManifest read(const std::filesystem::path& path, const std::string& expected_name);
+  // Writes the cache back when anything in it changed; failures are ignored (it is a cache).
+  void save() const;
+
+ private:
+  std::filesystem::path file_;
+  nlohmann::json entries_;
+  bool changed_ = false;
+};
 
 // Why path (or its folder) must not be loaded: writable by others, or owned by another user.
 // Empty when it is safe.

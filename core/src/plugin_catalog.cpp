@@ -52,7 +52,7 @@ void read_commands(PluginEntry& entry, const Json& document) {
   }
 }
 
-PluginEntry read_entry(const ModuleFile& file) {
+PluginEntry read_entry(const ModuleFile& file, ManifestCache& cache) {
   PluginEntry entry;
   entry.name = file.name;
   entry.location = file.builtin ? "built-in" : file.library.empty() ? file.manifest.string() : file.library.string();
@@ -69,7 +69,7 @@ PluginEntry read_entry(const ModuleFile& file) {
     if (auto reason = unsafe_file_reason(file.manifest); !reason.empty()) return refuse(reason);
   }
   try {
-    ModuleManifest manifest = read_module_manifest(file.manifest, file.name);
+    ModuleManifest manifest = cache.read(file.manifest, file.name);
     entry.version = manifest.version;
     entry.api_version = manifest.api_version;
     entry.description = manifest.description;
@@ -133,9 +133,10 @@ std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const st
   std::vector<PluginEntry> entries;
   std::map<std::string, std::string> command_owner;
   std::set<std::string> builtin_names;
+  ManifestCache cache(folders.cache);
   for (bool builtin : {true, false}) {
     for (const auto& file : find_modules(builtin ? folders.builtin : folders.dropin, builtin)) {
-      PluginEntry entry = read_entry(file);
+      PluginEntry entry = read_entry(file, cache);
       if (!builtin && builtin_names.count(file.name)) {
         entry.state = PluginState::broken;
         entry.reason = "a drop-in may not replace the built-in plugin '" + file.name + "'; rename it";
@@ -163,6 +164,7 @@ std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const st
       entries.push_back(std::move(entry));
     }
   }
+  if (!folders.cache.empty()) cache.save();
   return entries;
 }
 

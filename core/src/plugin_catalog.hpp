@@ -36,6 +36,7 @@ struct PluginFolders {
   std::filesystem::path builtin;
   std::filesystem::path dropin;
   std::filesystem::path settings;  // plugins.yaml: which are disabled
+  std::filesystem::path cache;     // parsed manifests (empty: no cache)
 };
 
 // Reads every manifest, checks versions, files and command names (against reserved, the
