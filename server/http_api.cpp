@@ -176,7 +176,10 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_accepted(response, service.create(std::move(create)));
   }));
   server.Get(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    send_json(response, 200, Json(service.workspace(request.matches[1])));
+    // ?refresh=false skips asking the provider (the CLI's own bookkeeping calls use it).
+    bool refresh = !request.has_param("refresh") || request.get_param_value("refresh") != "false";
+    std::string name = request.matches[1];
+    send_json(response, 200, Json(refresh ? service.refreshed_workspace(name) : service.workspace(name)));
   }));
   server.Delete(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.remove(request.matches[1], flag(request, "force")));

@@ -265,6 +265,47 @@ Workspace WorkspaceService::workspace(const std::string& name) const {
   return it->second;
 }
 
+Workspace WorkspaceService::refreshed_workspace(const std::string& name) {
+  Workspace seen = workspace(name);
+  bool settled = seen.operation.empty() && (seen.state == WorkspaceState::started || seen.state == WorkspaceState::stopped);
+  if (!settled) return seen;
+  Status status;
+  try {
+    Target target = target_with_defaults(seen.target);
+    auto provider = providers_.instance(seen.provider);
+    LogProgress progress(logs_, name);
+    std::string data_dir = provider_data_dir(seen.provider);
+    Workspace copy = seen;
+    OperationContext context{copy, target.properties, copy.provider_data, progress, data_dir};
+    status = provider->status(context);
+  } catch (const std::exception&) {
+    return seen;  // the provider cannot tell now; the record stays as it was
+  }
+  WorkspaceState real = status.state == InfraState::started   ? WorkspaceState::started
+                        : status.state == InfraState::stopped ? WorkspaceState::stopped
+                        : status.state == InfraState::gone    ? WorkspaceState::error
+                                                              : seen.state;
+  if (real == seen.state) return seen;
+  std::lock_guard lock(mutex_);
+  auto it = workspaces_.find(name);
+  // Changed meanwhile (an operation began or ended): that newer record wins.
+  if (it == workspaces_.end() || !it->second.operation.empty() || it->second.updated_at != seen.updated_at ||
+      it->second.state != seen.state) {
+    return it == workspaces_.end() ? seen : it->second;
+  }
+  Workspace updated = it->second;
+  updated.state = real;
+  updated.updated_at = now_rfc3339();
+  updated.last_error = real == WorkspaceState::error
+                           ? (status.detail.empty() ? "its infrastructure is gone" : status.detail) +
+                                 " (changed outside berth); delete the workspace: berth delete " + name
+                           : "";
+  save_workspace(updated);
+  it->second = updated;
+  logs_.append(name, "==> found " + to_string(real) + " outside berth" + (updated.last_error.empty() ? "" : ": " + updated.last_error));
+  return updated;
+}
+
 void WorkspaceService::save_workspace(const Workspace& workspace) {
   workspace_files_.save(workspace.name, workspace_to_yaml(workspace));
 }

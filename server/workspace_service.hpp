@@ -34,6 +34,9 @@ class WorkspaceService {
 
   std::vector<Workspace> workspaces() const;
   Workspace workspace(const std::string& name) const;
+  // The record after asking its provider for the real state (an idle workspace whose
+  // infrastructure was stopped, started or removed behind berth's back is updated and saved).
+  Workspace refreshed_workspace(const std::string& name);
 
   struct Accepted {
     Workspace record;

@@ -224,7 +224,8 @@ Workspace ApiClient::run_operation(const std::string& name, const std::string& p
   long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
   follow_log(name, offset, *follow);
   try {
-    Workspace final_record = get_workspace(name);
+    Workspace final_record =
+        parse_json(call("GET", "/v1/workspaces/" + encode_segment(name) + "?refresh=false").body).get<Workspace>();
     if (final_record.state == WorkspaceState::error) {
       throw provider_failed(final_record.last_error.empty() ? "workspace '" + name + "' is in error"
                                                             : final_record.last_error);

@@ -1,0 +1,412 @@
+// The docker provider: each workspace is a container on a Docker engine, driven through the
+// Engine API (no docker CLI needed). Written only against berth's public SDK.
+#include "engine.hpp"
+
+#include <berth/provider.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+
+namespace fs = std::filesystem;
+using docker::Engine;
+using docker::Json;
+using docker::Reply;
+
+namespace {
+
+std::string property(const berth::StringMap& properties, const std::string& key) {
+  auto it = properties.find(key);
+  return it == properties.end() ? "" : it->second;
+}
+
+berth::Error failed(const std::string& message) { return berth::Error("provider_failed", message); }
+
+std::string url_escape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buffer[4];
+      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
+      out += buffer;
+    }
+  }
+  return out;
+}
+
+// "512m", "2g", "1048576" -> bytes; 0 for empty.
+long long parse_memory(const std::string& text) {
+  if (text.empty()) return 0;
+  size_t used = 0;
+  double amount = std::stod(text, &used);
+  std::string unit = text.substr(used);
+  double scale = unit.empty() || unit == "b" ? 1 : unit == "k" ? 1024.0 : unit == "m" ? 1024.0 * 1024 : unit == "g" ? 1024.0 * 1024 * 1024 : -1;
+  if (scale < 0) throw berth::Error("invalid", "memory '" + text + "' must be a number with b, k, m or g");
+  return static_cast<long long>(amount * scale);
+}
+
+// "A=1,B=2" -> ["A=1", "B=2"]
+std::vector<std::string> split_env(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// A stable short hash of the home, so two berth homes on one engine never share a name.
+std::string home_tag(const std::string& data_dir) {
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : data_dir) hash = (hash ^ c) * 1099511628211ull;
+  char buffer[17];
+  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
+  return std::string(buffer).substr(0, 10);
+}
+
+// Runs argv and returns its exit code, sending each output line to progress.
+int run_command(const std::vector<std::string>& argv, berth::ProgressSink& progress) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw failed("pipe failed");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  std::string pending;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) {
+    for (ssize_t i = 0; i < n; ++i) {
+      char c = buffer[i];
+      if (c == '\n' || c == '\r') {
+        if (!pending.empty()) progress.line(pending);
+        pending.clear();
+      } else {
+        pending.push_back(c);
+      }
+    }
+  }
+  if (!pending.empty()) progress.line(pending);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class DockerProvider : public berth::Provider {
+ public:
+  berth::ProviderInfo info() const override {
+    using T = berth::PropertyType;
+    return {"docker",
+            "0.1.0",
+            "Workspaces as containers on a Docker engine, local or remote, through the Engine API",
+            {
+                {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH or tcp://HOST:PORT"},
+                {"image", T::string, false, "debian:bookworm", {}, "Default image for workspaces (berth create --image overrides)"},
+                {"pull", T::enumeration, false, "missing", {"missing", "always", "never"}, "When to pull the image"},
+                {"workdir", T::string, false, "/workspaces/{name}", {}, "Folder in the container for the repository; {name} is the workspace"},
+                {"user", T::string, false, "", {}, "User that commands run as (default: the image's)"},
+                {"network", T::string, false, "bridge", {}, "Network the container joins"},
+                {"cpus", T::string, false, "", {}, "CPU limit, e.g. 1.5"},
+                {"memory", T::string, false, "", {}, "Memory limit, e.g. 512m or 2g"},
+                {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing"},
+                {"env", T::string, false, "", {}, "Environment for every workspace: A=1,B=2"},
+            }};
+  }
+
+  berth::TargetCheck check_target(const berth::StringMap& properties, const std::string&) override {
+    auto engine = engine_for(properties);
+    Reply reply = engine->get("/_ping");
+    if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
+    return {true, "engine at " + engine->address() + " answers, API " + engine->api_version()};
+  }
+
+  void create(berth::OperationContext& c) override {
+    auto engine = engine_for(c.properties);
+    std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
+    ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
+
+    std::string name = container_name(c);
+    // A container of this name left by an interrupted create is ours (same labels): replace it.
+    if (Reply old = engine->get("/containers/" + name + "/json"); old.status == 200) {
+      if (old.json()["Config"]["Labels"].value("dev.berth.home", "") != c.data_dir) {
+        throw failed("a container named " + name + " exists and is not berth's; remove or rename it");
+      }
+      engine->del("/containers/" + name + "?force=true&v=true");
+    }
+
+    std::string workdir = workdir_of(c);
+    Json env = Json::array();
+    for (const auto& item : split_env(property(c.properties, "env"))) env.push_back(item);
+    for (const auto& [key, value] : c.workspace.env) env.push_back(key + "=" + value);
+    Json host_config{{"NetworkMode", property(c.properties, "network")}};
+    if (auto memory = parse_memory(property(c.properties, "memory")); memory > 0) host_config["Memory"] = memory;
+    if (auto cpus = property(c.properties, "cpus"); !cpus.empty()) host_config["NanoCpus"] = static_cast<long long>(std::stod(cpus) * 1e9);
+    Json body{{"Image", image},
+              // Sleeps until told to stop, and ends at once on SIGTERM (sh as PID 1 ignores it otherwise).
+              {"Cmd", {"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done"}},
+              {"Entrypoint", Json::array()},
+              {"Env", env},
+              {"WorkingDir", workdir},
+              {"Labels", {{"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}}},
+              {"StopTimeout", std::stoi(property(c.properties, "stop_timeout"))},
+              {"HostConfig", host_config}};
+    if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
+    Reply created = engine->post("/containers/create?name=" + url_escape(name), body);
+    if (created.status != 201) throw failed("cannot create container " + name + ": " + created.message());
+    std::string id = created.json().value("Id", "");
+    c.provider_data["container_id"] = id;
+    c.provider_data["container_name"] = name;
+    c.provider_data["docker_host"] = engine->address();
+    c.provider_data["workdir"] = workdir;
+    c.provider_data["image"] = image;
+    c.progress.line("container " + name + " (" + id.substr(0, 12) + ") from " + image);
+
+    copy_repository(*engine, c, id, workdir);
+    Reply started = engine->post("/containers/" + id + "/start");
+    if (started.status != 204 && started.status != 304) throw failed("cannot start container " + name + ": " + started.message());
+    c.progress.line("container started");
+  }
+
+  void start(berth::OperationContext& c) override {
+    auto engine = engine_for(c.properties);
+    Reply reply = engine->post("/containers/" + container_id(c) + "/start");
+    if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
+    if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());
+  }
+
+  void stop(berth::OperationContext& c) override {
+    auto engine = engine_for(c.properties);
+    Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + property(c.properties, "stop_timeout"));
+    if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
+    if (reply.status != 204 && reply.status != 304) throw failed("cannot stop the container: " + reply.message());
+  }
+
+  void destroy(berth::OperationContext& c) override {
+    auto engine = engine_for(c.properties);
+    std::string id = c.provider_data.count("container_id") ? c.provider_data.at("container_id") : container_name(c);
+    Reply reply = engine->del("/containers/" + id + "?force=true&v=true");
+    if (reply.status == 404) {
+      c.progress.line("container already gone");
+      return;
+    }
+    if (reply.status != 204) throw failed("cannot remove the container: " + reply.message());
+    c.progress.line("container removed");
+  }
+
+  berth::Status status(berth::OperationContext& c) override {
+    auto engine = engine_for(c.properties);
+    Reply reply = engine->get("/containers/" + container_id(c) + "/json");
+    if (reply.status == 404) return {berth::InfraState::gone, "container gone"};
+    if (reply.status != 200) throw failed("cannot inspect the container: " + reply.message());
+    Json state = reply.json()["State"];
+    return {state.value("Running", false) ? berth::InfraState::started : berth::InfraState::stopped, state.value("Status", "")};
+  }
+
+  int exec(berth::OperationContext& c, const berth::ExecRequest& request, berth::OutputSink& output) override {
+    auto engine = engine_for(c.properties);
+    std::string id = container_id(c);
+    Json env = Json::array();
+    for (const auto& [key, value] : request.env) env.push_back(key + "=" + value);
+    Json body{{"Cmd", request.command}, {"Env", env}, {"AttachStdout", true}, {"AttachStderr", true},
+              {"AttachStdin", !request.stdin_data.empty()}, {"Tty", false},
+              {"WorkingDir", request.workdir.empty() ? workdir_of(c) : request.workdir}};
+    std::string user = request.user.empty() ? property(c.properties, "user") : request.user;
+    if (!user.empty()) body["User"] = user;
+    Reply created = engine->post("/containers/" + id + "/exec", body);
+    if (created.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
+    if (created.status == 409) throw berth::Error("conflict", "the container is not running (berth start " + c.workspace.name + ")");
+    if (created.status != 201) throw failed("cannot run the command: " + created.message());
+    std::string exec_id = created.json().value("Id", "");
+
+    int fd = engine->hijack("/exec/" + exec_id + "/start", Json{{"Detach", false}, {"Tty", false}});
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    for (size_t sent = 0; sent < request.stdin_data.size();) {
+      ssize_t n = ::send(fd, request.stdin_data.data() + sent, request.stdin_data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    ::shutdown(fd, SHUT_WR);
+    demultiplex(fd, output);
+
+    Reply inspected = engine->get("/exec/" + exec_id + "/json");
+    Json exit_code = inspected.json()["ExitCode"];
+    if (!exit_code.is_number()) throw failed("the engine did not report the command's exit code");
+    return exit_code.get<int>();
+  }
+
+ private:
+  // A fresh Engine (and connection) per call, since operations on different workspaces run at
+  // once; the negotiated API version is remembered per address so it is asked only once.
+  std::shared_ptr<Engine> engine_for(const berth::StringMap& properties) {
+    std::string address = property(properties, "host");
+    std::string known;
+    {
+      std::lock_guard lock(mutex_);
+      known = versions_[address];
+    }
+    auto engine = std::make_shared<Engine>(address, known);
+    if (known.empty()) {
+      std::string negotiated = engine->api_version();
+      std::lock_guard lock(mutex_);
+      versions_[address] = negotiated;
+    }
+    return engine;
+  }
+
+  static std::string container_name(const berth::OperationContext& c) {
+    return "berth-" + home_tag(c.data_dir) + "-" + c.workspace.name;
+  }
+
+  static std::string container_id(const berth::OperationContext& c) {
+    auto it = c.provider_data.find("container_id");
+    return it == c.provider_data.end() ? container_name(c) : it->second;
+  }
+
+  static std::string workdir_of(const berth::OperationContext& c) {
+    auto it = c.provider_data.find("workdir");
+    if (it != c.provider_data.end()) return it->second;
+    std::string workdir = property(c.properties, "workdir");
+    if (size_t at = workdir.find("{name}"); at != std::string::npos) workdir.replace(at, 6, c.workspace.name);
+    return workdir.empty() ? "/workspaces/" + c.workspace.name : workdir;
+  }
+
+  static void ensure_image(Engine& engine, const std::string& image, const std::string& policy, berth::ProgressSink& progress) {
+    bool present = engine.get("/images/" + url_escape(image) + "/json").status == 200;
+    if (present && policy != "always") return;
+    if (!present && policy == "never") {
+      throw failed("image '" + image + "' is not on the engine at " + engine.address() +
+                   " and the target's pull policy is 'never': load it there (docker pull or docker import) or set pull: missing");
+    }
+    std::string repository = image, tag = "latest";
+    size_t colon = image.rfind(':');
+    if (colon != std::string::npos && image.find('/', colon) == std::string::npos) {
+      repository = image.substr(0, colon);
+      tag = image.substr(colon + 1);
+    }
+    progress.line("pulling " + image);
+    std::string pending, stream_error, last;
+    Reply reply = engine.post_streaming("/images/create?fromImage=" + url_escape(repository) + "&tag=" + url_escape(tag),
+                                        [&](std::string_view data) {
+                                          pending.append(data);
+                                          size_t newline;
+                                          while ((newline = pending.find('\n')) != std::string::npos) {
+                                            Json event = Json::parse(pending.substr(0, newline), nullptr, false);
+                                            pending.erase(0, newline + 1);
+                                            if (!event.is_object()) continue;
+                                            if (event.contains("error")) stream_error = event.value("error", "");
+                                            std::string line = event.value("status", "");
+                                            if (event.contains("id")) line = event.value("id", "") + ": " + line;
+                                            if (!line.empty() && line != last && event.value("progress", "").empty()) progress.line(line);
+                                            last = line;
+                                          }
+                                        });
+    if (reply.status >= 400 || !stream_error.empty()) {
+      throw failed("cannot pull image '" + image + "' to the engine at " + engine.address() + ": " +
+                   (stream_error.empty() ? reply.message() : stream_error));
+    }
+  }
+
+  // Clones on this machine and copies the files into the container through the archive API,
+  // so the image needs no git and a remote engine works the same.
+  static void copy_repository(Engine& engine, berth::OperationContext& c, const std::string& id, const std::string& workdir) {
+    fs::path staging = fs::path(c.data_dir) / "staging" / c.workspace.name;
+    std::error_code error;
+    fs::remove_all(staging, error);
+    fs::path target = staging / fs::path(workdir).relative_path();
+    fs::create_directories(target.parent_path());
+    struct Cleanup {
+      fs::path path;
+      ~Cleanup() {
+        std::error_code ignored;
+        fs::remove_all(path, ignored);
+      }
+    } cleanup{staging};
+    const std::string& repository = c.workspace.repository;
+    if (repository.empty()) {
+      fs::create_directories(target);
+    } else {
+      c.progress.line("cloning " + repository);
+      if (run_command({"git", "clone", "--quiet", "--", repository, target.string()}, c.progress) != 0) {
+        throw failed("git clone of " + repository + " failed");
+      }
+    }
+    // tar streams the staging tree (workdir and its parents) straight into the engine.
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw failed("pipe failed");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(fds[1], 1);
+      ::execlp("tar", "tar", "-C", staging.c_str(), "-cf", "-", ".", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    Reply reply = engine.put_stream("/containers/" + id + "/archive?path=/", "application/x-tar", [&](std::string& chunk) {
+      chunk.resize(65536);
+      ssize_t n = ::read(fds[0], chunk.data(), chunk.size());
+      chunk.resize(n > 0 ? static_cast<size_t>(n) : 0);
+      return n > 0;
+    });
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw failed("tar of the repository failed");
+    if (reply.status != 200) throw failed("cannot copy the repository into the container: " + reply.message());
+    c.progress.line("copied into " + workdir);
+  }
+
+  // Docker's multiplexed stream: 8-byte headers [stream, 0, 0, 0, size (big-endian)], then data.
+  static void demultiplex(int fd, berth::OutputSink& output) {
+    std::string buffer;
+    char chunk[65536];
+    while (true) {
+      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) break;
+      buffer.append(chunk, static_cast<size_t>(n));
+      size_t offset = 0;
+      while (buffer.size() - offset >= 8) {
+        uint32_t size = (uint32_t(uint8_t(buffer[offset + 4])) << 24) | (uint32_t(uint8_t(buffer[offset + 5])) << 16) |
+                        (uint32_t(uint8_t(buffer[offset + 6])) << 8) | uint32_t(uint8_t(buffer[offset + 7]));
+        if (buffer.size() - offset - 8 < size) break;
+        auto stream = buffer[offset] == 2 ? berth::OutputStream::stderr_stream : berth::OutputStream::stdout_stream;
+        output.write(stream, std::string_view(buffer).substr(offset + 8, size));
+        offset += 8 + size;
+      }
+      buffer.erase(0, offset);
+    }
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, std::string> versions_;  // address -> negotiated API version
+};
+
+}  // namespace
+
+BERTH_PROVIDER(DockerProvider)

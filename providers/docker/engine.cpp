@@ -1,0 +1,253 @@
+#include "engine.hpp"
+
+#include <httplib.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace docker {
+namespace {
+
+constexpr const char* kNewestApi = "1.41";
+
+struct Location {
+  bool unix_socket = true;
+  std::string path;  // unix
+  std::string host;  // tcp
+  int port = 2375;
+};
+
+Location parse_address(const std::string& address) {
+  Location location;
+  if (address.rfind("unix://", 0) == 0) {
+    location.path = address.substr(7);
+    return location;
+  }
+  if (address.rfind("tcp://", 0) == 0) {
+    location.unix_socket = false;
+    std::string rest = address.substr(6);
+    size_t colon = rest.rfind(':');
+    location.host = rest.substr(0, colon);
+    if (colon != std::string::npos) location.port = std::stoi(rest.substr(colon + 1));
+    return location;
+  }
+  throw std::runtime_error("Docker host '" + address + "' must be unix:///PATH or tcp://HOST:PORT");
+}
+
+int connect_to(const Location& location, std::string& error) {
+  if (location.unix_socket) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (location.path.size() >= sizeof address.sun_path) {
+      error = "socket path too long";
+      return -1;
+    }
+    std::memcpy(address.sun_path, location.path.c_str(), location.path.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      error = std::strerror(errno);
+      if (fd >= 0) ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(location.host.c_str(), std::to_string(location.port).c_str(), &hints, &found); rc != 0) {
+    error = gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* it = found; it; it = it->ai_next) {
+    fd = ::socket(it->ai_family, it->ai_socktype | SOCK_CLOEXEC, it->ai_protocol);
+    if (fd >= 0 && ::connect(fd, it->ai_addr, it->ai_addrlen) == 0) break;
+    error = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(found);
+  return fd;
+}
+
+// cpp-httplib 0.11 speaks TCP only; this connects it to the engine's Unix socket.
+class UnixClient : public httplib::ClientImpl {
+ public:
+  explicit UnixClient(Location location) : httplib::ClientImpl("docker", 80), location_(std::move(location)) {}
+  std::string last_error;
+
+ protected:
+  bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
+    int fd = connect_to(location_, last_error);
+    if (fd < 0) {
+      error = httplib::Error::Connection;
+      return false;
+    }
+    socket.sock = fd;
+    return true;
+  }
+
+ private:
+  Location location_;
+};
+
+std::string unreachable_message(const std::string& address, const std::string& cause) {
+  return "cannot reach the Docker engine at " + address + ": " + cause +
+         " (start Docker, e.g. 'sudo systemctl start docker', or set the target's host property)";
+}
+
+}  // namespace
+
+Json Reply::json() const {
+  Json parsed = Json::parse(body, nullptr, false);
+  return parsed.is_discarded() ? Json() : parsed;
+}
+
+std::string Reply::message() const {
+  Json parsed = json();
+  if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) return parsed["message"].get<std::string>();
+  return body.empty() ? "HTTP " + std::to_string(status) : body;
+}
+
+Engine::Engine(std::string address, std::string api_version) : address_(std::move(address)), version_(std::move(api_version)) {}
+Engine::~Engine() = default;
+
+httplib::ClientImpl& Engine::client() {
+  if (client_) return *client_;
+  Location location = parse_address(address_);
+  if (location.unix_socket) {
+    client_ = std::make_unique<UnixClient>(location);
+  } else {
+    client_ = std::make_unique<httplib::ClientImpl>(location.host, location.port);
+  }
+  client_->set_keep_alive(true);
+  client_->set_connection_timeout(5, 0);
+  client_->set_read_timeout(600, 0);
+  client_->set_write_timeout(600, 0);
+  return *client_;
+}
+
+Reply Engine::send(const std::string& method, const std::string& path, const std::string& body, const std::string& content_type) {
+  auto& http = client();
+  httplib::Request request;
+  request.method = method;
+  request.path = path;
+  request.body = body;
+  if (!body.empty()) request.set_header("Content-Type", content_type);
+  httplib::Response response;
+  httplib::Error error = httplib::Error::Success;
+  if (!http.send(request, response, error)) {
+    auto* unix_client = dynamic_cast<UnixClient*>(&http);
+    std::string cause = unix_client && !unix_client->last_error.empty() ? unix_client->last_error : httplib::to_string(error);
+    throw EngineUnreachable(unreachable_message(address_, cause));
+  }
+  return Reply{response.status, std::move(response.body)};
+}
+
+const std::string& Engine::api_version() {
+  if (!version_.empty()) return version_;
+  Reply reply = send("GET", "/version", "", "");
+  if (reply.status != 200) throw std::runtime_error("the Docker engine at " + address_ + " answered /version with " + reply.message());
+  std::string engine_version = reply.json().value("ApiVersion", kNewestApi);
+  // The older of the engine's newest and ours: both sides then speak it.
+  auto number = [](const std::string& v) {
+    size_t dot = v.find('.');
+    return dot == std::string::npos ? 0 : std::stoi(v.substr(0, dot)) * 1000 + std::stoi(v.substr(dot + 1));
+  };
+  version_ = number(engine_version) < number(kNewestApi) ? engine_version : kNewestApi;
+  return version_;
+}
+
+std::string Engine::versioned(const std::string& path) { return "/v" + api_version() + path; }
+
+Reply Engine::get(const std::string& path) { return send("GET", versioned(path), "", ""); }
+Reply Engine::post(const std::string& path, const Json& body) {
+  return send("POST", versioned(path), body.is_null() ? "" : body.dump(), "application/json");
+}
+Reply Engine::del(const std::string& path) { return send("DELETE", versioned(path), "", ""); }
+
+Reply Engine::post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data) {
+  auto& http = client();
+  httplib::Request request;
+  request.method = "POST";
+  request.path = versioned(path);
+  Reply reply;
+  request.response_handler = [&](const httplib::Response& response) {
+    reply.status = response.status;
+    return true;
+  };
+  request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+    if (reply.status >= 400) {
+      reply.body.append(data, size);
+    } else {
+      on_data(std::string_view(data, size));
+    }
+    return true;
+  };
+  httplib::Response response;
+  httplib::Error error = httplib::Error::Success;
+  if (!http.send(request, response, error)) throw EngineUnreachable(unreachable_message(address_, httplib::to_string(error)));
+  return reply;
+}
+
+Reply Engine::put_stream(const std::string& path, const std::string& content_type,
+                         const std::function<bool(std::string& chunk)>& produce) {
+  auto& http = client();
+  auto result = http.Put(
+      versioned(path).c_str(),
+      [&](size_t, httplib::DataSink& sink) {
+        std::string chunk;
+        bool more = produce(chunk);
+        if (!chunk.empty() && !sink.write(chunk.data(), chunk.size())) return false;
+        if (!more) sink.done();
+        return true;
+      },
+      content_type.c_str());
+  if (!result) throw EngineUnreachable(unreachable_message(address_, httplib::to_string(result.error())));
+  return Reply{result->status, result->body};
+}
+
+int Engine::connect_socket() {
+  std::string error;
+  int fd = connect_to(parse_address(address_), error);
+  if (fd < 0) throw EngineUnreachable(unreachable_message(address_, error));
+  return fd;
+}
+
+int Engine::hijack(const std::string& path, const Json& body) {
+  std::string payload = body.dump();
+  std::string request = "POST " + versioned(path) + " HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+                        "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+  int fd = connect_socket();
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::close(fd);
+      throw EngineUnreachable(unreachable_message(address_, std::strerror(errno)));
+    }
+    sent += static_cast<size_t>(n);
+  }
+  // Read the response head byte by byte, so nothing of the raw stream after it is consumed.
+  std::string head;
+  char c;
+  while (head.size() < 16384 && head.find("\r\n\r\n") == std::string::npos) {
+    if (::recv(fd, &c, 1, 0) != 1) break;
+    head.push_back(c);
+  }
+  int status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
+  if (status != 101 && status != 200) {
+    std::string rest(4096, '\0');
+    ssize_t n = ::recv(fd, rest.data(), rest.size(), MSG_DONTWAIT);
+    ::close(fd);
+    std::string body_text = n > 0 ? rest.substr(0, static_cast<size_t>(n)) : "";
+    Reply reply{status, body_text.substr(body_text.find('{') == std::string::npos ? 0 : body_text.find('{'))};
+    throw std::runtime_error("the Docker engine refused " + path + ": " + reply.message());
+  }
+  return fd;
+}
+
+}  // namespace docker

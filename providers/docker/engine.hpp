@@ -1,0 +1,65 @@
+#pragma once
+// A small client of the Docker Engine API (JSON over HTTP on a Unix socket or TCP), with the
+// API version negotiated once per engine.
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace httplib { class ClientImpl; }
+
+namespace docker {
+
+using Json = nlohmann::json;
+
+// An engine's answer to a request; status 0 never reaches callers (they get EngineUnreachable).
+struct Reply {
+  int status = 0;
+  std::string body;
+  Json json() const;
+  std::string message() const;  // the engine's own error message, or the body
+};
+
+class EngineUnreachable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Engine {
+ public:
+  // address: unix:///path/docker.sock or tcp://host:port
+  // api_version: already negotiated with this engine, or empty to ask it on first use.
+  explicit Engine(std::string address, std::string api_version = "");
+  ~Engine();
+
+  const std::string& address() const { return address_; }
+  // The negotiated API version, e.g. "1.41" (asks the engine on first use).
+  const std::string& api_version();
+
+  Reply get(const std::string& path);
+  Reply post(const std::string& path, const Json& body = nullptr);
+  Reply del(const std::string& path);
+  // POST whose response is streamed to on_data as it comes (image pulls).
+  Reply post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data);
+  // PUT of a body produced by `produce` (it returns false at the end) — archive uploads.
+  Reply put_stream(const std::string& path, const std::string& content_type,
+                   const std::function<bool(std::string& chunk)>& produce);
+
+  // A hijacked connection: sends the request, then returns the raw socket for both ways.
+  // Throws EngineUnreachable or std::runtime_error with the engine's message.
+  int hijack(const std::string& path, const Json& body);
+
+ private:
+  Reply send(const std::string& method, const std::string& path, const std::string& body, const std::string& content_type);
+  std::string versioned(const std::string& path);
+  int connect_socket();
+  httplib::ClientImpl& client();
+
+  std::string address_;
+  std::string version_;
+  std::unique_ptr<httplib::ClientImpl> client_;
+};
+
+}  // namespace docker

@@ -1,0 +1,174 @@
+// The docker provider against a real, private Docker engine (tests/docker_fixture.sh), checked
+// independently of berth by asking the engine itself with the docker CLI.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::ServerHome;
+using Json = nlohmann::json;
+
+namespace {
+
+const char kImage[] = "berth-test:busybox";
+
+// The engine's address, or skips (fails in CI) with the fixture's reason.
+std::string engine_address() {
+  std::string status = berth::test::read_text(BERTH_DOCKER_STATUS);
+  if (status.rfind("ok ", 0) == 0) {
+    std::string address = status.substr(3);
+    while (!address.empty() && (address.back() == '\n' || address.back() == ' ')) address.pop_back();
+    return address;
+  }
+  if (status.empty()) status = "the docker_engine_start fixture did not run";
+  return "unavailable: " + status;
+}
+
+#define REQUIRE_ENGINE(address)                                              \
+  std::string address = engine_address();                                    \
+  if (address.rfind("unavailable", 0) == 0) {                                \
+    const char* ci = std::getenv("CI");                                      \
+    if (ci && std::string(ci) == "true") FAIL() << address;                  \
+    GTEST_SKIP() << address;                                                 \
+  }
+
+Result docker(const std::string& address, std::vector<std::string> args) {
+  args.insert(args.begin(), {"docker", "-H", address});
+  return berth::test::run_program(args);
+}
+
+void add_target(const ServerHome& server, const std::string& name, const std::string& address, const std::string& extra = "",
+                const std::string& image = kImage) {
+  berth::test::RunOptions yaml;
+  yaml.stdin_data = "name: " + name + "\nprovider: docker\nproperties:\n  host: " + address + "\n  image: " + image +
+                    "\n  pull: never\n  network: none\n  stop_timeout: \"2\"\n" + extra;
+  Result added = server.berth({"target", "add", "-f", "-"}, yaml);
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+}
+
+Json info(const ServerHome& server, const std::string& name) {
+  Result result = server.berth({"info", name, "-o", "json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return Json::parse(result.out);
+}
+
+// What the engine itself says of a container: "running", "exited", or "missing".
+std::string engine_state(const std::string& address, const std::string& id) {
+  Result inspected = docker(address, {"inspect", "-f", "{{.State.Status}}", id});
+  if (inspected.exit_code != 0) return "missing";
+  std::string state = inspected.out;
+  while (!state.empty() && state.back() == '\n') state.pop_back();
+  return state;
+}
+
+TEST(Docker, WholeLifecycleThroughTheCli) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  berth::test::TempDir scratch;
+  fs::path repo = berth::test::make_git_repo(scratch.path() / "repo", "docker lifecycle");
+  add_target(server, "dock", address);
+
+  Result create = server.berth({"create", "app", "--target", "dock", "--repo", repo.string(), "--env", "COLOUR=teal"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  Json record = info(server, "app");
+  EXPECT_EQ(record["state"], "started");
+  std::string id = record["provider_data"]["container_id"];
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(engine_state(address, id), "running");
+
+  Result readme = server.berth({"exec", "app", "--", "cat", "README.md"});
+  EXPECT_EQ(readme.exit_code, 0) << readme.err;
+  EXPECT_EQ(readme.out, "hello from the repo\n") << "the repository is in the workdir";
+  Result pwd = server.berth({"exec", "app", "--", "pwd"});
+  EXPECT_EQ(pwd.out, "/workspaces/app\n");
+
+  Result streams = server.berth({"exec", "app", "--", "sh", "-c", "echo $COLOUR; echo to-err >&2; exit 3"});
+  EXPECT_EQ(streams.exit_code, 3);
+  EXPECT_EQ(streams.out, "teal\n");
+  EXPECT_EQ(streams.err, "to-err\n");
+
+  Result flags = server.berth({"exec", "app", "--env", "X=1", "--workdir", "/tmp", "--user", "nobody", "--", "sh", "-c", "echo $X $(pwd) $(id -u)"});
+  EXPECT_EQ(flags.out, "1 /tmp 65534\n") << flags.err;
+
+  berth::test::RunOptions input;
+  input.stdin_data = "typed into stdin\n";
+  Result piped = server.berth({"exec", "-i", "app", "--", "cat"}, input);
+  EXPECT_EQ(piped.out, "typed into stdin\n") << piped.err;
+
+  Result missing = server.berth({"exec", "app", "--", "no-such-program"});
+  EXPECT_NE(missing.exit_code, 0);
+
+  ASSERT_EQ(server.berth({"stop", "app"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, id), "exited");
+  EXPECT_EQ(server.berth({"exec", "app", "--", "true"}).exit_code, 1);
+  ASSERT_EQ(server.berth({"start", "app"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, id), "running");
+  ASSERT_EQ(server.berth({"delete", "app"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, id), "missing");
+}
+
+TEST(Docker, ContainersChangedBehindBerthsBack) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "dock", address);
+  ASSERT_EQ(server.berth({"create", "drift", "--target", "dock"}).exit_code, 0);
+  std::string id = info(server, "drift")["provider_data"]["container_id"];
+
+  ASSERT_EQ(docker(address, {"stop", "-t", "1", id}).exit_code, 0);
+  EXPECT_EQ(info(server, "drift")["state"], "stopped") << "status asks the engine";
+  ASSERT_EQ(server.berth({"start", "drift"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, id), "running");
+
+  ASSERT_EQ(docker(address, {"rm", "-f", id}).exit_code, 0);
+  Json gone = info(server, "drift");
+  EXPECT_EQ(gone["state"], "error");
+  EXPECT_NE(gone["last_error"].get<std::string>().find("container gone"), std::string::npos) << gone.dump();
+  Result deleted = server.berth({"delete", "drift"});
+  EXPECT_EQ(deleted.exit_code, 0) << "a workspace whose container is gone deletes: " << deleted.err;
+}
+
+TEST(Docker, MissingImageWithPullNeverAndUnreachableEngine) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "noimage", address, "", "berth-test:does-not-exist");
+  Result create = server.berth({"create", "w", "--target", "noimage"});
+  EXPECT_EQ(create.exit_code, 1);
+  EXPECT_NE(create.err.find("image 'berth-test:does-not-exist' is not on the engine"), std::string::npos) << create.err;
+  EXPECT_NE(create.err.find("pull policy is 'never'"), std::string::npos) << create.err;
+  EXPECT_EQ(server.berth({"delete", "w"}).exit_code, 0);
+
+  add_target(server, "nowhere", "unix:///tmp/berth-no-such-engine.sock");
+  Result unreachable = server.berth({"create", "u", "--target", "nowhere"});
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.err.find("cannot reach the Docker engine at unix:///tmp/berth-no-such-engine.sock"), std::string::npos)
+      << unreachable.err;
+  EXPECT_NE(unreachable.err.find("start Docker"), std::string::npos);
+  Result doctor = server.berth({"doctor"});
+  EXPECT_EQ(doctor.exit_code, 1);
+  EXPECT_NE(doctor.out.find("[FAIL] target    nowhere: cannot reach the Docker engine"), std::string::npos) << doctor.out;
+  EXPECT_NE(doctor.out.find("[ok]   target    noimage: engine at " + address), std::string::npos) << doctor.out;
+}
+
+TEST(Docker, TwoHomesOnOneEngineDoNotSeeEachOther) {
+  REQUIRE_ENGINE(address);
+  ServerHome first, second;
+  add_target(first, "dock", address);
+  add_target(second, "dock", address);
+  ASSERT_EQ(first.berth({"create", "same", "--target", "dock"}).exit_code, 0);
+  ASSERT_EQ(second.berth({"create", "same", "--target", "dock"}).exit_code, 0);
+  std::string first_id = info(first, "same")["provider_data"]["container_id"];
+  std::string second_id = info(second, "same")["provider_data"]["container_id"];
+  EXPECT_NE(first_id, second_id);
+  ASSERT_EQ(first.berth({"delete", "same"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, first_id), "missing");
+  EXPECT_EQ(engine_state(address, second_id), "running") << "deleting in one home leaves the other's container";
+  Result labelled = docker(address, {"ps", "-q", "--filter", "label=dev.berth.workspace=same"});
+  EXPECT_EQ(labelled.out.substr(0, 12), second_id.substr(0, 12));
+  ASSERT_EQ(second.berth({"delete", "same"}).exit_code, 0);
+}
+
+}  // namespace
