@@ -32,6 +32,9 @@ void add_provider_commands(Registry& registry);
 void add_server_commands(Registry& registry);
 void add_completion_command(Registry& registry);
 
+// berth ssh NAME (cli/ssh.cpp).
+void define_ssh(CLI::App& app, Invocation& run);
+
 // Validates a name argument before it goes anywhere; a bad one is a usage error.
 void require_name_argument(const std::string& kind, const std::string& name);
 

@@ -186,31 +186,6 @@ void define_exec(CLI::App& app, Invocation& run) {
   });
 }
 
-void define_ssh(CLI::App& app, Invocation& run) {
-  auto name = std::make_shared<std::string>();
-  app.add_option("name", *name, "Workspace name")->required();
-  app.callback([&run, name] {
-    require_name_argument("workspace", *name);
-    auto& api = run.session.api();
-    Workspace w = api.get_workspace(*name);
-    if (w.state != WorkspaceState::started) {
-      throw conflict("workspace '" + *name + "' is " + to_string(w.state) + "; start it first: berth start " + *name);
-    }
-    auto path = w.provider_data.find("path");
-    if (!run.session.local_server() || path == w.provider_data.end()) {
-      throw Error("unavailable", "berth ssh into a " + w.provider + " workspace through this server is not supported yet; use berth exec " + *name + " -- sh -c '...'");
-    }
-    // A workspace that is a folder on this machine: a login shell there with its env.
-    for (const auto& [key, value] : w.env) ::setenv(key.c_str(), value.c_str(), 1);
-    ::setenv("BERTH_WORKSPACE", w.name.c_str(), 1);
-    if (::chdir(path->second.c_str()) != 0) throw unavailable("cannot enter " + path->second);
-    const char* shell = std::getenv("SHELL");
-    std::string program = shell && *shell ? shell : "/bin/sh";
-    ::execl(program.c_str(), program.c_str(), "-i", static_cast<char*>(nullptr));
-    throw unavailable("cannot run " + program);
-  });
-}
-
 void define_logs(CLI::App& app, Invocation& run) {
   auto name = std::make_shared<std::string>();
   auto follow = std::make_shared<bool>(false);

@@ -3,11 +3,9 @@
 #include "codec.hpp"
 #include "errors.hpp"
 #include "exec_frames.hpp"
+#include "unix_http.hpp"
 
 #include <httplib.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -16,42 +14,6 @@ namespace berth {
 namespace {
 
 constexpr time_t kStreamTimeoutSeconds = 24 * 3600;
-
-// cpp-httplib 0.11 speaks TCP only; this connects its client to a Unix socket instead.
-class UnixSocketClient : public httplib::ClientImpl {
- public:
-  UnixSocketClient(std::string socket_path, bool& absent_server)
-      : httplib::ClientImpl("localhost", 80), socket_path_(std::move(socket_path)), absent_server_(absent_server) {}
-
- protected:
-  bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (socket_path_.size() >= sizeof address.sun_path) {
-      error = httplib::Error::Connection;
-      last_errno_ = ENAMETOOLONG;
-      return false;
-    }
-    std::memcpy(address.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      last_errno_ = errno;
-      absent_server_ = (errno == ENOENT || errno == ECONNREFUSED);
-      if (fd >= 0) ::close(fd);
-      error = httplib::Error::Connection;
-      return false;
-    }
-    socket.sock = fd;
-    return true;
-  }
-
- public:
-  int last_errno_ = 0;
-
- private:
-  std::string socket_path_;
-  bool& absent_server_;
-};
 
 std::string encode_segment(const std::string& text) {
   static const char* hex = "0123456789ABCDEF";
@@ -116,24 +78,7 @@ ApiClient::~ApiClient() = default;
 
 httplib::ClientImpl& ApiClient::connection() {
   if (client_) return *client_;
-  const std::string& address = endpoint_.address;
-  if (address.rfind("unix://", 0) == 0) {
-    client_ = std::make_unique<UnixSocketClient>(address.substr(7), absent_server_);
-  } else if (address.rfind("http://", 0) == 0) {
-    std::string rest = address.substr(7);
-    while (!rest.empty() && rest.back() == '/') rest.pop_back();
-    size_t colon = rest.rfind(':');
-    if (colon == std::string::npos) throw invalid("server address '" + address + "' needs a port: http://HOST:PORT");
-    int port = 0;
-    try {
-      port = std::stoi(rest.substr(colon + 1));
-    } catch (const std::exception&) {
-      throw invalid("server address '" + address + "' has a bad port");
-    }
-    client_ = std::make_unique<httplib::ClientImpl>(rest.substr(0, colon), port);
-  } else {
-    throw invalid("server address '" + address + "' must start with unix:// or http://");
-  }
+  client_ = make_http_client(endpoint_.address, &absent_server_);
   client_->set_keep_alive(true);
   client_->set_connection_timeout(5, 0);
   client_->set_read_timeout(120, 0);
@@ -157,9 +102,7 @@ ApiClient::Reply ApiClient::call(const std::string& method, const std::string& p
   httplib::Error error = httplib::Error::Success;
   if (!client.send(request, response, error)) {
     std::string cause = httplib::to_string(error);
-    if (auto* unix_client = dynamic_cast<UnixSocketClient*>(&client); unix_client && unix_client->last_errno_) {
-      cause = std::strerror(unix_client->last_errno_);
-    }
+    if (std::string connect_error = last_connect_error(client); !connect_error.empty()) cause = connect_error;
     throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + cause +
                       " (start it with 'berth server start', or check --server)");
   }

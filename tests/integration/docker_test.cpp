@@ -111,6 +111,22 @@ TEST(Docker, WholeLifecycleThroughTheCli) {
   EXPECT_EQ(engine_state(address, id), "missing");
 }
 
+TEST(Docker, SshGivesAnInteractiveShellWithATerminal) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "dock", address);
+  ASSERT_EQ(server.berth({"create", "shell", "--target", "dock"}).exit_code, 0);
+  berth::test::RunOptions env;
+  env.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"TERM", "xterm"}};
+  Result session = berth::test::run_in_terminal({berth::test::berth_binary().string(), "ssh", "shell"}, env,
+                                                "echo answer=$((6*7)); tty; stty size; pwd\nexit 5\n", std::chrono::seconds(20));
+  EXPECT_EQ(session.exit_code, 5) << session.out << session.err;
+  EXPECT_NE(session.out.find("answer=42"), std::string::npos) << session.out;
+  EXPECT_NE(session.out.find("/dev/pts/"), std::string::npos) << "the shell has a terminal: " << session.out;
+  EXPECT_NE(session.out.find("30 100"), std::string::npos) << "the terminal's size was passed on: " << session.out;
+  EXPECT_NE(session.out.find("/workspaces/shell"), std::string::npos) << session.out;
+}
+
 TEST(Docker, ContainersChangedBehindBerthsBack) {
   REQUIRE_ENGINE(address);
   ServerHome server;

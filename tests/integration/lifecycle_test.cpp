@@ -78,6 +78,22 @@ TEST(Lifecycle, CreateExecStopStartListDelete) {
   EXPECT_EQ(json_of(server.berth({"list", "-o", "json"})).size(), 0u);
 }
 
+TEST(Lifecycle, SshOpensAShellInTheWorkspaceFolder) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box", "--env", "FAVOURITE=blue"}).exit_code, 0);
+  berth::test::RunOptions env;
+  env.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"PS1", "$ "}};
+  Result session = berth::test::run_in_terminal({berth::test::berth_binary().string(), "ssh", "box"}, env,
+                                                "echo colour=$FAVOURITE; pwd\nexit 3\n", std::chrono::seconds(20));
+  EXPECT_EQ(session.exit_code, 3) << session.out;
+  EXPECT_NE(session.out.find("colour=blue"), std::string::npos) << session.out;
+  EXPECT_NE(session.out.find("/workspaces/box"), std::string::npos) << session.out;
+  ASSERT_EQ(server.berth({"stop", "box"}).exit_code, 0);
+  Result stopped = server.berth({"ssh", "box"});
+  EXPECT_EQ(stopped.exit_code, 1);
+  EXPECT_NE(stopped.err.find("berth start box"), std::string::npos) << stopped.err;
+}
+
 TEST(Lifecycle, SocketIsOwnerOnlyAndHomeIsPrivate) {
   ServerHome server;
   struct stat info {};

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,58 @@ Result run_program(const std::vector<std::string>& argv, const RunOptions& optio
   writer.join();
   int status = 0;
   ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+Result run_in_terminal(const std::vector<std::string>& argv, const RunOptions& options, const std::string& input,
+                       std::chrono::milliseconds deadline) {
+  std::vector<std::string> args = argv;
+  std::vector<char*> c_args;
+  for (auto& arg : args) c_args.push_back(arg.data());
+  c_args.push_back(nullptr);
+  winsize size{};
+  size.ws_row = 30;
+  size.ws_col = 100;
+  int master = -1;
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, &size);
+  if (pid == 0) {
+    for (const auto& [key, value] : options.env) {
+      if (value.empty()) {
+        ::unsetenv(key.c_str());
+      } else {
+        ::setenv(key.c_str(), value.c_str(), 1);
+      }
+    }
+    ::execvp(c_args[0], c_args.data());
+    ::_exit(127);
+  }
+  Result result;
+  size_t typed = 0;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd fd{master, POLLIN, 0};
+    if (::poll(&fd, 1, 50) > 0) {
+      char buffer[4096];
+      ssize_t n = ::read(master, buffer, sizeof buffer);
+      if (n <= 0) break;
+      result.out.append(buffer, static_cast<size_t>(n));
+    }
+    // Type the input once the program has printed something (its prompt), a line at a time.
+    if (typed < input.size() && !result.out.empty()) {
+      size_t end = input.find('\n', typed);
+      end = end == std::string::npos ? input.size() : end + 1;
+      [[maybe_unused]] ssize_t n = ::write(master, input.data() + typed, end - typed);
+      typed = end;
+    }
+  }
+  ::close(master);
+  int status = 0;
+  if (::waitpid(pid, &status, WNOHANG) == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    result.err = "timed out";
+  }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }

@@ -37,6 +37,11 @@ struct RunOptions {
 // Runs a program and captures its output.
 Result run_program(const std::vector<std::string>& argv, const RunOptions& options = {});
 
+// Runs a program on a new pseudo-terminal (as a person at a terminal would), types input,
+// and collects everything it printed until it exits or the deadline passes.
+Result run_in_terminal(const std::vector<std::string>& argv, const RunOptions& options, const std::string& input,
+                       std::chrono::milliseconds deadline);
+
 // Polls condition until it holds or the deadline passes; returns whether it held.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline);
 

@@ -1,0 +1,143 @@
+#include "unix_http.hpp"
+
+#include "errors.hpp"
+
+#include <httplib.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace berth {
+namespace {
+
+struct Location {
+  bool unix_socket = true;
+  std::string path;
+  std::string host;
+  int port = 80;
+};
+
+Location parse(const std::string& address) {
+  Location location;
+  for (const char* scheme : {"unix://", "http://", "tcp://"}) {
+    std::string prefix = scheme;
+    if (address.rfind(prefix, 0) != 0) continue;
+    std::string rest = address.substr(prefix.size());
+    if (prefix == "unix://") {
+      location.path = rest;
+      return location;
+    }
+    while (!rest.empty() && rest.back() == '/') rest.pop_back();
+    size_t colon = rest.rfind(':');
+    if (colon == std::string::npos) throw invalid("address '" + address + "' needs a port: " + prefix + "HOST:PORT");
+    location.unix_socket = false;
+    location.host = rest.substr(0, colon);
+    try {
+      location.port = std::stoi(rest.substr(colon + 1));
+    } catch (const std::exception&) {
+      throw invalid("address '" + address + "' has a bad port");
+    }
+    return location;
+  }
+  throw invalid("address '" + address + "' must start with unix://, http:// or tcp://");
+}
+
+int connect_unix(const std::string& path, std::string& error, bool* absent) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof address.sun_path) {
+    error = "socket path too long";
+    return -1;
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    error = std::strerror(errno);
+    if (absent) *absent = errno == ENOENT || errno == ECONNREFUSED;
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int connect_tcp(const std::string& host, int port, std::string& error) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
+    error = gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* it = found; it; it = it->ai_next) {
+    fd = ::socket(it->ai_family, it->ai_socktype | SOCK_CLOEXEC, it->ai_protocol);
+    if (fd >= 0 && ::connect(fd, it->ai_addr, it->ai_addrlen) == 0) break;
+    error = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(found);
+  return fd;
+}
+
+// cpp-httplib 0.11 speaks TCP only; this connects its client to a Unix socket instead.
+class UnixSocketClient : public httplib::ClientImpl {
+ public:
+  UnixSocketClient(std::string path, bool* absent) : httplib::ClientImpl("localhost", 80), path_(std::move(path)), absent_(absent) {}
+  std::string last_error;
+
+ protected:
+  bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
+    int fd = connect_unix(path_, last_error, absent_);
+    if (fd < 0) {
+      error = httplib::Error::Connection;
+      return false;
+    }
+    if (absent_) *absent_ = false;
+    socket.sock = fd;
+    return true;
+  }
+
+ private:
+  std::string path_;
+  bool* absent_;
+};
+
+}  // namespace
+
+std::unique_ptr<httplib::ClientImpl> make_http_client(const std::string& address, bool* absent_server) {
+  Location location = parse(address);
+  if (location.unix_socket) return std::make_unique<UnixSocketClient>(location.path, absent_server);
+  return std::make_unique<httplib::ClientImpl>(location.host, location.port);
+}
+
+std::string last_connect_error(httplib::ClientImpl& client) {
+  auto* unix_client = dynamic_cast<UnixSocketClient*>(&client);
+  return unix_client ? unix_client->last_error : "";
+}
+
+int open_raw_stream(const std::string& address, const std::string& request, int& status, std::string& head) {
+  Location location = parse(address);
+  std::string error;
+  int fd = location.unix_socket ? connect_unix(location.path, error, nullptr) : connect_tcp(location.host, location.port, error);
+  if (fd < 0) throw unavailable("cannot reach " + address + ": " + error);
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::close(fd);
+      throw unavailable("lost the connection to " + address);
+    }
+    sent += static_cast<size_t>(n);
+  }
+  head.clear();
+  char c;
+  while (head.size() < 16384 && head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head.push_back(c);
+  status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
+  return fd;
+}
+
+}  // namespace berth
