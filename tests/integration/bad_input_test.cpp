@@ -66,7 +66,7 @@ TEST_F(BadInput, TargetFiles) {
   expect_refused({"target", "add", "-f", malformed.string()}, 2, malformed.string() + ":");
   auto unknown_provider = write_file("p.yaml", "name: x\nprovider: nosuch\n");
   expect_refused({"target", "add", "-f", unknown_provider.string()}, 2,
-                 unknown_provider.string() + ":2: provider 'nosuch' is not installed (installed: host)");
+                 unknown_provider.string() + ":2: provider 'nosuch' is not installed (installed: docker, host)");
   auto unknown_property = write_file("u.yaml", "name: x\nprovider: host\nproperties:\n  shell: /bin/sh\n  colour: red\n");
   expect_refused({"target", "add", "-f", unknown_property.string()}, 2,
                  unknown_property.string() + ":5: property 'colour' is not known to provider 'host'");
