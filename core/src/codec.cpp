@@ -1,5 +1,6 @@
 #include "codec.hpp"
 
+#include "canonical_yaml.hpp"
 #include "errors.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -237,6 +238,7 @@ Json yaml_to_json(const std::string& text, const std::string& source, const Yaml
     throw invalid(source + ": YAML is " + std::to_string(text.size()) + " bytes, more than the limit of " +
                   std::to_string(limits.max_bytes));
   }
+  if (auto fast = parse_canonical_yaml(text)) return std::move(*fast);
   YAML::Node root;
   try {
     root = YAML::Load(text);

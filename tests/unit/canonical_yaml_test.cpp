@@ -1,0 +1,74 @@
+// The fast reader of berth's own YAML must give exactly what yaml-cpp gives, and must be
+// used for every record berth writes.
+#include "canonical_yaml.hpp"
+#include "codec.hpp"
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+using berth::Json;
+
+namespace {
+
+// yaml-cpp's reading, converted the way yaml_to_json converts it.
+Json reference(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar: return node.Scalar();
+    case YAML::NodeType::Map: {
+      Json object = Json::object();
+      for (const auto& item : node) object[item.first.Scalar()] = reference(item.second);
+      return object;
+    }
+    case YAML::NodeType::Sequence: {
+      Json array = Json::array();
+      for (const auto& item : node) array.push_back(reference(item));
+      return array;
+    }
+    default: return nullptr;
+  }
+}
+
+const std::vector<std::string> kTricky = {
+    "", " ", "plain", "with space", " leading", "trailing ", "a: b", "a:b", "x #y", "#hash", "- dash", "-", "?", ":",
+    "\"quoted\"", "'single'", "back\\slash", "tab\there", "new\nline", "cr\rhere", "null", "~", "true", "false", "123", "1.5e3",
+    "0x1F", "{}", "[]", "{a: b}", "&anchor", "*alias", "!tag", "|", ">", "%", "@", "`", "ünïcödé ✓", "emoji 😀", "\x01\x02",
+    "bell\a", "esc\x1b[0m", "https://example.org/repo.git", "/abs/path with spaces", "C:\\windows", std::string(3000, 'y'),
+    "key: value # comment", "a,b", "[x", "x]", "=", "a=b,c=d", "--flag", "...", "---"};
+
+TEST(CanonicalYaml, AgreesWithYamlCppOnEveryRecordBerthWrites) {
+  size_t fast = 0;
+  for (size_t i = 0; i < kTricky.size(); ++i) {
+    berth::Workspace w;
+    w.name = "w" + std::to_string(i);
+    w.repository = kTricky[i];
+    w.last_error = kTricky[(i + 7) % kTricky.size()];
+    w.env = {{"VALUE", kTricky[i]}, {"OTHER", kTricky[(i + 3) % kTricky.size()]}};
+    w.provider_data = {{"path", kTricky[(i + 11) % kTricky.size()]}};
+    std::string text = berth::workspace_to_yaml(w);
+    Json expected = reference(YAML::Load(text));
+    auto parsed = berth::parse_canonical_yaml(text);
+    if (parsed) {
+      ++fast;
+      EXPECT_EQ(*parsed, expected) << "value #" << i << " '" << kTricky[i] << "' in:\n" << text;
+    }
+    // Whatever path it takes, the record comes back whole.
+    berth::Workspace back = berth::workspace_from_yaml(text, "w.yaml");
+    EXPECT_EQ(back.repository, w.repository) << i;
+    EXPECT_EQ(back.env, w.env) << i;
+    EXPECT_EQ(back.provider_data, w.provider_data) << i;
+    EXPECT_EQ(back.last_error, w.last_error) << i;
+  }
+  EXPECT_EQ(fast, kTricky.size()) << "every record berth writes takes the fast path";
+}
+
+TEST(CanonicalYaml, LeavesEverythingElseToYamlCpp) {
+  for (const char* text : {"# a comment\nname: x\n", "name: x\nlist:\n  - a\n", "name: 'single'\n", "a:\n  b:\n    c: d\n",
+                           "a: &x 1\nb: *x\n", "---\nname: x\n", "name: x # trailing comment\n", "a: [1, 2]\n", "   \n"}) {
+    EXPECT_FALSE(berth::parse_canonical_yaml(text).has_value()) << text;
+  }
+  auto empty_map = berth::parse_canonical_yaml("env:\nname: x\n");
+  ASSERT_TRUE(empty_map.has_value());
+  EXPECT_TRUE((*empty_map)["env"].is_null()) << "'key:' with nothing below is null, as in yaml-cpp";
+}
+
+}  // namespace
