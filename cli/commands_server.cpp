@@ -3,9 +3,13 @@
 #include "daemon.hpp"
 #include "errors.hpp"
 #include "output.hpp"
-#include "serve.hpp"
+#include "home.hpp"
+
+#include <unistd.h>
 #include "version.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 namespace berth::cli {
@@ -15,9 +19,18 @@ void define_serve(CLI::App& app, Invocation& run) {
   auto listen = std::make_shared<std::string>();
   app.add_option("--listen", *listen, "Also listen on TCP HOST:PORT (every request then needs an API key)");
   app.callback([&run, listen] {
-    if (!listen->empty()) throw invalid("--listen (TCP with API keys) is not available yet; use the Unix socket");
-    ServeOptions options{run.session.home(), executable_dir().parent_path() / "lib" / "berth" / "providers", *listen};
-    run.exit_code = serve(options);
+    // The server is its own program (it alone links the HTTP server); this process becomes it.
+    std::string server = (executable_dir().parent_path() / "libexec" / "berth" / "berth-server").string();
+    std::string home = run.session.home().data_dir.string();
+    Home resolved = run.session.home();
+    std::vector<std::string> args{server};
+    if (resolved.data_dir == resolved.config_dir) args.insert(args.end(), {"--home", home});
+    if (!listen->empty()) args.insert(args.end(), {"--listen", *listen});
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    ::execv(server.c_str(), argv.data());
+    throw unavailable("cannot run " + server + ": " + std::strerror(errno) + " (is berth installed whole?)");
   });
 }
 

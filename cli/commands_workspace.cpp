@@ -92,12 +92,16 @@ void define_create(CLI::App& app, Invocation& run) {
 void define_list(CLI::App& app, Invocation& run) {
   app.alias("ls");
   app.callback([&run] {
-    auto workspaces = run.session.api().list_workspaces();
-    print_as(run.session, Json(workspaces), [&] {
-      std::vector<Row> rows;
-      for (const auto& w : workspaces) rows.push_back(workspace_row(w));
-      print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows);
-    });
+    if (run.session.format() != OutputFormat::table) {
+      print_document(run.session, Json(run.session.api().list_workspaces()));
+      return;
+    }
+    // The table asks only for its columns: a fraction of the bytes to send and read.
+    auto workspaces = run.session.api().list_workspaces("name,target,provider,state,operation,repository,created_at");
+    std::vector<Row> rows;
+    rows.reserve(workspaces.size());
+    for (const auto& w : workspaces) rows.push_back(workspace_row(w));
+    print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows);
   });
 }
 

@@ -47,16 +47,18 @@ ApiClient& Session::api() {
 
   const char* no_autostart_env = std::getenv("BERTH_NO_AUTOSTART");
   bool autostart = !options.no_autostart && !(no_autostart_env && std::string(no_autostart_env) == "1");
-  if (client_->healthy()) return *client_;
-  if (!autostart) {
-    throw unavailable("no berth server is running for " + home.data_dir.string() +
-                      " (start one with 'berth server start', or drop --no-autostart)");
-  }
-  int pid = start_daemon(home, std::chrono::seconds(15));
-  if (!options.quiet) {
-    std::cerr << "berth: started a local server (pid " << pid << ", log " << home.server_log_path().string() << ")"
-              << std::endl;
-  }
+  // No health check up front: the first request that finds nobody listening starts the server
+  // (or says why it will not), so a running server costs no extra round trip.
+  client_->on_absent_server([home, autostart, quiet = options.quiet] {
+    if (!autostart) {
+      throw unavailable("no berth server is running for " + home.data_dir.string() +
+                        " (start one with 'berth server start', or drop --no-autostart)");
+    }
+    int pid = start_daemon(home, std::chrono::seconds(15));
+    if (!quiet) {
+      std::cerr << "berth: started a local server (pid " << pid << ", log " << home.server_log_path().string() << ")" << std::endl;
+    }
+  });
   return *client_;
 }
 

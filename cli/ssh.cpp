@@ -4,9 +4,9 @@
 #include "codec.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "http_client.hpp"
 #include "unix_http.hpp"
 
-#include <httplib.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fcntl.h>
 
 namespace berth::cli {
 namespace {
@@ -44,26 +45,34 @@ class RawTerminal {
   bool active_ = false;
 };
 
-void resize(httplib::ClientImpl& client, const std::string& exec_id) {
+void resize(HttpClient& client, const std::string& exec_id) {
   winsize size{};
   if (::ioctl(0, TIOCGWINSZ, &size) != 0 || size.ws_row == 0) return;
-  client.Post(("/exec/" + exec_id + "/resize?h=" + std::to_string(size.ws_row) + "&w=" + std::to_string(size.ws_col)).c_str());
+  try {
+    client.request("POST", "/exec/" + exec_id + "/resize?h=" + std::to_string(size.ws_row) + "&w=" + std::to_string(size.ws_col));
+  } catch (const HttpError&) {
+    // A resize that does not reach the engine only leaves the old size.
+  }
 }
 
 int docker_shell(const Workspace& w, const std::string& shell) {
   const std::string& address = w.provider_data.at("docker_host");
   const std::string& id = w.provider_data.at("container_id");
-  auto client = make_http_client(address);
+  HttpClient client(address);
   const char* term = std::getenv("TERM");
   Json body{{"AttachStdin", true}, {"AttachStdout", true}, {"AttachStderr", true}, {"Tty", true},
             {"Cmd", {shell}}, {"Env", {std::string("TERM=") + (term ? term : "xterm")}},
             {"WorkingDir", w.provider_data.count("workdir") ? w.provider_data.at("workdir") : "/"}};
-  auto created = client->Post(("/containers/" + id + "/exec").c_str(), body.dump(), "application/json");
-  if (!created) throw unavailable("cannot reach the Docker engine at " + address + " (" + last_connect_error(*client) + ")");
-  if (created->status == 404) throw conflict("the container of '" + w.name + "' is gone; delete the workspace (berth delete " + w.name + ")");
-  if (created->status == 409) throw conflict("the container of '" + w.name + "' is not running (berth start " + w.name + ")");
-  if (created->status != 201) throw provider_failed("the engine refused the shell: " + created->body);
-  std::string exec_id = Json::parse(created->body).value("Id", "");
+  HttpResponse created;
+  try {
+    created = client.request("POST", "/containers/" + id + "/exec", body.dump());
+  } catch (const HttpError& error) {
+    throw unavailable("cannot reach the Docker engine at " + address + ": " + error.what());
+  }
+  if (created.status == 404) throw conflict("the container of '" + w.name + "' is gone; delete the workspace (berth delete " + w.name + ")");
+  if (created.status == 409) throw conflict("the container of '" + w.name + "' is not running (berth start " + w.name + ")");
+  if (created.status != 201) throw provider_failed("the engine refused the shell: " + created.body);
+  std::string exec_id = Json::parse(created.body).value("Id", "");
 
   std::string start = Json{{"Detach", false}, {"Tty", true}}.dump();
   std::string request = "POST /exec/" + exec_id + "/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
@@ -83,7 +92,7 @@ int docker_shell(const Workspace& w, const std::string& shell) {
   }
   {
     RawTerminal raw;
-    resize(*client, exec_id);
+    resize(client, exec_id);
     pollfd fds[3] = {{0, POLLIN, 0}, {fd, POLLIN, 0}, {winch_pipe[0], POLLIN, 0}};
     char buffer[16384];
     bool input_open = true;
@@ -96,7 +105,7 @@ int docker_shell(const Workspace& w, const std::string& shell) {
       if (fds[2].revents & POLLIN) {
         while (::read(winch_pipe[0], buffer, sizeof buffer) > 0) {
         }
-        resize(*client, exec_id);
+        resize(client, exec_id);
       }
       if (fds[0].revents & (POLLIN | POLLHUP)) {
         ssize_t n = ::read(0, buffer, sizeof buffer);
@@ -119,9 +128,13 @@ int docker_shell(const Workspace& w, const std::string& shell) {
     }
   }
   ::close(fd);
-  auto inspected = client->Get(("/exec/" + exec_id + "/json").c_str());
-  if (!inspected) return 1;
-  Json state = Json::parse(inspected->body, nullptr, false);
+  HttpResponse inspected;
+  try {
+    inspected = client.request("GET", "/exec/" + exec_id + "/json");
+  } catch (const HttpError&) {
+    return 1;
+  }
+  Json state = Json::parse(inspected.body, nullptr, false);
   return state.is_object() && state["ExitCode"].is_number() ? state["ExitCode"].get<int>() : 1;
 }
 

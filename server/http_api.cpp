@@ -166,8 +166,16 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_json(response, 200, Json{{"ok", check.ok}, {"message", check.message}});
   }));
 
-  server.Get("/v1/workspaces", guarded([&](const httplib::Request&, httplib::Response& response) {
-    send_json(response, 200, Json(service.workspaces()));
+  server.Get("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    unsigned mask = request.has_param("fields") ? workspace_field_mask(request.get_param_value("fields")) : kAllWorkspaceFields;
+    std::string body = "[";
+    service.for_each_workspace([&](const Workspace& workspace) {
+      if (body.size() > 1) body.push_back(',');
+      append_workspace_json(body, workspace, mask);
+    });
+    body.push_back(']');
+    response.status = 200;
+    response.set_content(std::move(body), kJson);
   }));
   server.Post("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
     Json body = parse_body(request);

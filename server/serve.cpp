@@ -141,3 +141,29 @@ int serve(const ServeOptions& options) {
 }
 
 }  // namespace berth
+
+namespace berth {
+
+int server_main(int argc, char** argv) {
+  std::string home_option;
+  std::string listen;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if ((arg == "--home" || arg == "--listen") && i + 1 < argc) {
+      (arg == "--home" ? home_option : listen) = argv[++i];
+    } else {
+      std::cerr << "usage: berth-server [--home DIR] [--listen HOST:PORT] (run it as: berth serve)" << std::endl;
+      return 2;
+    }
+  }
+  try {
+    // <prefix>/libexec/berth/berth-server finds the built-in providers in <prefix>/lib/berth/providers.
+    fs::path providers = executable_dir().parent_path().parent_path() / "lib" / "berth" / "providers";
+    return serve(ServeOptions{resolve_home(home_option), providers, listen});
+  } catch (const std::exception& error) {
+    std::cerr << "berth serve: " << error.what() << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace berth

@@ -15,4 +15,7 @@ struct ServeOptions {
 // Runs the server in the foreground until SIGTERM or SIGINT; returns the process exit code.
 int serve(const ServeOptions& options);
 
+// berth-server [--home DIR] [--listen HOST:PORT]: what `berth serve` runs.
+int server_main(int argc, char** argv);
+
 }  // namespace berth

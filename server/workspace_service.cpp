@@ -257,6 +257,11 @@ std::vector<Workspace> WorkspaceService::workspaces() const {
   return result;
 }
 
+void WorkspaceService::for_each_workspace(const std::function<void(const Workspace&)>& visit) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [name, workspace] : workspaces_) visit(workspace);
+}
+
 Workspace WorkspaceService::workspace(const std::string& name) const {
   require_valid_name("workspace", name);
   std::lock_guard lock(mutex_);

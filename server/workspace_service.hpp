@@ -10,6 +10,7 @@
 #include <berth/api.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -33,6 +34,8 @@ class WorkspaceService {
   TargetCheck check_target(const std::string& name);
 
   std::vector<Workspace> workspaces() const;
+  // Visits every record in name order under the lock, without copying them.
+  void for_each_workspace(const std::function<void(const Workspace&)>& visit) const;
   Workspace workspace(const std::string& name) const;
   // The record after asking its provider for the real state (an idle workspace whose
   // infrastructure was stopped, started or removed behind berth's back is updated and saved).

@@ -6,14 +6,13 @@
 #include "clock.hpp"
 #include "codec.hpp"
 #include "record_folder.hpp"
-#include "unix_http.hpp"
-
-#include <httplib.h>
+#include "http_client.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -55,15 +54,18 @@ int get(const std::string& socket, const std::string& name, int clients, int sec
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&] {
-      auto client = berth::make_http_client("unix://" + socket);
-      client->set_keep_alive(true);
+      berth::HttpClient client("unix://" + socket);
       std::vector<double> mine;
       std::string path = "/v1/workspaces/" + name;
       while (Clock::now() < until) {
         auto start = Clock::now();
-        auto result = client->Get(path.c_str());
+        int status = 0;
+        try {
+          status = client.request("GET", path).status;
+        } catch (const berth::HttpError&) {
+        }
         auto elapsed = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-        if (!result || result->status != 200) {
+        if (status != 200) {
           ++failures;
           continue;
         }

@@ -5,7 +5,6 @@
 #include "exec_frames.hpp"
 #include "unix_http.hpp"
 
-#include <httplib.h>
 
 #include <cerrno>
 #include <cstring>
@@ -13,7 +12,7 @@
 namespace berth {
 namespace {
 
-constexpr time_t kStreamTimeoutSeconds = 24 * 3600;
+constexpr long kStreamTimeoutSeconds = 24 * 3600;
 
 std::string encode_segment(const std::string& text) {
   static const char* hex = "0123456789ABCDEF";
@@ -76,38 +75,32 @@ class LineSplitter {
 ApiClient::ApiClient(Endpoint endpoint) : endpoint_(std::move(endpoint)) {}
 ApiClient::~ApiClient() = default;
 
-httplib::ClientImpl& ApiClient::connection() {
+HttpClient& ApiClient::connection() {
   if (client_) return *client_;
-  client_ = make_http_client(endpoint_.address, &absent_server_);
-  client_->set_keep_alive(true);
-  client_->set_connection_timeout(5, 0);
-  client_->set_read_timeout(120, 0);
-  client_->set_write_timeout(60, 0);
-  if (!endpoint_.api_key.empty()) client_->set_bearer_token_auth(endpoint_.api_key.c_str());
+  client_ = std::make_unique<HttpClient>(endpoint_.address);
+  if (!endpoint_.api_key.empty()) client_->set_header("Authorization", "Bearer " + endpoint_.api_key);
   return *client_;
 }
 
 ApiClient::Reply ApiClient::call(const std::string& method, const std::string& path, const std::string& body,
                                  const std::string& content_type) {
   auto& client = connection();
-  absent_server_ = false;
-  httplib::Request request;
-  request.method = method;
-  request.path = path;
-  if (method != "GET" && method != "DELETE") {
-    request.body = body;
-    request.set_header("Content-Type", content_type);
-  }
-  httplib::Response response;
-  httplib::Error error = httplib::Error::Success;
-  if (!client.send(request, response, error)) {
-    std::string cause = httplib::to_string(error);
-    if (std::string connect_error = last_connect_error(client); !connect_error.empty()) cause = connect_error;
-    throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + cause +
+  HttpResponse response;
+  try {
+    response = client.request(method, path, method == "GET" || method == "DELETE" ? "" : body, content_type);
+  } catch (const HttpError& error) {
+    absent_server_ = client.absent_server();
+    if (absent_server_ && start_server_) {
+      auto start = std::move(start_server_);
+      start_server_ = nullptr;
+      start();
+      return call(method, path, body, content_type);
+    }
+    throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + error.what() +
                       " (start it with 'berth server start', or check --server)");
   }
   if (response.status >= 400) throw error_from_reply(response.status, response.body);
-  return Reply{response.status, std::move(response.body), response.get_header_value("X-Berth-Log-Offset")};
+  return Reply{response.status, std::move(response.body), response.header("x-berth-log-offset")};
 }
 
 bool ApiClient::healthy() {
@@ -122,8 +115,10 @@ std::string ApiClient::server_version() {
   return parse_json(call("GET", "/v1/version").body).value("version", "");
 }
 
-std::vector<Workspace> ApiClient::list_workspaces() {
-  return parse_json(call("GET", "/v1/workspaces").body).get<std::vector<Workspace>>();
+std::vector<Workspace> ApiClient::list_workspaces() { return parse_workspace_list(call("GET", "/v1/workspaces").body); }
+
+std::vector<Workspace> ApiClient::list_workspaces(const std::string& fields) {
+  return parse_workspace_list(call("GET", "/v1/workspaces?fields=" + fields).body);
 }
 
 Workspace ApiClient::get_workspace(const std::string& name) {
@@ -132,31 +127,20 @@ Workspace ApiClient::get_workspace(const std::string& name) {
 
 void ApiClient::follow_log(const std::string& name, long long offset, ProgressSink& sink) {
   auto& client = connection();
-  client.set_read_timeout(kStreamTimeoutSeconds, 0);
   LineSplitter splitter(sink);
-  int status = 0;
-  std::string error_body;
-  auto result = client.Get(
-      "/v1/workspaces/" + encode_segment(name) + "/logs?follow=true&offset=" + std::to_string(offset),
-      [&](const httplib::Response& response) {
-        status = response.status;
-        return true;
-      },
-      [&](const char* data, size_t size) {
-        if (status >= 400) {
-          error_body.append(data, size);
-        } else {
-          splitter.feed(data, size);
-        }
-        return true;
-      });
-  client.set_read_timeout(120, 0);
-  splitter.finish();
-  if (!result) {
-    throw unavailable("lost the log stream of workspace '" + name + "': " + httplib::to_string(result.error()) +
+  HttpResponse response;
+  client.set_timeout(std::chrono::seconds(kStreamTimeoutSeconds));
+  try {
+    response = client.request("GET", "/v1/workspaces/" + encode_segment(name) + "/logs?follow=true&offset=" + std::to_string(offset), "",
+                              "", [&](std::string_view data) { splitter.feed(data.data(), data.size()); });
+  } catch (const HttpError& error) {
+    client.set_timeout(std::chrono::seconds(120));
+    throw unavailable("lost the log stream of workspace '" + name + "': " + error.what() +
                       "; the operation goes on in the server (berth logs " + name + " -f)");
   }
-  if (status >= 400) throw error_from_reply(status, error_body);
+  client.set_timeout(std::chrono::seconds(120));
+  if (response.status >= 400) throw error_from_reply(response.status, response.body);
+  splitter.finish();
 }
 
 Workspace ApiClient::run_operation(const std::string& name, const std::string& path, const std::string& body,
@@ -222,14 +206,7 @@ int ApiClient::exec(const std::string& name, const ExecRequest& request, OutputS
   auto& client = connection();
   Json body{{"command", request.command}, {"env", request.env}, {"workdir", request.workdir},
             {"user", request.user}, {"stdin", request.stdin_data}};
-  httplib::Request http_request;
-  http_request.method = "POST";
-  http_request.path = "/v1/workspaces/" + encode_segment(name) + "/exec";
-  http_request.body = body.dump();
-  http_request.set_header("Content-Type", "application/json");
-  int status = 0;
   int exit_code = -1;
-  std::string error_body;
   std::optional<Error> stream_error;
   FrameDecoder decoder([&](char type, std::string_view payload) {
     switch (type) {
@@ -240,28 +217,17 @@ int ApiClient::exec(const std::string& name, const ExecRequest& request, OutputS
       default: break;
     }
   });
-  http_request.response_handler = [&](const httplib::Response& response) {
-    status = response.status;
-    return true;
-  };
-  http_request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-    if (status >= 400) {
-      error_body.append(data, size);
-    } else {
-      decoder.feed(data, size);
-    }
-    return true;
-  };
-  httplib::Response response;
-  httplib::Error error = httplib::Error::Success;
-  client.set_read_timeout(kStreamTimeoutSeconds, 0);
-  bool sent = client.send(http_request, response, error);
-  client.set_read_timeout(120, 0);
-  if (!sent) {
-    throw unavailable("lost the connection to the berth server while running the command in '" + name +
-                      "': " + httplib::to_string(error));
+  HttpResponse response;
+  client.set_timeout(std::chrono::seconds(kStreamTimeoutSeconds));
+  try {
+    response = client.request("POST", "/v1/workspaces/" + encode_segment(name) + "/exec", body.dump(), "application/json",
+                              [&](std::string_view data) { decoder.feed(data.data(), data.size()); });
+  } catch (const HttpError& error) {
+    client.set_timeout(std::chrono::seconds(120));
+    throw unavailable("lost the connection to the berth server while running the command in '" + name + "': " + error.what());
   }
-  if (status >= 400) throw error_from_reply(status, error_body);
+  client.set_timeout(std::chrono::seconds(120));
+  if (response.status >= 400) throw error_from_reply(response.status, response.body);
   if (stream_error) throw *stream_error;
   if (exit_code < 0) throw internal_error("the server ended the command's stream without an exit code");
   return exit_code;

@@ -1,11 +1,12 @@
 #pragma once
 // The REST client of the berth API, over the home's Unix socket or TCP.
+#include "http_client.hpp"
+
 #include <berth/api.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
-
-namespace httplib { class ClientImpl; }
 
 namespace berth {
 
@@ -21,12 +22,17 @@ class ApiClient : public Api {
 
   // True when the server answers GET /v1/health.
   bool healthy();
+  // Called once when a request finds nobody listening on a Unix socket; the request is then
+  // tried again (the CLI starts the local server there).
+  void on_absent_server(std::function<void()> start_server) { start_server_ = std::move(start_server); }
   // True when the last failure was "nobody listens there" (no socket, or refused).
   bool last_failure_was_absent_server() const { return absent_server_; }
   const Endpoint& endpoint() const { return endpoint_; }
 
   std::string server_version() override;
   std::vector<Workspace> list_workspaces() override;
+  // Only the named fields (comma-separated) of each workspace: a smaller answer to read.
+  std::vector<Workspace> list_workspaces(const std::string& fields);
   Workspace get_workspace(const std::string& name) override;
   Workspace create_workspace(const WorkspaceRequest& request, ProgressSink* follow) override;
   Workspace start_workspace(const std::string& name, ProgressSink* follow) override;
@@ -62,11 +68,12 @@ class ApiClient : public Api {
  private:
   Workspace run_operation(const std::string& name, const std::string& path, const std::string& body,
                           ProgressSink* follow, bool expect_gone);
-  httplib::ClientImpl& connection();
+  HttpClient& connection();
 
   Endpoint endpoint_;
-  std::unique_ptr<httplib::ClientImpl> client_;
+  std::unique_ptr<HttpClient> client_;
   bool absent_server_ = false;
+  std::function<void()> start_server_;
 };
 
 }  // namespace berth

@@ -25,6 +25,17 @@ WorkspaceState parse_workspace_state(const std::string& text);
 bool is_transitional(WorkspaceState state);
 PropertyType parse_property_type(const std::string& text);
 
+// The fields of a workspace, for a list that asks for only some (GET /v1/workspaces?fields=).
+inline constexpr const char* kWorkspaceFields[] = {"name", "target", "provider", "repository", "image", "env", "state",
+                                                   "provider_data", "created_at", "updated_at", "last_error", "operation"};
+// Appends the workspace as a JSON object with the fields whose bit is set in mask (bit i is
+// kWorkspaceFields[i]); written directly, without building a document.
+void append_workspace_json(std::string& out, const Workspace& workspace, unsigned mask);
+unsigned workspace_field_mask(const std::string& comma_separated);  // throws invalid for an unknown field
+inline constexpr unsigned kAllWorkspaceFields = (1u << 12) - 1;
+// Reads a JSON array of workspaces straight into records (SAX, no document).
+std::vector<Workspace> parse_workspace_list(const std::string& json_text);
+
 // Limits on YAML a user or a file hands us: size, nesting depth and total nodes (aliases
 // count each time they are used, so an alias bomb is refused quickly).
 struct YamlLimits {

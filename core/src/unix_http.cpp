@@ -2,7 +2,6 @@
 
 #include "errors.hpp"
 
-#include <httplib.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -84,40 +83,11 @@ int connect_tcp(const std::string& host, int port, std::string& error) {
   return fd;
 }
 
-// cpp-httplib 0.11 speaks TCP only; this connects its client to a Unix socket instead.
-class UnixSocketClient : public httplib::ClientImpl {
- public:
-  UnixSocketClient(std::string path, bool* absent) : httplib::ClientImpl("localhost", 80), path_(std::move(path)), absent_(absent) {}
-  std::string last_error;
-
- protected:
-  bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
-    int fd = connect_unix(path_, last_error, absent_);
-    if (fd < 0) {
-      error = httplib::Error::Connection;
-      return false;
-    }
-    if (absent_) *absent_ = false;
-    socket.sock = fd;
-    return true;
-  }
-
- private:
-  std::string path_;
-  bool* absent_;
-};
-
 }  // namespace
 
-std::unique_ptr<httplib::ClientImpl> make_http_client(const std::string& address, bool* absent_server) {
+int connect_socket(const std::string& address, std::string& error, bool* absent_server) {
   Location location = parse(address);
-  if (location.unix_socket) return std::make_unique<UnixSocketClient>(location.path, absent_server);
-  return std::make_unique<httplib::ClientImpl>(location.host, location.port);
-}
-
-std::string last_connect_error(httplib::ClientImpl& client) {
-  auto* unix_client = dynamic_cast<UnixSocketClient*>(&client);
-  return unix_client ? unix_client->last_error : "";
+  return location.unix_socket ? connect_unix(location.path, error, absent_server) : connect_tcp(location.host, location.port, error);
 }
 
 int open_raw_stream(const std::string& address, const std::string& request, int& status, std::string& head) {

@@ -1,18 +1,12 @@
 #pragma once
 // HTTP over a Unix socket or TCP, for clients of berth's server and of a Docker engine.
-#include <memory>
 #include <string>
-
-namespace httplib { class ClientImpl; }
 
 namespace berth {
 
-// An httplib client for unix:///PATH, http://HOST:PORT or tcp://HOST:PORT. absent_server, when
-// given, is set when a Unix socket is missing or refuses (nobody listens there).
-std::unique_ptr<httplib::ClientImpl> make_http_client(const std::string& address, bool* absent_server = nullptr);
-
-// The cause of the last failed connect of a client made above ("" when unknown).
-std::string last_connect_error(httplib::ClientImpl& client);
+// Connects to unix:///PATH, http://HOST:PORT or tcp://HOST:PORT; -1 with error set when it
+// cannot. absent_server, when given, is set when a Unix socket is missing or refuses.
+int connect_socket(const std::string& address, std::string& error, bool* absent_server = nullptr);
 
 // Opens a connection to address, sends request (a whole HTTP request) and reads the response
 // head; returns the socket, positioned at the first byte after the head, for raw use both ways
