@@ -4,12 +4,17 @@
 #include "session.hpp"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
 
 #include <functional>
 #include <string>
 #include <vector>
 
 namespace berth::cli {
+
+namespace fs = std::filesystem;
 
 struct Invocation {
   Session& session;
@@ -31,6 +36,11 @@ void add_target_commands(Registry& registry);
 void add_provider_commands(Registry& registry);
 void add_server_commands(Registry& registry);
 void add_completion_command(Registry& registry);
+void add_remote_commands(Registry& registry);
+
+// The CLI's own settings (<config>/config.yaml): profiles of servers and the active one.
+nlohmann::json read_profiles(const Session& session);
+void write_profiles(const Session& session, const nlohmann::json& config);
 
 // berth ssh NAME (cli/ssh.cpp).
 void define_ssh(CLI::App& app, Invocation& run);

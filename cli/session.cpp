@@ -1,5 +1,7 @@
 #include "session.hpp"
 
+#include "codec.hpp"
+#include "commands.hpp"
 #include "daemon.hpp"
 #include "errors.hpp"
 
@@ -17,6 +19,7 @@ OutputFormat Session::format() const {
 }
 
 bool Session::local_server() const {
+  if (client_) return !remote_;
   const char* env = std::getenv("BERTH_SERVER");
   return options.server.empty() && (env == nullptr || *env == '\0');
 }
@@ -41,9 +44,21 @@ ApiClient& Session::api() {
     if (env) key = env;
   }
   Home home = this->home();
+  bool from_profile = false;
+  if (address.empty()) {
+    // The active profile, if any, names a server elsewhere (berth profile use NAME).
+    Json config = read_profiles(*this);
+    std::string active = config.value("active", "");
+    if (!active.empty() && config["profiles"].contains(active)) {
+      address = config["profiles"][active].value("server", "");
+      if (key.empty()) key = config["profiles"][active].value("api_key", "");
+      from_profile = !address.empty();
+    }
+  }
   if (address.empty()) address = "unix://" + home.socket_path().string();
+  remote_ = !local_server() || from_profile;
   client_ = std::make_unique<ApiClient>(Endpoint{address, key});
-  if (!local_server()) return *client_;
+  if (remote_) return *client_;
 
   const char* no_autostart_env = std::getenv("BERTH_NO_AUTOSTART");
   bool autostart = !options.no_autostart && !(no_autostart_env && std::string(no_autostart_env) == "1");

@@ -38,6 +38,7 @@ class Session {
 
  private:
   std::unique_ptr<ApiClient> client_;
+  bool remote_ = false;  // talking to a server other than this home's own socket
 };
 
 }  // namespace berth::cli

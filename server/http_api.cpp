@@ -97,7 +97,25 @@ class FrameSink : public OutputSink {
 
 }  // namespace
 
-void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers) {
+void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
+  server.set_pre_routing_handler([&keys](const httplib::Request& request, httplib::Response& response) {
+    std::string header = request.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    bool presented = header.size() > prefix.size() && header.compare(0, prefix.size(), prefix) == 0;
+    if (presented && keys.accepts(header.substr(prefix.size()))) return httplib::Server::HandlerResponse::Unhandled;
+    response.status = 401;
+    response.set_header("WWW-Authenticate", "Bearer");
+    response.set_content(Json{{"error", {{"code", "unauthorized"},
+                                          {"message", presented ? "the API key is not valid (revoked, or never made here)"
+                                                                : "this server needs an API key over TCP: --api-key KEY or BERTH_API_KEY "
+                                                                  "(make one on the server with: berth apikey create NAME)"}}}}
+                             .dump(),
+                         kJson);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+}
+
+void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers, ApiKeyStore& keys) {
   server.set_payload_max_length(kMaxRequestBody);
   server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
     if (!response.body.empty()) return;
@@ -123,6 +141,21 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
   server.Get("/v1/version", [](const httplib::Request&, httplib::Response& response) {
     send_json(response, 200, Json{{"version", BERTH_VERSION}, {"api", "v1"}, {"sdk_api", "1.0"}});
   });
+
+  server.Get("/v1/apikeys", guarded([&](const httplib::Request&, httplib::Response& response) {
+    Json list = Json::array();
+    for (const auto& key : keys.list()) list.push_back({{"name", key.name}, {"created_at", key.created_at}});
+    send_json(response, 200, list);
+  }));
+  server.Post("/v1/apikeys", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string name = string_member(parse_body(request), "name");
+    std::string key = keys.create(name);
+    send_json(response, 201, Json{{"name", name}, {"key", key}});
+  }));
+  server.Delete(R"(/v1/apikeys/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    keys.revoke(request.matches[1]);
+    send_json(response, 200, Json{{"revoked", std::string(request.matches[1])}});
+  }));
 
   server.Get("/v1/providers", guarded([&](const httplib::Request&, httplib::Response& response) {
     send_json(response, 200, Json(providers.list()));

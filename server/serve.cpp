@@ -1,5 +1,6 @@
 #include "serve.hpp"
 
+#include "api_keys.hpp"
 #include "atomic_file.hpp"
 #include "errors.hpp"
 #include "http_api.hpp"
@@ -69,6 +70,8 @@ int serve(const ServeOptions& options) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (or a full disk) must fail the write with EFBIG, not end the server.
+  ::signal(SIGXFSZ, SIG_IGN);
   // 64 worker threads would otherwise each get a malloc arena that keeps what a large
   // response (a list of 10,000 workspaces) freed; two arenas and a trim keep RSS near idle.
   ::mallopt(M_ARENA_MAX, 2);
@@ -103,16 +106,55 @@ int serve(const ServeOptions& options) {
     return 1;
   }
 
+  ApiKeyStore keys(home.config_dir / "apikeys");
+  try {
+    keys.load();
+  } catch (const std::exception& error) {
+    log_line(std::string("cannot read the API keys: ") + error.what());
+    return 1;
+  }
+
+  auto configure = [&](httplib::Server& http) {
+    http.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+    http.set_keep_alive_max_count(1000);
+    // Idle keep-alive connections hold a worker until this passes, also at shutdown.
+    http.set_keep_alive_timeout(2);
+    // A client that sends nothing (or too slowly) lets its worker go after this.
+    http.set_read_timeout(10, 0);
+    register_api(http, service, providers, keys);
+    // httplib calls its logger once the response is written: a large one was just freed.
+    http.set_logger([](const httplib::Request&, const httplib::Response& response) {
+      if (response.body.size() > (256 << 10)) ::malloc_trim(0);
+    });
+  };
   UnixSocketServer server;
-  server.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
-  server.set_keep_alive_max_count(1000);
-  // Idle keep-alive connections hold a worker until this passes, also at shutdown.
-  server.set_keep_alive_timeout(2);
-  register_api(server, service, providers);
-  // httplib calls its logger once the response is written: a large one was just freed.
-  server.set_logger([](const httplib::Request&, const httplib::Response& response) {
-    if (response.body.size() > (256 << 10)) ::malloc_trim(0);
-  });
+  configure(server);
+
+  // TCP, when asked: the same API, and every request must carry a live API key.
+  std::unique_ptr<httplib::Server> tcp;
+  std::thread tcp_thread;
+  if (!options.listen.empty()) {
+    size_t colon = options.listen.rfind(':');
+    int port = 0;
+    try {
+      port = colon == std::string::npos ? 0 : std::stoi(options.listen.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+    if (port <= 0 || port > 65535) {
+      log_line("--listen '" + options.listen + "' must be HOST:PORT, e.g. 127.0.0.1:7420");
+      return 2;
+    }
+    tcp = std::make_unique<httplib::Server>();
+    configure(*tcp);
+    require_api_key(*tcp, keys);
+    if (!tcp->bind_to_port(options.listen.substr(0, colon), port)) {
+      log_line("cannot listen on " + options.listen + ": the address is in use or not this machine's");
+      return 1;
+    }
+    if (keys.list().empty()) log_line("no API key exists yet: make one with 'berth apikey create NAME' on the socket");
+    tcp_thread = std::thread([&] { tcp->listen_after_bind(); });
+    log_line("listening on http://" + options.listen + " (API key required)");
+  }
   std::string error;
   if (!server.bind_unix(home.socket_path(), error)) {
     log_line(error);
@@ -124,12 +166,15 @@ int serve(const ServeOptions& options) {
     sigwait(&signals, &received);
     log_line(std::string("received ") + strsignal(received) + "; finishing operations in progress");
     service.shutdown(std::chrono::seconds(10));
+    if (tcp) tcp->stop();
     server.stop();
   });
 
   log_line("listening on unix://" + home.socket_path().string() + " (home " + home.data_dir.string() + ", pid " +
            std::to_string(::getpid()) + ")");
   server.listen_after_bind();
+  if (tcp) tcp->stop();
+  if (tcp_thread.joinable()) tcp_thread.join();
   ::unlink(home.socket_path().c_str());
   ::unlink(home.pid_path().c_str());
   if (signal_thread.joinable()) {

@@ -1,0 +1,87 @@
+#include "api_keys.hpp"
+
+#include "clock.hpp"
+#include "codec.hpp"
+#include "errors.hpp"
+#include "names.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <sys/random.h>
+
+namespace berth {
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : digest) {
+    out.push_back(hex[byte >> 4]);
+    out.push_back(hex[byte & 15]);
+  }
+  return out;
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+ApiKeyStore::ApiKeyStore(std::filesystem::path folder) : files_(std::move(folder)) {}
+
+void ApiKeyStore::load() {
+  std::filesystem::create_directories(files_.folder());
+  std::lock_guard lock(mutex_);
+  for (const auto& stored : files_.load_all()) {
+    try {
+      Json json = yaml_to_json(stored.text, stored.path.string());
+      keys_[stored.name] = Entry{json.value("sha256", ""), json.value("created_at", "")};
+    } catch (const std::exception&) {
+      // An unreadable key file is no key at all: it can never authenticate.
+    }
+  }
+}
+
+std::string ApiKeyStore::create(const std::string& name) {
+  require_valid_name("API key", name);
+  unsigned char random[32];
+  if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) throw internal_error("no randomness for a new key");
+  static const char* hex = "0123456789abcdef";
+  std::string key = "berth_";
+  for (unsigned char byte : random) {
+    key.push_back(hex[byte >> 4]);
+    key.push_back(hex[byte & 15]);
+  }
+  Entry entry{sha256_hex(key), now_rfc3339()};
+  std::lock_guard lock(mutex_);
+  if (keys_.count(name)) throw conflict("API key '" + name + "' already exists; revoke it first (berth apikey revoke " + name + ")");
+  files_.save(name, json_to_yaml(Json{{"name", name}, {"sha256", entry.sha256}, {"created_at", entry.created_at}}));
+  keys_[name] = entry;
+  return key;
+}
+
+void ApiKeyStore::revoke(const std::string& name) {
+  require_valid_name("API key", name);
+  std::lock_guard lock(mutex_);
+  if (!keys_.count(name)) throw not_found("API key '" + name + "' does not exist (berth apikey list)");
+  files_.remove(name);
+  keys_.erase(name);
+}
+
+std::vector<ApiKeyInfo> ApiKeyStore::list() const {
+  std::lock_guard lock(mutex_);
+  std::vector<ApiKeyInfo> result;
+  for (const auto& [name, entry] : keys_) result.push_back({name, entry.created_at});
+  return result;
+}
+
+bool ApiKeyStore::accepts(const std::string& presented) const {
+  std::string hash = sha256_hex(presented);
+  std::lock_guard lock(mutex_);
+  bool found = false;
+  for (const auto& [name, entry] : keys_) found |= constant_time_equal(hash, entry.sha256);
+  return found;
+}
+
+}  // namespace berth

@@ -1,0 +1,44 @@
+#pragma once
+// API keys for TCP clients: shown once at creation, stored only as SHA-256 hashes
+// (<config>/apikeys/NAME.yaml, 0600), checked in constant time against every stored hash.
+#include "record_folder.hpp"
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+struct ApiKeyInfo {
+  std::string name;
+  std::string created_at;
+};
+
+class ApiKeyStore {
+ public:
+  explicit ApiKeyStore(std::filesystem::path folder);
+  void load();
+  // Makes a key named name; returns the key itself, which is not kept anywhere.
+  std::string create(const std::string& name);
+  void revoke(const std::string& name);
+  std::vector<ApiKeyInfo> list() const;
+  // True when presented is a live key. Hashes it first, then compares with every stored hash
+  // without stopping at the first difference or the first match.
+  bool accepts(const std::string& presented) const;
+
+ private:
+  struct Entry {
+    std::string sha256;  // hex
+    std::string created_at;
+  };
+  RecordFolder files_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> keys_;
+};
+
+std::string sha256_hex(const std::string& data);
+// Compares a and b in time that depends only on their lengths.
+bool constant_time_equal(const std::string& a, const std::string& b);
+
+}  // namespace berth
