@@ -2,6 +2,7 @@
 
 #include "api_keys.hpp"
 #include "atomic_file.hpp"
+#include "elastic_pool.hpp"
 #include "errors.hpp"
 #include "http_api.hpp"
 #include "log_book.hpp"
@@ -27,7 +28,8 @@ namespace fs = std::filesystem;
 namespace berth {
 namespace {
 
-constexpr size_t kWorkerThreads = 64;
+constexpr size_t kWorkerThreads = 16;
+constexpr size_t kMaxWorkerThreads = 1024;
 
 // cpp-httplib 0.11 listens on TCP only; this binds its server to a Unix socket, owner-only.
 class UnixSocketServer : public httplib::Server {
@@ -115,7 +117,7 @@ int serve(const ServeOptions& options) {
   }
 
   auto configure = [&](httplib::Server& http) {
-    http.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+    http.new_task_queue = [] { return new ElasticPool(kWorkerThreads, kMaxWorkerThreads); };
     http.set_keep_alive_max_count(1000);
     // Idle keep-alive connections hold a worker until this passes, also at shutdown.
     http.set_keep_alive_timeout(2);

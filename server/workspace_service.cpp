@@ -13,6 +13,8 @@ namespace fs = std::filesystem;
 namespace berth {
 namespace {
 
+constexpr long kDefaultTimeoutSeconds = 600;
+
 const char* operation_name(int operation) {
   static const char* names[] = {"create", "start", "stop", "delete"};
   return names[operation];
@@ -51,6 +53,71 @@ WorkspaceService::WorkspaceService(Home home, ProviderRegistry& providers, LogBo
       logs_(logs),
       target_files_(home_.targets_dir()),
       workspace_files_(home_.workspaces_dir()) {}
+
+WorkspaceService::~WorkspaceService() {
+  {
+    std::lock_guard lock(mutex_);
+    reaper_stop_ = true;
+  }
+  reaper_wake_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+uint64_t WorkspaceService::track(const std::string& name, const std::string& operation, const Target& target) {
+  long timeout = kDefaultTimeoutSeconds;
+  if (auto it = target.properties.find("timeout"); it != target.properties.end()) {
+    try {
+      timeout = std::stol(it->second);
+    } catch (const std::exception&) {
+    }
+  }
+  uint64_t id = ++next_operation_id_;
+  running_operations_[name] = {id, operation, std::chrono::steady_clock::now() + std::chrono::seconds(timeout), timeout};
+  ++running_;
+  return id;
+}
+
+void WorkspaceService::untrack(const std::string& name) {
+  running_operations_.erase(name);
+  --running_;
+  idle_.notify_all();
+}
+
+// Fails every operation past its deadline: the record says why, the workspace is free again,
+// and whatever the provider returns later is ignored (run_operation finds it untracked).
+void WorkspaceService::reap_expired() {
+  std::unique_lock lock(mutex_);
+  while (!reaper_stop_) {
+    reaper_wake_.wait_for(lock, std::chrono::milliseconds(200));
+    auto now = std::chrono::steady_clock::now();
+    for (auto it = running_operations_.begin(); it != running_operations_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      std::string name = it->first;
+      RunningOperation expired = it->second;
+      it = running_operations_.erase(it);
+      --running_;
+      auto record = workspaces_.find(name);
+      if (record == workspaces_.end()) continue;
+      Workspace& w = record->second;
+      w.state = WorkspaceState::error;
+      w.operation.clear();
+      w.updated_at = now_rfc3339();
+      w.last_error = expired.operation + " timed out after " + std::to_string(expired.timeout_seconds) +
+                     " s (the target's timeout); the provider may still be at work: berth delete " + name + " --force";
+      try {
+        save_workspace(w);
+      } catch (const std::exception& error) {
+        w.last_error += " (and the record could not be saved: " + std::string(error.what()) + ")";
+      }
+      logs_.append(name, "==> " + expired.operation + " failed: timed out after " + std::to_string(expired.timeout_seconds) + " s");
+      logs_.end(name);
+    }
+    idle_.notify_all();
+  }
+}
 
 std::vector<std::string> WorkspaceService::load() {
   std::vector<std::string> problems;
@@ -99,6 +166,7 @@ std::vector<std::string> WorkspaceService::load() {
       problems.push_back(std::string("skipped workspace: ") + error.what());
     }
   }
+  reaper_ = std::thread(&WorkspaceService::reap_expired, this);
   return problems;
 }
 
@@ -331,6 +399,7 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
   }
   if (request.env.size() > 256) throw invalid("at most 256 env variables");
   Workspace workspace;
+  uint64_t operation_id = 0;
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) throw unavailable("the server is shutting down; try again when it is back");
@@ -355,7 +424,7 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
     workspace.operation = "create";
     workspace.created_at = workspace.updated_at = now_rfc3339();
     workspaces_[workspace.name] = workspace;  // claims the name
-    ++running_;
+    operation_id = track(workspace.name, "create", target->second);
   }
   Accepted accepted{workspace, 0};
   try {
@@ -363,13 +432,12 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
   } catch (...) {
     std::lock_guard lock(mutex_);
     workspaces_.erase(workspace.name);
-    --running_;
-    idle_.notify_all();
+    untrack(workspace.name);
     throw;
   }
   accepted.log_offset = logs_.begin(workspace.name, true);
   std::thread(&WorkspaceService::run_operation, this, workspace.name,
-              Plan{Operation::create, WorkspaceState::creating, false})
+              Plan{Operation::create, WorkspaceState::creating, false, operation_id})
       .detach();
   return accepted;
 }
@@ -400,15 +468,15 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
     workspace.operation = operation_name(static_cast<int>(operation));
     workspace.updated_at = now_rfc3339();
     claimed = workspace;
-    ++running_;
+    auto target = targets_.find(workspace.target);
+    plan.id = track(name, workspace.operation, target == targets_.end() ? Target{} : target->second);
   }
   try {
     save_workspace(claimed);
   } catch (...) {
     std::lock_guard lock(mutex_);
     workspaces_[name] = before;
-    --running_;
-    idle_.notify_all();
+    untrack(name);
     throw;
   }
   long long offset = logs_.begin(name, false);
@@ -470,6 +538,17 @@ void WorkspaceService::run_operation(std::string name, Plan plan) {
     workspace.last_error.clear();
   }
 
+  {
+    std::lock_guard lock(mutex_);
+    auto running = running_operations_.find(name);
+    if (running == running_operations_.end() || running->second.id != plan.id) {
+      // Reaped at its deadline: the record already says so, and this late result must not
+      // overwrite what happened since.
+      progress.line("==> the provider ended " + std::string(verb) + " after its deadline; that result is ignored");
+      return;
+    }
+    running_operations_.erase(running);  // from here the reaper leaves this operation alone
+  }
   try {
     if (remove_record) {
       workspace_files_.remove(name);
@@ -532,6 +611,7 @@ void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
     std::unique_lock lock(mutex_);
     shutting_down_ = true;
     idle_.wait_for(lock, grace, [&] { return running_ == 0; });
+    running_operations_.clear();
     for (auto& [name, workspace] : workspaces_) {
       if (workspace.operation.empty()) continue;
       workspace.state = WorkspaceState::error;

@@ -9,7 +9,9 @@
 
 #include <berth/api.hpp>
 
+#include <chrono>
 #include <condition_variable>
+#include <thread>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -21,6 +23,7 @@ namespace berth {
 class WorkspaceService {
  public:
   WorkspaceService(Home home, ProviderRegistry& providers, LogBook& logs);
+  ~WorkspaceService();
 
   // Reads every record, creates the default target on first start, and reconciles records
   // left in a transitional state by asking their provider. Returns one line per problem found.
@@ -65,7 +68,18 @@ class WorkspaceService {
     Operation operation;
     WorkspaceState during;
     bool force = false;
+    uint64_t id = 0;
   };
+  // An operation in flight and when it must have ended (the target's `timeout`).
+  struct RunningOperation {
+    uint64_t id;
+    std::string operation;
+    std::chrono::steady_clock::time_point deadline;
+    long timeout_seconds;
+  };
+  uint64_t track(const std::string& name, const std::string& operation, const Target& target);  // under mutex_
+  void untrack(const std::string& name);                                                          // under mutex_
+  void reap_expired();
 
   Accepted begin_operation(const std::string& name, Operation operation, bool force);
   void run_operation(std::string name, Plan plan);
@@ -88,6 +102,11 @@ class WorkspaceService {
   std::string default_target_;
   int running_ = 0;
   bool shutting_down_ = false;
+  std::map<std::string, RunningOperation> running_operations_;
+  uint64_t next_operation_id_ = 0;
+  std::thread reaper_;
+  std::condition_variable reaper_wake_;
+  bool reaper_stop_ = false;
 };
 
 }  // namespace berth

@@ -70,7 +70,17 @@ TargetDocument parse_target_document(const std::string& yaml_text, const std::st
 
 void validate_target_properties(TargetDocument& document, const ProviderInfo& provider) {
   auto& properties = document.target.properties;
+  // `timeout` belongs to berth, not to the provider: every target may set it.
+  if (auto timeout = properties.find(kTimeoutProperty); timeout != properties.end()) {
+    const std::string& value = timeout->second;
+    if (!is_integer(value) || value[0] == '-' || std::stol(value) < 1 || std::stol(value) > 86400) {
+      throw invalid(where(document, kTimeoutProperty) + ": property 'timeout' must be whole seconds from 1 to 86400 (got '" + value + "')");
+    }
+  } else {
+    properties[kTimeoutProperty] = "600";
+  }
   for (const auto& [name, value] : properties) {
+    if (name == kTimeoutProperty) continue;
     auto spec = std::find_if(provider.target_manifest.begin(), provider.target_manifest.end(),
                              [&](const PropertySpec& s) { return s.name == name; });
     if (spec == provider.target_manifest.end()) {

@@ -7,6 +7,8 @@
 
 namespace berth {
 
+inline constexpr const char* kTimeoutProperty = target_timeout_property;
+
 struct TargetDocument {
   Target target;
   std::string source;                     // the file name, for messages

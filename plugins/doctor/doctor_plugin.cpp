@@ -40,6 +40,7 @@ std::string json_escape(const std::string& text) {
 // The target's properties against the provider's manifest (secrets arrive masked).
 std::string manifest_problem(const berth::Target& target, const berth::ProviderInfo& provider) {
   for (const auto& [name, value] : target.properties) {
+    if (name == berth::target_timeout_property) continue;
     auto spec = std::find_if(provider.target_manifest.begin(), provider.target_manifest.end(),
                              [&](const berth::PropertySpec& s) { return s.name == name; });
     if (spec == provider.target_manifest.end()) return "property '" + name + "' is not known to provider '" + provider.name + "'";

@@ -41,6 +41,10 @@ struct PropertySpec {
   std::string description;
 };
 
+/// A property every target may set whatever its provider: the seconds a lifecycle operation
+/// may take before berth fails it (default 600). Providers see it but need not declare it.
+inline constexpr const char* target_timeout_property = "timeout";
+
 /// A named configuration of a provider. Property values are kept as text, checked against
 /// the provider's manifest (an integer is decimal digits, a boolean "true" or "false").
 struct Target {
