@@ -3,6 +3,8 @@
 #include "errors.hpp"
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -74,7 +76,11 @@ int connect_tcp(const std::string& host, int port, std::string& error) {
   int fd = -1;
   for (addrinfo* it = found; it; it = it->ai_next) {
     fd = ::socket(it->ai_family, it->ai_socktype | SOCK_CLOEXEC, it->ai_protocol);
-    if (fd >= 0 && ::connect(fd, it->ai_addr, it->ai_addrlen) == 0) break;
+    if (fd >= 0 && ::connect(fd, it->ai_addr, it->ai_addrlen) == 0) {
+      int on = 1;  // requests are small and answered at once: no Nagle delay
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      break;
+    }
     error = std::strerror(errno);
     if (fd >= 0) ::close(fd);
     fd = -1;

@@ -1,7 +1,11 @@
 #include "test_support.hpp"
 
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -187,8 +191,8 @@ Result ServerHome::berth(const std::vector<std::string>& args, const RunOptions&
   argv.insert(argv.end(), args.begin(), args.end());
   RunOptions with_home = options;
   with_home.env["BERTH_HOME"] = home().string();
-  with_home.env["BERTH_NO_AUTOSTART"] = "1";
-  with_home.env["BERTH_SERVER"] = "";
+  with_home.env.try_emplace("BERTH_NO_AUTOSTART", "1");
+  with_home.env.try_emplace("BERTH_SERVER", "");
   return run_program(argv, with_home);
 }
 
@@ -200,8 +204,16 @@ void ServerHome::start() {
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     ::setenv("BERTH_HOME", home().c_str(), 1);
-    std::string binary = berth_binary().string();
-    ::execl(binary.c_str(), binary.c_str(), "serve", static_cast<char*>(nullptr));
+    if (file_size_limit_ > 0) {
+      struct rlimit limit {static_cast<rlim_t>(file_size_limit_), static_cast<rlim_t>(file_size_limit_)};
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+    }
+    std::vector<std::string> args{berth_binary().string(), "serve"};
+    args.insert(args.end(), serve_args_.begin(), serve_args_.end());
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   pid_ = pid;
@@ -230,6 +242,43 @@ void ServerHome::kill_hard() {
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+int spawn_program(const std::vector<std::string>& argv, const RunOptions& options) {
+  std::vector<std::string> args = argv;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null_fd = ::open("/dev/null", O_RDWR);
+    ::dup2(null_fd, 0);
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+    for (const auto& [key, value] : options.env) {
+      if (value.empty()) {
+        ::unsetenv(key.c_str());
+      } else {
+        ::setenv(key.c_str(), value.c_str(), 1);
+      }
+    }
+    std::vector<char*> c_args;
+    for (auto& arg : args) c_args.push_back(arg.data());
+    c_args.push_back(nullptr);
+    ::execvp(c_args[0], c_args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int free_tcp_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t size = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  int port = ntohs(address.sin_port);
+  ::close(fd);
+  return port;
 }
 
 std::string ServerHome::server_log() const { return read_text(home() / "serve.out"); }

@@ -60,6 +60,10 @@ class ServerHome {
   const std::filesystem::path& home() const { return home_.path(); }
   // Runs `berth ARGS...` against this home (autostart off, so a dead server shows).
   Result berth(const std::vector<std::string>& args, const RunOptions& options = {}) const;
+  // Before start(): extra arguments for `berth serve`, and a file size limit (RLIMIT_FSIZE, bytes)
+  // standing for a full disk.
+  void set_serve_args(std::vector<std::string> args) { serve_args_ = std::move(args); }
+  void set_file_size_limit(long bytes) { file_size_limit_ = bytes; }
   void start();                 // starts and waits for /v1/health
   void stop();                  // SIGTERM, waits for the exit
   void kill_hard();             // SIGKILL, waits for the exit
@@ -70,7 +74,14 @@ class ServerHome {
  private:
   TempDir home_;
   int pid_ = -1;
+  std::vector<std::string> serve_args_;
+  long file_size_limit_ = 0;
 };
+
+// Starts a program in the background with its output discarded; returns its pid.
+int spawn_program(const std::vector<std::string>& argv, const RunOptions& options = {});
+// A TCP port on 127.0.0.1 that nobody listens on right now.
+int free_tcp_port();
 
 // Copies a provider library into home/providers/NAME.so and writes NAME.yaml beside it
 // (no manifest when manifest is empty).

@@ -1,0 +1,421 @@
+// berth under faults, load and hostile input: API keys over TCP, kill -9 during every
+// lifecycle operation, a provider that hangs past its deadline, a full disk, a CLI that goes
+// away while following, 100 concurrent clients, malformed HTTP and slow clients.
+#include "api_client.hpp"
+#include "codec.hpp"
+#include "http_client.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::ServerHome;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+void add_target(const ServerHome& server, const std::string& yaml) {
+  berth::test::RunOptions options;
+  options.stdin_data = yaml;
+  Result result = server.berth({"target", "add", "-f", "-"}, options);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+}
+
+void drop_flaky(const ServerHome& server) {
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+}
+
+Json info(const ServerHome& server, const std::string& name) {
+  Result result = server.berth({"info", name, "-o", "json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return result.exit_code == 0 ? Json::parse(result.out) : Json::object();
+}
+
+bool log_contains(const ServerHome& server, const std::string& name, const std::string& text) {
+  return berth::test::read_text(server.home() / "logs" / (name + ".log")).find(text) != std::string::npos;
+}
+
+// Every record on disk parses, and none is left in a transitional state.
+void expect_records_whole(const ServerHome& server) {
+  for (const auto& entry : fs::directory_iterator(server.home() / "workspaces")) {
+    ASSERT_NE(entry.path().filename().string()[0], '.') << "leftover " << entry.path();
+    auto w = berth::workspace_from_yaml(berth::test::read_text(entry.path()), entry.path().string());
+    EXPECT_FALSE(berth::is_transitional(w.state)) << w.name << " is " << berth::to_string(w.state);
+    EXPECT_TRUE(w.operation.empty()) << w.name;
+  }
+}
+
+// ---- API keys over TCP ----
+
+class Tcp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port = berth::test::free_tcp_port();
+    address = "http://127.0.0.1:" + std::to_string(port);
+    server.set_serve_args({"--listen", "127.0.0.1:" + std::to_string(port)});
+    server.start();
+    Result created = server.berth({"apikey", "create", "laptop"});
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+    key = created.out.substr(0, created.out.find('\n'));
+    ASSERT_EQ(key.rfind("berth_", 0), 0u) << key;
+  }
+  int status_with(const std::string& api_key, std::string* body = nullptr) {
+    berth::HttpClient client(address);
+    if (!api_key.empty()) client.set_header("Authorization", "Bearer " + api_key);
+    auto response = client.request("GET", "/v1/workspaces");
+    if (body) *body = response.body;
+    return response.status;
+  }
+  ServerHome server{ServerHome::Start::later};
+  int port = 0;
+  std::string address, key;
+};
+
+TEST_F(Tcp, EveryRequestNeedsALiveKeyAndTheSocketDoesNot) {
+  std::string body;
+  EXPECT_EQ(status_with("", &body), 401);
+  Json error = Json::parse(body);
+  EXPECT_EQ(error["error"]["code"], "unauthorized");
+  EXPECT_NE(error["error"]["message"].get<std::string>().find("berth apikey create"), std::string::npos);
+  EXPECT_EQ(status_with("berth_0000"), 401);
+  EXPECT_EQ(status_with(key), 200);
+
+  berth::test::RunOptions remote;
+  remote.env = {{"BERTH_SERVER", address}, {"BERTH_API_KEY", key}};
+  Result listed = server.berth({"list", "-o", "json"}, remote);
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  remote.env["BERTH_API_KEY"] = "";
+  Result refused = server.berth({"list"}, remote);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("needs an API key"), std::string::npos) << refused.err;
+
+  // The key file holds a hash, never the key, and is owner-only.
+  std::string stored = berth::test::read_text(server.home() / "apikeys" / "laptop.yaml");
+  EXPECT_EQ(stored.find(key), std::string::npos);
+  EXPECT_NE(stored.find("sha256"), std::string::npos);
+  EXPECT_EQ(fs::status(server.home() / "apikeys" / "laptop.yaml").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  ASSERT_EQ(server.berth({"apikey", "revoke", "laptop"}).exit_code, 0);
+  EXPECT_EQ(status_with(key), 401) << "a revoked key stops working at once";
+  EXPECT_EQ(server.berth({"list"}).exit_code, 0) << "the Unix socket needs no key";
+}
+
+TEST_F(Tcp, ProfilesPointTheCliAtTheServer) {
+  berth::test::TempDir laptop;
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", laptop.path().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"BERTH_SERVER", ""}};
+  auto berth_on_laptop = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), berth::test::berth_binary().string());
+    return berth::test::run_program(args, options);
+  };
+  ASSERT_EQ(berth_on_laptop({"profile", "add", "big", "--server", address, "--api-key", key}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "from-server", "-q"}).exit_code, 0);
+  Result listed = berth_on_laptop({"list"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("from-server"), std::string::npos) << "the profile's server answered: " << listed.out;
+  EXPECT_EQ(berth_on_laptop({"profile", "list"}).out.find(key), std::string::npos) << "keys are masked";
+  ASSERT_EQ(berth_on_laptop({"profile", "use", "local"}).exit_code, 0);
+  EXPECT_EQ(berth_on_laptop({"list"}).exit_code, 1) << "back to the laptop's own (not running) server";
+}
+
+// Authentication hashes the presented key before comparing, so a key that shares a long
+// prefix with a real one is refused in the same time as any other wrong key.
+TEST_F(Tcp, RefusalTimeDoesNotDependOnAMatchingPrefix) {
+  std::string near = key.substr(0, key.size() - 1) + (key.back() == '0' ? "1" : "0");
+  std::string far = "berth_" + std::string(key.size() - 6, 'f');
+  berth::HttpClient client(address);
+  auto time_refusal = [&](const std::string& presented) {
+    client.set_header("Authorization", "Bearer " + presented);
+    auto start = Clock::now();
+    auto response = client.request("GET", "/v1/health");
+    EXPECT_EQ(response.status, 401);
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  };
+  std::vector<double> near_times, far_times;
+  for (int i = 0; i < 300; ++i) {  // interleaved, so drift affects both alike
+    near_times.push_back(time_refusal(near));
+    far_times.push_back(time_refusal(far));
+  }
+  std::sort(near_times.begin(), near_times.end());
+  std::sort(far_times.begin(), far_times.end());
+  double ratio = near_times[150] / far_times[150];
+  EXPECT_GT(ratio, 0.5) << near_times[150] << " us vs " << far_times[150] << " us";
+  EXPECT_LT(ratio, 2.0) << near_times[150] << " us vs " << far_times[150] << " us";
+}
+
+// ---- faults ----
+
+class Faults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    drop_flaky(server);
+    server.start();
+  }
+  ServerHome server{ServerHome::Start::later};
+  berth::test::TempDir scratch;
+};
+
+TEST_F(Faults, KillDuringEveryLifecycleOperationThenRestart) {
+  struct Case {
+    const char* operation;
+    std::vector<std::string> before;  // berth commands that bring the workspace to the start state
+    std::vector<std::string> during;  // the operation, detached
+  };
+  std::vector<Case> cases = {{"create", {}, {"create", "w-create", "--target", "gate-create", "--detach"}},
+                             {"start", {"create", "w-start", "--target", "gate-start"}, {"start", "w-start", "--detach"}},
+                             {"stop", {"create", "w-stop", "--target", "gate-stop"}, {"stop", "w-stop", "--detach"}},
+                             {"destroy", {"create", "w-destroy", "--target", "gate-destroy"}, {"delete", "w-destroy", "--detach"}}};
+  fs::path gate = scratch.path() / "never-opens";
+  for (const auto& c : cases) {
+    add_target(server, "name: gate-" + std::string(c.operation) + "\nprovider: flaky\nproperties:\n  gate: " + gate.string() +
+                           "\n  gate_on: " + c.operation + "\n");
+  }
+  for (const auto& c : cases) {
+    if (!c.before.empty()) {
+      ASSERT_EQ(server.berth(c.before).exit_code, 0) << c.operation;
+      if (std::string(c.operation) == "start") {
+        ASSERT_EQ(server.berth({"stop", "w-start"}).exit_code, 0);
+      }
+    }
+    Result during = server.berth(c.during);
+    ASSERT_EQ(during.exit_code, 0) << during.err;
+  }
+  for (const auto& c : cases) {
+    std::string name = c.during[1];
+    ASSERT_TRUE(berth::test::wait_until([&] { return log_contains(server, name, "waiting for gate"); }, std::chrono::seconds(20))) << name;
+  }
+  server.kill_hard();
+  server.start();
+  expect_records_whole(server);
+  for (const auto& c : cases) {
+    Json w = info(server, c.during[1]);
+    std::string state = w.value("state", "");
+    EXPECT_TRUE(state == "started" || state == "stopped" || state == "error") << c.operation << ": " << w.dump();
+    if (state == "error") {
+      EXPECT_NE(w["last_error"].get<std::string>().find("the server stopped during"), std::string::npos) << w.dump();
+    }
+  }
+  // Everything can be cleaned up from there.
+  std::ofstream(gate) << "open";
+  for (const auto& c : cases) EXPECT_EQ(server.berth({"delete", c.during[1], "--force"}).exit_code, 0) << c.operation;
+}
+
+TEST_F(Faults, ProviderHangingPastItsDeadlineIsFailedAndItsLateResultIgnored) {
+  fs::path gate = scratch.path() / "gate";
+  add_target(server, "name: slow\nprovider: flaky\nproperties:\n  timeout: \"1\"\n  gate: " + gate.string() + "\n  gate_on: create\n");
+  auto start = Clock::now();
+  Result create = server.berth({"create", "hung", "--target", "slow"});
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_EQ(create.exit_code, 1);
+  EXPECT_NE(create.err.find("create timed out after 1 s"), std::string::npos) << create.err;
+  EXPECT_LT(seconds, 10.0) << "the deadline, not the provider, ended it";
+  Json w = info(server, "hung");
+  EXPECT_EQ(w["state"], "error");
+  EXPECT_EQ(w["operation"], "") << "nothing stays busy";
+
+  // The provider finishes later: its result must not overwrite the record.
+  std::ofstream(gate) << "open";
+  ASSERT_TRUE(berth::test::wait_until([&] { return log_contains(server, "hung", "after its deadline; that result is ignored"); },
+                                      std::chrono::seconds(20)));
+  EXPECT_EQ(info(server, "hung")["state"], "error");
+  EXPECT_EQ(server.berth({"delete", "hung"}).exit_code, 0);
+  Result bad_timeout = [&] {
+    berth::test::RunOptions options;
+    options.stdin_data = "name: t\nprovider: flaky\nproperties:\n  timeout: \"0\"\n";
+    return server.berth({"target", "add", "-f", "-"}, options);
+  }();
+  EXPECT_EQ(bad_timeout.exit_code, 2);
+  EXPECT_NE(bad_timeout.err.find("property 'timeout' must be whole seconds from 1 to 86400"), std::string::npos) << bad_timeout.err;
+}
+
+TEST_F(Faults, CliGoingAwayWhileFollowingDoesNotStopTheCreate) {
+  fs::path gate = scratch.path() / "gate";
+  add_target(server, "name: gated\nprovider: flaky\nproperties:\n  gate: " + gate.string() + "\n  gate_on: create\n");
+  berth::test::RunOptions env;
+  env.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}};
+  int cli = berth::test::spawn_program({berth::test::berth_binary().string(), "create", "orphan", "--target", "gated"}, env);
+  ASSERT_TRUE(berth::test::wait_until([&] { return log_contains(server, "orphan", "waiting for gate"); }, std::chrono::seconds(20)));
+  ::kill(cli, SIGKILL);
+  ::waitpid(cli, nullptr, 0);
+  std::ofstream(gate) << "open";
+  EXPECT_TRUE(berth::test::wait_until([&] { return info(server, "orphan").value("state", "") == "started"; }, std::chrono::seconds(20)))
+      << info(server, "orphan").dump();
+}
+
+TEST(FullDisk, AFailedWriteIsAClearErrorAndThePreviousRecordIsIntact) {
+  ServerHome server(ServerHome::Start::later);
+  server.set_file_size_limit(16 << 10);  // stands for a disk with 16 KiB left per file
+  server.start();
+  ASSERT_EQ(server.berth({"create", "keep"}).exit_code, 0);
+  std::string before = berth::test::read_text(server.home() / "workspaces" / "keep.yaml");
+  Result big = server.berth({"create", "big", "--env", "BLOB=" + std::string(20000, 'x')});
+  EXPECT_EQ(big.exit_code, 1);
+  EXPECT_NE(big.err.find("big.yaml"), std::string::npos) << big.err;
+  EXPECT_NE(big.err.find("File too large"), std::string::npos) << big.err;
+  EXPECT_FALSE(fs::exists(server.home() / "workspaces" / "big.yaml"));
+  EXPECT_EQ(server.berth({"info", "big"}).exit_code, 1) << "nothing half-made is left";
+  EXPECT_EQ(berth::test::read_text(server.home() / "workspaces" / "keep.yaml"), before);
+  EXPECT_EQ(server.berth({"stop", "keep"}).exit_code, 0) << "the server goes on";
+  expect_records_whole(server);
+}
+
+// ---- load ----
+
+TEST(Load, HundredClientsMixingOperationsLoseNothing) {
+  ServerHome server;
+  std::string socket = "unix://" + (server.home() / "berth.sock").string();
+  struct Expected {
+    bool exists = false;
+    std::string state;
+  };
+  std::mutex mutex;
+  std::map<std::string, Expected> expected;
+  std::atomic<long> operations{0}, failures{0};
+  std::atomic<bool> stop{false};
+  struct Quiet : berth::ProgressSink {
+    void line(std::string_view) override {}
+  };
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 100; ++c) {
+    clients.emplace_back([&, c] {
+      berth::ApiClient api(berth::Endpoint{socket, ""});
+      std::mt19937 random(static_cast<unsigned>(c));
+      std::vector<std::string> mine;
+      int next = 0;
+      Quiet quiet;
+      while (!stop) {
+        int action = static_cast<int>(random() % 5);
+        try {
+          if (action == 0 || mine.empty()) {
+            std::string name = "l" + std::to_string(c) + "-" + std::to_string(next++);
+            api.create_workspace({name, "", "", "", {}}, &quiet);
+            mine.push_back(name);
+            std::lock_guard lock(mutex);
+            expected[name] = {true, "started"};
+          } else if (action == 1) {
+            api.list_workspaces();  // parses every record: any torn JSON throws
+          } else {
+            std::string name = mine[random() % mine.size()];
+            if (action == 2) {
+              api.start_workspace(name, &quiet);
+              std::lock_guard lock(mutex);
+              expected[name].state = "started";
+            } else if (action == 3) {
+              api.stop_workspace(name, &quiet);
+              std::lock_guard lock(mutex);
+              expected[name].state = "stopped";
+            } else {
+              api.delete_workspace(name, false, &quiet);
+              mine.erase(std::find(mine.begin(), mine.end(), name));
+              std::lock_guard lock(mutex);
+              expected[name].exists = false;
+            }
+          }
+          ++operations;
+        } catch (const std::exception& error) {
+          ++failures;
+          std::lock_guard lock(mutex);
+          ADD_FAILURE() << "client " << c << ": " << error.what();
+          return;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // the load's duration, not a synchronisation
+  stop = true;
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(operations, 500) << "the load did run";
+
+  berth::ApiClient api(berth::Endpoint{socket, ""});
+  std::map<std::string, berth::Workspace> present;
+  for (const auto& w : api.list_workspaces()) present[w.name] = w;
+  for (const auto& [name, want] : expected) {
+    if (!want.exists) {
+      EXPECT_FALSE(present.count(name)) << name << " was deleted";
+      continue;
+    }
+    ASSERT_TRUE(present.count(name)) << name << " was acknowledged and is lost";
+    EXPECT_EQ(berth::to_string(present[name].state), want.state) << name;
+  }
+  EXPECT_EQ(present.size(), static_cast<size_t>(std::count_if(expected.begin(), expected.end(), [](const auto& e) { return e.second.exists; })));
+  expect_records_whole(server);
+  std::cout << "load: " << operations << " operations by 100 clients in 5 s, " << present.size() << " workspaces at the end\n";
+}
+
+// ---- hostile HTTP ----
+
+int connect_unix(const fs::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  int connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  EXPECT_EQ(connected, 0) << path << ": " << std::strerror(errno);
+  return fd;
+}
+
+// Sends raw bytes and collects what comes back until the server closes or goes quiet.
+std::string send_raw(const fs::path& socket, const std::string& request) {
+  int fd = connect_unix(socket);
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buffer[4096];
+  pollfd ready{fd, POLLIN, 0};
+  while (::poll(&ready, 1, 1500) > 0) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return answer;
+}
+
+TEST(HostileHttp, MalformedRequestsOversizedHeadersAndSlowClients) {
+  ServerHome server;
+  fs::path socket = server.home() / "berth.sock";
+  std::string garbage = send_raw(socket, "THIS IS NOT HTTP\r\n\r\n");
+  EXPECT_TRUE(garbage.empty() || garbage.rfind("HTTP/1.1 4", 0) == 0) << garbage.substr(0, 200);
+  std::string huge_header = send_raw(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100000, 'a') + "\r\n\r\n");
+  EXPECT_TRUE(huge_header.empty() || huge_header.rfind("HTTP/1.1 4", 0) == 0) << huge_header.substr(0, 200);
+  std::string bad_length = send_raw(socket, "POST /v1/workspaces HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n{}");
+  EXPECT_TRUE(bad_length.empty() || bad_length.rfind("HTTP/1.1 4", 0) == 0) << bad_length.substr(0, 200);
+  std::string deep = send_raw(socket, "POST /v1/workspaces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20000\r\n\r\n" +
+                                          std::string(10000, '[') + std::string(10000, ']'));
+  EXPECT_EQ(deep.rfind("HTTP/1.1 400", 0), 0u) << deep.substr(0, 300);
+  EXPECT_NE(deep.find("\"code\":\"invalid\""), std::string::npos) << deep.substr(0, 300);
+  EXPECT_EQ(server.berth({"list"}).exit_code, 0) << "the server survived all of it";
+
+  // 150 clients that connect and send half a request, more than the server's base workers.
+  std::vector<int> slow;
+  for (int i = 0; i < 150; ++i) {
+    int fd = connect_unix(socket);
+    ::send(fd, "GET /v1/heal", 12, MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  auto start = Clock::now();
+  Result list = server.berth({"list"});
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_LT(seconds, 3.0) << "slow clients stalled a normal one";
+  for (int fd : slow) ::close(fd);
+}
+
+}  // namespace
