@@ -43,16 +43,7 @@ Handler guarded(Handler handler) {
   };
 }
 
-Json parse_body(const httplib::Request& request) {
-  if (request.body.empty()) return Json::object();
-  try {
-    Json body = Json::parse(request.body);
-    if (!body.is_object()) throw invalid("the request body must be a JSON object");
-    return body;
-  } catch (const Json::parse_error& error) {
-    throw invalid(std::string("the request body is not valid JSON: ") + error.what());
-  }
-}
+Json parse_body(const httplib::Request& request) { return parse_request_object(request.body); }
 
 std::string string_member(const Json& body, const char* key) {
   auto it = body.find(key);
@@ -211,10 +202,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     response.set_content(std::move(body), kJson);
   }));
   server.Post("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    Json body = parse_body(request);
-    WorkspaceRequest create{string_member(body, "name"), string_member(body, "target"),
-                            string_member(body, "repository"), string_member(body, "image"), map_member(body, "env")};
-    send_accepted(response, service.create(std::move(create)));
+    send_accepted(response, service.create(parse_create_request(request.body)));
   }));
   server.Get(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
     // ?refresh=false skips asking the provider (the CLI's own bookkeeping calls use it).
@@ -267,20 +255,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
 
   server.Post(R"(/v1/workspaces/([^/]+)/exec)", guarded([&](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
-    Json body = parse_body(request);
-    auto exec = std::make_shared<ExecRequest>();
-    auto command = body.find("command");
-    if (command == body.end() || !command->is_array() || command->empty()) {
-      throw invalid("field 'command' must be a non-empty list of strings");
-    }
-    for (const auto& part : *command) {
-      if (!part.is_string()) throw invalid("field 'command' must be a list of strings");
-      exec->command.push_back(part.get<std::string>());
-    }
-    exec->env = map_member(body, "env");
-    exec->workdir = string_member(body, "workdir");
-    exec->user = string_member(body, "user");
-    exec->stdin_data = string_member(body, "stdin");
+    auto exec = std::make_shared<ExecRequest>(parse_exec_request(request.body));
     service.check_exec(name, *exec);  // refusals get their own status before the stream starts
     response.set_chunked_content_provider(kExecContentType, [&service, name, exec](size_t, httplib::DataSink& sink) {
       FrameSink frames(sink);

@@ -50,6 +50,7 @@ std::optional<std::string> unquote(std::string_view quoted) {
   for (size_t i = 0; i < body.size(); ++i) {
     char c = body[i];
     if (c == '"') return std::nullopt;  // a quote inside: not one scalar
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return std::nullopt;
     if (c != '\\') {
       out.push_back(c);
       continue;
@@ -70,16 +71,14 @@ std::optional<std::string> unquote(std::string_view quoted) {
       case '"': out.push_back('"'); break;
       case '/': out.push_back('/'); break;
       case '\\': out.push_back('\\'); break;
-      case 'N': append_utf8(out, 0x85); break;
-      case '_': append_utf8(out, 0xA0); break;
-      case 'L': append_utf8(out, 0x2028); break;
-      case 'P': append_utf8(out, 0x2029); break;
+      // \N \_ \L \P: berth never writes them, and yaml-cpp reads them its own way.
       case 'x':
       case 'u':
       case 'U': {
         size_t digits = body[i] == 'x' ? 2 : body[i] == 'u' ? 4 : 8;
         if (i + digits >= body.size()) return std::nullopt;
         if (!hex_value(body.substr(i + 1, digits), code)) return std::nullopt;
+        if (code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF) || code == 0) return std::nullopt;  // yaml-cpp's call
         append_utf8(out, code);
         i += digits;
         break;
@@ -97,6 +96,9 @@ std::optional<Json> plain(std::string_view text) {
   if (text == "{}") return Json::object();
   static constexpr std::string_view kIndicators = "-?:,[]{}#&*!|>'\"%@`";
   if (kIndicators.find(text.front()) != std::string_view::npos) return std::nullopt;
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return std::nullopt;  // yaml-cpp's rules for those are its own
+  }
   if (text.back() == ' ' || text.find(" #") != std::string_view::npos || text.find(": ") != std::string_view::npos ||
       text.find('\t') != std::string_view::npos || text.back() == ':') {
     return std::nullopt;
@@ -119,12 +121,14 @@ bool split(std::string_view line, std::string_view& key, std::string_view& value
   while (colon < line.size() && is_key_char(line[colon])) ++colon;
   if (colon == 0 || colon >= line.size() || line[colon] != ':') return false;
   key = line.substr(0, colon);
+  if (key == "null" || key == "Null" || key == "NULL") return false;  // a null key, to yaml-cpp
   if (colon + 1 == line.size()) {
     value = {};
     return true;
   }
   if (line[colon + 1] != ' ' || colon + 2 >= line.size()) return false;
   value = line.substr(colon + 2);
+  if (value.front() == ' ' || value.front() == '\t') return false;  // extra indentation: not our shape
   return true;
 }
 

@@ -5,6 +5,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+
 namespace berth {
 namespace {
 
@@ -61,6 +63,10 @@ class YamlConverter {
       case YAML::NodeType::Undefined:
         return nullptr;
       case YAML::NodeType::Scalar:
+        // yaml-cpp turns some escapes (\N, \L) into bytes that are not UTF-8.
+        if (first_invalid_utf8(node.Scalar()) != std::string::npos) {
+          throw invalid(source_ + ":" + std::to_string(node.Mark().line + 1) + ": a value is not valid UTF-8 once unescaped");
+        }
         return node.Scalar();
       case YAML::NodeType::Sequence: {
         Json array = Json::array();
@@ -495,10 +501,112 @@ std::vector<Workspace> parse_workspace_list(const std::string& json_text) {
   return std::move(reader.records);
 }
 
+size_t first_invalid_utf8(std::string_view text) {
+  // RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF.
+  size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    auto second = static_cast<unsigned char>(text[i + 1]);
+    if (second < low || second > high) return i;
+    for (size_t k = 2; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return i;
+    }
+    i += length;
+  }
+  return std::string::npos;
+}
+
+Json parse_request_object(const std::string& body) {
+  if (body.empty()) return Json::object();
+  Json parsed = Json::parse(body, nullptr, false);
+  if (parsed.is_discarded()) throw invalid("the request body is not valid JSON");
+  if (!parsed.is_object()) throw invalid("the request body must be a JSON object");
+  return parsed;
+}
+
+namespace {
+std::string request_string(const Json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return "";
+  if (!it->is_string()) throw invalid(std::string("field '") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+StringMap request_map(const Json& body, const char* key) {
+  StringMap result;
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return result;
+  if (!it->is_object()) throw invalid(std::string("field '") + key + "' must be an object of strings");
+  for (const auto& [name, value] : it->items()) {
+    if (!value.is_string()) throw invalid(std::string("field '") + key + "." + name + "' must be a string");
+    result[name] = value.get<std::string>();
+  }
+  return result;
+}
+}  // namespace
+
+WorkspaceRequest parse_create_request(const std::string& text) {
+  Json body = parse_request_object(text);
+  return WorkspaceRequest{request_string(body, "name"), request_string(body, "target"), request_string(body, "repository"),
+                          request_string(body, "image"), request_map(body, "env")};
+}
+
+ExecRequest parse_exec_request(const std::string& text) {
+  Json body = parse_request_object(text);
+  ExecRequest exec;
+  auto command = body.find("command");
+  if (command == body.end() || !command->is_array() || command->empty()) {
+    throw invalid("field 'command' must be a non-empty list of strings");
+  }
+  for (const auto& part : *command) {
+    if (!part.is_string()) throw invalid("field 'command' must be a list of strings");
+    exec.command.push_back(part.get<std::string>());
+  }
+  exec.env = request_map(body, "env");
+  exec.workdir = request_string(body, "workdir");
+  exec.user = request_string(body, "user");
+  exec.stdin_data = request_string(body, "stdin");
+  return exec;
+}
+
 Json yaml_to_json(const std::string& text, const std::string& source, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
     throw invalid(source + ": YAML is " + std::to_string(text.size()) + " bytes, more than the limit of " +
                   std::to_string(limits.max_bytes));
+  }
+  // Every string berth keeps must be valid UTF-8: JSON answers cannot carry anything else, so
+  // one hand-edited record with a stray byte would break every listing.
+  if (size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
+    throw invalid(source + ":" + std::to_string(line) + ": not valid UTF-8 text (byte " + std::to_string(bad) + ")");
+  }
+  // YAML streams may not hold other control characters (yaml-cpp's handling of them varies).
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(i), '\n'));
+      throw invalid(source + ":" + std::to_string(line) + ": control character " + std::to_string(c) + " is not allowed in YAML");
+    }
   }
   if (auto fast = parse_canonical_yaml(text)) return std::move(*fast);
   YAML::Node root;
@@ -513,7 +621,7 @@ Json yaml_to_json(const std::string& text, const std::string& source, const Yaml
 std::string json_to_yaml(const Json& json) {
   YAML::Emitter out;
   emit(out, json);
-  return std::string(out.c_str()) + "\n";
+  return std::string(out.c_str(), out.size()) + "\n";
 }
 
 std::string workspace_to_yaml(const Workspace& workspace) { return json_to_yaml(Json(workspace)); }

@@ -1,5 +1,6 @@
 #pragma once
 // The one schema of every record: JSON for the API, the same shape as YAML on disk.
+#include <berth/api.hpp>
 #include <berth/types.hpp>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,17 @@ unsigned workspace_field_mask(const std::string& comma_separated);  // throws in
 inline constexpr unsigned kAllWorkspaceFields = (1u << 12) - 1;
 // Reads a JSON array of workspaces straight into records (SAX, no document).
 std::vector<Workspace> parse_workspace_list(const std::string& json_text);
+
+// The body of POST /v1/workspaces: {name, target, repository, image, env}. Throws invalid
+// naming the field for anything else.
+WorkspaceRequest parse_create_request(const std::string& body);
+// The body of POST /v1/workspaces/NAME/exec: {command: [...], env, workdir, user, stdin}.
+ExecRequest parse_exec_request(const std::string& body);
+// A JSON object from a request body, or invalid.
+Json parse_request_object(const std::string& body);
+
+// The offset of the first byte that is not valid UTF-8, or npos.
+size_t first_invalid_utf8(std::string_view text);
 
 // Limits on YAML a user or a file hands us: size, nesting depth and total nodes (aliases
 // count each time they are used, so an alias bomb is refused quickly).

@@ -35,7 +35,12 @@ TargetDocument parse_target_document(const std::string& yaml_text, const std::st
   document.source = source.empty() ? "<input>" : source;
   // The size, depth and alias limits apply before anything else.
   Json checked = yaml_to_json(yaml_text, document.source);
-  YAML::Node root = YAML::Load(yaml_text);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& error) {
+    throw invalid(document.source + ":" + std::to_string(error.mark.line + 1) + ": malformed YAML: " + error.msg);
+  }
   if (!root.IsMap()) throw invalid(document.source + ": a target must be a YAML map with name, provider and properties");
   for (const auto& item : root) {
     std::string key = item.first.Scalar();
@@ -79,7 +84,9 @@ void validate_target_properties(TargetDocument& document, const ProviderInfo& pr
   } else {
     properties[kTimeoutProperty] = "600";
   }
-  for (const auto& [name, value] : properties) {
+  for (const auto& property : properties) {
+    const std::string& name = property.first;  // named, not a structured binding: lambdas capture it
+    const std::string& value = property.second;
     if (name == kTimeoutProperty) continue;
     auto spec = std::find_if(provider.target_manifest.begin(), provider.target_manifest.end(),
                              [&](const PropertySpec& s) { return s.name == name; });
