@@ -11,6 +11,7 @@
 #define BOOST_DLL_USE_STD_FS
 #include <boost/dll/shared_library.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,6 +97,9 @@ int run_plugin(Session& session, const PluginEntry& plugin, const std::string& c
   pid_t pid = ::fork();
   if (pid < 0) throw unavailable("cannot start plugin '" + plugin.name + "': fork failed");
   if (pid == 0) {
+    // A crash must end the child by its signal, so the parent can say which plugin crashed;
+    // handlers inherited from the CLI (or a sanitizer's) would turn it into an exit code.
+    for (int signal_number : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(signal_number, SIG_DFL);
     int code = run_in_child(session, plugin, command, args);
     std::cout.flush();
     std::cerr.flush();

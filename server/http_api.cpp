@@ -45,25 +45,6 @@ Handler guarded(Handler handler) {
 
 Json parse_body(const httplib::Request& request) { return parse_request_object(request.body); }
 
-std::string string_member(const Json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return "";
-  if (!it->is_string()) throw invalid(std::string("field '") + key + "' must be a string");
-  return it->get<std::string>();
-}
-
-StringMap map_member(const Json& body, const char* key) {
-  StringMap result;
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return result;
-  if (!it->is_object()) throw invalid(std::string("field '") + key + "' must be an object of strings");
-  for (const auto& [name, value] : it->items()) {
-    if (!value.is_string()) throw invalid(std::string("field '") + key + "." + name + "' must be a string");
-    result[name] = value.get<std::string>();
-  }
-  return result;
-}
-
 bool flag(const httplib::Request& request, const char* name) {
   return request.has_param(name) && request.get_param_value(name) == "true";
 }
@@ -139,7 +120,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_json(response, 200, list);
   }));
   server.Post("/v1/apikeys", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    std::string name = string_member(parse_body(request), "name");
+    std::string name = request_string(parse_body(request), "name");
     std::string key = keys.create(name);
     send_json(response, 201, Json{{"name", name}, {"key", key}});
   }));
@@ -165,12 +146,12 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     Json body = parse_body(request);
     TargetDocument document;
     if (body.contains("yaml")) {
-      document = parse_target_document(string_member(body, "yaml"), string_member(body, "source"));
+      document = parse_target_document(request_string(body, "yaml"), request_string(body, "source"));
     } else {
       document.source = "request";
-      document.target.name = string_member(body, "name");
-      document.target.provider = string_member(body, "provider");
-      document.target.properties = map_member(body, "properties");
+      document.target.name = request_string(body, "name");
+      document.target.provider = request_string(body, "provider");
+      document.target.properties = request_map(body, "properties");
     }
     send_json(response, 201, Json(service.add_target(std::move(document))));
   }));

@@ -544,7 +544,6 @@ Json parse_request_object(const std::string& body) {
   return parsed;
 }
 
-namespace {
 std::string request_string(const Json& body, const char* key) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return "";
@@ -563,7 +562,6 @@ StringMap request_map(const Json& body, const char* key) {
   }
   return result;
 }
-}  // namespace
 
 WorkspaceRequest parse_create_request(const std::string& text) {
   Json body = parse_request_object(text);

@@ -44,6 +44,10 @@ WorkspaceRequest parse_create_request(const std::string& body);
 ExecRequest parse_exec_request(const std::string& body);
 // A JSON object from a request body, or invalid.
 Json parse_request_object(const std::string& body);
+// A string or a map-of-strings member of a request body ("" / {} when absent), or invalid
+// naming the field.
+std::string request_string(const Json& body, const char* key);
+StringMap request_map(const Json& body, const char* key);
 
 // The offset of the first byte that is not valid UTF-8, or npos.
 size_t first_invalid_utf8(std::string_view text);

@@ -32,6 +32,16 @@ std::vector<ModuleFile> find_modules(const fs::path& folder, bool builtin) {
   return modules;
 }
 
+std::string module_file_problem(const ModuleFile& file) {
+  if (file.library.empty()) return "manifest " + file.manifest.string() + " has no library " + file.name + ".so beside it";
+  if (file.manifest.empty()) return "no manifest: " + file.name + ".yaml must lie beside " + file.library.filename().string();
+  if (!file.builtin) {
+    if (auto reason = unsafe_file_reason(file.library); !reason.empty()) return reason;
+    if (auto reason = unsafe_file_reason(file.manifest); !reason.empty()) return reason;
+  }
+  return "";
+}
+
 ModuleManifest read_module_manifest(const fs::path& path, const std::string& expected_name) {
   auto text = read_file(path);
   if (!text) throw invalid("cannot read manifest " + path.string());

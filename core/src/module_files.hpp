@@ -31,6 +31,10 @@ struct ModuleFile {
 // Every module in folder, by name. A missing folder is an empty list.
 std::vector<ModuleFile> find_modules(const std::filesystem::path& folder, bool builtin);
 
+// Why a module found on disk cannot even be considered: no library, no manifest, or a drop-in
+// file or folder others can write. Empty when its files are in order.
+std::string module_file_problem(const ModuleFile& file);
+
 // Reads and checks NAME.yaml without loading the library. Throws invalid with the reason.
 ModuleManifest read_module_manifest(const std::filesystem::path& path, const std::string& expected_name);
 // The checks of read_module_manifest on a document already parsed.

@@ -62,12 +62,7 @@ PluginEntry read_entry(const ModuleFile& file, ManifestCache& cache) {
     entry.reason = reason;
     return entry;
   };
-  if (file.library.empty()) return refuse("manifest " + file.manifest.string() + " has no library " + file.name + ".so beside it");
-  if (file.manifest.empty()) return refuse("no manifest: " + file.name + ".yaml must lie beside " + file.library.filename().string());
-  if (!file.builtin) {
-    if (auto reason = unsafe_file_reason(file.library); !reason.empty()) return refuse(reason);
-    if (auto reason = unsafe_file_reason(file.manifest); !reason.empty()) return refuse(reason);
-  }
+  if (auto problem = module_file_problem(file); !problem.empty()) return refuse(problem);
   try {
     ModuleManifest manifest = cache.read(file.manifest, file.name);
     entry.version = manifest.version;

@@ -26,12 +26,7 @@ ProviderRegistry::Entry ProviderRegistry::load_one(const ModuleFile& file) const
     status.reason = reason;
     return entry;
   };
-  if (file.library.empty()) return refuse("manifest " + file.manifest.string() + " has no library " + file.name + ".so beside it");
-  if (file.manifest.empty()) return refuse("no manifest: " + file.name + ".yaml must lie beside " + file.library.filename().string());
-  if (!file.builtin) {
-    if (auto reason = unsafe_file_reason(file.library); !reason.empty()) return refuse(reason);
-    if (auto reason = unsafe_file_reason(file.manifest); !reason.empty()) return refuse(reason);
-  }
+  if (auto problem = module_file_problem(file); !problem.empty()) return refuse(problem);
 
   ModuleManifest manifest;
   try {
