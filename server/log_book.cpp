@@ -46,12 +46,6 @@ void LogBook::end(const std::string& name) {
   changed_.notify_all();
 }
 
-bool LogBook::active(const std::string& name) {
-  std::lock_guard lock(mutex_);
-  auto it = channels_.find(name);
-  return !closed_ && it != channels_.end() && it->second.active;
-}
-
 void LogBook::close_all() {
   {
     std::lock_guard lock(mutex_);

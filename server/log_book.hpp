@@ -21,7 +21,6 @@ class LogBook {
   void append(const std::string& name, std::string_view line);
   // Marks the operation ended and wakes every follower.
   void end(const std::string& name);
-  bool active(const std::string& name);
   // Ends every follow (at shutdown).
   void close_all();
 

@@ -317,14 +317,6 @@ TargetCheck WorkspaceService::check_target(const std::string& name) {
 
 // ---- workspaces ----
 
-std::vector<Workspace> WorkspaceService::workspaces() const {
-  std::lock_guard lock(mutex_);
-  std::vector<Workspace> result;
-  result.reserve(workspaces_.size());
-  for (const auto& [name, workspace] : workspaces_) result.push_back(workspace);
-  return result;
-}
-
 void WorkspaceService::for_each_workspace(const std::function<void(const Workspace&)>& visit) const {
   std::lock_guard lock(mutex_);
   for (const auto& [name, workspace] : workspaces_) visit(workspace);

@@ -36,7 +36,6 @@ class WorkspaceService {
   Target set_default_target(const std::string& name);
   TargetCheck check_target(const std::string& name);
 
-  std::vector<Workspace> workspaces() const;
   // Visits every record in name order under the lock, without copying them.
   void for_each_workspace(const std::function<void(const Workspace&)>& visit) const;
   Workspace workspace(const std::string& name) const;

@@ -4,6 +4,4 @@
 namespace berth {
 // The current time as RFC 3339 in UTC, to the second: 2026-11-21T17:49:03Z.
 std::string now_rfc3339();
-// Seconds since the epoch of an RFC 3339 UTC time; -1 when it does not parse.
-long long parse_rfc3339(const std::string& text);
 }  // namespace berth
