@@ -223,8 +223,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     auto offset = std::make_shared<long long>(start);
     response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset](size_t, httplib::DataSink& sink) {
       bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500));
-      if (auto text = read_file(path); text && static_cast<long long>(text->size()) > *offset) {
-        std::string_view fresh = std::string_view(*text).substr(static_cast<size_t>(*offset));
+      if (std::string fresh = read_file_from(path, *offset); !fresh.empty()) {
         if (!sink.write(fresh.data(), fresh.size())) return false;
         *offset += static_cast<long long>(fresh.size());
         return true;

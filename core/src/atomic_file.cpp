@@ -33,6 +33,14 @@ void sync_folder(const fs::path& folder) {
 bool keep_going(const WriteHook& hook, WriteStep step) { return !hook || hook(step); }
 }  // namespace
 
+std::string read_file_from(const fs::path& path, long long offset) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in || !in.seekg(offset)) return "";
+  std::ostringstream rest;
+  rest << in.rdbuf();
+  return rest.str();
+}
+
 bool is_write_leftover(const std::string& file_name) {
   return !file_name.empty() && file_name[0] == '.' && file_name.find(kLeftoverMarker) != std::string::npos;
 }

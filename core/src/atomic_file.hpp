@@ -29,6 +29,9 @@ void remove_file_durably(const std::filesystem::path& path);
 // The whole file, or nullopt when it does not exist.
 std::optional<std::string> read_file(const std::filesystem::path& path);
 
+// The bytes of path from offset on ("" when it is shorter, or missing).
+std::string read_file_from(const std::filesystem::path& path, long long offset);
+
 // True for the name of a temp file an interrupted write left behind.
 bool is_write_leftover(const std::string& file_name);
 
