@@ -93,36 +93,6 @@ class YamlConverter {
   size_t nodes_ = 0;
 };
 
-void emit(YAML::Emitter& out, const Json& json) {
-  if (json.is_object()) {
-    out << YAML::BeginMap;
-    for (const auto& [key, value] : json.items()) {
-      out << YAML::Key << key << YAML::Value;
-      emit(out, value);
-    }
-    out << YAML::EndMap;
-  } else if (json.is_array()) {
-    out << YAML::BeginSeq;
-    for (const auto& value : json) emit(out, value);
-    out << YAML::EndSeq;
-  } else if (json.is_string()) {
-    const auto& text = json.get_ref<const std::string&>();
-    // Quote anything YAML would read back as another type or mangle.
-    bool plain = !text.empty() && text != "true" && text != "false" && text != "null" && text != "~" &&
-                 text.find_first_of(":#{}[],&*!|>'\"%@`\n\t") == std::string::npos &&
-                 text.front() != ' ' && text.back() != ' ' && text.front() != '-' &&
-                 !(text.front() >= '0' && text.front() <= '9');
-    if (!plain) out << YAML::DoubleQuoted;
-    out << text;
-  } else if (json.is_boolean()) {
-    out << (json.get<bool>() ? "true" : "false");
-  } else if (json.is_null()) {
-    out << YAML::Null;
-  } else {
-    out << json.dump();
-  }
-}
-
 }  // namespace
 
 WorkspaceState parse_workspace_state(const std::string& text) {
@@ -614,12 +584,6 @@ Json yaml_to_json(const std::string& text, const std::string& source, const Yaml
     throw invalid(source + ":" + std::to_string(error.mark.line + 1) + ": malformed YAML: " + error.msg);
   }
   return YamlConverter(source, limits).convert(root, 0);
-}
-
-std::string json_to_yaml(const Json& json) {
-  YAML::Emitter out;
-  emit(out, json);
-  return std::string(out.c_str(), out.size()) + "\n";
 }
 
 std::string workspace_to_yaml(const Workspace& workspace) { return json_to_yaml(Json(workspace)); }

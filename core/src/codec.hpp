@@ -62,6 +62,7 @@ struct YamlLimits {
 
 // YAML text to JSON, scalars as strings. Throws invalid naming source and line on bad YAML.
 Json yaml_to_json(const std::string& text, const std::string& source, const YamlLimits& limits = {});
+// JSON to YAML that reads back exactly, in the shape parse_canonical_yaml reads (yaml_writer.cpp).
 std::string json_to_yaml(const Json& json);
 
 // Records as stored on disk.

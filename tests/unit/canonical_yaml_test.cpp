@@ -62,6 +62,67 @@ TEST(CanonicalYaml, AgreesWithYamlCppOnEveryRecordBerthWrites) {
   EXPECT_GE(fast, kTricky.size() * 8 / 10) << "most records take the fast path";
 }
 
+void append_utf8(std::string& out, uint32_t code) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xC0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else if (code < 0x10000) {
+    out += static_cast<char>(0xE0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (code >> 18));
+    out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  }
+}
+
+// The writer, the fast reader and yaml-cpp agree on `text` as a value and as a key.
+void expect_exact(const std::string& text, const std::string& what) {
+  for (const Json& document : {Json{{"name", "w"}, {"value", text}}, Json{{"env", {{"K", text}, {"L", "x"}}}},
+                               Json{{"env", {{text, "v"}}}}}) {
+    std::string yaml = berth::json_to_yaml(document);
+    Json expected;
+    try {
+      expected = reference(YAML::Load(yaml));
+    } catch (const YAML::Exception& error) {
+      ADD_FAILURE() << what << ": yaml-cpp refuses what berth wrote: " << error.what() << "\n" << yaml;
+      continue;
+    }
+    EXPECT_EQ(expected, document) << what << ": yaml-cpp reads back something else from\n" << yaml;
+    if (auto fast = berth::parse_canonical_yaml(yaml)) {
+      EXPECT_EQ(*fast, document) << what << " in\n" << yaml;
+    }
+  }
+}
+
+TEST(CanonicalYaml, EveryCodePointReadsBackExactlyWherever) {
+  // Found by fuzzing: yaml-cpp's emitter wrote "q \r" plain (read back as "q") and turned U+FFFF
+  // into U+FFFD. Every code point, in blocks of 64, at the start, middle and end of a value.
+  for (uint32_t block = 1; block <= 0x10FFFF; block += 64) {
+    if (block >= 0x3000 && block < 0xFD00 && (block & 0xFFF) != 0) continue;  // CJK and the like: spot-checked
+    if (block >= 0x10000 && (block & 0xFFFF) < 0xFF00 && (block & 0xFFFF) != 0) continue;  // plane ends and starts
+    std::string chars;
+    for (uint32_t code = block; code < block + 64 && code <= 0x10FFFF; ++code) {
+      if (code < 0xD800 || code > 0xDFFF) append_utf8(chars, code);
+    }
+    if (chars.empty()) continue;
+    expect_exact("a " + chars + " z", "block U+" + std::to_string(block));
+  }
+  for (uint32_t code : {0x01u, 0x09u, 0x0Au, 0x0Du, 0x1Bu, 0x20u, 0x22u, 0x23u, 0x27u, 0x3Au, 0x5Cu, 0x7Fu, 0x85u, 0xA0u,
+                        0x2028u, 0x2029u, 0xFEFFu, 0xFDD0u, 0xFFFEu, 0xFFFFu, 0x10FFFFu}) {
+    std::string c;
+    append_utf8(c, code);
+    for (const std::string& text : {c, "q " + c, c + " q", "q" + c, c + c, " " + c + " "}) {
+      expect_exact(text, "code point " + std::to_string(code));
+    }
+  }
+  for (const auto& text : kTricky) expect_exact(text, "'" + text + "'");
+}
+
 TEST(CanonicalYaml, OrdinaryRecordsTakeTheFastPath) {
   berth::Workspace w;
   w.name = "api";
@@ -74,6 +135,10 @@ TEST(CanonicalYaml, OrdinaryRecordsTakeTheFastPath) {
   w.last_error = "create failed: image 'x' is not on the engine (next: berth delete api)";
   w.created_at = w.updated_at = "2026-11-21T18:00:00Z";
   EXPECT_TRUE(berth::parse_canonical_yaml(berth::workspace_to_yaml(w)).has_value()) << berth::workspace_to_yaml(w);
+  berth::Workspace fresh;  // empty env and provider_data, as most records have
+  fresh.name = "web";
+  fresh.target = "local";
+  EXPECT_TRUE(berth::parse_canonical_yaml(berth::workspace_to_yaml(fresh)).has_value()) << berth::workspace_to_yaml(fresh);
 }
 
 TEST(CanonicalYaml, LeavesEverythingElseToYamlCpp) {
