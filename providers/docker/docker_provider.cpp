@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -44,15 +46,46 @@ std::string url_escape(const std::string& text) {
   return out;
 }
 
-// "512m", "2g", "1048576" -> bytes; 0 for empty.
+// A positive decimal number ("2", "1.5", ".5") at the start of text; the characters it used.
+bool leading_number(const std::string& text, double& value, size_t& used) {
+  used = 0;
+  bool digits = false, point = false;
+  while (used < text.size() && ((text[used] >= '0' && text[used] <= '9') || (text[used] == '.' && !point))) {
+    if (text[used] == '.') point = true; else digits = true;
+    ++used;
+  }
+  if (!digits) return false;
+  value = std::strtod(text.substr(0, used).c_str(), nullptr);
+  return value > 0;
+}
+
+// The memory property: "512m", "2g", "1048576" -> bytes; 0 when not set.
 long long parse_memory(const std::string& text) {
   if (text.empty()) return 0;
+  double amount = 0;
   size_t used = 0;
-  double amount = std::stod(text, &used);
-  std::string unit = text.substr(used);
-  double scale = unit.empty() || unit == "b" ? 1 : unit == "k" ? 1024.0 : unit == "m" ? 1024.0 * 1024 : unit == "g" ? 1024.0 * 1024 * 1024 : -1;
-  if (scale < 0) throw berth::Error("invalid", "memory '" + text + "' must be a number with b, k, m or g");
+  std::string unit;
+  if (leading_number(text, amount, used)) {
+    for (char c : text.substr(used)) unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (unit.size() == 2 && unit[1] == 'b') unit.pop_back();  // "512mb" as "512m"
+  }
+  double scale = unit.empty() || unit == "b" ? 1.0 : unit == "k" ? 1024.0 : unit == "m" ? 1024.0 * 1024 : unit == "g" ? 1024.0 * 1024 * 1024 : -1;
+  if (used == 0 || scale < 0 || amount * scale < 6 * 1024 * 1024 || amount * scale > 1e15) {
+    throw berth::Error("invalid", "property 'memory' is '" + text + "': expected a size of at least 6m (the engine's minimum), "
+                       "a number with an optional unit b, k, m or g, e.g. 512m or 2g");
+  }
   return static_cast<long long>(amount * scale);
+}
+
+// The cpus property: "1.5" -> 1500000000 (the engine's NanoCpus); 0 when not set.
+long long parse_cpus(const std::string& text) {
+  if (text.empty()) return 0;
+  double cpus = 0;
+  size_t used = 0;
+  if (!leading_number(text, cpus, used) || used != text.size() || cpus < 0.01 || cpus > 1024) {
+    throw berth::Error("invalid", "property 'cpus' is '" + text + "': expected a number of CPUs from 0.01 to 1024, e.g. 1.5");
+  }
+  return static_cast<long long>(cpus * 1e9 + 0.5);
 }
 
 // "A=1,B=2" -> ["A=1", "B=2"]
@@ -139,6 +172,8 @@ class DockerProvider : public berth::Provider {
   }
 
   berth::TargetCheck check_target(const berth::StringMap& properties, const std::string&) override {
+    parse_memory(property(properties, "memory"));
+    parse_cpus(property(properties, "cpus"));
     auto engine = engine_for(properties);
     Reply reply = engine->get("/_ping");
     if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
@@ -146,6 +181,8 @@ class DockerProvider : public berth::Provider {
   }
 
   void create(berth::OperationContext& c) override {
+    long long memory = parse_memory(property(c.properties, "memory"));  // refused before anything is made
+    long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
     auto engine = engine_for(c.properties);
     std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
     ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
@@ -164,8 +201,8 @@ class DockerProvider : public berth::Provider {
     for (const auto& item : split_env(property(c.properties, "env"))) env.push_back(item);
     for (const auto& [key, value] : c.workspace.env) env.push_back(key + "=" + value);
     Json host_config{{"NetworkMode", property(c.properties, "network")}};
-    if (auto memory = parse_memory(property(c.properties, "memory")); memory > 0) host_config["Memory"] = memory;
-    if (auto cpus = property(c.properties, "cpus"); !cpus.empty()) host_config["NanoCpus"] = static_cast<long long>(std::stod(cpus) * 1e9);
+    if (memory > 0) host_config["Memory"] = memory;
+    if (nano_cpus > 0) host_config["NanoCpus"] = nano_cpus;
     Json body{{"Image", image},
               // Sleeps until told to stop, and ends at once on SIGTERM (sh as PID 1 ignores it otherwise).
               {"Cmd", {"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done"}},

@@ -169,6 +169,36 @@ TEST(Docker, MissingImageWithPullNeverAndUnreachableEngine) {
   EXPECT_NE(doctor.out.find("[ok]   target    noimage: engine at " + address), std::string::npos) << doctor.out;
 }
 
+TEST(Docker, ResourceLimitsReachTheEngineAndBadOnesAreRefusedBeforeAnythingIsMade) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "limited", address, "  cpus: \"1.5\"\n  memory: 64m\n");
+  ASSERT_EQ(server.berth({"create", "limited-ws", "--target", "limited"}).exit_code, 0);
+  std::string id = info(server, "limited-ws")["provider_data"]["container_id"];
+  // The engine's own record of the container (the test engine does not enforce cgroup limits).
+  Result limits = docker(address, {"inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", id});
+  EXPECT_EQ(limits.out, "67108864 1500000000\n") << limits.err;
+  ASSERT_EQ(server.berth({"delete", "limited-ws"}).exit_code, 0);
+
+  add_target(server, "badmem", address, "  memory: lots\n");
+  add_target(server, "badcpu", address, "  cpus: \"-2\"\n");
+  Result bad_memory = server.berth({"create", "badmem-ws", "--target", "badmem"});
+  EXPECT_EQ(bad_memory.exit_code, 1);
+  EXPECT_NE(bad_memory.err.find("property 'memory' is 'lots': expected a size"), std::string::npos) << bad_memory.err;
+  Result bad_cpus = server.berth({"create", "badcpu-ws", "--target", "badcpu"});
+  EXPECT_EQ(bad_cpus.exit_code, 1);
+  EXPECT_NE(bad_cpus.err.find("property 'cpus' is '-2': expected a number of CPUs"), std::string::npos) << bad_cpus.err;
+  for (const char* name : {"badmem-ws", "badcpu-ws"}) {
+    Result made = docker(address, {"ps", "-aq", "--filter", std::string("label=dev.berth.workspace=") + name});
+    EXPECT_EQ(made.out, "") << "no container for " << name;
+    EXPECT_EQ(server.berth({"delete", name}).exit_code, 0);
+  }
+  Result doctor = server.berth({"doctor"});
+  EXPECT_EQ(doctor.exit_code, 1);
+  EXPECT_NE(doctor.out.find("[FAIL] target    badmem: property 'memory' is 'lots'"), std::string::npos) << doctor.out;
+  EXPECT_NE(doctor.out.find("[ok]   target    limited: engine at"), std::string::npos) << doctor.out;
+}
+
 TEST(Docker, TwoHomesOnOneEngineDoNotSeeEachOther) {
   REQUIRE_ENGINE(address);
   ServerHome first, second;
