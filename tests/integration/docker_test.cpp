@@ -127,6 +127,36 @@ TEST(Docker, SshGivesAnInteractiveShellWithATerminal) {
   EXPECT_NE(session.out.find("/workspaces/shell"), std::string::npos) << session.out;
 }
 
+TEST(Docker, SshPassesWindowResizesOnWhileTheSessionRuns) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "dock", address);
+  ASSERT_EQ(server.berth({"create", "resize", "--target", "dock"}).exit_code, 0);
+  berth::test::RunOptions env;
+  env.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"TERM", "xterm"}};
+  berth::test::Terminal terminal({berth::test::berth_binary().string(), "ssh", "resize"}, env);
+  ASSERT_TRUE(terminal.wait_for("", 0, std::chrono::seconds(20))) << "no prompt";
+  // The marker is computed by the shell, so the terminal's echo of the typed line never matches.
+  terminal.type("stty size; echo mark-$((40+2))\n");
+  ASSERT_TRUE(terminal.wait_for("mark-42", 0, std::chrono::seconds(20))) << terminal.output();
+  EXPECT_NE(terminal.output().find("30 100"), std::string::npos) << terminal.output();
+
+  terminal.resize(41, 132);  // the window grows; berth ssh gets SIGWINCH and tells the engine
+  // The engine applies the resize asynchronously to our typing: ask again until it shows or 20 s pass.
+  bool resized = false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int round = 0; !resized && std::chrono::steady_clock::now() < until; ++round) {
+    size_t from = terminal.output().size();
+    terminal.type("stty size; echo size-" + std::to_string(round) + "-$((1))one\n");
+    ASSERT_TRUE(terminal.wait_for("size-" + std::to_string(round) + "-1one", from, std::chrono::seconds(20))) << terminal.output();
+    resized = terminal.output().find("41 132", from) != std::string::npos;
+  }
+  EXPECT_TRUE(resized) << "the shell never saw 41 rows x 132 columns: " << terminal.output();
+  terminal.type("exit 4\n");
+  Result session = terminal.finish(std::chrono::seconds(20));
+  EXPECT_EQ(session.exit_code, 4) << session.out << session.err;
+}
+
 TEST(Docker, ContainersChangedBehindBerthsBack) {
   REQUIRE_ENGINE(address);
   ServerHome server;

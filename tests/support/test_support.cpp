@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <pty.h>
@@ -103,8 +104,7 @@ Result run_program(const std::vector<std::string>& argv, const RunOptions& optio
   return result;
 }
 
-Result run_in_terminal(const std::vector<std::string>& argv, const RunOptions& options, const std::string& input,
-                       std::chrono::milliseconds deadline) {
+Terminal::Terminal(const std::vector<std::string>& argv, const RunOptions& options) {
   std::vector<std::string> args = argv;
   std::vector<char*> c_args;
   for (auto& arg : args) c_args.push_back(arg.data());
@@ -112,9 +112,9 @@ Result run_in_terminal(const std::vector<std::string>& argv, const RunOptions& o
   winsize size{};
   size.ws_row = 30;
   size.ws_col = 100;
-  int master = -1;
-  pid_t pid = ::forkpty(&master, nullptr, nullptr, &size);
-  if (pid == 0) {
+  pid_ = ::forkpty(&master_, nullptr, nullptr, &size);
+  if (pid_ < 0) throw std::runtime_error("forkpty failed");
+  if (pid_ == 0) {
     for (const auto& [key, value] : options.env) {
       if (value.empty()) {
         ::unsetenv(key.c_str());
@@ -125,34 +125,77 @@ Result run_in_terminal(const std::vector<std::string>& argv, const RunOptions& o
     ::execvp(c_args[0], c_args.data());
     ::_exit(127);
   }
-  Result result;
-  size_t typed = 0;
+}
+
+Terminal::~Terminal() {
+  if (master_ >= 0) ::close(master_);
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool Terminal::read_some(int timeout_ms) {
+  pollfd fd{master_, POLLIN, 0};
+  if (::poll(&fd, 1, timeout_ms) <= 0) return true;
+  char buffer[4096];
+  ssize_t n = ::read(master_, buffer, sizeof buffer);
+  if (n <= 0) return false;  // EIO once every holder of the terminal's other side has closed it
+  out_.append(buffer, static_cast<size_t>(n));
+  return true;
+}
+
+void Terminal::type(const std::string& text) {
+  [[maybe_unused]] ssize_t n = ::write(master_, text.data(), text.size());
+}
+
+bool Terminal::wait_for(const std::string& text, size_t from, std::chrono::milliseconds deadline) {
+  auto seen = [&] { return text.empty() ? out_.size() > from : out_.find(text, std::min(from, out_.size())) != std::string::npos; };
   auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    pollfd fd{master, POLLIN, 0};
-    if (::poll(&fd, 1, 50) > 0) {
-      char buffer[4096];
-      ssize_t n = ::read(master, buffer, sizeof buffer);
-      if (n <= 0) break;
-      result.out.append(buffer, static_cast<size_t>(n));
-    }
-    // Type the input once the program has printed something (its prompt), a line at a time.
-    if (typed < input.size() && !result.out.empty()) {
+  while (!seen()) {
+    if (std::chrono::steady_clock::now() >= until || !read_some(50)) return seen();
+  }
+  return true;
+}
+
+void Terminal::resize(unsigned short rows, unsigned short columns) {
+  winsize size{};
+  size.ws_row = rows;
+  size.ws_col = columns;
+  ::ioctl(master_, TIOCSWINSZ, &size);
+}
+
+Result Terminal::finish(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until && read_some(50)) {
+  }
+  Result result;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    result.err = "timed out";
+  }
+  pid_ = -1;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = out_;
+  return result;
+}
+
+Result run_in_terminal(const std::vector<std::string>& argv, const RunOptions& options, const std::string& input,
+                       std::chrono::milliseconds deadline) {
+  Terminal terminal(argv, options);
+  auto until = std::chrono::steady_clock::now() + deadline;
+  if (terminal.wait_for("", 0, deadline)) {  // its first output: the prompt
+    for (size_t typed = 0; typed < input.size();) {
       size_t end = input.find('\n', typed);
       end = end == std::string::npos ? input.size() : end + 1;
-      [[maybe_unused]] ssize_t n = ::write(master, input.data() + typed, end - typed);
+      terminal.type(input.substr(typed, end - typed));
       typed = end;
     }
   }
-  ::close(master);
-  int status = 0;
-  if (::waitpid(pid, &status, WNOHANG) == 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    result.err = "timed out";
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+  return terminal.finish(std::max(left, std::chrono::milliseconds(0)));
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {

@@ -37,8 +37,34 @@ struct RunOptions {
 // Runs a program and captures its output.
 Result run_program(const std::vector<std::string>& argv, const RunOptions& options = {});
 
-// Runs a program on a new pseudo-terminal (as a person at a terminal would), types input,
-// and collects everything it printed until it exits or the deadline passes.
+// A program on a new pseudo-terminal of 30 rows and 100 columns, driven as a person at a
+// terminal would: type, wait for what it prints, resize the window.
+class Terminal {
+ public:
+  Terminal(const std::vector<std::string>& argv, const RunOptions& options);
+  ~Terminal();  // kills the program if it still runs
+  Terminal(const Terminal&) = delete;
+  Terminal& operator=(const Terminal&) = delete;
+
+  void type(const std::string& text);
+  // Waits until text appears in the output at or after position from (any output there, for
+  // an empty text); returns whether it did.
+  bool wait_for(const std::string& text, size_t from, std::chrono::milliseconds deadline);
+  // Changes the window size; the kernel sends SIGWINCH to the program, as a terminal emulator does.
+  void resize(unsigned short rows, unsigned short columns);
+  const std::string& output() const { return out_; }
+  // Reads until the program closes the terminal, then waits for it (killed at the deadline).
+  Result finish(std::chrono::milliseconds deadline);
+
+ private:
+  bool read_some(int timeout_ms);  // false at end of output
+  pid_t pid_ = -1;
+  int master_ = -1;
+  std::string out_;
+};
+
+// Runs a program on a new pseudo-terminal, types input a line at a time once it has printed
+// something (its prompt), and collects everything it printed until it exits or the deadline.
 Result run_in_terminal(const std::vector<std::string>& argv, const RunOptions& options, const std::string& input,
                        std::chrono::milliseconds deadline);
 
