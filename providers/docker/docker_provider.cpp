@@ -164,8 +164,8 @@ class DockerProvider : public berth::Provider {
                 {"workdir", T::string, false, "/workspaces/{name}", {}, "Folder in the container for the repository; {name} is the workspace"},
                 {"user", T::string, false, "", {}, "User that commands run as (default: the image's)"},
                 {"network", T::string, false, "bridge", {}, "Network the container joins"},
-                {"cpus", T::string, false, "", {}, "CPU limit, e.g. 1.5"},
-                {"memory", T::string, false, "", {}, "Memory limit, e.g. 512m or 2g"},
+                {"cpus", T::string, false, "", {}, "CPU limit, e.g. 1.5 (0.01 to 1024)"},
+                {"memory", T::string, false, "", {}, "Memory limit, e.g. 512m or 2g (at least 6m)"},
                 {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing"},
                 {"env", T::string, false, "", {}, "Environment for every workspace: A=1,B=2"},
             }};
