@@ -65,6 +65,13 @@ std::string engine_state(const std::string& address, const std::string& id) {
   return state;
 }
 
+// The environment of `berth ssh` run by a person at a terminal, against this home's server.
+berth::test::RunOptions at_terminal(const ServerHome& server) {
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"TERM", "xterm"}};
+  return options;
+}
+
 TEST(Docker, WholeLifecycleThroughTheCli) {
   REQUIRE_ENGINE(address);
   ServerHome server;
@@ -116,9 +123,7 @@ TEST(Docker, SshGivesAnInteractiveShellWithATerminal) {
   ServerHome server;
   add_target(server, "dock", address);
   ASSERT_EQ(server.berth({"create", "shell", "--target", "dock"}).exit_code, 0);
-  berth::test::RunOptions env;
-  env.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"TERM", "xterm"}};
-  Result session = berth::test::run_in_terminal({berth::test::berth_binary().string(), "ssh", "shell"}, env,
+  Result session = berth::test::run_in_terminal({berth::test::berth_binary().string(), "ssh", "shell"}, at_terminal(server),
                                                 "echo answer=$((6*7)); tty; stty size; pwd\nexit 5\n", std::chrono::seconds(20));
   EXPECT_EQ(session.exit_code, 5) << session.out << session.err;
   EXPECT_NE(session.out.find("answer=42"), std::string::npos) << session.out;
@@ -132,9 +137,7 @@ TEST(Docker, SshPassesWindowResizesOnWhileTheSessionRuns) {
   ServerHome server;
   add_target(server, "dock", address);
   ASSERT_EQ(server.berth({"create", "resize", "--target", "dock"}).exit_code, 0);
-  berth::test::RunOptions env;
-  env.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"TERM", "xterm"}};
-  berth::test::Terminal terminal({berth::test::berth_binary().string(), "ssh", "resize"}, env);
+  berth::test::Terminal terminal({berth::test::berth_binary().string(), "ssh", "resize"}, at_terminal(server));
   ASSERT_TRUE(terminal.wait_for("", 0, std::chrono::seconds(20))) << "no prompt";
   // The marker is computed by the shell, so the terminal's echo of the typed line never matches.
   terminal.type("stty size; echo mark-$((40+2))\n");
