@@ -130,6 +130,24 @@ void define_provider(CLI::App& app, Invocation& run) {
     auto provider = run.session.api().get_provider(*name);
     print_as(run.session, Json(provider), [&] { print_manifest(provider); });
   });
+  // enable / disable: the answer is the provider's status after it, as `provider list` shows it.
+  for (const char* verb : {"enable", "disable"}) {
+    bool enable = std::string(verb) == "enable";
+    auto* command = app.add_subcommand(verb, enable ? "Lift a provider's quarantine or disable, and start it"
+                                                    : "Stop a provider's process and refuse its calls until enabled");
+    command->add_option("name", *name, "Provider name")->required();
+    command->callback([&run, name, enable] {
+      auto provider = enable ? run.session.api().enable_provider(*name) : run.session.api().disable_provider(*name);
+      print_as(run.session, Json(provider), [&] {
+        std::cout << "provider " << provider.info.name << ": " << (provider.broken ? "broken: " + provider.reason : "loaded")
+                  << std::endl;
+      });
+      if (enable && provider.broken) throw Error("provider_failed", "provider '" + *name + "' is still broken: " + provider.reason);
+    });
+  }
+  auto* logs = app.add_subcommand("logs", "Show what a provider printed (logs/providers/NAME.log)");
+  logs->add_option("name", *name, "Provider name")->required();
+  logs->callback([&run, name] { std::cout << run.session.api().provider_log(*name) << std::flush; });
 }
 
 }  // namespace
@@ -140,7 +158,7 @@ void add_target_commands(Registry& registry) {
 }
 
 void add_provider_commands(Registry& registry) {
-  registry.push_back({"provider", "Show providers and their target manifests (list, info)", "Configuration", define_provider});
+  registry.push_back({"provider", "Show and manage providers (list, info, enable, disable, logs)", "Configuration", define_provider});
 }
 
 }  // namespace berth::cli

@@ -3,6 +3,7 @@
 #include "codec.hpp"
 #include "errors.hpp"
 #include "exec_frames.hpp"
+#include "module_files.hpp"
 #include "names.hpp"
 #include "version.hpp"
 
@@ -111,7 +112,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_json(response, 200, Json{{"status", "ok"}});
   });
   server.Get("/v1/version", [](const httplib::Request&, httplib::Response& response) {
-    send_json(response, 200, Json{{"version", BERTH_VERSION}, {"api", "v1"}, {"sdk_api", "1.0"}});
+    send_json(response, 200, Json{{"version", BERTH_VERSION}, {"api", "v1"}, {"sdk_api", to_string(sdk_api_version)}});
   });
 
   server.Get("/v1/apikeys", guarded([&](const httplib::Request&, httplib::Response& response) {
@@ -137,6 +138,16 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     auto status = providers.find(name);
     if (!status) throw not_found("provider '" + name + "' is not installed (berth provider list)");
     send_json(response, 200, Json(*status));
+  }));
+  server.Post(R"(/v1/providers/([^/]+)/(enable|disable))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    require_valid_name("provider", name);
+    send_json(response, 200, Json(request.matches[2] == "enable" ? providers.enable(name) : providers.disable(name)));
+  }));
+  server.Get(R"(/v1/providers/([^/]+)/logs)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    require_valid_name("provider", name);
+    response.set_content(providers.log_text(name), "text/plain");
   }));
 
   server.Get("/v1/targets", guarded([&](const httplib::Request&, httplib::Response& response) {

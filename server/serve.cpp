@@ -94,8 +94,10 @@ int serve(const ServeOptions& options) {
     return 1;
   }
 
+  // Each provider runs in its own berth-provider-host, which lies beside this executable.
   ProviderRegistry providers;
-  providers.load(options.builtin_providers, home.providers_dir());
+  providers.load(ProviderPaths{options.builtin_providers, home.providers_dir(), executable_dir() / "berth-provider-host",
+                               home.logs_dir() / "providers", home.config_dir / "providers.yaml"});
   for (const auto& status : providers.list()) {
     if (status.broken) log_line("provider '" + status.info.name + "' is broken: " + status.reason);
   }
@@ -176,6 +178,9 @@ int serve(const ServeOptions& options) {
 
   log_line("listening on unix://" + home.socket_path().string() + " (home " + home.data_dir.string() + ", pid " +
            std::to_string(::getpid()) + ")");
+  // Records left mid-operation are settled in the background, each within a deadline: a slow
+  // engine or a crashing provider never keeps the server from answering.
+  service.reconcile(log_line);
   server.listen_after_bind();
   if (tcp) tcp->stop();
   if (tcp_thread.joinable()) tcp_thread.join();

@@ -14,21 +14,26 @@ namespace berth {
 namespace {
 
 constexpr long kDefaultTimeoutSeconds = 600;
+// Status asked at start-up and by `berth info` must answer quickly or not count.
+constexpr long kReconcileTimeoutSeconds = 30;
+constexpr long kRefreshTimeoutSeconds = 10;
+constexpr long kCheckTimeoutSeconds = 30;
 
 const char* operation_name(int operation) {
   static const char* names[] = {"create", "start", "stop", "delete"};
   return names[operation];
 }
 
-// Progress of an operation goes to the workspace's log.
+// Progress of an operation goes to the workspace's log, secret property values masked.
 class LogProgress : public ProgressSink {
  public:
-  LogProgress(LogBook& logs, std::string name) : logs_(logs), name_(std::move(name)) {}
-  void line(std::string_view text) override { logs_.append(name_, text); }
+  LogProgress(LogBook& logs, std::string name, const Redactor& redactor) : logs_(logs), name_(std::move(name)), redactor_(redactor) {}
+  void line(std::string_view text) override { logs_.append(name_, redactor_.apply(text)); }
 
  private:
   LogBook& logs_;
   std::string name_;
+  const Redactor& redactor_;
 };
 
 bool is_valid_env_key(const std::string& key) {
@@ -54,69 +59,48 @@ WorkspaceService::WorkspaceService(Home home, ProviderRegistry& providers, LogBo
       target_files_(home_.targets_dir()),
       workspace_files_(home_.workspaces_dir()) {}
 
-WorkspaceService::~WorkspaceService() {
-  {
-    std::lock_guard lock(mutex_);
-    reaper_stop_ = true;
-  }
-  reaper_wake_.notify_all();
-  if (reaper_.joinable()) reaper_.join();
-}
+WorkspaceService::~WorkspaceService() { runner_.shutdown(); }
 
-uint64_t WorkspaceService::track(const std::string& name, const std::string& operation, const Target& target) {
-  long timeout = kDefaultTimeoutSeconds;
-  if (auto it = target.properties.find("timeout"); it != target.properties.end()) {
+namespace {
+long timeout_seconds(const Target& target, const char* property, long fallback) {
+  if (auto it = target.properties.find(property); it != target.properties.end()) {
     try {
-      timeout = std::stol(it->second);
+      return std::stol(it->second);
     } catch (const std::exception&) {
     }
   }
-  uint64_t id = ++next_operation_id_;
-  running_operations_[name] = {id, operation, std::chrono::steady_clock::now() + std::chrono::seconds(timeout), timeout};
-  ++running_;
-  return id;
+  return fallback;
 }
+}  // namespace
 
-void WorkspaceService::untrack(const std::string& name) {
-  running_operations_.erase(name);
-  --running_;
-  idle_.notify_all();
-}
-
-// Fails every operation past its deadline: the record says why, the workspace is free again,
-// and whatever the provider returns later is ignored (run_operation finds it untracked).
-void WorkspaceService::reap_expired() {
-  std::unique_lock lock(mutex_);
-  while (!reaper_stop_) {
-    reaper_wake_.wait_for(lock, std::chrono::milliseconds(200));
-    auto now = std::chrono::steady_clock::now();
-    for (auto it = running_operations_.begin(); it != running_operations_.end();) {
-      if (it->second.deadline > now) {
-        ++it;
-        continue;
-      }
-      std::string name = it->first;
-      RunningOperation expired = it->second;
-      it = running_operations_.erase(it);
-      --running_;
-      auto record = workspaces_.find(name);
-      if (record == workspaces_.end()) continue;
-      Workspace& w = record->second;
-      w.state = WorkspaceState::error;
-      w.operation.clear();
-      w.updated_at = now_rfc3339();
-      w.last_error = expired.operation + " timed out after " + std::to_string(expired.timeout_seconds) +
-                     " s (the target's timeout); the provider may still be at work: berth delete " + name + " --force";
-      try {
-        save_workspace(w);
-      } catch (const std::exception& error) {
-        w.last_error += " (and the record could not be saved: " + std::string(error.what()) + ")";
-      }
-      logs_.append(name, "==> " + expired.operation + " failed: timed out after " + std::to_string(expired.timeout_seconds) + " s");
-      logs_.end(name);
+void WorkspaceService::update_secrets() {
+  std::vector<std::string> secrets;
+  for (const auto& [name, target] : targets_) {
+    auto provider = providers_.find(target.provider);
+    if (!provider) continue;
+    for (const auto& spec : provider->info.target_manifest) {
+      if (spec.type != PropertyType::secret) continue;
+      if (auto it = target.properties.find(spec.name); it != target.properties.end()) secrets.push_back(it->second);
     }
-    idle_.notify_all();
   }
+  providers_.redactor().set_secrets(std::move(secrets));
+}
+
+ProviderReply WorkspaceService::call_provider(const std::string& method, Workspace& workspace, const Target& target,
+                                              ProgressSink& progress, std::chrono::seconds timeout,
+                                              const std::string& timeout_source, OutputSink* output, const ExecRequest* exec) {
+  ProviderCall call;
+  call.method = method;
+  call.workspace = &workspace;
+  call.properties = &target.properties;
+  call.provider_data = &workspace.provider_data;
+  call.data_dir = provider_data_dir(workspace.provider);
+  call.progress = &progress;
+  call.output = output;
+  call.exec = exec;
+  call.timeout = timeout;
+  call.timeout_source = timeout_source;
+  return providers_.process(workspace.provider).call(call);
 }
 
 std::vector<std::string> WorkspaceService::load() {
@@ -160,28 +144,57 @@ std::vector<std::string> WorkspaceService::load() {
     try {
       Workspace workspace = workspace_from_yaml(stored.text, stored.path.string());
       if (workspace.name != stored.name) throw invalid(stored.path.string() + ": name '" + workspace.name + "' does not match the file name");
-      if (is_transitional(workspace.state) || !workspace.operation.empty()) reconcile(workspace, problems);
+      if (is_transitional(workspace.state) || !workspace.operation.empty()) {
+        // Busy until reconcile settles it: nothing else may start on it meanwhile.
+        if (workspace.operation.empty()) workspace.operation = to_string(workspace.state);
+        to_reconcile_.push_back(workspace.name);
+      }
       workspaces_[workspace.name] = std::move(workspace);
     } catch (const std::exception& error) {
       problems.push_back(std::string("skipped workspace: ") + error.what());
     }
   }
-  reaper_ = std::thread(&WorkspaceService::reap_expired, this);
+  {
+    std::lock_guard lock(mutex_);
+    update_secrets();
+  }
   return problems;
 }
 
-void WorkspaceService::reconcile(Workspace& workspace, std::vector<std::string>& problems) {
-  std::string interrupted = workspace.operation.empty() ? to_string(workspace.state) : workspace.operation;
+void WorkspaceService::reconcile(std::function<void(const std::string&)> report) {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(mutex_);
+    names.swap(to_reconcile_);
+    running_ += static_cast<int>(names.size());
+  }
+  for (const auto& name : names) {
+    runner_.enqueue([this, name, report] {
+      std::string line;
+      try {
+        line = reconcile_one(name);
+      } catch (const std::exception& error) {
+        line = "cannot reconcile workspace '" + name + "': " + error.what();
+      }
+      finish_operation();
+      if (report) report(line);
+    });
+  }
+}
+
+// A record the server left mid-operation: the provider says what is really there, within a
+// deadline, and a provider that crashes or hangs leaves it in error, never the server down.
+std::string WorkspaceService::reconcile_one(const std::string& name) {
+  Workspace workspace = this->workspace(name);
+  std::string interrupted = workspace.operation;
   WorkspaceState was = workspace.state;
   Status status;
   std::string cause;
   try {
-    auto provider = providers_.instance(workspace.provider);
     Target target = target_with_defaults(workspace.target);
-    LogProgress progress(logs_, workspace.name);
-    std::string data_dir = provider_data_dir(workspace.provider);
-    OperationContext context{workspace, target.properties, workspace.provider_data, progress, data_dir};
-    status = provider->status(context);
+    LogProgress progress(logs_, workspace.name, providers_.redactor());
+    long timeout = std::min(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds), kReconcileTimeoutSeconds);
+    status = call_provider("status", workspace, target, progress, std::chrono::seconds(timeout), "berth's reconcile deadline").status;
   } catch (const std::exception& error) {
     cause = error.what();
   }
@@ -190,16 +203,18 @@ void WorkspaceService::reconcile(Workspace& workspace, std::vector<std::string>&
   if (was == WorkspaceState::deleting) {
     workspace.state = WorkspaceState::error;
     workspace.last_error = "the server stopped during delete; run 'berth delete " + workspace.name + "' again";
-  } else if (status.state == InfraState::started && was != WorkspaceState::stopping) {
+  } else if (status.state == InfraState::started && was != WorkspaceState::stopping && was != WorkspaceState::creating) {
     workspace.state = WorkspaceState::started;
     workspace.last_error.clear();
   } else if (status.state == InfraState::stopped && was != WorkspaceState::creating) {
     workspace.state = WorkspaceState::stopped;
     workspace.last_error.clear();
   } else {
+    // An interrupted create is an error: nothing proves it finished (a clone may be half done).
     workspace.state = WorkspaceState::error;
     std::string found = !cause.empty() ? "its provider could not tell its state: " + cause
                         : status.state == InfraState::gone ? "its infrastructure is gone"
+                        : was == WorkspaceState::creating ? "a create cut short may have left it half made"
                         : status.detail.empty() ? "its state is uncertain" : status.detail;
     workspace.last_error = "the server stopped during " + interrupted + " and " + found + "; run 'berth " +
                            (was == WorkspaceState::stopping ? "stop " : "delete ") + workspace.name + "'";
@@ -207,8 +222,18 @@ void WorkspaceService::reconcile(Workspace& workspace, std::vector<std::string>&
   logs_.append(workspace.name, "==> reconciled after a server restart: " + to_string(workspace.state) +
                                    (workspace.last_error.empty() ? "" : " (" + workspace.last_error + ")"));
   save_workspace(workspace);
-  problems.push_back("reconciled workspace '" + workspace.name + "' left in " + interrupted + ": now " +
-                     to_string(workspace.state));
+  {
+    std::lock_guard lock(mutex_);
+    workspaces_[name] = workspace;
+  }
+  return "reconciled workspace '" + workspace.name + "' left in " + interrupted + ": now " + to_string(workspace.state) +
+         (workspace.last_error.empty() ? "" : " (" + workspace.last_error + ")");
+}
+
+void WorkspaceService::finish_operation() {
+  std::lock_guard lock(mutex_);
+  --running_;
+  idle_.notify_all();
 }
 
 // ---- targets ----
@@ -268,6 +293,7 @@ Target WorkspaceService::add_target(TargetDocument document) {
   }
   target_files_.save(target.name, target_to_yaml(target));
   targets_[target.name] = target;
+  update_secrets();
   return masked(target);
 }
 
@@ -288,6 +314,7 @@ void WorkspaceService::remove_target(const std::string& name, bool force) {
   }
   target_files_.remove(name);
   targets_.erase(name);
+  update_secrets();
   if (default_target_ == name) {
     default_target_.clear();
     write_file_atomically(home_.settings_path(), json_to_yaml(Json{{"initialized", "true"}, {"default_target", ""}}));
@@ -308,8 +335,13 @@ TargetCheck WorkspaceService::check_target(const std::string& name) {
   require_valid_name("target", name);
   Target target = target_with_defaults(name);
   try {
-    auto provider = providers_.instance(target.provider);
-    return provider->check_target(target.properties, provider_data_dir(target.provider));
+    ProviderCall call;
+    call.method = "check_target";
+    call.properties = &target.properties;
+    call.data_dir = provider_data_dir(target.provider);
+    call.timeout = std::chrono::seconds(kCheckTimeoutSeconds);
+    call.timeout_source = "berth doctor's deadline";
+    return providers_.process(target.provider).call(call).check;
   } catch (const std::exception& error) {
     return TargetCheck{false, error.what()};
   }
@@ -337,12 +369,10 @@ Workspace WorkspaceService::refreshed_workspace(const std::string& name) {
   Status status;
   try {
     Target target = target_with_defaults(seen.target);
-    auto provider = providers_.instance(seen.provider);
-    LogProgress progress(logs_, name);
-    std::string data_dir = provider_data_dir(seen.provider);
+    LogProgress progress(logs_, name, providers_.redactor());
     Workspace copy = seen;
-    OperationContext context{copy, target.properties, copy.provider_data, progress, data_dir};
-    status = provider->status(context);
+    long timeout = std::min(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds), kRefreshTimeoutSeconds);
+    status = call_provider("status", copy, target, progress, std::chrono::seconds(timeout), "berth info's deadline").status;
   } catch (const std::exception&) {
     return seen;  // the provider cannot tell now; the record stays as it was
   }
@@ -391,7 +421,6 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
   }
   if (request.env.size() > 256) throw invalid("at most 256 env variables");
   Workspace workspace;
-  uint64_t operation_id = 0;
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) throw unavailable("the server is shutting down; try again when it is back");
@@ -405,7 +434,7 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
     require_valid_name("target", target_name);
     auto target = targets_.find(target_name);
     if (target == targets_.end()) throw not_found("target '" + target_name + "' does not exist (berth target list)");
-    providers_.instance(target->second.provider);  // a broken or missing provider fails now, not later
+    providers_.process(target->second.provider);  // a broken or missing provider fails now, not later
     workspace.name = request.name;
     workspace.target = target_name;
     workspace.provider = target->second.provider;
@@ -416,21 +445,21 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
     workspace.operation = "create";
     workspace.created_at = workspace.updated_at = now_rfc3339();
     workspaces_[workspace.name] = workspace;  // claims the name
-    operation_id = track(workspace.name, "create", target->second);
+    ++running_;
   }
   Accepted accepted{workspace, 0};
   try {
     save_workspace(workspace);
   } catch (...) {
-    std::lock_guard lock(mutex_);
-    workspaces_.erase(workspace.name);
-    untrack(workspace.name);
+    {
+      std::lock_guard lock(mutex_);
+      workspaces_.erase(workspace.name);
+    }
+    finish_operation();
     throw;
   }
   accepted.log_offset = logs_.begin(workspace.name, true);
-  std::thread(&WorkspaceService::run_operation, this, workspace.name,
-              Plan{Operation::create, WorkspaceState::creating, false, operation_id})
-      .detach();
+  runner_.enqueue([this, name = workspace.name] { run_operation(name, Plan{Operation::create, WorkspaceState::creating, false}); });
   return accepted;
 }
 
@@ -460,19 +489,20 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
     workspace.operation = operation_name(static_cast<int>(operation));
     workspace.updated_at = now_rfc3339();
     claimed = workspace;
-    auto target = targets_.find(workspace.target);
-    plan.id = track(name, workspace.operation, target == targets_.end() ? Target{} : target->second);
+    ++running_;
   }
   try {
     save_workspace(claimed);
   } catch (...) {
-    std::lock_guard lock(mutex_);
-    workspaces_[name] = before;
-    untrack(name);
+    {
+      std::lock_guard lock(mutex_);
+      workspaces_[name] = before;
+    }
+    finish_operation();
     throw;
   }
   long long offset = logs_.begin(name, false);
-  std::thread(&WorkspaceService::run_operation, this, name, plan).detach();
+  runner_.enqueue([this, name, plan] { run_operation(name, plan); });
   return Accepted{claimed, offset};
 }
 
@@ -490,27 +520,22 @@ WorkspaceService::Accepted WorkspaceService::remove(const std::string& name, boo
 
 void WorkspaceService::run_operation(std::string name, Plan plan) {
   const char* verb = operation_name(static_cast<int>(plan.operation));
-  LogProgress progress(logs_, name);
+  LogProgress progress(logs_, name, providers_.redactor());
   progress.line("==> " + std::string(verb) + " " + name + " at " + now_rfc3339());
   Workspace workspace = this->workspace(name);
   std::string failure;
   try {
     Target target = target_with_defaults(workspace.target);
-    auto provider = providers_.instance(workspace.provider);
-    std::string data_dir = provider_data_dir(workspace.provider);
-    OperationContext context{workspace, target.properties, workspace.provider_data, progress, data_dir};
-    switch (plan.operation) {
-      case Operation::create: provider->create(context); break;
-      case Operation::start: provider->start(context); break;
-      case Operation::stop: provider->stop(context); break;
-      case Operation::destroy: provider->destroy(context); break;
-    }
+    const char* method = plan.operation == Operation::destroy ? "destroy" : verb;
+    // The call ends by the deadline and its grace period at the latest: past them the provider's
+    // process is killed, so the workspace is never freed while its provider is still at work.
+    call_provider(method, workspace, target, progress,
+                  std::chrono::seconds(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds)), "the target's timeout");
   } catch (const std::exception& error) {
     failure = error.what();
     if (failure.empty()) failure = "the provider failed without a message";
-  } catch (...) {
-    failure = "the provider threw an unknown exception";
   }
+  failure = providers_.redactor().apply(failure);
 
   bool remove_record = plan.operation == Operation::destroy && (failure.empty() || plan.force);
   workspace.operation.clear();
@@ -530,17 +555,6 @@ void WorkspaceService::run_operation(std::string name, Plan plan) {
     workspace.last_error.clear();
   }
 
-  {
-    std::lock_guard lock(mutex_);
-    auto running = running_operations_.find(name);
-    if (running == running_operations_.end() || running->second.id != plan.id) {
-      // Reaped at its deadline: the record already says so, and this late result must not
-      // overwrite what happened since.
-      progress.line("==> the provider ended " + std::string(verb) + " after its deadline; that result is ignored");
-      return;
-    }
-    running_operations_.erase(running);  // from here the reaper leaves this operation alone
-  }
   try {
     if (remove_record) {
       workspace_files_.remove(name);
@@ -560,12 +574,11 @@ void WorkspaceService::run_operation(std::string name, Plan plan) {
     } else {
       workspaces_[name] = workspace;
     }
-    --running_;
   }
   progress.line(failure.empty() ? "==> " + std::string(verb) + " done: " + (remove_record ? "deleted" : to_string(workspace.state))
                                 : "==> " + std::string(verb) + " failed");
   logs_.end(name);
-  idle_.notify_all();
+  finish_operation();
 }
 
 void WorkspaceService::check_exec(const std::string& name, const ExecRequest& request) const {
@@ -584,16 +597,12 @@ int WorkspaceService::exec(const std::string& name, const ExecRequest& request, 
   check_exec(name, request);
   Workspace workspace = this->workspace(name);
   Target target = target_with_defaults(workspace.target);
-  auto provider = providers_.instance(workspace.provider);
-  LogProgress progress(logs_, name);
-  std::string data_dir = provider_data_dir(workspace.provider);
-  OperationContext context{workspace, target.properties, workspace.provider_data, progress, data_dir};
+  LogProgress progress(logs_, name, providers_.redactor());
+  auto timeout = std::chrono::seconds(timeout_seconds(target, kExecTimeoutProperty, 0));
   try {
-    return provider->exec(context, request, output);
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& error) {
-    throw provider_failed(std::string("exec in '") + name + "' failed: " + error.what());
+    return call_provider("exec", workspace, target, progress, timeout, "the target's exec_timeout", &output, &request).exit_code;
+  } catch (const Error& error) {
+    throw Error(error.code(), providers_.redactor().apply(error.what()));
   }
 }
 
@@ -602,8 +611,18 @@ void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
   {
     std::unique_lock lock(mutex_);
     shutting_down_ = true;
+  }
+  // An exec may never end by itself (a shell, a server): end every one now.
+  providers_.cancel_all("exec", "berth-server is shutting down");
+  {
+    std::unique_lock lock(mutex_);
     idle_.wait_for(lock, grace, [&] { return running_ == 0; });
-    running_operations_.clear();
+  }
+  // What still runs is ended with its host; each operation then records that it failed.
+  providers_.stop_all("berth-server is shutting down");
+  runner_.shutdown();
+  {
+    std::unique_lock lock(mutex_);
     for (auto& [name, workspace] : workspaces_) {
       if (workspace.operation.empty()) continue;
       workspace.state = WorkspaceState::error;

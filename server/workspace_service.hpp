@@ -1,6 +1,8 @@
 #pragma once
 // The state the server owns: targets and workspaces, kept in memory and written through to
-// one YAML file per record; lifecycle operations run here, in their own threads.
+// one YAML file per record; lifecycle operations run here, on the runner's bounded pool, each
+// a call into the workspace's provider process.
+#include "elastic_pool.hpp"
 #include "home.hpp"
 #include "log_book.hpp"
 #include "provider_registry.hpp"
@@ -11,7 +13,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <thread>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -25,9 +26,12 @@ class WorkspaceService {
   WorkspaceService(Home home, ProviderRegistry& providers, LogBook& logs);
   ~WorkspaceService();
 
-  // Reads every record, creates the default target on first start, and reconciles records
-  // left in a transitional state by asking their provider. Returns one line per problem found.
+  // Reads every record and creates the default target on first start. Records left in a
+  // transitional state stay busy until reconcile() settles them. Returns one line per problem.
   std::vector<std::string> load();
+  // Settles, in the background, each record load() found mid-operation by asking its provider
+  // (with a deadline); `report` gets one line per record. Returns at once.
+  void reconcile(std::function<void(const std::string&)> report);
 
   std::vector<Target> targets() const;
   Target target(const std::string& name) const;
@@ -57,8 +61,9 @@ class WorkspaceService {
 
   LogBook& logs() { return logs_; }
 
-  // Refuses new operations, waits up to grace for running ones, then fails those still
-  // running (their records say so) and ends every log follow.
+  // Refuses new operations, ends every exec, waits up to grace for running operations, then
+  // stops every provider host (the calls still running fail and their records say so), and
+  // ends every log follow.
   void shutdown(std::chrono::milliseconds grace);
 
  private:
@@ -67,26 +72,20 @@ class WorkspaceService {
     Operation operation;
     WorkspaceState during;
     bool force = false;
-    uint64_t id = 0;
   };
-  // An operation in flight and when it must have ended (the target's `timeout`).
-  struct RunningOperation {
-    uint64_t id;
-    std::string operation;
-    std::chrono::steady_clock::time_point deadline;
-    long timeout_seconds;
-  };
-  uint64_t track(const std::string& name, const std::string& operation, const Target& target);  // under mutex_
-  void untrack(const std::string& name);                                                          // under mutex_
-  void reap_expired();
-
+  // One call into the workspace's provider; provider_data is updated from the reply.
+  ProviderReply call_provider(const std::string& method, Workspace& workspace, const Target& target,
+                              ProgressSink& progress, std::chrono::seconds timeout, const std::string& timeout_source,
+                              OutputSink* output = nullptr, const ExecRequest* exec = nullptr);
   Accepted begin_operation(const std::string& name, Operation operation, bool force);
   void run_operation(std::string name, Plan plan);
+  void finish_operation();  // under no lock: one fewer running, wakes shutdown
   void save_workspace(const Workspace& workspace);  // writes the file; caller owns the record
   Target target_with_defaults(const std::string& name) const;  // under mutex_, raw secrets
   Target masked(const Target& target) const;
   std::string provider_data_dir(const std::string& provider) const;
-  void reconcile(Workspace& workspace, std::vector<std::string>& problems);
+  std::string reconcile_one(const std::string& name);
+  void update_secrets();  // under mutex_: the redactor learns every secret property value
 
   Home home_;
   ProviderRegistry& providers_;
@@ -101,11 +100,9 @@ class WorkspaceService {
   std::string default_target_;
   int running_ = 0;
   bool shutting_down_ = false;
-  std::map<std::string, RunningOperation> running_operations_;
-  uint64_t next_operation_id_ = 0;
-  std::thread reaper_;
-  std::condition_variable reaper_wake_;
-  bool reaper_stop_ = false;
+  std::vector<std::string> to_reconcile_;
+  // Owns every operation's thread: bounded, and shutdown waits for each.
+  ElasticPool runner_{2, 64};
 };
 
 }  // namespace berth

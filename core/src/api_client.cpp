@@ -275,4 +275,16 @@ ProviderStatus ApiClient::get_provider(const std::string& name) {
   return parse_json(call("GET", "/v1/providers/" + encode_segment(name)).body).get<ProviderStatus>();
 }
 
+ProviderStatus ApiClient::enable_provider(const std::string& name) {
+  return parse_json(call("POST", "/v1/providers/" + encode_segment(name) + "/enable").body).get<ProviderStatus>();
+}
+
+ProviderStatus ApiClient::disable_provider(const std::string& name) {
+  return parse_json(call("POST", "/v1/providers/" + encode_segment(name) + "/disable").body).get<ProviderStatus>();
+}
+
+std::string ApiClient::provider_log(const std::string& name) {
+  return call("GET", "/v1/providers/" + encode_segment(name) + "/logs").body;
+}
+
 }  // namespace berth

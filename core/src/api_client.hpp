@@ -54,6 +54,9 @@ class ApiClient : public Api {
 
   std::vector<ProviderStatus> list_providers() override;
   ProviderStatus get_provider(const std::string& name) override;
+  ProviderStatus enable_provider(const std::string& name) override;
+  ProviderStatus disable_provider(const std::string& name) override;
+  std::string provider_log(const std::string& name) override;
 
   struct Reply {
     int status = 0;

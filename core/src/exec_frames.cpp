@@ -1,5 +1,7 @@
 #include "exec_frames.hpp"
 
+#include <stdexcept>
+
 namespace berth {
 
 std::string encode_frame(char type, std::string_view payload) {
@@ -18,6 +20,7 @@ void FrameDecoder::feed(const char* data, size_t size) {
   while (buffer_.size() - offset >= 5) {
     uint32_t length = 0;
     for (int i = 1; i <= 4; ++i) length = (length << 8) | static_cast<unsigned char>(buffer_[offset + i]);
+    if (max_frame_ != 0 && length > max_frame_) throw std::length_error("frame of " + std::to_string(length) + " bytes is over the limit");
     if (buffer_.size() - offset - 5 < length) break;
     on_frame_(buffer_[offset], std::string_view(buffer_).substr(offset + 5, length));
     offset += 5 + length;

@@ -17,12 +17,15 @@ std::string encode_frame(char type, std::string_view payload);
 // Feeds bytes as they come and calls on_frame for each whole frame.
 class FrameDecoder {
  public:
-  explicit FrameDecoder(std::function<void(char, std::string_view)> on_frame) : on_frame_(std::move(on_frame)) {}
+  // max_frame: a frame announced longer than this makes feed throw (0: no limit).
+  explicit FrameDecoder(std::function<void(char, std::string_view)> on_frame, uint32_t max_frame = 0)
+      : on_frame_(std::move(on_frame)), max_frame_(max_frame) {}
   void feed(const char* data, size_t size);
   bool idle() const { return buffer_.empty(); }
 
  private:
   std::function<void(char, std::string_view)> on_frame_;
+  uint32_t max_frame_;
   std::string buffer_;
 };
 

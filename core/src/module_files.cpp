@@ -4,8 +4,12 @@
 #include "codec.hpp"
 #include "errors.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <map>
 #include <system_error>
@@ -13,6 +17,23 @@
 namespace fs = std::filesystem;
 
 namespace berth {
+
+namespace {
+
+// Why a file or folder with these stat facts lets someone else change what berth loads.
+std::string writable_by_others(const struct stat& info, const std::string& what) {
+  if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+    return what + " is owned by another user (uid " + std::to_string(info.st_uid) + "); refusing to load it";
+  }
+  bool sticky_folder = S_ISDIR(info.st_mode) && (info.st_mode & S_ISVTX);
+  if ((info.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_folder) {
+    return what + " is writable by " + ((info.st_mode & S_IWOTH) ? "every user" : "its group") +
+           "; refusing to load it (chmod go-w)";
+  }
+  return "";
+}
+
+}  // namespace
 
 std::vector<ModuleFile> find_modules(const fs::path& folder, bool builtin) {
   std::map<std::string, ModuleFile> by_name;
@@ -110,15 +131,43 @@ void ManifestCache::save() const {
 }
 
 std::string unsafe_file_reason(const fs::path& path) {
-  for (const auto& checked : {path, path.parent_path()}) {
-    struct stat info {};
-    if (::stat(checked.c_str(), &info) != 0) return "cannot stat " + checked.string();
-    if (info.st_mode & S_IWOTH) return checked.string() + " is writable by every user; refusing to load it (chmod o-w)";
-    if (info.st_uid != ::geteuid() && info.st_uid != 0) {
-      return checked.string() + " is owned by another user (uid " + std::to_string(info.st_uid) + "); refusing to load it";
-    }
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) return "cannot stat " + path.string();
+  if (S_ISLNK(info.st_mode)) return path.string() + " is a symbolic link; a drop-in must be a regular file (copy it instead)";
+  if (auto reason = writable_by_others(info, path.string()); !reason.empty()) return reason;
+  fs::path folder = path.parent_path();
+  if (::stat(folder.c_str(), &info) != 0) return "cannot stat " + folder.string();
+  return writable_by_others(info, "folder " + folder.string());
+}
+
+
+int open_module_library(const fs::path& path, bool dropin) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    int error = errno;
+    if (error == ELOOP) throw invalid(path.string() + " is a symbolic link; a provider must be a regular file (copy it instead)");
+    throw invalid("cannot open " + path.string() + ": " + std::strerror(error));
   }
-  return "";
+  auto refuse = [&](const std::string& reason) {
+    ::close(fd);
+    return invalid(reason);
+  };
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) throw refuse(path.string() + " is not a regular file");
+  if (!dropin) return fd;
+  if (auto reason = writable_by_others(info, path.string()); !reason.empty()) throw refuse(reason);
+  // The folders of the file as opened (not as named): whoever can write one can rename the
+  // file away and put another in its place before the next load.
+  std::error_code error;
+  fs::path real = fs::read_symlink("/proc/self/fd/" + std::to_string(fd), error);
+  if (error) throw refuse("cannot resolve the real path of " + path.string() + ": " + error.message());
+  for (fs::path folder = real.parent_path(); !folder.empty(); folder = folder.parent_path()) {
+    struct stat folder_info {};
+    if (::stat(folder.c_str(), &folder_info) != 0) throw refuse("cannot stat " + folder.string());
+    if (auto reason = writable_by_others(folder_info, "folder " + folder.string()); !reason.empty()) throw refuse(reason);
+    if (folder == folder.root_path()) break;
+  }
+  return fd;
 }
 
 std::optional<ApiVersion> parse_api_version(const std::string& text) {

@@ -61,6 +61,13 @@ class ManifestCache {
 // Empty when it is safe.
 std::string unsafe_file_reason(const std::filesystem::path& path);
 
+// Opens a module's library for loading, so that what is checked is what is loaded: once, with
+// O_NOFOLLOW (a symbolic link is refused), then checked on the open descriptor (a regular file;
+// for a drop-in, owned by this user or root and writable by nobody else, and every folder of
+// its real path likewise, a sticky folder such as /tmp excepted). Load it from
+// "/proc/self/fd/N" and close the descriptor after. Throws invalid with the reason.
+int open_module_library(const std::filesystem::path& path, bool dropin);
+
 std::optional<ApiVersion> parse_api_version(const std::string& text);
 std::string to_string(ApiVersion version);
 // Why a module built for `module` cannot load in a host of `host`; empty when it can.

@@ -84,10 +84,18 @@ void validate_target_properties(TargetDocument& document, const ProviderInfo& pr
   } else {
     properties[kTimeoutProperty] = "600";
   }
+  // So does `exec_timeout`: seconds an exec may run, none when absent or 0.
+  if (auto timeout = properties.find(kExecTimeoutProperty); timeout != properties.end()) {
+    const std::string& value = timeout->second;
+    if (!is_integer(value) || value[0] == '-' || value.size() > 6 || std::stol(value) > 86400) {
+      throw invalid(where(document, kExecTimeoutProperty) + ": property 'exec_timeout' must be whole seconds from 0 (none) to 86400 (got '" +
+                    value + "')");
+    }
+  }
   for (const auto& property : properties) {
     const std::string& name = property.first;  // named, not a structured binding: lambdas capture it
     const std::string& value = property.second;
-    if (name == kTimeoutProperty) continue;
+    if (name == kTimeoutProperty || name == kExecTimeoutProperty) continue;
     auto spec = std::find_if(provider.target_manifest.begin(), provider.target_manifest.end(),
                              [&](const PropertySpec& s) { return s.name == name; });
     if (spec == provider.target_manifest.end()) {

@@ -8,6 +8,7 @@
 namespace berth {
 
 inline constexpr const char* kTimeoutProperty = target_timeout_property;
+inline constexpr const char* kExecTimeoutProperty = target_exec_timeout_property;
 
 struct TargetDocument {
   Target target;

@@ -50,6 +50,11 @@ class Api {
 
   virtual std::vector<ProviderStatus> list_providers() = 0;
   virtual ProviderStatus get_provider(const std::string& name) = 0;
+  /// Lifts a provider's quarantine, refusal or disable (SDK 1.1); disable stops its process.
+  virtual ProviderStatus enable_provider(const std::string& name) = 0;
+  virtual ProviderStatus disable_provider(const std::string& name) = 0;
+  /// What the provider printed: logs/providers/NAME.log (SDK 1.1).
+  virtual std::string provider_log(const std::string& name) = 0;
 };
 
 }  // namespace berth

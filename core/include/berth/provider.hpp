@@ -8,22 +8,64 @@
 ///
 ///     name: folder                 # must equal info().name and the file's base name
 ///     version: 1.2.0               # must equal info().version
-///     api_version: "1.0"           # the SDK API version the library was built against
+///     api_version: "1.1"           # the SDK API version the library was built against
 ///     description: Workspaces as plain folders
 ///
-/// The host loads the library with RTLD_NOW | RTLD_LOCAL, checks the API version handshake
-/// (same major, library minor <= host minor) before calling anything else, keeps the library
-/// loaded while any object it made is alive, and catches every exception at the boundary.
-/// Walkthrough: docs/providers.md.
+/// The library runs in its own process (berth-provider-host), never in the server's. That
+/// process loads it with RTLD_NOW | RTLD_LOCAL, checks the API version and the ABI facts the
+/// library was compiled with before calling anything else, and catches every exception at the
+/// boundary; a crash or a hang ends only that process. Walkthrough: docs/providers.md.
 #include <berth/io.hpp>
 #include <berth/sdk.hpp>
 #include <berth/types.hpp>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace berth {
+
+/// An operation's deadline, and the host's request that it end. A long operation polls
+/// requested() or waits with wait_for() between its steps and gives up (throws) once it is set.
+/// Past the deadline berth requests cancellation; if the operation has not returned after a
+/// grace period, its provider process is killed.
+class Cancellation {
+ public:
+  using Clock = std::chrono::system_clock;
+  explicit Cancellation(Clock::time_point deadline = Clock::time_point::max()) : deadline_(deadline) {}
+  Cancellation(const Cancellation&) = delete;
+  Cancellation& operator=(const Cancellation&) = delete;
+
+  /// When the operation must have ended; time_point::max() when it has no deadline.
+  Clock::time_point deadline() const { return deadline_; }
+  /// True once berth asked the operation to end (deadline passed, client gone, shutdown).
+  bool requested() const {
+    std::lock_guard lock(mutex_);
+    return requested_;
+  }
+  /// Waits up to timeout; true when cancellation was requested meanwhile (or before).
+  bool wait_for(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return requested_; });
+  }
+  /// Called by the host, not by providers.
+  void request() {
+    {
+      std::lock_guard lock(mutex_);
+      requested_ = true;
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  Clock::time_point deadline_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  bool requested_ = false;
+};
 
 /// Everything a lifecycle operation receives.
 struct OperationContext {
@@ -32,6 +74,7 @@ struct OperationContext {
   StringMap& provider_data;       ///< the provider's own data on the record; changes are saved
   ProgressSink& progress;         ///< progress lines for the workspace log
   const std::string& data_dir;    ///< a folder the host gives this provider for its own files
+  const Cancellation& cancellation;  ///< the deadline, and whether berth asked to stop (SDK 1.1)
 };
 
 /// The real state of a workspace's infrastructure, as the provider finds it.
@@ -72,11 +115,66 @@ class Provider {
 
 }  // namespace berth
 
+namespace berth {
+
+/// What the library was compiled with, as this header sees it: the host compares it with its
+/// own before it calls anything else, so a library built with another standard library ABI or
+/// against headers whose structs differ is refused instead of corrupting memory. Plain C
+/// layout; new fields only ever go at the end (`size` says how many there are).
+struct AbiFacts {
+  std::uint32_t size;             ///< sizeof(AbiFacts) as the library saw it
+  std::int32_t sdk_major;
+  std::int32_t sdk_minor;
+  std::int32_t compiler_family;   ///< 1 GCC, 2 Clang, 0 other
+  std::int32_t compiler_major;
+  std::int32_t standard_library;  ///< 1 libstdc++, 2 libc++, 0 other
+  std::int32_t cxx11_abi;         ///< _GLIBCXX_USE_CXX11_ABI, -1 without libstdc++
+  std::uint32_t size_of_string;
+  std::uint32_t size_of_string_map;
+  std::uint32_t size_of_workspace;
+  std::uint32_t size_of_operation_context;
+  std::uint32_t size_of_provider_info;
+  std::uint32_t size_of_property_spec;
+  std::uint32_t size_of_exec_request;
+  std::uint32_t size_of_status;
+  std::uint32_t size_of_target_check;
+  std::uint32_t size_of_cancellation;
+};
+
+/// The facts of whoever compiles this line: the library through BERTH_PROVIDER, the host itself.
+inline constexpr AbiFacts compiled_abi_facts() {
+  return AbiFacts{
+      sizeof(AbiFacts), sdk_api_version.major, sdk_api_version.minor,
+#if defined(__clang__)
+      2, __clang_major__,
+#elif defined(__GNUC__)
+      1, __GNUC__,
+#else
+      0, 0,
+#endif
+#if defined(_LIBCPP_VERSION)
+      2, -1,
+#elif defined(__GLIBCXX__)
+      1, _GLIBCXX_USE_CXX11_ABI,
+#else
+      0, -1,
+#endif
+      sizeof(std::string), sizeof(StringMap), sizeof(Workspace), sizeof(OperationContext), sizeof(ProviderInfo),
+      sizeof(PropertySpec), sizeof(ExecRequest), sizeof(Status), sizeof(TargetCheck), sizeof(Cancellation)};
+}
+
+}  // namespace berth
+
 /// Registers ProviderClass as this library's provider. The host calls
-/// berth_provider_api_version() first and berth_provider_create() only if the handshake passes.
+/// berth_provider_api_version() and berth_provider_abi() first, and berth_provider_create()
+/// only if both match its own.
 #define BERTH_PROVIDER(ProviderClass)                                                   \
   extern "C" BERTH_EXPORT const berth::ApiVersion* berth_provider_api_version() noexcept { \
     static constexpr berth::ApiVersion version = berth::sdk_api_version;                \
     return &version;                                                                    \
+  }                                                                                     \
+  extern "C" BERTH_EXPORT const berth::AbiFacts* berth_provider_abi() noexcept {         \
+    static constexpr berth::AbiFacts facts = berth::compiled_abi_facts();               \
+    return &facts;                                                                      \
   }                                                                                     \
   extern "C" BERTH_EXPORT berth::Provider* berth_provider_create() { return new ProviderClass(); }

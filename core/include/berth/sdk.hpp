@@ -6,7 +6,9 @@
 ///  - a library reports failure by throwing (berth::Error or any std::exception); the host
 ///    catches at the boundary, so nothing a library throws can end the server or the CLI;
 ///  - the host and the library must be built with the same C++ standard library ABI (GCC's
-///    libstdc++ on Linux), which the API version's major number stands for.
+///    libstdc++ on Linux, the default _GLIBCXX_USE_CXX11_ABI=1): a provider reports the facts it
+///    was compiled with (berth::AbiFacts) and a host that finds them different refuses it.
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -21,7 +23,8 @@ struct ApiVersion {
   int minor;
 };
 
-inline constexpr ApiVersion sdk_api_version{1, 0};
+/// 1.1: OperationContext::cancellation (deadline and cancellation), ABI facts in the handshake.
+inline constexpr ApiVersion sdk_api_version{1, 1};
 
 /// The error type of berth, with a stable code that maps to an HTTP status and an exit code:
 /// "invalid", "not_found", "conflict", "provider_failed", "unauthorized", "too_large",

@@ -44,6 +44,9 @@ struct PropertySpec {
 /// A property every target may set whatever its provider: the seconds a lifecycle operation
 /// may take before berth fails it (default 600). Providers see it but need not declare it.
 inline constexpr const char* target_timeout_property = "timeout";
+/// Another: the seconds one exec may run (default none; 0 is none). Past it the command is
+/// cancelled, and its provider process killed if it does not end within a grace period.
+inline constexpr const char* target_exec_timeout_property = "exec_timeout";
 
 /// A named configuration of a provider. Property values are kept as text, checked against
 /// the provider's manifest (an integer is decimal digits, a boolean "true" or "false").

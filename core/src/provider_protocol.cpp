@@ -1,0 +1,143 @@
+#include "provider_protocol.hpp"
+
+#include "exec_frames.hpp"
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace berth {
+
+bool FrameWriter::write_all(const std::string& frame) {
+  std::lock_guard lock(mutex_);
+  size_t done = 0;
+  while (done < frame.size()) {
+    ssize_t n = ::send(fd_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool FrameWriter::json(const Json& message) {
+  return write_all(encode_frame('J', message.dump(-1, ' ', false, Json::error_handler_t::replace)));
+}
+
+bool FrameWriter::data(char type, uint32_t call_id, std::string_view bytes) {
+  std::string payload;
+  payload.reserve(4 + bytes.size());
+  for (int shift = 24; shift >= 0; shift -= 8) payload.push_back(static_cast<char>((call_id >> shift) & 0xff));
+  payload.append(bytes);
+  return write_all(encode_frame(type, payload));
+}
+
+uint32_t frame_call_id(std::string_view payload) {
+  uint32_t id = 0;
+  for (size_t i = 0; i < 4 && i < payload.size(); ++i) id = (id << 8) | static_cast<unsigned char>(payload[i]);
+  return id;
+}
+
+std::string_view frame_bytes(std::string_view payload) { return payload.size() < 4 ? std::string_view() : payload.substr(4); }
+
+Json abi_facts_to_json(const AbiFacts& f) {
+  const char* families[] = {"other", "gcc", "clang"};
+  const char* libraries[] = {"other", "libstdc++", "libc++"};
+  auto pick = [](const char* const* names, int value) { return value >= 0 && value <= 2 ? names[value] : "other"; };
+  return Json{{"sdk", std::to_string(f.sdk_major) + "." + std::to_string(f.sdk_minor)},
+              {"compiler", std::string(pick(families, f.compiler_family)) + " " + std::to_string(f.compiler_major)},
+              {"standard_library", pick(libraries, f.standard_library)},
+              {"cxx11_abi", f.cxx11_abi},
+              {"sizes",
+               {{"string", f.size_of_string},
+                {"string_map", f.size_of_string_map},
+                {"workspace", f.size_of_workspace},
+                {"operation_context", f.size_of_operation_context},
+                {"provider_info", f.size_of_provider_info},
+                {"property_spec", f.size_of_property_spec},
+                {"exec_request", f.size_of_exec_request},
+                {"status", f.size_of_status},
+                {"target_check", f.size_of_target_check},
+                {"cancellation", f.size_of_cancellation}}}};
+}
+
+std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host) {
+  if (library.size < sizeof(AbiFacts)) {
+    return "its ABI facts are from an older SDK: rebuild it against this berth's SDK (" + std::to_string(host.sdk_major) + "." +
+           std::to_string(host.sdk_minor) + ")";
+  }
+  if (library.standard_library != host.standard_library) {
+    return "it was built against another C++ standard library (" +
+           abi_facts_to_json(library)["standard_library"].get<std::string>() + ", berth uses " +
+           abi_facts_to_json(host)["standard_library"].get<std::string>() + "): rebuild it with GCC's libstdc++";
+  }
+  if (library.cxx11_abi != host.cxx11_abi) {
+    return "it was built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(library.cxx11_abi) + " but berth uses " +
+           std::to_string(host.cxx11_abi) + ": rebuild it without -D_GLIBCXX_USE_CXX11_ABI=" + std::to_string(library.cxx11_abi);
+  }
+  struct Size {
+    const char* name;
+    uint32_t AbiFacts::*field;
+  };
+  static const Size sizes[] = {{"std::string", &AbiFacts::size_of_string},
+                               {"berth::StringMap", &AbiFacts::size_of_string_map},
+                               {"berth::Workspace", &AbiFacts::size_of_workspace},
+                               {"berth::OperationContext", &AbiFacts::size_of_operation_context},
+                               {"berth::ProviderInfo", &AbiFacts::size_of_provider_info},
+                               {"berth::PropertySpec", &AbiFacts::size_of_property_spec},
+                               {"berth::ExecRequest", &AbiFacts::size_of_exec_request},
+                               {"berth::Status", &AbiFacts::size_of_status},
+                               {"berth::TargetCheck", &AbiFacts::size_of_target_check},
+                               {"berth::Cancellation", &AbiFacts::size_of_cancellation}};
+  for (const auto& size : sizes) {
+    if (library.*size.field != host.*size.field) {
+      return std::string("its SDK headers differ from berth's (sizeof ") + size.name + " is " +
+             std::to_string(library.*size.field) + ", berth's is " + std::to_string(host.*size.field) +
+             "): rebuild it against this berth's installed SDK headers, unmodified";
+    }
+  }
+  return "";
+}
+
+Json status_to_json(const Status& status) {
+  const char* names[] = {"started", "stopped", "gone", "unknown"};
+  return Json{{"state", names[static_cast<int>(status.state)]}, {"detail", status.detail}};
+}
+
+Status status_from_json(const Json& json) {
+  Status status;
+  std::string state = json.value("state", "unknown");
+  status.state = state == "started" ? InfraState::started
+                 : state == "stopped" ? InfraState::stopped
+                 : state == "gone"    ? InfraState::gone
+                                      : InfraState::unknown;
+  status.detail = json.value("detail", "");
+  return status;
+}
+
+Json exec_request_to_json(const ExecRequest& request) {
+  return Json{{"command", request.command}, {"env", request.env}, {"workdir", request.workdir}, {"user", request.user}};
+}
+
+ExecRequest exec_request_from_json(const Json& json) {
+  ExecRequest request;
+  request.command = json.value("command", std::vector<std::string>{});
+  request.env = json.value("env", StringMap{});
+  request.workdir = json.value("workdir", "");
+  request.user = json.value("user", "");
+  return request;
+}
+
+std::string describe_wait_status(int status) {
+  if (WIFSIGNALED(status)) {
+    int signal = WTERMSIG(status);
+    const char* abbrev = ::sigabbrev_np(signal);
+    return "signal " + std::to_string(signal) + (abbrev ? std::string(", SIG") + abbrev : std::string());
+  }
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace berth

@@ -1,0 +1,56 @@
+#pragma once
+// The provider protocol: what berth-server and a berth-provider-host say to each other over
+// their socket. Language-neutral by design (docs/providers.md, "The provider protocol"): every
+// frame is one type byte, a 4-byte big-endian length, then that many bytes.
+//   'J'  a JSON object: {"type": ..., "id": N, ...}  (hello, refused, call, cancel, progress,
+//        result, error)
+//   'o', 'e'  a call's stdout / stderr bytes: a 4-byte big-endian call id, then the bytes
+//   'i'  a call's stdin bytes (server to host), same layout
+//   'c'  a call's end of stdin: the 4-byte call id
+#include "codec.hpp"
+
+#include <berth/provider.hpp>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace berth {
+
+inline constexpr int kProviderProtocolVersion = 1;
+// A frame longer than this is a broken peer, not data: the connection is dropped.
+inline constexpr uint32_t kMaxProviderFrame = 16u << 20;
+
+// Writes whole frames to a socket; several threads may write at once.
+class FrameWriter {
+ public:
+  explicit FrameWriter(int fd) : fd_(fd) {}
+  // False when the peer is gone.
+  bool json(const Json& message);
+  bool data(char type, uint32_t call_id, std::string_view bytes);
+
+ private:
+  bool write_all(const std::string& frame);
+  int fd_;
+  std::mutex mutex_;
+};
+
+// The 4-byte call id at the front of a data frame, and the rest.
+uint32_t frame_call_id(std::string_view payload);
+std::string_view frame_bytes(std::string_view payload);
+
+Json abi_facts_to_json(const AbiFacts& facts);
+// Why a library with `library` facts cannot run in a host with `host` facts; empty when it can.
+// Says what to rebuild with.
+std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host);
+
+Json status_to_json(const Status& status);
+Status status_from_json(const Json& json);
+Json exec_request_to_json(const ExecRequest& request);  // without stdin: that goes as frames
+ExecRequest exec_request_from_json(const Json& json);
+
+// "signal 11, SIGSEGV" or "exit status 3", from a waitpid status.
+std::string describe_wait_status(int status);
+
+}  // namespace berth

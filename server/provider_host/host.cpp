@@ -1,0 +1,294 @@
+// berth-provider-host: loads one provider library and serves it to berth-server over the
+// socket it was given (fd 3), in the provider protocol (core/src/provider_protocol.hpp). The
+// provider's code runs only here: if it crashes, hangs or corrupts memory, this process ends
+// and the server carries on. stdout and stderr (the provider's stray output) go to the pipe
+// the server reads into logs/providers/NAME.log.
+#include "host.hpp"
+
+#include "exec_frames.hpp"
+#include "module_files.hpp"
+#include "provider_protocol.hpp"
+
+#define BOOST_DLL_USE_STD_FS
+#include <boost/dll/shared_library.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+namespace {
+
+constexpr int kSocketFd = 3;
+
+// One call in progress, as the host tracks it.
+struct Call {
+  explicit Call(Cancellation::Clock::time_point deadline) : cancellation(deadline) {}
+  Cancellation cancellation;
+  Json request;
+  std::string stdin_data;
+};
+
+class ProgressFrames : public ProgressSink {
+ public:
+  ProgressFrames(FrameWriter& writer, uint32_t id, const Cancellation& cancellation)
+      : writer_(writer), id_(id), cancellation_(cancellation) {}
+  void line(std::string_view text) override {
+    if (cancellation_.requested()) throw Error("provider_failed", "the operation was cancelled");
+    writer_.json(Json{{"type", "progress"}, {"id", id_}, {"line", std::string(text)}});
+  }
+
+ private:
+  FrameWriter& writer_;
+  uint32_t id_;
+  const Cancellation& cancellation_;
+};
+
+class OutputFrames : public OutputSink {
+ public:
+  OutputFrames(FrameWriter& writer, uint32_t id, const Cancellation& cancellation)
+      : writer_(writer), id_(id), cancellation_(cancellation) {}
+  void write(OutputStream stream, std::string_view data) override {
+    if (cancellation_.requested()) throw Error("provider_failed", "the command was cancelled");
+    if (!writer_.data(stream == OutputStream::stdout_stream ? 'o' : 'e', id_, data)) {
+      throw Error("provider_failed", "berth-server went away");
+    }
+  }
+
+ private:
+  FrameWriter& writer_;
+  uint32_t id_;
+  const Cancellation& cancellation_;
+};
+
+class Host {
+ public:
+  Host(std::shared_ptr<Provider> provider, FrameWriter& writer) : provider_(std::move(provider)), writer_(writer) {}
+
+  // Reads frames until the server closes the socket; calls run in threads of their own.
+  void serve() {
+    FrameDecoder decoder([this](char type, std::string_view payload) { on_frame(type, payload); }, kMaxProviderFrame);
+    char buffer[65536];
+    while (true) {
+      ssize_t n = ::read(kSocketFd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      decoder.feed(buffer, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  void on_frame(char type, std::string_view payload) {
+    if (type == 'J') {
+      Json message = Json::parse(payload);
+      uint32_t id = message.value("id", 0u);
+      std::string kind = message.value("type", "");
+      if (kind == "call") {
+        long long deadline_ms = message.value("deadline_ms", 0LL);
+        auto deadline = deadline_ms > 0 ? Cancellation::Clock::time_point(std::chrono::milliseconds(deadline_ms))
+                                        : Cancellation::Clock::time_point::max();
+        auto call = std::make_shared<Call>(deadline);
+        call->request = std::move(message);
+        {
+          std::lock_guard lock(mutex_);
+          calls_[id] = call;
+        }
+        // exec waits for its stdin ('c'); everything else starts now.
+        if (call->request.value("method", "") != "exec") start(id, call);
+      } else if (kind == "cancel") {
+        if (auto call = find(id)) call->cancellation.request();
+      }
+    } else if (type == 'i' || type == 'c') {
+      auto call = find(frame_call_id(payload));
+      if (!call) return;
+      if (type == 'i') {
+        call->stdin_data.append(frame_bytes(payload));
+      } else {
+        start(frame_call_id(payload), call);
+      }
+    }
+  }
+
+  std::shared_ptr<Call> find(uint32_t id) {
+    std::lock_guard lock(mutex_);
+    auto it = calls_.find(id);
+    return it == calls_.end() ? nullptr : it->second;
+  }
+
+  void start(uint32_t id, std::shared_ptr<Call> call) {
+    // Detached: the host ends by _exit or by being killed, never by joining a provider's call.
+    std::thread([this, id, call] {
+      Json reply = run(id, *call);
+      {
+        std::lock_guard lock(mutex_);
+        calls_.erase(id);
+      }
+      writer_.json(reply);
+    }).detach();
+  }
+
+  // Every call into the provider goes through here, and nothing it throws gets past.
+  Json run(uint32_t id, Call& call) {
+    const Json& request = call.request;
+    std::string method = request.value("method", "");
+    Workspace workspace;
+    // What the provider recorded before it failed is kept too: it may be what delete needs.
+    auto failed = [&](const std::string& code, const std::string& message) {
+      return Json{{"type", "error"}, {"id", id}, {"code", code}, {"message", message}, {"provider_data", workspace.provider_data}};
+    };
+    try {
+      if (request.contains("workspace")) workspace = request["workspace"].get<Workspace>();
+      StringMap properties = request.value("properties", StringMap{});
+      std::string data_dir = request.value("data_dir", "");
+      ProgressFrames progress(writer_, id, call.cancellation);
+      OperationContext context{workspace, properties, workspace.provider_data, progress, data_dir, call.cancellation};
+      Json reply{{"type", "result"}, {"id", id}};
+      if (method == "create") {
+        provider_->create(context);
+      } else if (method == "start") {
+        provider_->start(context);
+      } else if (method == "stop") {
+        provider_->stop(context);
+      } else if (method == "destroy") {
+        provider_->destroy(context);
+      } else if (method == "status") {
+        reply["status"] = status_to_json(provider_->status(context));
+      } else if (method == "exec") {
+        ExecRequest exec = exec_request_from_json(request.value("exec", Json::object()));
+        exec.stdin_data = std::move(call.stdin_data);
+        OutputFrames output(writer_, id, call.cancellation);
+        reply["exit_code"] = provider_->exec(context, exec, output);
+      } else if (method == "check_target") {
+        TargetCheck check = provider_->check_target(properties, data_dir);
+        reply["check"] = Json{{"ok", check.ok}, {"message", check.message}};
+      } else {
+        return failed("internal", "unknown method '" + method + "'");
+      }
+      reply["provider_data"] = workspace.provider_data;
+      return reply;
+    } catch (const Error& error) {
+      return failed(error.code(), error.what());
+    } catch (const std::exception& error) {
+      return failed("provider_failed", error.what());
+    } catch (...) {
+      return failed("provider_failed", "the provider threw something that is not a std::exception during " + method);
+    }
+  }
+
+  std::shared_ptr<Provider> provider_;
+  FrameWriter& writer_;
+  std::mutex mutex_;
+  std::map<uint32_t, std::shared_ptr<Call>> calls_;
+};
+
+using Library = boost::dll::shared_library;
+
+// Loads the library and makes its provider, or says why not. Nothing of the library runs
+// before the open descriptor is checked; only its constructors run before the handshake.
+std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::string& refusal) {
+  int fd = -1;
+  try {
+    fd = open_module_library(options.library, options.dropin);
+  } catch (const std::exception& error) {
+    refusal = error.what();
+    return nullptr;
+  }
+  std::shared_ptr<Library> library;
+  try {
+    library = std::make_shared<Library>(fs::path("/proc/self/fd/" + std::to_string(fd)),
+                                        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& error) {
+    ::close(fd);
+    refusal = "not a loadable shared library: " + std::string(error.what());
+    return nullptr;
+  }
+  ::close(fd);
+  for (const char* symbol : {"berth_provider_api_version", "berth_provider_abi", "berth_provider_create"}) {
+    if (!library->has(symbol)) {
+      refusal = "missing entry symbol " + std::string(symbol) + " (build it with BERTH_PROVIDER from SDK " +
+                to_string(sdk_api_version) + ")";
+      return nullptr;
+    }
+  }
+  const ApiVersion* reported = library->get<const ApiVersion*() noexcept>("berth_provider_api_version")();
+  if (reported == nullptr) {
+    refusal = "the library reports no API version";
+    return nullptr;
+  }
+  if (reported->major != options.manifest_api.major || reported->minor != options.manifest_api.minor) {
+    refusal = "the library was built for SDK API " + to_string(*reported) + " but its manifest says " + to_string(options.manifest_api);
+    return nullptr;
+  }
+  if (auto reason = api_version_mismatch(*reported, sdk_api_version); !reason.empty()) {
+    refusal = reason;
+    return nullptr;
+  }
+  const AbiFacts* facts = library->get<const AbiFacts*() noexcept>("berth_provider_abi")();
+  constexpr AbiFacts own = compiled_abi_facts();
+  if (facts == nullptr) {
+    refusal = "the library reports no ABI facts";
+    return nullptr;
+  }
+  hello["abi"] = abi_facts_to_json(*facts);
+  if (auto reason = abi_mismatch(*facts, own); !reason.empty()) {
+    refusal = reason;
+    return nullptr;
+  }
+  Provider* raw = nullptr;
+  try {
+    raw = library->get<Provider*()>("berth_provider_create")();
+  } catch (const std::exception& error) {
+    refusal = "its factory threw: " + std::string(error.what());
+    return nullptr;
+  } catch (...) {
+    refusal = "its factory threw an unknown exception";
+    return nullptr;
+  }
+  if (raw == nullptr) {
+    refusal = "its factory returned no provider";
+    return nullptr;
+  }
+  std::shared_ptr<Provider> provider(raw, [library](Provider* p) { delete p; });
+  try {
+    hello["info"] = provider->info();
+  } catch (const std::exception& error) {
+    refusal = "info() threw: " + std::string(error.what());
+    return nullptr;
+  } catch (...) {
+    refusal = "info() threw an unknown exception";
+    return nullptr;
+  }
+  return provider;
+}
+
+}  // namespace
+
+int provider_host_main(const HostOptions& options) {
+  FrameWriter writer(kSocketFd);
+  Json hello{{"type", "hello"}, {"protocol", kProviderProtocolVersion}, {"sdk", to_string(sdk_api_version)},
+             {"host_abi", abi_facts_to_json(compiled_abi_facts())}, {"pid", ::getpid()}};
+  std::string refusal;
+  auto provider = load(options, hello, refusal);
+  if (!provider) {
+    writer.json(Json{{"type", "refused"}, {"reason", refusal}, {"abi", hello.value("abi", Json())}});
+    return 0;
+  }
+  if (!writer.json(hello)) return 0;
+  try {
+    Host(provider, writer).serve();
+  } catch (const std::exception& error) {
+    std::cerr << "berth-provider-host: " << error.what() << std::endl;
+    ::_exit(3);
+  }
+  // The server closed the socket: calls still running have nobody to answer. The provider's
+  // destructor is not run, since its calls may still be inside it.
+  ::_exit(0);
+}
+
+}  // namespace berth

@@ -1,0 +1,532 @@
+#include "provider_process.hpp"
+
+#include "errors.hpp"
+#include "exec_frames.hpp"
+#include "module_files.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+namespace {
+
+constexpr auto kGreetingDeadline = std::chrono::seconds(5);
+constexpr auto kCrashWindow = std::chrono::seconds(60);
+constexpr size_t kCrashesToQuarantine = 3;
+constexpr size_t kStdinChunk = 64 << 10;
+
+long long epoch_ms(std::chrono::system_clock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+}
+
+std::string seconds_text(std::chrono::milliseconds duration) {
+  auto ms = duration.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+}  // namespace
+
+// A call waiting for its reply. The reader thread completes it; the caller waits on it.
+struct ProviderProcess::Pending {
+  std::string method;
+  ProgressSink* progress = nullptr;
+  OutputSink* output = nullptr;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool done = false;
+  Json reply;                 // result or error
+  std::string cancel_reason;  // set when berth asked it to end (client gone, shutdown)
+};
+
+// One running host process.
+struct ProviderProcess::Instance {
+  pid_t pid = -1;
+  int socket = -1;
+  int output = -1;  // the read end of the host's stdout/stderr
+  std::unique_ptr<FrameWriter> writer;
+  std::mutex mutex;
+  std::condition_variable changed;
+  enum class Greeting { waiting, greeted, refused, ended } greeting = Greeting::waiting;
+  Json hello;
+  std::string refusal;
+  std::map<uint32_t, std::shared_ptr<Pending>> calls;
+  std::string kill_reason;  // why berth killed it; empty when it ended by itself
+  bool reaped = false;
+  std::string death;        // how it ended, for messages
+};
+
+ProviderProcess::ProviderProcess(ProviderModule module, fs::path host_binary, fs::path log_file,
+                                 std::shared_ptr<const Redactor> redactor)
+    : module_(std::move(module)), host_binary_(std::move(host_binary)), log_(std::move(log_file), std::move(redactor)) {}
+
+ProviderProcess::~ProviderProcess() {
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard lock(mutex_);
+    instance = current_;
+  }
+  if (instance) kill_instance(*instance, "berth-server is shutting down");
+  for (auto& reader : readers_) {
+    if (reader.joinable()) reader.join();
+  }
+}
+
+std::chrono::milliseconds ProviderProcess::grace_for(std::chrono::seconds timeout) {
+  auto tenth = std::chrono::duration_cast<std::chrono::milliseconds>(timeout) / 10;
+  return std::clamp(tenth, std::chrono::milliseconds(1000), std::chrono::milliseconds(10000));
+}
+
+ProviderProcess::State ProviderProcess::state() const {
+  std::lock_guard lock(mutex_);
+  State state;
+  if (disabled_) {
+    state.health = Health::disabled;
+    state.reason = "disabled (berth provider enable " + module_.name + ")";
+  } else if (!quarantine_.empty()) {
+    state.health = Health::quarantined;
+    state.reason = "quarantined: " + quarantine_ + " (berth provider enable " + module_.name + " lifts it)";
+  } else if (!refusal_.empty()) {
+    state.health = Health::broken;
+    state.reason = refusal_;
+  }
+  if (current_) {
+    state.running = true;
+    state.pid = current_->pid;
+  }
+  return state;
+}
+
+void ProviderProcess::enable() {
+  std::lock_guard lock(mutex_);
+  disabled_ = false;
+  quarantine_.clear();
+  refusal_.clear();
+  crashes_.clear();
+  not_before_ = {};
+  log_.note("enabled");
+}
+
+void ProviderProcess::disable() {
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard lock(mutex_);
+    disabled_ = true;
+    instance = current_;
+  }
+  log_.note("disabled");
+  if (instance) kill_instance(*instance, failure_prefix() + " was disabled");
+}
+
+void ProviderProcess::stop(const std::string& why) {
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard lock(mutex_);
+    instance = current_;
+  }
+  if (instance) kill_instance(*instance, why);
+}
+
+void ProviderProcess::cancel_calls(const std::string& method, const std::string& why) {
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard lock(mutex_);
+    instance = current_;
+  }
+  if (!instance) return;
+  std::vector<std::shared_ptr<Pending>> calls;
+  {
+    std::lock_guard lock(instance->mutex);
+    for (auto& [id, pending] : instance->calls) {
+      if (method.empty() || pending->method == method) calls.push_back(pending);
+    }
+  }
+  for (auto& pending : calls) {
+    {
+      std::lock_guard lock(pending->mutex);
+      if (pending->cancel_reason.empty()) pending->cancel_reason = why;
+    }
+    pending->changed.notify_all();
+  }
+}
+
+Json ProviderProcess::greeting() {
+  auto instance = running_instance();
+  std::lock_guard lock(instance->mutex);
+  return instance->hello;
+}
+
+std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    if (disabled_) throw provider_failed(failure_prefix() + " is disabled (berth provider enable " + module_.name + ")");
+    if (!quarantine_.empty()) {
+      throw provider_failed(failure_prefix() + " is quarantined: " + quarantine_ + " (berth provider enable " + module_.name +
+                            " lifts it)");
+    }
+    if (!refusal_.empty()) throw provider_failed(failure_prefix() + " is broken: " + refusal_);
+    if (current_) return current_;
+    if (starting_) {
+      changed_.wait(lock);
+      continue;
+    }
+    // Back-off after a crash, so a provider that dies at once is not restarted in a loop.
+    if (auto now = std::chrono::steady_clock::now(); now < not_before_) {
+      auto wait = not_before_ - now;
+      lock.unlock();
+      std::this_thread::sleep_for(wait);
+      lock.lock();
+      continue;
+    }
+    starting_ = true;
+    lock.unlock();
+    std::shared_ptr<Instance> instance;
+    std::string refusal;
+    try {
+      instance = spawn();
+    } catch (const std::exception& error) {
+      refusal = error.what();
+    }
+    if (instance) {
+      std::unique_lock instance_lock(instance->mutex);
+      bool answered = instance->changed.wait_for(instance_lock, kGreetingDeadline,
+                                                 [&] { return instance->greeting != Instance::Greeting::waiting; });
+      if (!answered) {
+        instance_lock.unlock();
+        kill_instance(*instance, "did not greet within " + seconds_text(kGreetingDeadline));
+        instance_lock.lock();
+        instance->changed.wait(instance_lock, [&] { return instance->greeting == Instance::Greeting::ended; });
+        refusal = "its library did not finish loading within " + seconds_text(kGreetingDeadline) + " (a hang in a constructor or in info())";
+      } else if (instance->greeting == Instance::Greeting::refused) {
+        refusal = instance->refusal;
+      } else if (instance->greeting == Instance::Greeting::ended) {
+        refusal = "its host " + instance->death + " while loading the library";
+      }
+    }
+    lock.lock();
+    starting_ = false;
+    changed_.notify_all();
+    if (!refusal.empty()) {
+      refusal_ = refusal;
+      log_.note("refused: " + refusal);
+      continue;  // throws the refusal above
+    }
+    current_ = instance;
+    return instance;
+  }
+}
+
+std::shared_ptr<ProviderProcess::Instance> ProviderProcess::spawn() {
+  // Readers of hosts that ended are finishing or done: join them (without the lock, which
+  // their last step takes) before starting another.
+  std::vector<std::thread> finished;
+  {
+    std::lock_guard lock(mutex_);
+    if (current_ == nullptr) finished.swap(readers_);
+  }
+  for (auto& reader : finished) reader.join();
+  std::string api = to_string(module_.manifest_api);
+  std::vector<std::string> args = {host_binary_.string(), "--library", module_.library.string(), "--api", api};
+  if (module_.dropin) args.push_back("--dropin");
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+    throw provider_failed("cannot make a socket for " + failure_prefix() + ": " + std::strerror(errno));
+  }
+  int output[2];
+  if (::pipe2(output, O_CLOEXEC) != 0) {
+    ::close(sockets[0]);
+    ::close(sockets[1]);
+    throw provider_failed("cannot make a pipe for " + failure_prefix() + ": " + std::strerror(errno));
+  }
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec: this process is a copy of a threaded server.
+    ::setpgid(0, 0);
+    sigset_t all;
+    sigemptyset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGXFSZ, SIG_DFL);
+    ::dup2(null_fd, 0);
+    ::dup2(output[1], 1);
+    ::dup2(output[1], 2);
+    ::dup2(sockets[1], 3);
+    ::close_range(4, ~0U, 0);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int fork_error = errno;
+  if (null_fd >= 0) ::close(null_fd);
+  ::close(sockets[1]);
+  ::close(output[1]);
+  if (pid < 0) {
+    ::close(sockets[0]);
+    ::close(output[0]);
+    throw provider_failed("cannot start " + host_binary_.string() + ": " + std::strerror(fork_error));
+  }
+  ::setpgid(pid, pid);  // also here, so a kill of the group cannot race the child's own call
+  auto instance = std::make_shared<Instance>();
+  instance->pid = pid;
+  instance->socket = sockets[0];
+  instance->output = output[0];
+  instance->writer = std::make_unique<FrameWriter>(sockets[0]);
+  log_.note("started host pid " + std::to_string(pid) + " for " + module_.library.string());
+  std::lock_guard lock(mutex_);
+  readers_.emplace_back(&ProviderProcess::read_frames, this, instance);
+  return instance;
+}
+
+void ProviderProcess::read_frames(std::shared_ptr<Instance> instance) {
+  FrameDecoder decoder([&](char type, std::string_view payload) { on_frame(*instance, type, payload); }, kMaxProviderFrame);
+  char buffer[65536];
+  bool output_open = true;
+  while (true) {
+    pollfd fds[2] = {{instance->socket, POLLIN, 0}, {instance->output, POLLIN, 0}};
+    int ready = ::poll(fds, output_open ? 2 : 1, -1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) break;
+    if (output_open && (fds[1].revents & (POLLIN | POLLHUP))) {
+      ssize_t n = ::read(instance->output, buffer, sizeof buffer);
+      if (n > 0) {
+        log_.write(instance->pid, std::string_view(buffer, static_cast<size_t>(n)));
+      } else {
+        output_open = false;
+      }
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(instance->socket, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      try {
+        decoder.feed(buffer, static_cast<size_t>(n));
+      } catch (const std::exception& error) {
+        kill_instance(*instance, "broke the provider protocol (" + std::string(error.what()) + ")");
+        break;
+      }
+    }
+  }
+  // Whatever ended the connection, the host and everything in its process group end with it.
+  int wait_status = 0;
+  {
+    std::lock_guard lock(instance->mutex);
+    ::kill(-instance->pid, SIGKILL);
+    while (::waitpid(instance->pid, &wait_status, 0) < 0 && errno == EINTR) {
+    }
+    instance->reaped = true;
+  }
+  // What is left in the output pipe, without waiting for writers that outlived the host.
+  ::fcntl(instance->output, F_SETFL, O_NONBLOCK);
+  for (ssize_t n; output_open && (n = ::read(instance->output, buffer, sizeof buffer)) > 0;) {
+    log_.write(instance->pid, std::string_view(buffer, static_cast<size_t>(n)));
+  }
+  log_.flush(instance->pid);
+  ended(*instance, wait_status);
+}
+
+void ProviderProcess::on_frame(Instance& instance, char type, std::string_view payload) {
+  auto find = [&](uint32_t id) -> std::shared_ptr<Pending> {
+    std::lock_guard lock(instance.mutex);
+    auto it = instance.calls.find(id);
+    return it == instance.calls.end() ? nullptr : it->second;
+  };
+  if (type == 'o' || type == 'e') {
+    uint32_t id = frame_call_id(payload);
+    auto pending = find(id);
+    if (!pending || !pending->output) return;
+    try {
+      pending->output->write(type == 'o' ? OutputStream::stdout_stream : OutputStream::stderr_stream, frame_bytes(payload));
+    } catch (const std::exception&) {
+      {
+        std::lock_guard lock(pending->mutex);
+        if (pending->cancel_reason.empty()) pending->cancel_reason = "the client went away";
+      }
+      pending->output = nullptr;
+      pending->changed.notify_all();
+    }
+    return;
+  }
+  if (type != 'J') return;
+  Json message = Json::parse(payload);
+  std::string kind = message.value("type", "");
+  if (kind == "hello" || kind == "refused") {
+    std::lock_guard lock(instance.mutex);
+    if (instance.greeting != Instance::Greeting::waiting) return;
+    instance.hello = message;
+    instance.greeting = kind == "hello" ? Instance::Greeting::greeted : Instance::Greeting::refused;
+    instance.refusal = message.value("reason", "");
+    instance.changed.notify_all();
+    return;
+  }
+  auto pending = find(message.value("id", 0u));
+  if (!pending) return;
+  if (kind == "progress") {
+    if (pending->progress) {
+      try {
+        pending->progress->line(message.value("line", ""));
+      } catch (const std::exception&) {
+      }
+    }
+  } else if (kind == "result" || kind == "error") {
+    {
+      std::lock_guard lock(instance.mutex);
+      instance.calls.erase(message.value("id", 0u));
+    }
+    {
+      std::lock_guard lock(pending->mutex);
+      pending->reply = std::move(message);
+      pending->done = true;
+    }
+    pending->changed.notify_all();
+  }
+}
+
+void ProviderProcess::ended(Instance& instance, int wait_status) {
+  std::map<uint32_t, std::shared_ptr<Pending>> calls;
+  std::string killed;
+  bool was_serving = false;
+  {
+    std::lock_guard lock(instance.mutex);
+    killed = instance.kill_reason;
+    instance.death = killed.empty() ? (WIFSIGNALED(wait_status) ? "crashed (" : "exited (") + describe_wait_status(wait_status) + ")"
+                                     : "was killed by berth (" + killed + ")";
+    was_serving = instance.greeting == Instance::Greeting::greeted;
+    instance.greeting = Instance::Greeting::ended;
+    calls.swap(instance.calls);
+    ::close(instance.socket);
+    ::close(instance.output);
+    instance.changed.notify_all();
+  }
+  std::string in_flight;
+  for (const auto& [id, pending] : calls) in_flight += (in_flight.empty() ? "" : ", ") + pending->method;
+  log_.note("host pid " + std::to_string(instance.pid) + " " + instance.death +
+            (in_flight.empty() ? "" : " during " + in_flight));
+  {
+    std::lock_guard lock(mutex_);
+    if (current_.get() == &instance) current_.reset();
+    bool crashed = killed.empty() && was_serving;
+    if (crashed) {
+      auto now = std::chrono::steady_clock::now();
+      crashes_.push_back(now);
+      while (!crashes_.empty() && now - crashes_.front() > kCrashWindow) crashes_.pop_front();
+      not_before_ = now + std::chrono::milliseconds(100) * (1 << std::min<size_t>(crashes_.size() - 1, 5) * 2);
+      if (crashes_.size() >= kCrashesToQuarantine) {
+        quarantine_ = "it crashed " + std::to_string(crashes_.size()) + " times within a minute; the last time its host " +
+                      instance.death + (in_flight.empty() ? "" : " during " + in_flight);
+        log_.note("quarantined: " + quarantine_);
+      }
+    }
+    changed_.notify_all();
+  }
+  for (const auto& [id, pending] : calls) {
+    std::string message = killed.empty() ? failure_prefix() + " " + instance.death + " during " + pending->method
+                                         : failure_prefix() + " was stopped during " + pending->method + ": " + killed;
+    {
+      std::lock_guard lock(pending->mutex);
+      pending->reply = Json{{"type", "error"}, {"code", "provider_failed"}, {"message", message}};
+      pending->done = true;
+    }
+    pending->changed.notify_all();
+  }
+}
+
+void ProviderProcess::kill_instance(Instance& instance, const std::string& reason) {
+  std::lock_guard lock(instance.mutex);
+  if (instance.reaped) return;  // its pid may belong to another process by now
+  if (instance.kill_reason.empty()) instance.kill_reason = reason;
+  ::kill(-instance.pid, SIGKILL);
+  // Wakes the reader even when a grandchild still holds the host's end of the socket.
+  ::shutdown(instance.socket, SHUT_RDWR);
+}
+
+ProviderReply ProviderProcess::call(const ProviderCall& call) {
+  auto instance = running_instance();
+  auto pending = std::make_shared<Pending>();
+  pending->method = call.method;
+  pending->progress = call.progress;
+  pending->output = call.output;
+  uint32_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    id = ++next_call_id_;
+  }
+  auto now = std::chrono::system_clock::now();
+  bool has_deadline = call.timeout.count() > 0;
+  Json request{{"type", "call"},
+               {"id", id},
+               {"method", call.method},
+               {"data_dir", call.data_dir},
+               {"deadline_ms", has_deadline ? epoch_ms(now + call.timeout) : 0LL}};
+  if (call.workspace) request["workspace"] = *call.workspace;
+  if (call.properties) request["properties"] = *call.properties;
+  if (call.exec) request["exec"] = exec_request_to_json(*call.exec);
+  {
+    std::lock_guard lock(instance->mutex);
+    if (instance->greeting == Instance::Greeting::ended) {
+      throw provider_failed(failure_prefix() + " " + instance->death + " before " + call.method + " could start");
+    }
+    instance->calls[id] = pending;
+  }
+  // A failed send means the host is gone: the reader fails this call like every other.
+  if (instance->writer->json(request) && call.exec) {
+    const std::string& input = call.exec->stdin_data;
+    for (size_t at = 0; at < input.size(); at += kStdinChunk) {
+      if (!instance->writer->data('i', id, std::string_view(input).substr(at, kStdinChunk))) break;
+    }
+    instance->writer->data('c', id, {});
+  }
+
+  std::unique_lock lock(pending->mutex);
+  auto deadline = has_deadline ? std::chrono::steady_clock::now() + call.timeout : std::chrono::steady_clock::time_point::max();
+  pending->changed.wait_until(lock, deadline, [&] { return pending->done || !pending->cancel_reason.empty(); });
+  std::string ended_because;
+  if (!pending->done) {
+    ended_because = !pending->cancel_reason.empty()
+                        ? pending->cancel_reason
+                        : call.method + " timed out after " + seconds_text(call.timeout) + " (" + call.timeout_source + ")";
+    auto grace = grace_for(call.timeout);
+    lock.unlock();
+    Json cancel{{"type", "cancel"}, {"id", id}};
+    instance->writer->json(cancel);
+    lock.lock();
+    if (!pending->changed.wait_for(lock, grace, [&] { return pending->done; })) {
+      lock.unlock();
+      kill_instance(*instance, ended_because + "; it did not return within " + seconds_text(grace) + " of being asked to end");
+      lock.lock();
+      pending->changed.wait(lock, [&] { return pending->done; });
+    }
+  }
+  const Json& reply = pending->reply;
+  if (call.provider_data && reply.contains("provider_data") && reply["provider_data"].is_object()) {
+    *call.provider_data = reply["provider_data"].get<StringMap>();
+  }
+  if (reply.value("type", "") == "error") {
+    std::string message = reply.value("message", "");
+    if (!ended_because.empty() && message.find(ended_because) == std::string::npos) {
+      message = ended_because + " (" + failure_prefix() + ": " + message + ")";
+    }
+    throw Error(reply.value("code", "provider_failed"), message.empty() ? failure_prefix() + " failed without a message" : message);
+  }
+  if (!ended_because.empty()) throw provider_failed(ended_because);
+  ProviderReply result;
+  if (reply.contains("status")) result.status = status_from_json(reply["status"]);
+  result.exit_code = reply.value("exit_code", 0);
+  if (reply.contains("check")) result.check = TargetCheck{reply["check"].value("ok", false), reply["check"].value("message", "")};
+  return result;
+}
+
+}  // namespace berth

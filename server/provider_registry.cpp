@@ -1,0 +1,193 @@
+#include "provider_registry.hpp"
+
+#include "atomic_file.hpp"
+#include "codec.hpp"
+#include "errors.hpp"
+#include "module_files.hpp"
+
+#include <set>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+
+ProviderRegistry::ProviderRegistry(std::shared_ptr<Redactor> redactor) : redactor_(std::move(redactor)) {}
+
+ProviderRegistry::~ProviderRegistry() { stop_all("berth-server is shutting down"); }
+
+void ProviderRegistry::load(const ProviderPaths& paths) {
+  paths_ = paths;
+  std::error_code ignored;
+  fs::create_directories(paths.log_folder, ignored);
+  std::set<std::string> disabled;
+  if (auto text = read_file(paths.settings_file)) {
+    try {
+      Json settings = yaml_to_json(*text, paths.settings_file.string());
+      if (settings.is_object() && settings.contains("disabled") && settings["disabled"].is_array()) {
+        for (const auto& name : settings["disabled"]) {
+          if (name.is_string()) disabled.insert(name.get<std::string>());
+        }
+      }
+    } catch (const std::exception&) {
+      // An unreadable settings file disables nothing; the server says nothing worse than that.
+    }
+  }
+
+  auto add = [&](const ModuleFile& file, const std::string& key) {
+    Entry entry;
+    auto& status = entry.status;
+    status.info.name = file.name;
+    status.location = file.builtin ? "built-in" : file.library.empty() ? file.manifest.string() : file.library.string();
+    status.path = file.library.string();
+    auto refuse = [&](const std::string& reason) {
+      status.broken = true;
+      status.reason = reason;
+      entries_[key] = std::move(entry);
+    };
+    if (auto problem = module_file_problem(file); !problem.empty()) return refuse(problem);
+    ModuleManifest manifest;
+    try {
+      manifest = read_module_manifest(file.manifest, file.name);
+    } catch (const std::exception& error) {
+      return refuse(error.what());
+    }
+    status.info.version = manifest.version;
+    status.info.description = manifest.description;
+    status.api_version = manifest.api_version;
+    ApiVersion api = *parse_api_version(manifest.api_version);
+    // The handshake, first from the manifest: a mismatch never starts a host at all.
+    if (auto reason = api_version_mismatch(api, sdk_api_version); !reason.empty()) return refuse(reason);
+    entry.process = std::make_unique<ProviderProcess>(ProviderModule{file.name, file.library, !file.builtin, api}, paths.host_binary,
+                                                      paths.log_folder / (file.name + ".log"), redactor_);
+    if (disabled.count(file.name)) entry.process->disable();
+    entries_[key] = std::move(entry);
+  };
+  for (const auto& file : find_modules(paths.builtin_folder, true)) add(file, file.name);
+  for (const auto& file : find_modules(paths.dropin_folder, false)) {
+    auto existing = entries_.find(file.name);
+    if (existing != entries_.end() && existing->second.status.location == "built-in") {
+      // Reported under its own key so the built-in stays usable and the refusal is visible.
+      Entry refused;
+      refused.status.info.name = file.name;
+      refused.status.location = file.library.empty() ? file.manifest.string() : file.library.string();
+      refused.status.path = file.library.string();
+      refused.status.broken = true;
+      refused.status.reason = "a drop-in may not replace the built-in provider '" + file.name + "'; rename it";
+      entries_[file.name + "@" + refused.status.location] = std::move(refused);
+      continue;
+    }
+    add(file, file.name);
+  }
+
+  // Each host greets with its provider's info; they start side by side, each within its
+  // greeting deadline, so one slow library delays start-up by at most that.
+  std::vector<std::thread> starts;
+  for (auto& [key, entry] : entries_) {
+    if (!entry.process || entry.process->state().health == ProviderProcess::Health::disabled) continue;
+    starts.emplace_back([&entry] {
+      try {
+        Json hello = entry.process->greeting();
+        ProviderInfo info = hello.at("info").get<ProviderInfo>();
+        if (info.name != entry.status.info.name || info.version != entry.status.info.version) {
+          entry.status.broken = true;
+          entry.status.reason = "the library says it is " + info.name + " " + info.version + " but its manifest says " +
+                                entry.status.info.name + " " + entry.status.info.version;
+          entry.process->stop("refused");
+          entry.process.reset();
+          return;
+        }
+        if (info.description.empty()) info.description = entry.status.info.description;
+        entry.status.info = std::move(info);
+      } catch (const std::exception&) {
+        // The process keeps the reason; current_status reports it.
+      }
+    });
+  }
+  for (auto& start : starts) start.join();
+}
+
+ProviderStatus ProviderRegistry::current_status(const Entry& entry) const {
+  ProviderStatus status = entry.status;
+  if (entry.process && !status.broken) {
+    auto state = entry.process->state();
+    if (state.health != ProviderProcess::Health::ready) {
+      status.broken = true;
+      status.reason = state.reason;
+    }
+  }
+  return status;
+}
+
+std::vector<ProviderStatus> ProviderRegistry::list() const {
+  std::vector<ProviderStatus> result;
+  for (const auto& [key, entry] : entries_) result.push_back(current_status(entry));
+  return result;
+}
+
+std::optional<ProviderStatus> ProviderRegistry::find(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return current_status(it->second);
+}
+
+const ProviderRegistry::Entry& ProviderRegistry::entry(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) throw not_found("provider '" + name + "' is not installed (berth provider list)");
+  return it->second;
+}
+
+ProviderProcess& ProviderRegistry::process(const std::string& name) const {
+  const Entry& found = entry(name);
+  if (!found.process || found.status.broken) {
+    throw provider_failed("provider '" + name + "' is broken: " + found.status.reason);
+  }
+  return *found.process;
+}
+
+ProviderStatus ProviderRegistry::enable(const std::string& name) {
+  const Entry& found = entry(name);
+  if (!found.process) throw conflict("provider '" + name + "' cannot be enabled: " + found.status.reason);
+  found.process->enable();
+  save_disabled();
+  try {
+    found.process->greeting();  // starts it now, so the answer says whether it works
+  } catch (const std::exception&) {
+  }
+  return current_status(found);
+}
+
+ProviderStatus ProviderRegistry::disable(const std::string& name) {
+  const Entry& found = entry(name);
+  if (!found.process) throw conflict("provider '" + name + "' is not running: " + found.status.reason);
+  found.process->disable();
+  save_disabled();
+  return current_status(found);
+}
+
+void ProviderRegistry::save_disabled() const {
+  Json disabled = Json::array();
+  for (const auto& [key, entry] : entries_) {
+    if (entry.process && entry.process->state().health == ProviderProcess::Health::disabled) disabled.push_back(key);
+  }
+  write_file_atomically(paths_.settings_file, json_to_yaml(Json{{"disabled", disabled}}));
+}
+
+std::string ProviderRegistry::log_text(const std::string& name) const {
+  const Entry& found = entry(name);
+  return found.process ? found.process->log_text() : "";
+}
+
+void ProviderRegistry::cancel_all(const std::string& method, const std::string& why) {
+  for (auto& [key, entry] : entries_) {
+    if (entry.process) entry.process->cancel_calls(method, why);
+  }
+}
+
+void ProviderRegistry::stop_all(const std::string& why) {
+  for (auto& [key, entry] : entries_) {
+    if (entry.process) entry.process->stop(why);
+  }
+}
+
+}  // namespace berth
