@@ -57,7 +57,8 @@ struct ProviderProcess::Instance {
   std::unique_ptr<FrameWriter> writer;
   std::mutex mutex;
   std::condition_variable changed;
-  enum class Greeting { waiting, greeted, refused, ended } greeting = Greeting::waiting;
+  enum class Greeting { waiting, greeted, refused } greeting = Greeting::waiting;
+  bool ended = false;
   Json hello;
   std::string refusal;
   std::map<uint32_t, std::shared_ptr<Pending>> calls;
@@ -200,16 +201,16 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
     if (instance) {
       std::unique_lock instance_lock(instance->mutex);
       bool answered = instance->changed.wait_for(instance_lock, kGreetingDeadline,
-                                                 [&] { return instance->greeting != Instance::Greeting::waiting; });
+                                                 [&] { return instance->greeting != Instance::Greeting::waiting || instance->ended; });
       if (!answered) {
         instance_lock.unlock();
         kill_instance(*instance, "did not greet within " + seconds_text(kGreetingDeadline));
         instance_lock.lock();
-        instance->changed.wait(instance_lock, [&] { return instance->greeting == Instance::Greeting::ended; });
+        instance->changed.wait(instance_lock, [&] { return instance->ended; });
         refusal = "its library did not finish loading within " + seconds_text(kGreetingDeadline) + " (a hang in a constructor or in info())";
       } else if (instance->greeting == Instance::Greeting::refused) {
         refusal = instance->refusal;
-      } else if (instance->greeting == Instance::Greeting::ended) {
+      } else if (instance->greeting == Instance::Greeting::waiting) {
         refusal = "its host " + instance->death + " while loading the library";
       }
     }
@@ -405,7 +406,7 @@ void ProviderProcess::ended(Instance& instance, int wait_status) {
     instance.death = killed.empty() ? (WIFSIGNALED(wait_status) ? "crashed (" : "exited (") + describe_wait_status(wait_status) + ")"
                                      : "was killed by berth (" + killed + ")";
     was_serving = instance.greeting == Instance::Greeting::greeted;
-    instance.greeting = Instance::Greeting::ended;
+    instance.ended = true;
     calls.swap(instance.calls);
     ::close(instance.socket);
     ::close(instance.output);
@@ -476,7 +477,7 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
   if (call.exec) request["exec"] = exec_request_to_json(*call.exec);
   {
     std::lock_guard lock(instance->mutex);
-    if (instance->greeting == Instance::Greeting::ended) {
+    if (instance->ended) {
       throw provider_failed(failure_prefix() + " " + instance->death + " before " + call.method + " could start");
     }
     instance->calls[id] = pending;

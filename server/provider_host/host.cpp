@@ -199,6 +199,10 @@ std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::str
     refusal = error.what();
     return nullptr;
   }
+  // Loaded from its descriptor, the library's own path (dladdr) reads /proc/self/fd/N: these
+  // say which file and which provider it is.
+  ::setenv("BERTH_PROVIDER_LIBRARY", options.library.c_str(), 1);
+  ::setenv("BERTH_PROVIDER_NAME", options.library.stem().c_str(), 1);
   std::shared_ptr<Library> library;
   try {
     library = std::make_shared<Library>(fs::path("/proc/self/fd/" + std::to_string(fd)),
@@ -209,13 +213,12 @@ std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::str
     return nullptr;
   }
   ::close(fd);
-  for (const char* symbol : {"berth_provider_api_version", "berth_provider_abi", "berth_provider_create"}) {
-    if (!library->has(symbol)) {
-      refusal = "missing entry symbol " + std::string(symbol) + " (build it with BERTH_PROVIDER from SDK " +
-                to_string(sdk_api_version) + ")";
-      return nullptr;
-    }
-  }
+  auto missing = [&](const char* symbol) {
+    if (library->has(symbol)) return false;
+    refusal = "missing entry symbol " + std::string(symbol) + " (build it with BERTH_PROVIDER from SDK " + to_string(sdk_api_version) + ")";
+    return true;
+  };
+  if (missing("berth_provider_api_version")) return nullptr;
   const ApiVersion* reported = library->get<const ApiVersion*() noexcept>("berth_provider_api_version")();
   if (reported == nullptr) {
     refusal = "the library reports no API version";
@@ -229,6 +232,7 @@ std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::str
     refusal = reason;
     return nullptr;
   }
+  if (missing("berth_provider_abi") || missing("berth_provider_create")) return nullptr;
   const AbiFacts* facts = library->get<const AbiFacts*() noexcept>("berth_provider_abi")();
   constexpr AbiFacts own = compiled_abi_facts();
   if (facts == nullptr) {
