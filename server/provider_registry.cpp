@@ -142,6 +142,10 @@ ProviderProcess& ProviderRegistry::process(const std::string& name) const {
   if (!found.process || found.status.broken) {
     throw provider_failed("provider '" + name + "' is broken: " + found.status.reason);
   }
+  // Quarantined or disabled: refused before anything is recorded, with the way out.
+  auto state = found.process->state();
+  if (state.health == ProviderProcess::Health::broken) throw provider_failed("provider '" + name + "' is broken: " + state.reason);
+  if (state.health != ProviderProcess::Health::ready) throw provider_failed("provider '" + name + "' is " + state.reason);
   return *found.process;
 }
 

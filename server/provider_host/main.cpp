@@ -30,3 +30,11 @@ int main(int argc, char** argv) {
   }
   return berth::provider_host_main(options);
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+// In a sanitizer build, a provider's crash must still reach berth-server as the signal it was
+// (the server names it), not as a sanitizer report ending in abort.
+extern "C" const char* __asan_default_options() {
+  return "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0";
+}
+#endif

@@ -1,0 +1,413 @@
+// Provider isolation: hostile providers, built with the SDK like a third party's, crash, hang,
+// flood and lie about their ABI; the server stays up, names the provider and what happened,
+// keeps every record whole, and lets every workspace be deleted.
+#include "codec.hpp"
+#include "module_files.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::ServerHome;
+using Json = nlohmann::json;
+
+namespace {
+
+void add_target(const ServerHome& server, const std::string& yaml) {
+  berth::test::RunOptions options;
+  options.stdin_data = yaml;
+  Result result = server.berth({"target", "add", "-f", "-"}, options);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+}
+
+void drop_hostile(const fs::path& home, const std::string& name, const std::string& library = "hostile_provider") {
+  berth::test::drop_in_provider(home, berth::test::test_provider(library), name, berth::test::provider_manifest(name));
+}
+
+Json workspace_json(const ServerHome& server, const std::string& name) {
+  Result listed = server.berth({"list", "-o", "json"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  for (const auto& w : Json::parse(listed.exit_code == 0 ? listed.out : "[]")) {
+    if (w.value("name", "") == name) return w;
+  }
+  return Json::object();
+}
+
+Json provider_json(const ServerHome& server, const std::string& name) {
+  Result listed = server.berth({"provider", "list", "-o", "json"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  for (const auto& p : Json::parse(listed.exit_code == 0 ? listed.out : "[]")) {
+    if (p.value("name", "") == name) return p;
+  }
+  return Json::object();
+}
+
+// The server answers, and every record on disk parses and is settled.
+void expect_alive_and_whole(const ServerHome& server) {
+  ASSERT_EQ(server.berth({"server", "status"}).exit_code, 0) << server.server_log();
+  for (const auto& entry : fs::directory_iterator(server.home() / "workspaces")) {
+    if (entry.path().filename().string()[0] == '.') continue;  // a write in progress
+    auto w = berth::workspace_from_yaml(berth::test::read_text(entry.path()), entry.path().string());
+    EXPECT_TRUE(w.operation.empty()) << w.name << " is still busy: " << w.operation;
+  }
+}
+
+std::vector<int> children_of(int pid) {
+  std::vector<int> children;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = berth::test::read_text(entry.path() / "stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    int parent = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &parent) == 2 && parent == pid) children.push_back(std::stoi(name));
+  }
+  return children;
+}
+
+size_t thread_count(int pid) {
+  size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) ++count;
+  return count;
+}
+
+struct Crash {
+  const char* how;
+  const char* words;  // what berth must say happened
+};
+const Crash kCrashes[] = {{"segv", "crashed (signal 11, SIGSEGV)"}, {"abort", "crashed (signal 6, SIGABRT)"}, {"exit", "exited (exit status 3)"}};
+const char* kOperations[] = {"create", "start", "stop", "destroy", "exec"};
+
+}  // namespace
+
+TEST(Isolation, CrashInEveryOperationIsContainedNamedAndDeletable) {
+  ServerHome server(ServerHome::Start::later);
+  // One provider per case, so no case's crashes count towards another's quarantine.
+  for (const auto& crash : kCrashes) {
+    for (const char* operation : kOperations) drop_hostile(server.home(), std::string("h-") + crash.how + "-" + operation);
+  }
+  server.start();
+
+  // Another provider's work goes on throughout: an exec on a host workspace that lasts until
+  // every crash is done.
+  ASSERT_EQ(server.berth({"create", "steady"}).exit_code, 0);
+  fs::path done = server.home() / "crashes-done";
+  Result steady;
+  std::thread steady_exec([&] {
+    steady = server.berth({"exec", "steady", "--", "sh", "-c",
+                           "while [ ! -e " + done.string() + " ]; do sleep 0.05; done; echo survived"});
+  });
+
+  for (const auto& crash : kCrashes) {
+    for (const char* operation : kOperations) {
+      std::string op = operation;
+      std::string provider = std::string("h-") + crash.how + "-" + op;
+      std::string expected = "provider " + provider + " " + crash.words + " during " + op;
+      add_target(server, "name: " + provider + "\nprovider: " + provider + "\nproperties:\n  fail_on: " + op + "\n  how: " + crash.how + "\n");
+      std::string w = "w-" + std::string(crash.how) + "-" + op;
+      Result failed;
+      if (op == "create") {
+        failed = server.berth({"create", w, "--target", provider});
+      } else {
+        ASSERT_EQ(server.berth({"create", w, "--target", provider}).exit_code, 0) << provider;
+        if (op == "start") {
+          ASSERT_EQ(server.berth({"stop", w}).exit_code, 0) << provider;
+        }
+        failed = op == "start"     ? server.berth({"start", w})
+                 : op == "stop"    ? server.berth({"stop", w})
+                 : op == "destroy" ? server.berth({"delete", w})
+                                   : server.berth({"exec", w, "--", "true"});
+      }
+      EXPECT_NE(failed.exit_code, 0) << provider;
+      EXPECT_NE(failed.err.find(expected), std::string::npos) << provider << ": " << failed.err;
+      expect_alive_and_whole(server);
+      if (op != "exec") {
+        Json record = workspace_json(server, w);
+        EXPECT_EQ(record.value("state", ""), "error") << record.dump();
+        EXPECT_NE(record.value("last_error", "").find(expected), std::string::npos) << record.dump();
+      }
+      // --force always ends with the record gone, also when destroy crashes again.
+      Result removed = server.berth({"delete", w, "--force"});
+      EXPECT_EQ(removed.exit_code, 0) << provider << ": " << removed.err;
+      EXPECT_TRUE(workspace_json(server, w).empty()) << provider;
+    }
+  }
+  std::ofstream(done) << "done";
+  steady_exec.join();
+  EXPECT_EQ(steady.exit_code, 0) << steady.err;
+  EXPECT_EQ(steady.out, "survived\n");
+  // The server's log names each crash; the provider's own log too.
+  EXPECT_NE(berth::test::read_text(server.home() / "logs" / "providers" / "h-segv-create.log").find("crashed (signal 11, SIGSEGV) during create"),
+            std::string::npos);
+}
+
+TEST(Isolation, StatusCrashDuringReconcileNeverKeepsTheServerDown) {
+  ServerHome server(ServerHome::Start::later);
+  drop_hostile(server.home(), "hs");
+  server.start();
+  add_target(server, "name: hs\nprovider: hs\nproperties:\n  fail_on: status\n");
+  ASSERT_EQ(server.berth({"create", "w", "--target", "hs"}).exit_code, 0);
+  server.kill_hard();
+  // As a kill -9 in the middle of a stop leaves it.
+  fs::path record = server.home() / "workspaces" / "w.yaml";
+  std::string text = berth::test::read_text(record);
+  ASSERT_NE(text.find("state: started"), std::string::npos) << text;
+  text.replace(text.find("state: started"), 14, "state: stopping");
+  text.replace(text.find("operation: "), 11, "operation: stop");
+  std::ofstream(record, std::ios::trunc) << text;
+
+  for (int restart = 0; restart < 2; ++restart) {
+    server.start();  // answers /v1/health: reconcile runs behind it
+    ASSERT_TRUE(berth::test::wait_until([&] { return workspace_json(server, "w").value("operation", "x").empty(); },
+                                        std::chrono::seconds(20)));
+    Json w = workspace_json(server, "w");
+    EXPECT_EQ(w.value("state", ""), "error");
+    EXPECT_NE(w.value("last_error", "").find("provider hs crashed (signal 11, SIGSEGV) during status"), std::string::npos) << w.dump();
+    expect_alive_and_whole(server);
+    server.kill_hard();
+  }
+  server.start();
+  EXPECT_EQ(server.berth({"delete", "w", "--force"}).exit_code, 0);
+  EXPECT_TRUE(workspace_json(server, "w").empty());
+}
+
+TEST(Isolation, ThrowingANonExceptionIsAnErrorEverywhere) {
+  ServerHome server(ServerHome::Start::later);
+  drop_hostile(server.home(), "ht");
+  server.start();
+  for (const char* operation : kOperations) {
+    std::string op = operation;
+    add_target(server, "name: t-" + op + "\nprovider: ht\nproperties:\n  fail_on: " + op + "\n  how: throw42\n");
+    std::string w = "w-" + op;
+    Result failed;
+    if (op == "create") {
+      failed = server.berth({"create", w, "--target", "t-" + op});
+    } else {
+      ASSERT_EQ(server.berth({"create", w, "--target", "t-" + op}).exit_code, 0);
+      if (op == "start") {
+        ASSERT_EQ(server.berth({"stop", w}).exit_code, 0);
+      }
+      failed = op == "start" ? server.berth({"start", w}) : op == "stop" ? server.berth({"stop", w})
+               : op == "destroy" ? server.berth({"delete", w}) : server.berth({"exec", w, "--", "true"});
+    }
+    EXPECT_NE(failed.exit_code, 0) << op;
+    EXPECT_NE(failed.err.find("the provider threw something that is not a std::exception during " + op), std::string::npos)
+        << op << ": " << failed.err;
+    EXPECT_EQ(server.berth({"delete", w, "--force"}).exit_code, 0) << op;
+  }
+  // Not one crash: the same host served every call.
+  EXPECT_EQ(berth::test::read_text(server.home() / "logs" / "providers" / "ht.log").find("crashed"), std::string::npos);
+  EXPECT_EQ(provider_json(server, "ht").value("status", ""), "loaded");
+}
+
+TEST(Isolation, HangPastTheDeadlineKillsTheHostAndLeavesNothingBehind) {
+  ServerHome server(ServerHome::Start::later);
+  drop_hostile(server.home(), "hh");
+  server.start();
+  add_target(server, "name: deaf\nprovider: hh\nproperties:\n  timeout: \"1\"\n  fail_on: create\n  how: hang\n");
+  add_target(server, "name: polite\nprovider: hh\nproperties:\n  timeout: \"1\"\n  fail_on: create\n  how: wait\n");
+  add_target(server, "name: fine\nprovider: hh\n");
+  add_target(server, "name: deaf-exec\nprovider: hh\nproperties:\n  exec_timeout: \"1\"\n  fail_on: exec\n  how: hang\n");
+  // Warm up: every thread pool and host that the steady state has.
+  ASSERT_EQ(server.berth({"create", "warm", "--target", "fine"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"delete", "warm"}).exit_code, 0);
+  size_t threads = thread_count(server.pid());
+  size_t processes = children_of(server.pid()).size();
+
+  for (int i = 0; i < 4; ++i) {
+    std::string name = "hung-" + std::to_string(i);
+    Result create = server.berth({"create", name, "--target", "deaf"});
+    EXPECT_EQ(create.exit_code, 1);
+    EXPECT_NE(create.err.find("create timed out after 1 s (the target's timeout); it did not return within 1 s of being asked to end"),
+              std::string::npos)
+        << create.err;
+    Json w = workspace_json(server, name);
+    EXPECT_EQ(w.value("state", ""), "error");
+    EXPECT_EQ(w.value("operation", "x"), "") << "the workspace is free only once its provider is done";
+    EXPECT_EQ(server.berth({"delete", name, "--force"}).exit_code, 0);
+  }
+  // A provider that listens to its cancellation ends without being killed.
+  Result polite = server.berth({"create", "polite", "--target", "polite"});
+  EXPECT_EQ(polite.exit_code, 1);
+  EXPECT_NE(polite.err.find("create timed out after 1 s (the target's timeout) (provider hh: hostile gave up: cancelled)"), std::string::npos)
+      << polite.err;
+  // exec has its own deadline.
+  ASSERT_EQ(server.berth({"create", "x", "--target", "deaf-exec"}).exit_code, 0);
+  Result exec = server.berth({"exec", "x", "--", "true"});
+  EXPECT_NE(exec.exit_code, 0);
+  EXPECT_NE(exec.err.find("exec timed out after 1 s (the target's exec_timeout)"), std::string::npos) << exec.err;
+  EXPECT_EQ(server.berth({"delete", "x", "--force"}).exit_code, 0);
+  EXPECT_EQ(server.berth({"delete", "polite", "--force"}).exit_code, 0);
+
+  // The host comes back on next use, and nothing of the killed ones is left.
+  ASSERT_EQ(server.berth({"create", "after", "--target", "fine"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"delete", "after"}).exit_code, 0);
+  EXPECT_TRUE(berth::test::wait_until(
+      [&] { return thread_count(server.pid()) <= threads && children_of(server.pid()).size() == processes; }, std::chrono::seconds(10)))
+      << "threads " << thread_count(server.pid()) << " (were " << threads << "), processes " << children_of(server.pid()).size()
+      << " (were " << processes << ")";
+  std::string log = berth::test::read_text(server.home() / "logs" / "providers" / "hh.log");
+  EXPECT_NE(log.find("was killed by berth (create timed out after 1 s"), std::string::npos) << log;
+}
+
+TEST(Isolation, ThreeCrashesQuarantineUntilEnabled) {
+  ServerHome server(ServerHome::Start::later);
+  drop_hostile(server.home(), "hq");
+  server.start();
+  add_target(server, "name: crashy\nprovider: hq\nproperties:\n  fail_on: exec\n");
+  add_target(server, "name: calm\nprovider: hq\n");
+  ASSERT_EQ(server.berth({"create", "w", "--target", "crashy"}).exit_code, 0);
+  for (int i = 0; i < 3; ++i) {
+    Result exec = server.berth({"exec", "w", "--", "true"});
+    EXPECT_NE(exec.err.find("provider hq crashed (signal 11, SIGSEGV) during exec"), std::string::npos) << i << ": " << exec.err;
+  }
+  Json provider = provider_json(server, "hq");
+  EXPECT_EQ(provider.value("status", ""), "broken");
+  EXPECT_NE(provider.value("reason", "").find("quarantined: it crashed 3 times within a minute"), std::string::npos) << provider.dump();
+  Result refused = server.berth({"create", "other", "--target", "calm"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("quarantined"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("berth provider enable hq"), std::string::npos) << refused.err;
+  EXPECT_EQ(server.berth({"delete", "w", "--force"}).exit_code, 0) << "quarantine never blocks --force";
+
+  Result enabled = server.berth({"provider", "enable", "hq"});
+  EXPECT_EQ(enabled.exit_code, 0) << enabled.err;
+  EXPECT_EQ(provider_json(server, "hq").value("status", ""), "loaded");
+  EXPECT_EQ(server.berth({"create", "other", "--target", "calm"}).exit_code, 0);
+
+  // disable stops it and survives a restart; enable lifts it.
+  EXPECT_EQ(server.berth({"provider", "disable", "hq"}).exit_code, 0);
+  server.stop();
+  server.start();
+  EXPECT_NE(provider_json(server, "hq").value("reason", "").find("disabled"), std::string::npos);
+  EXPECT_NE(server.berth({"exec", "other", "--", "true"}).err.find("provider 'hq' is disabled"), std::string::npos);
+  EXPECT_EQ(server.berth({"provider", "enable", "hq"}).exit_code, 0);
+  EXPECT_EQ(server.berth({"exec", "other", "--", "true"}).exit_code, 0);
+}
+
+TEST(Isolation, ProviderOutputGoesToItsOwnCappedLogWithSecretsMasked) {
+  ServerHome server(ServerHome::Start::later);
+  drop_hostile(server.home(), "hf");
+  server.start();
+  add_target(server,
+             "name: hf\nprovider: hf\nproperties:\n  fail_on: create\n  how: flood\n  flood_bytes: \"6000000\"\n  token: s3cr3t-t0ken\n");
+  Result create = server.berth({"create", "w", "--target", "hf"});
+  EXPECT_EQ(create.exit_code, 0) << create.err;
+  fs::path log = server.home() / "logs" / "providers" / "hf.log";
+  ASSERT_TRUE(berth::test::wait_until([&] { return fs::exists(log.string() + ".1"); }, std::chrono::seconds(10)));
+  EXPECT_LE(fs::file_size(log), 1u << 20);
+  EXPECT_LE(fs::file_size(log.string() + ".1"), 1u << 20);
+  std::string text = berth::test::read_text(log);
+  EXPECT_NE(text.find("flood line with token ******** xxx"), std::string::npos);
+  EXPECT_EQ(text.find("s3cr3t-t0ken"), std::string::npos);
+  EXPECT_EQ(berth::test::read_text(log.string() + ".1").find("s3cr3t-t0ken"), std::string::npos);
+  EXPECT_EQ(server.server_log().find("flood line"), std::string::npos) << "the server's own log stays the server's";
+  Result shown = server.berth({"provider", "logs", "hf"});
+  EXPECT_EQ(shown.exit_code, 0);
+  EXPECT_NE(shown.out.find("flood line with token ********"), std::string::npos);
+}
+
+TEST(Isolation, AbiMismatchesAreRefusedWithWhatToRebuild) {
+  ServerHome server(ServerHome::Start::later);
+  drop_hostile(server.home(), "oldabi", "abi0_provider");
+  drop_hostile(server.home(), "changed", "changed_struct_provider");
+  drop_hostile(server.home(), "good");
+  server.start();
+  EXPECT_NE(provider_json(server, "oldabi").value("reason", "").find(
+                "built with _GLIBCXX_USE_CXX11_ABI=0 but berth uses 1: rebuild it without -D_GLIBCXX_USE_CXX11_ABI=0"),
+            std::string::npos)
+      << provider_json(server, "oldabi").dump();
+  EXPECT_NE(provider_json(server, "changed").value("reason", "").find("its SDK headers differ from berth's (sizeof berth::Workspace"),
+            std::string::npos)
+      << provider_json(server, "changed").dump();
+  EXPECT_EQ(provider_json(server, "good").value("status", ""), "loaded");
+}
+
+TEST(Isolation, SymlinksAndFoldersOthersCanWriteAreRefused) {
+  ServerHome server(ServerHome::Start::later);
+  berth::test::TempDir shared;
+  fs::permissions(shared.path(), fs::perms::all);  // world-writable, as /tmp without the sticky bit
+  fs::copy_file(berth::test::test_provider("evil_provider"), shared.path() / "linked.so");
+  fs::create_directories(server.home() / "providers");
+  fs::create_symlink(shared.path() / "linked.so", server.home() / "providers" / "linked.so");
+  std::ofstream(server.home() / "providers" / "linked.yaml") << berth::test::provider_manifest("linked");
+  fs::path marker = shared.path() / "evil-ran";
+  ::setenv("BERTH_TEST_EVIL_MARKER", marker.c_str(), 1);
+  server.start();
+  ::unsetenv("BERTH_TEST_EVIL_MARKER");
+  EXPECT_NE(provider_json(server, "linked").value("reason", "").find("is a symbolic link"), std::string::npos)
+      << provider_json(server, "linked").dump();
+  EXPECT_FALSE(fs::exists(marker));
+
+  // The host's own check, on the open descriptor: what the server's look at the path cannot race.
+  fs::path folder = shared.path() / "sub";
+  fs::create_directories(folder);
+  fs::copy_file(berth::test::test_provider("flaky_provider"), folder / "p.so");
+  fs::permissions(folder, fs::perms::owner_all | fs::perms::group_all | fs::perms::others_read | fs::perms::others_exec);
+  EXPECT_THROW(berth::open_module_library(shared.path() / "linked.so", true), berth::Error);
+  try {
+    berth::open_module_library(folder / "p.so", true);
+    ADD_FAILURE() << "a group-writable folder was accepted";
+  } catch (const berth::Error& error) {
+    EXPECT_NE(std::string(error.what()).find("is writable by its group"), std::string::npos) << error.what();
+  }
+  fs::permissions(folder, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+  try {
+    berth::open_module_library(folder / "p.so", true);
+    ADD_FAILURE() << "a folder inside a world-writable one was accepted";
+  } catch (const berth::Error& error) {
+    EXPECT_NE(std::string(error.what()).find("is writable by every user"), std::string::npos) << error.what();
+  }
+}
+
+// A user other than the server's swaps the drop-in for their own library, over and over, while
+// the server starts again and again: their code never runs as the server's user.
+TEST(Isolation, SwapRaceByAnotherUserNeverRunsTheirLibrary) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user (nobody)";
+  ServerHome server(ServerHome::Start::later);
+  berth::test::TempDir attacker;
+  fs::permissions(attacker.path(), fs::perms::all | fs::perms::sticky_bit);
+  fs::path evil = attacker.path() / "evil.so";
+  fs::copy_file(berth::test::test_provider("evil_provider"), evil);
+  fs::permissions(evil, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  // The drop-in folder is writable by nobody's group: the mistake the attacker needs. (It lies
+  // outside the home, which stays private; the home's providers/ links to it.)
+  berth::test::TempDir outside;
+  fs::permissions(outside.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::path providers = outside.path() / "providers";
+  fs::create_directories(providers);
+  fs::copy_file(berth::test::test_provider("flaky_provider"), providers / "swapped.so");
+  std::ofstream(providers / "swapped.yaml") << berth::test::provider_manifest("swapped");
+  ASSERT_EQ(::chown(providers.c_str(), 0, 65534), 0);
+  fs::permissions(providers, fs::perms::owner_all | fs::perms::group_all);
+  fs::create_symlink(providers, server.home() / "providers");
+  fs::path stop = attacker.path() / "stop";
+  std::string loop = "i=0; while [ ! -e " + stop.string() + " ] && [ $i -lt 200000 ]; do cp " + evil.string() + " " + providers.string() +
+                     "/.t && mv -f " + providers.string() + "/.t " + providers.string() + "/swapped.so; i=$((i+1)); done";
+  int swapper = berth::test::spawn_program({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", loop});
+  fs::path marker = attacker.path() / "evil-ran";
+  ::setenv("BERTH_TEST_EVIL_MARKER", marker.c_str(), 1);
+  for (int round = 0; round < 8; ++round) {
+    server.start();
+    Json provider = provider_json(server, "swapped");
+    EXPECT_EQ(provider.value("status", ""), "broken") << provider.dump();
+    std::string reason = provider.value("reason", "");
+    EXPECT_TRUE(reason.find("writable by its group") != std::string::npos || reason.find("owned by another user") != std::string::npos)
+        << reason;
+    server.stop();
+  }
+  ::unsetenv("BERTH_TEST_EVIL_MARKER");
+  std::ofstream(stop) << "stop";
+  ::waitpid(swapper, nullptr, 0);
+  EXPECT_FALSE(fs::exists(marker)) << "the other user's library ran as the server's user";
+}
