@@ -5,6 +5,9 @@
 #include "errors.hpp"
 #include "module_files.hpp"
 
+#include <sys/stat.h>
+
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -80,31 +83,73 @@ void ProviderRegistry::load(const ProviderPaths& paths) {
     add(file, file.name);
   }
 
-  // Each host greets with its provider's info; they start side by side, each within its
-  // greeting deadline, so one slow library delays start-up by at most that.
+  // What each library said of itself, by file identity and SDK: an unchanged library need not
+  // be started to be listed, validated against, or chosen; its host starts on first use.
+  Json cache = Json::object();
+  if (auto text = read_file(paths.info_cache)) {
+    Json parsed = Json::parse(*text, nullptr, false);
+    if (parsed.is_object()) cache = std::move(parsed);
+  }
+  auto identity = [](const fs::path& library) {
+    struct stat info {};
+    if (::stat(library.c_str(), &info) != 0) return std::string();
+    return std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) + ":" + std::to_string(info.st_size) + ":" +
+           std::to_string(info.st_mtim.tv_sec) + "." + std::to_string(info.st_mtim.tv_nsec) + ":" + to_string(sdk_api_version);
+  };
+  // A new berth-provider-host may judge a library differently (its ABI facts): ask again then.
+  std::string host_identity = identity(paths.host_binary);
+  Json fresh_cache = Json::object();
+  std::mutex cache_mutex;
+  auto accept = [&](Entry& entry, ProviderInfo info) {
+    if (info.name != entry.status.info.name || info.version != entry.status.info.version) {
+      entry.status.broken = true;
+      entry.status.reason = "the library says it is " + info.name + " " + info.version + " but its manifest says " +
+                            entry.status.info.name + " " + entry.status.info.version;
+      entry.process->stop("refused");
+      entry.process.reset();
+      return false;
+    }
+    if (info.description.empty()) info.description = entry.status.info.description;
+    entry.status.info = std::move(info);
+    return true;
+  };
   std::vector<std::thread> starts;
   for (auto& [key, entry] : entries_) {
-    if (!entry.process || entry.process->state().health == ProviderProcess::Health::disabled) continue;
-    starts.emplace_back([&entry] {
+    if (!entry.process) continue;
+    std::string id = identity(entry.status.path) + "/" + host_identity;
+    auto cached = cache.find(entry.status.path);
+    if (!id.empty() && cached != cache.end() && cached->is_object() && cached->value("identity", "") == id) {
+      try {
+        if (accept(entry, cached->at("info").get<ProviderInfo>())) fresh_cache[entry.status.path] = *cached;
+        continue;
+      } catch (const std::exception&) {
+        // A damaged entry: ask the library again.
+      }
+    }
+    if (entry.process->state().health == ProviderProcess::Health::disabled) continue;
+    starts.emplace_back([&entry, &accept, &fresh_cache, &cache_mutex, id] {
       try {
         Json hello = entry.process->greeting();
         ProviderInfo info = hello.at("info").get<ProviderInfo>();
-        if (info.name != entry.status.info.name || info.version != entry.status.info.version) {
-          entry.status.broken = true;
-          entry.status.reason = "the library says it is " + info.name + " " + info.version + " but its manifest says " +
-                                entry.status.info.name + " " + entry.status.info.version;
-          entry.process->stop("refused");
-          entry.process.reset();
-          return;
+        Json cached{{"identity", id}, {"info", hello.at("info")}};
+        if (accept(entry, std::move(info)) && !id.empty()) {
+          std::lock_guard lock(cache_mutex);
+          fresh_cache[entry.status.path] = std::move(cached);
         }
-        if (info.description.empty()) info.description = entry.status.info.description;
-        entry.status.info = std::move(info);
       } catch (const std::exception&) {
         // The process keeps the reason; current_status reports it.
       }
     });
   }
   for (auto& start : starts) start.join();
+  if (fresh_cache != cache) {
+    try {
+      fs::create_directories(paths.info_cache.parent_path());
+      write_file_atomically(paths.info_cache, fresh_cache.dump());
+    } catch (const std::exception&) {
+      // A cache that cannot be written only costs a start next time.
+    }
+  }
 }
 
 ProviderStatus ProviderRegistry::current_status(const Entry& entry) const {

@@ -18,6 +18,7 @@ struct ProviderPaths {
   std::filesystem::path host_binary;   // berth-provider-host
   std::filesystem::path log_folder;    // logs/providers
   std::filesystem::path settings_file; // providers.yaml: which are disabled
+  std::filesystem::path info_cache;    // what each library said of itself, by file identity
 };
 
 class ProviderRegistry {
@@ -25,9 +26,10 @@ class ProviderRegistry {
   explicit ProviderRegistry(std::shared_ptr<Redactor> redactor = std::make_shared<Redactor>());
   ~ProviderRegistry();
 
-  // Finds every provider in both folders and starts each one's host (in parallel, each within
-  // its greeting deadline) to learn its info. Never throws for a bad provider: it is recorded
-  // as broken with the reason.
+  // Finds every provider in both folders. A library whose info is cached for its exact file
+  // (device, inode, size, mtime) is not started: its host starts on first use. The others are
+  // started side by side, each within its greeting deadline, to learn their info. Never
+  // throws for a bad provider: it is recorded as broken with the reason.
   void load(const ProviderPaths& paths);
 
   std::vector<ProviderStatus> list() const;

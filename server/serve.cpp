@@ -97,7 +97,8 @@ int serve(const ServeOptions& options) {
   // Each provider runs in its own berth-provider-host, which lies beside this executable.
   ProviderRegistry providers;
   providers.load(ProviderPaths{options.builtin_providers, home.providers_dir(), executable_dir() / "berth-provider-host",
-                               home.logs_dir() / "providers", home.config_dir / "providers.yaml"});
+                               home.logs_dir() / "providers", home.config_dir / "providers.yaml",
+                               home.data_dir / "cache" / "provider-info.json"});
   for (const auto& status : providers.list()) {
     if (status.broken) log_line("provider '" + status.info.name + "' is broken: " + status.reason);
   }
