@@ -312,6 +312,9 @@ TEST(Isolation, ProviderOutputGoesToItsOwnCappedLogWithSecretsMasked) {
   EXPECT_EQ(text.find("s3cr3t-t0ken"), std::string::npos);
   EXPECT_EQ(berth::test::read_text(log.string() + ".1").find("s3cr3t-t0ken"), std::string::npos);
   EXPECT_EQ(server.server_log().find("flood line"), std::string::npos) << "the server's own log stays the server's";
+  std::string workspace_log = berth::test::read_text(server.home() / "logs" / "w.log");
+  EXPECT_NE(workspace_log.find("flooding with token ********"), std::string::npos) << workspace_log;
+  EXPECT_EQ(workspace_log.find("s3cr3t-t0ken"), std::string::npos);
   Result shown = server.berth({"provider", "logs", "hf"});
   EXPECT_EQ(shown.exit_code, 0);
   EXPECT_NE(shown.out.find("flood line with token ********"), std::string::npos);
@@ -410,4 +413,35 @@ TEST(Isolation, SwapRaceByAnotherUserNeverRunsTheirLibrary) {
   std::ofstream(stop) << "stop";
   ::waitpid(swapper, nullptr, 0);
   EXPECT_FALSE(fs::exists(marker)) << "the other user's library ran as the server's user";
+}
+
+// One host per provider, started on first use, serving many workspaces at once.
+TEST(Isolation, HostsStartOnFirstUseAndServeManyWorkspacesAtOnce) {
+  ServerHome server;
+  server.stop();
+  server.start();  // the providers' info is cached now: no host needs to start
+  EXPECT_EQ(children_of(server.pid()).size(), 0u);
+  for (const char* name : {"a", "b", "c"}) ASSERT_EQ(server.berth({"create", name, "--detach"}).exit_code, 0);
+  ASSERT_TRUE(berth::test::wait_until(
+      [&] {
+        for (const char* name : {"a", "b", "c"}) {
+          if (workspace_json(server, name).value("state", "") != "started") return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(20)));
+  EXPECT_EQ(children_of(server.pid()).size(), 1u) << "one host for the host provider, none for docker";
+  std::vector<Result> results(3);
+  std::vector<std::thread> execs;
+  for (int i = 0; i < 3; ++i) {
+    execs.emplace_back([&, i] {
+      std::string name(1, static_cast<char>('a' + i));
+      results[static_cast<size_t>(i)] = server.berth({"exec", name, "--", "sh", "-c", "sleep 0.3; echo $BERTH_WORKSPACE"});
+    });
+  }
+  for (auto& exec : execs) exec.join();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[static_cast<size_t>(i)].exit_code, 0) << results[static_cast<size_t>(i)].err;
+    EXPECT_EQ(results[static_cast<size_t>(i)].out, std::string(1, static_cast<char>('a' + i)) + "\n");
+  }
 }

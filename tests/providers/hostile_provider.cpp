@@ -69,6 +69,7 @@ class HostileProvider : public berth::Provider {
       long bytes = p.count("flood_bytes") ? std::stol(p.at("flood_bytes")) : 4000000;
       std::string token = p.count("token") ? p.at("token") : "";
       std::string line = "flood line with token " + token + " " + std::string(60, 'x') + "\n";
+      c.progress.line("flooding with token " + token);
       for (long written = 0; written < bytes; written += static_cast<long>(line.size())) {
         std::fwrite(line.data(), 1, line.size(), (written / 1000) % 2 ? stdout : stderr);
       }
