@@ -169,7 +169,7 @@ void WorkspaceService::reconcile(std::function<void(const std::string&)> report)
     running_ += static_cast<int>(names.size());
   }
   for (const auto& name : names) {
-    runner_.enqueue([this, name, report] {
+    runner_.submit([this, name, report] {
       std::string line;
       try {
         line = reconcile_one(name);
@@ -459,7 +459,7 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
     throw;
   }
   accepted.log_offset = logs_.begin(workspace.name, true);
-  runner_.enqueue([this, name = workspace.name] { run_operation(name, Plan{Operation::create, WorkspaceState::creating, false}); });
+  runner_.submit([this, name = workspace.name] { run_operation(name, Plan{Operation::create, WorkspaceState::creating, false}); });
   return accepted;
 }
 
@@ -502,7 +502,7 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
     throw;
   }
   long long offset = logs_.begin(name, false);
-  runner_.enqueue([this, name, plan] { run_operation(name, plan); });
+  runner_.submit([this, name, plan] { run_operation(name, plan); });
   return Accepted{claimed, offset};
 }
 

@@ -2,9 +2,9 @@
 // The state the server owns: targets and workspaces, kept in memory and written through to
 // one YAML file per record; lifecycle operations run here, on the runner's bounded pool, each
 // a call into the workspace's provider process.
-#include "elastic_pool.hpp"
 #include "home.hpp"
 #include "log_book.hpp"
+#include "operation_runner.hpp"
 #include "provider_registry.hpp"
 #include "record_folder.hpp"
 #include "target_document.hpp"
@@ -102,7 +102,7 @@ class WorkspaceService {
   bool shutting_down_ = false;
   std::vector<std::string> to_reconcile_;
   // Owns every operation's thread: bounded, and shutdown waits for each.
-  ElasticPool runner_{2, 64};
+  OperationRunner runner_{64};
 };
 
 }  // namespace berth
