@@ -248,6 +248,13 @@ TEST(Isolation, HangPastTheDeadlineKillsTheHostAndLeavesNothingBehind) {
   EXPECT_NE(exec.err.find("exec timed out after 1 s (the target's exec_timeout)"), std::string::npos) << exec.err;
   EXPECT_EQ(server.berth({"delete", "x", "--force"}).exit_code, 0);
   EXPECT_EQ(server.berth({"delete", "polite", "--force"}).exit_code, 0);
+  // --force ends with the record gone even when destroy hangs, and says what may be left.
+  add_target(server, "name: deaf-destroy\nprovider: hh\nproperties:\n  timeout: \"1\"\n  fail_on: destroy\n  how: hang\n");
+  ASSERT_EQ(server.berth({"create", "d", "--target", "deaf-destroy"}).exit_code, 0);
+  Result forced = server.berth({"delete", "d", "--force"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_NE((forced.out + forced.err).find("may be left behind"), std::string::npos) << forced.out << forced.err;
+  EXPECT_TRUE(workspace_json(server, "d").empty());
 
   // The host comes back on next use, and nothing of the killed ones is left.
   ASSERT_EQ(server.berth({"create", "after", "--target", "fine"}).exit_code, 0);
