@@ -88,6 +88,20 @@ struct Crash {
 const Crash kCrashes[] = {{"segv", "crashed (signal 11, SIGSEGV)"}, {"abort", "crashed (signal 6, SIGABRT)"}, {"exit", "exited (exit status 3)"}};
 const char* kOperations[] = {"create", "start", "stop", "destroy", "exec"};
 
+// Brings workspace w on target to where `operation` runs, then runs it; returns that command.
+Result run_operation(const ServerHome& server, const std::string& operation, const std::string& w, const std::string& target) {
+  if (operation == "create") return server.berth({"create", w, "--target", target});
+  Result created = server.berth({"create", w, "--target", target});
+  EXPECT_EQ(created.exit_code, 0) << target << ": " << created.err;
+  if (operation == "start") {
+    EXPECT_EQ(server.berth({"stop", w}).exit_code, 0) << target;
+  }
+  return operation == "start"     ? server.berth({"start", w})
+         : operation == "stop"    ? server.berth({"stop", w})
+         : operation == "destroy" ? server.berth({"delete", w})
+                                  : server.berth({"exec", w, "--", "true"});
+}
+
 }  // namespace
 
 TEST(Isolation, CrashInEveryOperationIsContainedNamedAndDeletable) {
@@ -115,19 +129,7 @@ TEST(Isolation, CrashInEveryOperationIsContainedNamedAndDeletable) {
       std::string expected = "provider " + provider + " " + crash.words + " during " + op;
       add_target(server, "name: " + provider + "\nprovider: " + provider + "\nproperties:\n  fail_on: " + op + "\n  how: " + crash.how + "\n");
       std::string w = "w-" + std::string(crash.how) + "-" + op;
-      Result failed;
-      if (op == "create") {
-        failed = server.berth({"create", w, "--target", provider});
-      } else {
-        ASSERT_EQ(server.berth({"create", w, "--target", provider}).exit_code, 0) << provider;
-        if (op == "start") {
-          ASSERT_EQ(server.berth({"stop", w}).exit_code, 0) << provider;
-        }
-        failed = op == "start"     ? server.berth({"start", w})
-                 : op == "stop"    ? server.berth({"stop", w})
-                 : op == "destroy" ? server.berth({"delete", w})
-                                   : server.berth({"exec", w, "--", "true"});
-      }
+      Result failed = run_operation(server, op, w, provider);
       EXPECT_NE(failed.exit_code, 0) << provider;
       EXPECT_NE(failed.err.find(expected), std::string::npos) << provider << ": " << failed.err;
       expect_alive_and_whole(server);
@@ -189,17 +191,7 @@ TEST(Isolation, ThrowingANonExceptionIsAnErrorEverywhere) {
     std::string op = operation;
     add_target(server, "name: t-" + op + "\nprovider: ht\nproperties:\n  fail_on: " + op + "\n  how: throw42\n");
     std::string w = "w-" + op;
-    Result failed;
-    if (op == "create") {
-      failed = server.berth({"create", w, "--target", "t-" + op});
-    } else {
-      ASSERT_EQ(server.berth({"create", w, "--target", "t-" + op}).exit_code, 0);
-      if (op == "start") {
-        ASSERT_EQ(server.berth({"stop", w}).exit_code, 0);
-      }
-      failed = op == "start" ? server.berth({"start", w}) : op == "stop" ? server.berth({"stop", w})
-               : op == "destroy" ? server.berth({"delete", w}) : server.berth({"exec", w, "--", "true"});
-    }
+    Result failed = run_operation(server, op, w, "t-" + op);
     EXPECT_NE(failed.exit_code, 0) << op;
     EXPECT_NE(failed.err.find("the provider threw something that is not a std::exception during " + op), std::string::npos)
         << op << ": " << failed.err;
