@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -71,19 +74,49 @@ class Host {
  public:
   Host(std::shared_ptr<Provider> provider, FrameWriter& writer) : provider_(std::move(provider)), writer_(writer) {}
 
-  // Reads frames until the server closes the socket; calls run in threads of their own.
-  void serve() {
-    FrameDecoder decoder([this](char type, std::string_view payload) { on_frame(type, payload); }, kMaxProviderFrame);
-    char buffer[65536];
+  // Serves until the server closes the socket, then ends the process. Leader and followers:
+  // one thread reads the socket; when a call arrives, it hands the reading to a follower and
+  // runs the call itself, so a quick call (status) costs no thread switch in the host. Each
+  // call in flight has a thread, since a provider may block in any call.
+  [[noreturn]] void serve() {
     while (true) {
-      ssize_t n = ::read(kSocketFd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;
-      decoder.feed(buffer, static_cast<size_t>(n));
+      Ready task;
+      {
+        ++followers_;
+        std::unique_lock read(read_mutex_);
+        --followers_;
+        while (ready_.empty()) read_some();
+        task = std::move(ready_.front());
+        ready_.pop_front();
+      }
+      if (followers_.load() == 0) std::thread([this] { serve(); }).detach();
+      Json reply = run(task.id, *task.call);
+      {
+        std::lock_guard lock(mutex_);
+        calls_.erase(task.id);
+      }
+      writer_.json(reply);
     }
   }
 
  private:
+  struct Ready {
+    uint32_t id = 0;
+    std::shared_ptr<Call> call;
+  };
+
+  // Under read_mutex_: reads what the socket has and turns it into frames.
+  void read_some() {
+    char buffer[65536];
+    ssize_t n = ::read(kSocketFd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) return;
+    // The server closed the socket: calls still running have nobody to answer. The provider's
+    // destructor is not run, since its calls may still be inside it.
+    if (n <= 0) ::_exit(0);
+    decoder_.feed(buffer, static_cast<size_t>(n));
+  }
+
+  // Under read_mutex_, from the decoder.
   void on_frame(char type, std::string_view payload) {
     if (type == 'J') {
       Json message = Json::parse(payload);
@@ -115,22 +148,12 @@ class Host {
     }
   }
 
+  void start(uint32_t id, std::shared_ptr<Call> call) { ready_.push_back(Ready{id, std::move(call)}); }
+
   std::shared_ptr<Call> find(uint32_t id) {
     std::lock_guard lock(mutex_);
     auto it = calls_.find(id);
     return it == calls_.end() ? nullptr : it->second;
-  }
-
-  void start(uint32_t id, std::shared_ptr<Call> call) {
-    // Detached: the host ends by _exit or by being killed, never by joining a provider's call.
-    std::thread([this, id, call] {
-      Json reply = run(id, *call);
-      {
-        std::lock_guard lock(mutex_);
-        calls_.erase(id);
-      }
-      writer_.json(reply);
-    }).detach();
   }
 
   // Every call into the provider goes through here, and nothing it throws gets past.
@@ -185,6 +208,10 @@ class Host {
   FrameWriter& writer_;
   std::mutex mutex_;
   std::map<uint32_t, std::shared_ptr<Call>> calls_;
+  std::mutex read_mutex_;  // held by the thread that reads the socket (the leader)
+  FrameDecoder decoder_{[this](char type, std::string_view payload) { this->on_frame(type, payload); }, kMaxProviderFrame};
+  std::deque<Ready> ready_;  // calls ready to run, under read_mutex_
+  std::atomic<int> followers_{0};
 };
 
 using Library = boost::dll::shared_library;
@@ -285,14 +312,12 @@ int provider_host_main(const HostOptions& options) {
   }
   if (!writer.json(hello)) return 0;
   try {
-    Host(provider, writer).serve();
+    static Host host(provider, writer);  // lives until _exit: detached threads serve from it
+    host.serve();
   } catch (const std::exception& error) {
     std::cerr << "berth-provider-host: " << error.what() << std::endl;
     ::_exit(3);
   }
-  // The server closed the socket: calls still running have nobody to answer. The provider's
-  // destructor is not run, since its calls may still be inside it.
-  ::_exit(0);
 }
 
 }  // namespace berth

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -59,7 +60,14 @@ TEST(Crash, KillDuringCreateBurstLosesNothingAcknowledged) {
   EXPECT_GE(records, acknowledged.size());
 
   server.start();
-  auto list = berth::ApiClient(berth::Endpoint{socket, ""}).list_workspaces();
+  // The server answers at once; reconcile settles the interrupted creates behind it.
+  std::vector<berth::Workspace> list;
+  EXPECT_TRUE(berth::test::wait_until(
+      [&] {
+        list = berth::ApiClient(berth::Endpoint{socket, ""}).list_workspaces();
+        return std::all_of(list.begin(), list.end(), [](const auto& w) { return w.operation.empty(); });
+      },
+      std::chrono::seconds(30)));
   std::set<std::string> present;
   for (const auto& workspace : list) {
     present.insert(workspace.name);
