@@ -30,6 +30,32 @@ long long epoch_ms(std::chrono::system_clock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
 }
 
+// Kills the host's process group and every process left in its session: a provider's commands
+// may move to process groups of their own, but they stay in the host's session (setsid at
+// start), unless they start sessions themselves.
+void kill_session(pid_t host) {
+  ::kill(-host, SIGKILL);
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int fd = ::open((entry.path() / "stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buffer[512];
+    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    buffer[n] = 0;
+    // pid (comm) state ppid pgrp session ...; comm may hold spaces and parentheses.
+    const char* close = std::strrchr(buffer, ')');
+    int ppid = 0, group = 0, session = 0;
+    char state = 0;
+    if (close && std::sscanf(close + 1, " %c %d %d %d", &state, &ppid, &group, &session) == 4 && session == host) {
+      ::kill(std::stoi(name), SIGKILL);
+    }
+  }
+}
+
 std::string seconds_text(std::chrono::milliseconds duration) {
   auto ms = duration.count();
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
@@ -138,6 +164,14 @@ void ProviderProcess::stop(const std::string& why) {
   if (instance) kill_instance(*instance, why);
 }
 
+void ProviderProcess::close(const std::string& why) {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = why;
+  }
+  stop(why);
+}
+
 void ProviderProcess::cancel_calls(const std::string& method, const std::string& why) {
   std::shared_ptr<Instance> instance;
   {
@@ -170,6 +204,7 @@ Json ProviderProcess::greeting() {
 std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
   std::unique_lock lock(mutex_);
   while (true) {
+    if (!closed_.empty()) throw provider_failed(failure_prefix() + " is not available: " + closed_);
     if (disabled_) throw provider_failed(failure_prefix() + " is disabled (berth provider enable " + module_.name + ")");
     if (!quarantine_.empty()) {
       throw provider_failed(failure_prefix() + " is quarantined: " + quarantine_ + " (berth provider enable " + module_.name +
@@ -257,7 +292,8 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::spawn() {
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec: this process is a copy of a threaded server.
-    ::setpgid(0, 0);
+    // A session of its own: whatever the provider starts stays findable by it (kill_session).
+    ::setsid();
     sigset_t all;
     sigemptyset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -280,7 +316,6 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::spawn() {
     ::close(output[0]);
     throw provider_failed("cannot start " + host_binary_.string() + ": " + std::strerror(fork_error));
   }
-  ::setpgid(pid, pid);  // also here, so a kill of the group cannot race the child's own call
   auto instance = std::make_shared<Instance>();
   instance->pid = pid;
   instance->socket = sockets[0];
@@ -325,7 +360,7 @@ void ProviderProcess::read_frames(std::shared_ptr<Instance> instance) {
   int wait_status = 0;
   {
     std::lock_guard lock(instance->mutex);
-    ::kill(-instance->pid, SIGKILL);
+    kill_session(instance->pid);
     while (::waitpid(instance->pid, &wait_status, 0) < 0 && errno == EINTR) {
     }
     instance->reaped = true;
@@ -449,7 +484,7 @@ void ProviderProcess::kill_instance(Instance& instance, const std::string& reaso
   std::lock_guard lock(instance.mutex);
   if (instance.reaped) return;  // its pid may belong to another process by now
   if (instance.kill_reason.empty()) instance.kill_reason = reason;
-  ::kill(-instance.pid, SIGKILL);
+  kill_session(instance.pid);
   // Wakes the reader even when a grandchild still holds the host's end of the socket.
   ::shutdown(instance.socket, SHUT_RDWR);
 }

@@ -79,6 +79,8 @@ class ProviderProcess {
   void disable();
   // Ends the host: in-flight calls fail with `why`. Calls after it start a new host.
   void stop(const std::string& why);
+  // Ends the host for good (shutdown): in-flight and later calls fail with `why`.
+  void close(const std::string& why);
   // Asks every in-flight call of `method` (every call when empty) to end now; past the grace
   // period the host is killed.
   void cancel_calls(const std::string& method, const std::string& why);
@@ -112,6 +114,7 @@ class ProviderProcess {
   std::string refusal_;  // broken: set by a failed start, cleared by enable()
   bool disabled_ = false;
   std::string quarantine_;
+  std::string closed_;
   std::deque<std::chrono::steady_clock::time_point> crashes_;
   std::chrono::steady_clock::time_point not_before_{};
 };

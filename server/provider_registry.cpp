@@ -235,7 +235,7 @@ void ProviderRegistry::cancel_all(const std::string& method, const std::string& 
 
 void ProviderRegistry::stop_all(const std::string& why) {
   for (auto& [key, entry] : entries_) {
-    if (entry.process) entry.process->stop(why);
+    if (entry.process) entry.process->close(why);
   }
 }
 

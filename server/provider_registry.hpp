@@ -44,7 +44,8 @@ class ProviderRegistry {
   // logs/providers/NAME.log as it is now.
   std::string log_text(const std::string& name) const;
 
-  // Asks every call of `method` in flight (all when empty) to end; stop_all ends every host.
+  // Asks every call of `method` in flight (all when empty) to end; stop_all ends every host
+  // for good (shutdown: later calls fail at once).
   void cancel_all(const std::string& method, const std::string& why);
   void stop_all(const std::string& why);
 

@@ -599,6 +599,19 @@ int WorkspaceService::exec(const std::string& name, const ExecRequest& request, 
   Target target = target_with_defaults(workspace.target);
   LogProgress progress(logs_, name, providers_.redactor());
   auto timeout = std::chrono::seconds(timeout_seconds(target, kExecTimeoutProperty, 0));
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) throw unavailable("the server is shutting down; try again when it is back");
+    ++execs_;
+  }
+  struct Done {
+    WorkspaceService& service;
+    ~Done() {
+      std::lock_guard lock(service.mutex_);
+      --service.execs_;
+      service.idle_.notify_all();
+    }
+  } done{*this};
   try {
     return call_provider("exec", workspace, target, progress, timeout, "the target's exec_timeout", &output, &request).exit_code;
   } catch (const Error& error) {
@@ -612,11 +625,12 @@ void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
     std::unique_lock lock(mutex_);
     shutting_down_ = true;
   }
-  // An exec may never end by itself (a shell, a server): end every one now.
-  providers_.cancel_all("exec", "berth-server is shutting down");
+  // An exec may never end by itself (a shell, a server): end every one now. Each ends at the
+  // cancel, or its host is killed after the grace period; either way it ends before the wait.
+  providers_.cancel_all("exec", "cancelled: berth-server is shutting down");
   {
     std::unique_lock lock(mutex_);
-    idle_.wait_for(lock, grace, [&] { return running_ == 0; });
+    idle_.wait_for(lock, grace, [&] { return running_ == 0 && execs_ == 0; });
   }
   // What still runs is ended with its host; each operation then records that it failed.
   providers_.stop_all("berth-server is shutting down");

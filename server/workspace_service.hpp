@@ -99,6 +99,7 @@ class WorkspaceService {
   std::map<std::string, Workspace> workspaces_;
   std::string default_target_;
   int running_ = 0;
+  int execs_ = 0;  // execs in flight: shutdown cancels them and waits for them to end
   bool shutting_down_ = false;
   std::vector<std::string> to_reconcile_;
   // Owns every operation's thread: bounded, and shutdown waits for each.

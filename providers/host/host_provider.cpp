@@ -67,7 +67,7 @@ class HostProvider : public berth::Provider {
     if (!repository.empty()) {
       context.progress.line("cloning " + repository);
       ProgressLines lines(context.progress);
-      int code = host::run_process({{"git", "clone", "--progress", "--", repository, folder.string()}, "", {{"GIT_TERMINAL_PROMPT", "0"}}, ""}, lines);
+      int code = host::run_process({{"git", "clone", "--progress", "--", repository, folder.string()}, "", {{"GIT_TERMINAL_PROMPT", "0"}}, "", &context.cancellation}, lines);
       if (code != 0) throw berth::Error("provider_failed", "git clone of " + repository + " failed with exit code " + std::to_string(code));
     }
     fs::remove(stopped_marker(context), error);
@@ -134,7 +134,7 @@ class HostProvider : public berth::Provider {
     for (const auto& [key, value] : request.env) env[key] = value;
     env["BERTH_WORKSPACE"] = context.workspace.name;
     const std::string& name = context.workspace.name;
-    return host::run_process({request.command, workdir.string(), env, request.stdin_data}, output, [this, name](int pid) {
+    return host::run_process({request.command, workdir.string(), env, request.stdin_data, &context.cancellation}, output, [this, name](int pid) {
       std::lock_guard lock(mutex_);
       if (pid > 0) {
         running_[name].insert(pid);

@@ -104,9 +104,14 @@ int run_process(const ProcessSpec& spec, berth::OutputSink& sink, const PidObser
     pollfd fds[2] = {{out.read_end, POLLIN, 0}, {err.read_end, POLLIN, 0}};
     int open = 2;
     while (open > 0) {
-      if (::poll(fds, 2, -1) < 0) {
+      // With a cancellation to watch, wake every 100 ms to look at it.
+      int ready = ::poll(fds, 2, spec.cancellation ? 100 : -1);
+      if (ready < 0) {
         if (errno == EINTR) continue;
         break;
+      }
+      if (spec.cancellation && spec.cancellation->requested()) {
+        throw berth::Error("provider_failed", "cancelled: " + spec.argv.front() + " was ended");
       }
       for (int i = 0; i < 2; ++i) {
         if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;

@@ -1,6 +1,7 @@
 #pragma once
 // Runs a program with pipes and streams its output as it comes.
 #include <berth/io.hpp>
+#include <berth/provider.hpp>
 
 #include <functional>
 #include <string>
@@ -13,6 +14,8 @@ struct ProcessSpec {
   std::string workdir;
   berth::StringMap extra_env;  // added to (or replacing in) the server's environment
   std::string stdin_data;
+  // When berth asks the operation to end, the process group is killed and run_process throws.
+  const berth::Cancellation* cancellation = nullptr;
 };
 
 // Called with each process group id when it starts and with -1 when it ends.

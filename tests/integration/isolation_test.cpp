@@ -444,3 +444,30 @@ TEST(Isolation, HostsStartOnFirstUseAndServeManyWorkspacesAtOnce) {
     EXPECT_EQ(results[static_cast<size_t>(i)].out, std::string(1, static_cast<char>('a' + i)) + "\n");
   }
 }
+
+// SIGTERM while an exec streams: the exec is ended (its command too), the server stops.
+TEST(Isolation, ShutdownEndsRunningExecsAndTheirCommands) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
+  fs::path started = server.home() / "exec-started";
+  std::string seconds = std::to_string(100000 + ::getpid());  // names this test's command
+  auto sleepers = [&] {
+    int count = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      if (berth::test::read_text(entry.path() / "cmdline") == "sleep" + std::string(1, '\0') + seconds + std::string(1, '\0')) ++count;
+    }
+    return count;
+  };
+  Result exec;
+  std::thread client([&] { exec = server.berth({"exec", "w", "--", "sh", "-c", "touch " + started.string() + "; exec sleep " + seconds}); });
+  bool running = berth::test::wait_until([&] { return fs::exists(started) && sleepers() == 1; }, std::chrono::seconds(10));
+  auto begin = std::chrono::steady_clock::now();
+  server.stop();  // SIGTERM, waits for the server to exit
+  auto took = std::chrono::steady_clock::now() - begin;
+  client.join();
+  ASSERT_TRUE(running);
+  EXPECT_LT(took, std::chrono::seconds(8)) << "the server waited for the exec";
+  EXPECT_NE(exec.exit_code, 0);
+  EXPECT_NE(exec.err.find("cancelled"), std::string::npos) << exec.err;
+  EXPECT_TRUE(berth::test::wait_until([&] { return sleepers() == 0; }, std::chrono::seconds(5))) << "the command outlived the exec";
+}

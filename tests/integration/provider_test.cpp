@@ -193,8 +193,9 @@ TEST_F(ProviderFailures, BusyWorkspaceAnswers409AndCrashDuringCreateIsReconciled
   server.kill_hard();
   fs::path record = server.home() / "workspaces" / "w.yaml";
   EXPECT_EQ(berth::workspace_from_yaml(berth::test::read_text(record), record.string()).state, berth::WorkspaceState::creating);
-  server.start();
-  Json w = info(server, "w");
+  server.start();  // answers at once; reconcile settles the record behind it
+  Json w;
+  EXPECT_TRUE(berth::test::wait_until([&] { return (w = info(server, "w")).value("operation", "x").empty(); }, std::chrono::seconds(20)));
   EXPECT_EQ(w["state"], "error");
   EXPECT_NE(w["last_error"].get<std::string>().find("the server stopped during create"), std::string::npos) << w.dump();
   EXPECT_NE(w["last_error"].get<std::string>().find("flaky was told to fail in status"), std::string::npos) << w.dump();
