@@ -1,0 +1,163 @@
+// Data safety (issue 11): berth deletes only what it made, the home's own files stay its own,
+// key management stays with the machine's owner, and no client can stall the server.
+#include "http_client.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::ServerHome;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+Result add_target(const ServerHome& server, const std::string& name, const std::string& properties) {
+  berth::test::RunOptions options;
+  options.stdin_data = "name: " + name + "\nprovider: host\nproperties:\n" + properties;
+  return server.berth({"target", "add", "-f", "-"}, options);
+}
+
+Result add_host_target(const ServerHome& server, const std::string& name, const fs::path& root) {
+  return add_target(server, name, "  root: \"" + root.string() + "\"\n");
+}
+
+Json info(const ServerHome& server, const std::string& name) {
+  Result result = server.berth({"info", name, "-o", "json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return result.exit_code == 0 ? Json::parse(result.out) : Json::object();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+// ---- the host provider deletes only what it made ----
+
+TEST(HostSafety, ACreateRefusedBecauseTheFolderExistsLeavesNothingForDeleteToRemove) {
+  ServerHome server;
+  berth::test::TempDir scratch;
+  fs::path root = scratch.path() / "root";
+  write_text(root / "data" / "precious.txt", "the user's own work\n");
+  ASSERT_EQ(add_host_target(server, "t", root).exit_code, 0);
+
+  Result refused = server.berth({"create", "data", "--target", "t"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("already exists"), std::string::npos) << refused.err;
+  EXPECT_FALSE(info(server, "data")["provider_data"].contains("path")) << "a refused create records no folder";
+
+  Result deleted = server.berth({"delete", "data"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(berth::test::read_text(root / "data" / "precious.txt"), "the user's own work\n");
+
+  ASSERT_EQ(server.berth({"create", "data", "--target", "t"}).exit_code, 1);
+  EXPECT_EQ(server.berth({"delete", "data", "--force"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "data", "--target", "t"}).exit_code, 1);
+  EXPECT_EQ(server.berth({"prune", "--older-than", "0s", "--yes"}).exit_code, 0);
+  EXPECT_EQ(berth::test::read_text(root / "data" / "precious.txt"), "the user's own work\n");
+}
+
+TEST(HostSafety, DeleteRemovesTheFolderItRecordedNotOneUnderTheTargetsCurrentRoot) {
+  ServerHome server;
+  berth::test::TempDir scratch;
+  fs::path first = scratch.path() / "first", second = scratch.path() / "second";
+  ASSERT_EQ(add_host_target(server, "t", first).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "data", "--target", "t"}).exit_code, 0);
+  ASSERT_TRUE(fs::is_directory(first / "data"));
+
+  ASSERT_EQ(server.berth({"target", "remove", "t", "--force"}).exit_code, 0);
+  ASSERT_EQ(add_host_target(server, "t", second).exit_code, 0);
+  write_text(second / "data" / "precious.txt", "not berth's\n");
+
+  Result deleted = server.berth({"delete", "data"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(berth::test::read_text(second / "data" / "precious.txt"), "not berth's\n");
+  EXPECT_FALSE(fs::exists(first / "data")) << "the folder berth made is the one removed";
+}
+
+TEST(HostSafety, AFolderReplacedBehindBerthsBackIsLeftInPlace) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
+  fs::path folder = info(server, "w")["provider_data"]["path"].get<std::string>();
+  fs::remove_all(folder);
+  write_text(folder / "precious.txt", "made by the user after berth's folder went\n");
+  Result deleted = server.berth({"delete", "w"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_NE(deleted.err.find("left " + folder.string() + " in place"), std::string::npos) << deleted.err;
+  EXPECT_TRUE(fs::exists(folder / "precious.txt"));
+}
+
+// A TCP listener that never accepts: a clone from it waits for ever, as a stuck server would.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 16);
+    socklen_t size = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size);
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(HostSafety, ACreateKilledMidCloneIsAnErrorAfterTheRestartNotStarted) {
+  ServerHome server;
+  SilentListener stuck;
+  std::string repository = "http://127.0.0.1:" + std::to_string(stuck.port()) + "/repo.git";
+  ASSERT_EQ(server.berth({"create", "half", "--repo", repository, "--detach"}).exit_code, 0);
+  ASSERT_TRUE(berth::test::wait_until([&] { return server.berth({"logs", "half"}).out.find("cloning") != std::string::npos; },
+                                      std::chrono::seconds(20)));
+  server.kill_hard();
+  server.start();
+  Json record = info(server, "half");
+  EXPECT_EQ(record["state"], "error") << record.dump();
+  EXPECT_EQ(server.berth({"delete", "half"}).exit_code, 0);
+}
+
+// ---- target roots ----
+
+TEST(TargetRoots, ARootMustBeAbsoluteAndApartFromTheHomeAndFromOtherTargetsRoots) {
+  ServerHome server;
+  berth::test::TempDir scratch;
+  Result relative = add_target(server, "rel", "  root: some/folder\n");
+  EXPECT_NE(relative.exit_code, 0);
+  EXPECT_NE(relative.err.find("property 'root' must be an absolute path"), std::string::npos) << relative.err;
+
+  for (const fs::path& bad : {server.home(), server.home() / "workspaces", server.home().parent_path()}) {
+    Result refused = add_host_target(server, "near-home", bad);
+    EXPECT_NE(refused.exit_code, 0) << bad;
+    EXPECT_NE(refused.err.find("berth's home"), std::string::npos) << bad << ": " << refused.err;
+  }
+
+  fs::path root = scratch.path() / "r";
+  ASSERT_EQ(add_host_target(server, "outer", root).exit_code, 0);
+  for (const fs::path& bad : {root, root / "a", scratch.path()}) {
+    Result refused = add_host_target(server, "nested", bad);
+    EXPECT_NE(refused.exit_code, 0) << bad;
+    EXPECT_NE(refused.err.find("the root of target 'outer'"), std::string::npos) << bad << ": " << refused.err;
+  }
+  EXPECT_EQ(add_host_target(server, "sibling", scratch.path() / "r2").exit_code, 0) << "a folder beside another root is fine";
+  EXPECT_EQ(server.berth({"target", "show", "nested"}).exit_code, 1) << "nothing refused was saved";
+}
+
+}  // namespace
