@@ -162,6 +162,10 @@ void to_json(Json& json, const PropertySpec& s) {
               {"default", s.default_value},
               {"description", s.description}};
   if (!s.choices.empty()) json["choices"] = s.choices;
+  if (s.type == PropertyType::integer) {
+    json["minimum"] = s.minimum;
+    json["maximum"] = s.maximum;
+  }
 }
 
 void from_json(const Json& json, PropertySpec& s) {
@@ -174,6 +178,8 @@ void from_json(const Json& json, PropertySpec& s) {
   if (auto it = json.find("choices"); it != json.end() && it->is_array()) {
     for (const auto& choice : *it) s.choices.push_back(choice.get<std::string>());
   }
+  if (auto it = json.find("minimum"); it != json.end() && it->is_number_integer()) s.minimum = it->get<long long>();
+  if (auto it = json.find("maximum"); it != json.end() && it->is_number_integer()) s.maximum = it->get<long long>();
 }
 
 void to_json(Json& json, const ProviderInfo& i) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -86,6 +87,20 @@ long long parse_cpus(const std::string& text) {
     throw berth::Error("invalid", "property 'cpus' is '" + text + "': expected a number of CPUs from 0.01 to 1024, e.g. 1.5");
   }
   return static_cast<long long>(cpus * 1e9 + 0.5);
+}
+
+// An integer property, checked at target add; a record older than that check still gets a
+// message naming the property instead of a bare conversion error.
+int whole_number(const berth::StringMap& properties, const std::string& key, long minimum, long maximum) {
+  std::string text = property(properties, key);
+  char* end = nullptr;
+  errno = 0;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || value < minimum || value > maximum) {
+    throw berth::Error("invalid", "property '" + key + "' is '" + text + "': expected a whole number from " + std::to_string(minimum) +
+                                      " to " + std::to_string(maximum));
+  }
+  return static_cast<int>(value);
 }
 
 // "A=1,B=2" -> ["A=1", "B=2"]
@@ -166,7 +181,7 @@ class DockerProvider : public berth::Provider {
                 {"network", T::string, false, "bridge", {}, "Network the container joins"},
                 {"cpus", T::string, false, "", {}, "CPU limit, e.g. 1.5 (0.01 to 1024)"},
                 {"memory", T::string, false, "", {}, "Memory limit, e.g. 512m or 2g (at least 6m)"},
-                {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing"},
+                {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing (0 to 3600)", 0, 3600},
                 {"env", T::string, false, "", {}, "Environment for every workspace: A=1,B=2"},
             }};
   }
@@ -183,6 +198,7 @@ class DockerProvider : public berth::Provider {
   void create(berth::OperationContext& c) override {
     long long memory = parse_memory(property(c.properties, "memory"));  // refused before anything is made
     long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
+    int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
     auto engine = engine_for(c.properties);
     std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
     ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
@@ -210,7 +226,7 @@ class DockerProvider : public berth::Provider {
               {"Env", env},
               {"WorkingDir", workdir},
               {"Labels", {{"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}}},
-              {"StopTimeout", std::stoi(property(c.properties, "stop_timeout"))},
+              {"StopTimeout", stop_timeout},
               {"HostConfig", host_config}};
     if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
     Reply created = engine->post("/containers/create?name=" + url_escape(name), body);
@@ -238,7 +254,8 @@ class DockerProvider : public berth::Provider {
 
   void stop(berth::OperationContext& c) override {
     auto engine = engine_for(c.properties);
-    Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + property(c.properties, "stop_timeout"));
+    int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
+    Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + std::to_string(stop_timeout));
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot stop the container: " + reply.message());
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace docker {
@@ -32,7 +33,15 @@ Location parse_address(const std::string& address) {
     std::string rest = address.substr(6);
     size_t colon = rest.rfind(':');
     location.host = rest.substr(0, colon);
-    if (colon != std::string::npos) location.port = std::stoi(rest.substr(colon + 1));
+    if (colon != std::string::npos) {
+      std::string port = rest.substr(colon + 1);
+      char* end = nullptr;
+      long number = std::strtol(port.c_str(), &end, 10);
+      if (port.empty() || *end != '\0' || number < 1 || number > 65535) {
+        throw std::runtime_error("Docker host '" + address + "' has a bad port '" + port + "': expected tcp://HOST:PORT, PORT from 1 to 65535");
+      }
+      location.port = static_cast<int>(number);
+    }
     return location;
   }
   throw std::runtime_error("Docker host '" + address + "' must be unix:///PATH or tcp://HOST:PORT");
@@ -156,7 +165,8 @@ const std::string& Engine::api_version() {
   // The older of the engine's newest and ours: both sides then speak it.
   auto number = [](const std::string& v) {
     size_t dot = v.find('.');
-    return dot == std::string::npos ? 0 : std::stoi(v.substr(0, dot)) * 1000 + std::stoi(v.substr(dot + 1));
+    // strtol, not stoi: an engine's odd answer must not become a bare "stoi" error.
+    return dot == std::string::npos ? 0L : std::strtol(v.substr(0, dot).c_str(), nullptr, 10) * 1000 + std::strtol(v.substr(dot + 1).c_str(), nullptr, 10);
   };
   version_ = number(engine_version) < number(kNewestApi) ? engine_version : kNewestApi;
   return version_;

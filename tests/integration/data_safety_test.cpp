@@ -160,4 +160,19 @@ TEST(TargetRoots, ARootMustBeAbsoluteAndApartFromTheHomeAndFromOtherTargetsRoots
   EXPECT_EQ(server.berth({"target", "show", "nested"}).exit_code, 1) << "nothing refused was saved";
 }
 
+// ---- integer properties have ranges ----
+
+TEST(IntegerRanges, AnOutOfRangeStopTimeoutIsRefusedAtTargetAddNamingTheRange) {
+  ServerHome server;
+  berth::test::RunOptions yaml;
+  yaml.stdin_data = "name: d\nprovider: docker\nproperties:\n  host: unix:///nowhere.sock\n  stop_timeout: 99999999999\n";
+  Result added = server.berth({"target", "add", "-f", "-"}, yaml);
+  EXPECT_EQ(added.exit_code, 2) << added.err;
+  EXPECT_NE(added.err.find("property 'stop_timeout' must be a whole number from 0 to 3600 (got '99999999999')"), std::string::npos)
+      << added.err;
+  EXPECT_EQ(server.berth({"target", "show", "d"}).exit_code, 1) << "nothing saved";
+  Result shown = server.berth({"provider", "info", "docker", "-o", "json"});
+  EXPECT_NE(shown.out.find("\"maximum\": 3600"), std::string::npos) << shown.out;
+}
+
 }  // namespace
