@@ -214,11 +214,11 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     }
     long long start = 0;
     if (request.has_param("offset")) {
-      try {
-        start = std::stoll(request.get_param_value("offset"));
-      } catch (const std::exception&) {
-        throw invalid("offset must be a whole number of bytes");
-      }
+      // Digits only: a negative offset never reads anything and would spin the follow loop.
+      std::string text = request.get_param_value("offset");
+      bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits) throw invalid("offset '" + text.substr(0, 40) + "' must be a whole number of bytes from 0 on");
+      start = std::stoll(text);
     }
     auto offset = std::make_shared<long long>(start);
     response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset](size_t, httplib::DataSink& sink) {
