@@ -117,6 +117,36 @@ TEST_F(Tcp, EveryRequestNeedsALiveKeyAndTheSocketDoesNot) {
   EXPECT_EQ(server.berth({"list"}).exit_code, 0) << "the Unix socket needs no key";
 }
 
+// One leaked ordinary key must not mint spares for itself or revoke everyone else's keys:
+// key management is the socket's, or an --admin key's.
+TEST_F(Tcp, OnlyTheSocketOrAnAdminKeyManagesKeys) {
+  auto call = [&](const std::string& api_key, const std::string& method, const std::string& path, const std::string& body = "") {
+    berth::HttpClient client(address);
+    client.set_header("Authorization", "Bearer " + api_key);
+    if (!body.empty()) client.set_header("Content-Type", "application/json");
+    return client.request(method, path, body);
+  };
+  auto minted = call(key, "POST", "/v1/apikeys", R"({"name": "spare"})");
+  EXPECT_EQ(minted.status, 403) << minted.body;
+  EXPECT_NE(minted.body.find("berth apikey create NAME --admin"), std::string::npos) << minted.body;
+  ASSERT_EQ(server.berth({"apikey", "create", "other"}).exit_code, 0);
+  EXPECT_EQ(call(key, "DELETE", "/v1/apikeys/other").status, 403);
+  EXPECT_EQ(call(key, "GET", "/v1/apikeys").status, 403);
+  EXPECT_EQ(call(key, "POST", "/v1/apikeys", R"({"name": "sneaky", "admin": true})").status, 403);
+  EXPECT_EQ(call(key, "GET", "/v1/workspaces").status, 200) << "the key still does its ordinary work";
+
+  Result admin = server.berth({"apikey", "create", "root", "--admin"});
+  ASSERT_EQ(admin.exit_code, 0) << admin.err;
+  std::string admin_key = admin.out.substr(0, admin.out.find('\n'));
+  EXPECT_EQ(call(admin_key, "POST", "/v1/apikeys", R"({"name": "spare"})").status, 201);
+  EXPECT_EQ(call(admin_key, "DELETE", "/v1/apikeys/other").status, 200);
+  Result listed = server.berth({"apikey", "list", "-o", "json"});
+  Json keys = Json::parse(listed.out);
+  ASSERT_EQ(keys.size(), 3u) << listed.out;  // laptop, root, spare
+  for (const auto& entry : keys) EXPECT_EQ(entry["scope"], entry["name"] == "root" ? "admin" : "use") << entry.dump();
+  EXPECT_EQ(server.berth({"apikey", "revoke", "spare"}).exit_code, 0) << "the socket manages keys without any";
+}
+
 TEST_F(Tcp, ProfilesPointTheCliAtTheServer) {
   berth::test::TempDir laptop;
   berth::test::RunOptions options;
