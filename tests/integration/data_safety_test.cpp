@@ -161,6 +161,36 @@ TEST(TargetRoots, ARootMustBeAbsoluteAndApartFromTheHomeAndFromOtherTargetsRoots
   EXPECT_EQ(server.berth({"target", "show", "nested"}).exit_code, 1) << "nothing refused was saved";
 }
 
+// ---- records: what is written can be read back ----
+
+TEST(Records, NothingIsWrittenThatCannotBeReadBack) {
+  ServerHome server;
+  berth::HttpClient client("unix://" + (server.home() / "berth.sock").string());
+  // DEL is one byte in the request and four ("\x7F") in the record: 300 KB of it passes the
+  // body limit and would make a record of 1.2 MB.
+  Json wide{{"name", "wide"}, {"repository", "https://example.invalid/" + std::string(300000, '\x7f')}};
+  auto refused = client.request("POST", "/v1/workspaces", wide.dump());
+  EXPECT_EQ(refused.status, 400) << refused.body.substr(0, 300);
+  EXPECT_NE(refused.body.find("a record may have to be read back"), std::string::npos) << refused.body.substr(0, 300);
+  EXPECT_EQ(server.berth({"info", "wide"}).exit_code, 1) << "no record was made";
+
+  // A failed create copies the repository into the error: the error is what gives way. The
+  // repository stays under the 128 KiB an argument may have, the env fills the rest.
+  std::string repository = "https://127.0.0.1:1/" + std::string(120000, '\x7f');
+  Json env = Json::object();
+  for (const char* key : {"A", "B", "C"}) env[key] = std::string(47000, '\x7f');
+  auto accepted = client.request("POST", "/v1/workspaces", Json{{"name", "long"}, {"repository", repository}, {"env", env}}.dump());
+  ASSERT_EQ(accepted.status, 202) << accepted.body.substr(0, 300);
+  ASSERT_TRUE(berth::test::wait_until([&] { return info(server, "long").value("state", "") == "error"; }, std::chrono::seconds(20)));
+  server.stop();
+  server.start();
+  Json record = info(server, "long");
+  EXPECT_EQ(record.value("state", ""), "error") << "the record reads back after a restart: " << server.server_log().substr(0, 500);
+  EXPECT_EQ(record.value("repository", ""), repository) << "what the user asked for is kept whole";
+  EXPECT_NE(record.value("last_error", "").find("cut to fit the record"), std::string::npos);
+  EXPECT_EQ(server.server_log().find("skipped workspace"), std::string::npos) << server.server_log().substr(0, 500);
+}
+
 // ---- integer properties have ranges ----
 
 TEST(IntegerRanges, AnOutOfRangeStopTimeoutIsRefusedAtTargetAddNamingTheRange) {
