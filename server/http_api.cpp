@@ -226,9 +226,9 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     auto path = service.logs().path_of(name);
     // The log outlives its workspace, so a client that follows a delete which already ended
     // still reads how it ended.
-    if (!fs::exists(path)) service.workspace(name);  // 404 for an unknown workspace
+    if (home_file_size(path) < 0) service.workspace(name);  // 404 for an unknown workspace
     if (!flag(request, "follow")) {
-      response.set_content(read_file(path).value_or(""), "text/plain; charset=utf-8");
+      response.set_content(read_home_file(path).value_or(""), "text/plain; charset=utf-8");
       return;
     }
     long long start = 0;
@@ -242,7 +242,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     auto offset = std::make_shared<long long>(start);
     response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset](size_t, httplib::DataSink& sink) {
       bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500));
-      if (std::string fresh = read_file_from(path, *offset); !fresh.empty()) {
+      if (std::string fresh = read_home_file_from(path, *offset); !fresh.empty()) {
         if (!sink.write(fresh.data(), fresh.size())) return false;
         *offset += static_cast<long long>(fresh.size());
         return true;

@@ -81,6 +81,7 @@ int serve(const ServeOptions& options) {
   std::unique_ptr<HomeLock> lock;
   try {
     home.create_folders();
+    home.check_private();
     lock = std::make_unique<HomeLock>(home.lock_path());
   } catch (const Error& error) {
     log_line(error.what());
@@ -99,7 +100,7 @@ int serve(const ServeOptions& options) {
   for (const auto& status : providers.list()) {
     if (status.broken) log_line("provider '" + status.info.name + "' is broken: " + status.reason);
   }
-  LogBook logs(home.logs_dir());
+  LogBook logs(home.workspace_logs_dir());
   WorkspaceService service(home, providers, logs);
   try {
     for (const auto& problem : service.load()) log_line(problem);

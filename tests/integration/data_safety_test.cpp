@@ -161,6 +161,70 @@ TEST(TargetRoots, ARootMustBeAbsoluteAndApartFromTheHomeAndFromOtherTargetsRoots
   EXPECT_EQ(server.berth({"target", "show", "nested"}).exit_code, 1) << "nothing refused was saved";
 }
 
+// ---- the home's own files ----
+
+TEST(HomeFiles, AWorkspaceNamedServerKeepsItsLogApartFromTheServersLog) {
+  ServerHome server(ServerHome::Start::later);
+  write_text(server.home() / "logs" / "server.log", "SERVER-LOG-LINE\n");
+  server.start();
+  ASSERT_EQ(server.berth({"create", "server"}).exit_code, 0);
+  Result logs = server.berth({"logs", "server"});
+  EXPECT_NE(logs.out.find("==> create done: started"), std::string::npos) << logs.out;
+  EXPECT_EQ(logs.out.find("SERVER-LOG-LINE"), std::string::npos) << "berth logs server shows the workspace's log: " << logs.out;
+  EXPECT_EQ(berth::test::read_text(server.home() / "logs" / "server.log"), "SERVER-LOG-LINE\n") << "the server's log is untouched";
+}
+
+TEST(HomeFiles, SymbolicLinksPlantedInTheHomeAreNeverFollowed) {
+  berth::test::TempDir elsewhere;
+  fs::path victim = elsewhere.path() / "victim.txt";
+  write_text(victim, "precious\n");
+  {
+    ServerHome server(ServerHome::Start::later);
+    fs::create_symlink(victim, server.home() / "server.lock");
+    EXPECT_THROW(server.start(), std::runtime_error) << "a linked lock file is refused";
+    EXPECT_NE(server.server_log().find("server.lock is a symbolic link"), std::string::npos) << server.server_log();
+    EXPECT_EQ(berth::test::read_text(victim), "precious\n");
+  }
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
+  // Wherever a workspace's log may live, a link planted there receives nothing.
+  for (const fs::path& log : {server.home() / "logs" / "w.log", server.home() / "logs" / "workspaces" / "w.log"}) {
+    fs::remove(log);
+    fs::create_symlink(victim, log);
+  }
+  ASSERT_EQ(server.berth({"stop", "w"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"start", "w"}).exit_code, 0);
+  EXPECT_EQ(berth::test::read_text(victim), "precious\n");
+  Result logs = server.berth({"logs", "w"});
+  EXPECT_EQ(logs.out.find("precious"), std::string::npos) << "a linked log is not read either: " << logs.out;
+}
+
+TEST(HomeFiles, AHomeThatIsNotPrivateIsRefusedNamingThePathAndTheFix) {
+  ServerHome server(ServerHome::Start::later);
+  fs::permissions(server.home(), fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
+                  fs::perm_options::add);
+  EXPECT_THROW(server.start(), std::runtime_error);
+  EXPECT_NE(server.server_log().find("berth's home " + server.home().string() + " is open to other users (mode 755)"), std::string::npos)
+      << server.server_log();
+  EXPECT_NE(server.server_log().find("chmod 700 " + server.home().string()), std::string::npos) << server.server_log();
+  fs::permissions(server.home(), fs::perms::owner_all, fs::perm_options::replace);
+
+  if (::geteuid() == 0) {  // only root can give a folder to another user
+    ASSERT_EQ(::chown(server.home().c_str(), 65534, 65534), 0);
+    EXPECT_THROW(server.start(), std::runtime_error);
+    EXPECT_NE(server.server_log().find("belongs to user 65534, not to you"), std::string::npos) << server.server_log();
+    ASSERT_EQ(::chown(server.home().c_str(), 0, 0), 0);
+  }
+  fs::create_directories(server.home() / "elsewhere");
+  fs::remove_all(server.home() / "workspaces");
+  fs::create_directory_symlink(server.home() / "elsewhere", server.home() / "workspaces");
+  EXPECT_THROW(server.start(), std::runtime_error);
+  EXPECT_NE(server.server_log().find("workspaces in berth's home is not a folder"), std::string::npos) << server.server_log();
+  fs::remove(server.home() / "workspaces");
+  server.start();
+  EXPECT_EQ(server.berth({"list"}).exit_code, 0) << "a private home serves";
+}
+
 // ---- records: what is written can be read back ----
 
 TEST(Records, NothingIsWrittenThatCannotBeReadBack) {

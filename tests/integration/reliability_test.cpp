@@ -49,7 +49,7 @@ Json info(const ServerHome& server, const std::string& name) {
 }
 
 bool log_contains(const ServerHome& server, const std::string& name, const std::string& text) {
-  return berth::test::read_text(server.home() / "logs" / (name + ".log")).find(text) != std::string::npos;
+  return berth::test::read_text(server.home() / "logs" / "workspaces" / (name + ".log")).find(text) != std::string::npos;
 }
 
 // Every record on disk parses, and none is left in a transitional state.
