@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -32,6 +33,11 @@ std::string property(const berth::StringMap& properties, const std::string& key)
 }
 
 berth::Error failed(const std::string& message) { return berth::Error("provider_failed", message); }
+
+// How long one engine call may wait for the engine: a status or a check answers in seconds
+// (berth info must not hang on a frozen engine); work that changes things gets longer.
+constexpr std::chrono::seconds kQuickDeadline{5};
+constexpr std::chrono::seconds kWorkDeadline{60};
 
 std::string url_escape(const std::string& text) {
   std::string out;
@@ -189,7 +195,7 @@ class DockerProvider : public berth::Provider {
   berth::TargetCheck check_target(const berth::StringMap& properties, const std::string&) override {
     parse_memory(property(properties, "memory"));
     parse_cpus(property(properties, "cpus"));
-    auto engine = engine_for(properties);
+    auto engine = engine_for(property(properties, "host"), kQuickDeadline);
     Reply reply = engine->get("/_ping");
     if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
     return {true, "engine at " + engine->address() + " answers, API " + engine->api_version()};
@@ -199,7 +205,7 @@ class DockerProvider : public berth::Provider {
     long long memory = parse_memory(property(c.properties, "memory"));  // refused before anything is made
     long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
     int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(property(c.properties, "host"), kWorkDeadline);
     std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
     ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
 
@@ -246,22 +252,22 @@ class DockerProvider : public berth::Provider {
   }
 
   void start(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
     Reply reply = engine->post("/containers/" + container_id(c) + "/start");
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());
   }
 
   void stop(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
     int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
+    auto engine = engine_for(engine_address(c), kWorkDeadline + std::chrono::seconds(stop_timeout));
     Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + std::to_string(stop_timeout));
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot stop the container: " + reply.message());
   }
 
   void destroy(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
     std::string id = c.provider_data.count("container_id") ? c.provider_data.at("container_id") : container_name(c);
     Reply reply = engine->del("/containers/" + id + "?force=true&v=true");
     if (reply.status == 404) {
@@ -273,7 +279,7 @@ class DockerProvider : public berth::Provider {
   }
 
   berth::Status status(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(engine_address(c), kQuickDeadline);
     Reply reply = engine->get("/containers/" + container_id(c) + "/json");
     if (reply.status == 404) return {berth::InfraState::gone, "container gone"};
     if (reply.status != 200) throw failed("cannot inspect the container: " + reply.message());
@@ -282,7 +288,7 @@ class DockerProvider : public berth::Provider {
   }
 
   int exec(berth::OperationContext& c, const berth::ExecRequest& request, berth::OutputSink& output) override {
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
     std::string id = container_id(c);
     Json env = Json::array();
     for (const auto& [key, value] : request.env) env.push_back(key + "=" + value);
@@ -319,20 +325,26 @@ class DockerProvider : public berth::Provider {
  private:
   // A fresh Engine (and connection) per call, since operations on different workspaces run at
   // once; the negotiated API version is remembered per address so it is asked only once.
-  std::shared_ptr<Engine> engine_for(const berth::StringMap& properties) {
-    std::string address = property(properties, "host");
+  std::shared_ptr<Engine> engine_for(const std::string& address, std::chrono::seconds deadline) {
     std::string known;
     {
       std::lock_guard lock(mutex_);
       known = versions_[address];
     }
-    auto engine = std::make_shared<Engine>(address, known);
+    auto engine = std::make_shared<Engine>(address, known, deadline);
     if (known.empty()) {
       std::string negotiated = engine->api_version();
       std::lock_guard lock(mutex_);
       versions_[address] = negotiated;
     }
     return engine;
+  }
+
+  // The engine the workspace's container was made on, as create recorded it (the target may
+  // since point elsewhere, or be gone); the target's host for records older than that.
+  static std::string engine_address(const berth::OperationContext& c) {
+    auto it = c.provider_data.find("docker_host");
+    return it != c.provider_data.end() && !it->second.empty() ? it->second : property(c.properties, "host");
   }
 
   static std::string container_name(const berth::OperationContext& c) {
