@@ -245,6 +245,15 @@ Target WorkspaceService::target(const std::string& name) const {
 // A target's `root` (a path property) holds the folders its provider makes and deletes, so it
 // must be absolute and must not be, hold or lie inside berth's home or another target's root:
 // a delete in one must never reach into the other.
+Target WorkspaceService::operation_target(const Workspace& workspace, bool deleting) const {
+  try {
+    return target_with_defaults(workspace.target);
+  } catch (const Error& error) {
+    if (!deleting || error.code() != "not_found") throw;
+    return Target{workspace.target, workspace.provider, {}, false};
+  }
+}
+
 static void check_target_root(const Target& target, const ProviderInfo& provider, const Home& home,
                        const std::map<std::string, Target>& others, const std::string& where) {
   auto is_root = [](const PropertySpec& spec) { return spec.name == "root" && spec.type == PropertyType::path; };
@@ -535,7 +544,7 @@ void WorkspaceService::run_operation(std::string name, Plan plan) {
   Workspace workspace = this->workspace(name);
   std::string failure;
   try {
-    Target target = target_with_defaults(workspace.target);
+    Target target = operation_target(workspace, plan.operation == Operation::destroy);
     auto provider = providers_.instance(workspace.provider);
     std::string data_dir = provider_data_dir(workspace.provider);
     OperationContext context{workspace, target.properties, workspace.provider_data, progress, data_dir};

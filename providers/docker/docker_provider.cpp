@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cstring>
 #include <chrono>
 #include <cerrno>
 #include <cstdlib>
@@ -123,13 +125,52 @@ std::vector<std::string> split_env(const std::string& text) {
   return out;
 }
 
-// A stable short hash of the home, so two berth homes on one engine never share a name.
-std::string home_tag(const std::string& data_dir) {
-  uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : data_dir) hash = (hash ^ c) * 1099511628211ull;
-  char buffer[17];
-  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
-  return std::string(buffer).substr(0, 10);
+// The label that says which berth home made a container.
+constexpr const char* kIdentityLabel = "dev.berth.identity";
+
+// This home's identity on Docker engines: 32 random hex digits made once, at the provider's
+// first use, and kept in its own folder (0600). Two homes at the same path on two machines
+// sharing an engine get different ones, so they never share a container name or take each
+// other's containers for their own.
+std::string read_or_make_identity(const std::string& data_dir) {
+  fs::path path = fs::path(data_dir) / "identity";
+  auto read_identity = [&]() -> std::string {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return "";
+    char buffer[64] = {};
+    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    std::string text = n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    bool hex = text.size() == 32 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+    return hex ? text : "";
+  };
+  if (std::string known = read_identity(); !known.empty()) return known;
+  unsigned char random[16];
+  if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) throw failed("no randomness for this home's identity");
+  std::string identity;
+  static const char* hex = "0123456789abcdef";
+  for (unsigned char byte : random) {
+    identity.push_back(hex[byte >> 4]);
+    identity.push_back(hex[byte & 15]);
+  }
+  std::error_code error;
+  fs::create_directories(path.parent_path(), error);
+  // O_EXCL: made once; a concurrent first use that lost the race reads the winner's.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    std::string line = identity + "\n";
+    bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written) {
+      ::unlink(path.c_str());
+      throw failed("cannot write this home's identity to " + path.string());
+    }
+    return identity;
+  }
+  if (errno != EEXIST) throw failed("cannot make this home's identity " + path.string() + ": " + std::strerror(errno));
+  if (std::string known = read_identity(); !known.empty()) return known;
+  throw failed(path.string() + " is not an identity berth wrote (32 hex digits); move it away and try again");
 }
 
 // Runs argv and returns its exit code, sending each output line to progress.
@@ -210,10 +251,11 @@ class DockerProvider : public berth::Provider {
     ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
 
     std::string name = container_name(c);
-    // A container of this name left by an interrupted create is ours (same labels): replace it.
+    // A container of this name left by an interrupted create is ours (this home's identity):
+    // replace it. Anything else of that name is left alone.
     if (Reply old = engine->get("/containers/" + name + "/json"); old.status == 200) {
-      if (old.json()["Config"]["Labels"].value("dev.berth.home", "") != c.data_dir) {
-        throw failed("a container named " + name + " exists and is not berth's; remove or rename it");
+      if (label_of(old, kIdentityLabel) != identity(c.data_dir)) {
+        throw failed("a container named " + name + " exists and is not this berth home's; remove or rename it");
       }
       engine->del("/containers/" + name + "?force=true&v=true");
     }
@@ -231,7 +273,7 @@ class DockerProvider : public berth::Provider {
               {"Entrypoint", Json::array()},
               {"Env", env},
               {"WorkingDir", workdir},
-              {"Labels", {{"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}}},
+              {"Labels", {{kIdentityLabel, identity(c.data_dir)}, {"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}}},
               {"StopTimeout", stop_timeout},
               {"HostConfig", host_config}};
     if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
@@ -266,9 +308,32 @@ class DockerProvider : public berth::Provider {
     if (reply.status != 204 && reply.status != 304) throw failed("cannot stop the container: " + reply.message());
   }
 
+  // Removes the container create recorded (on the engine it recorded, so it works after the
+  // target is gone), and only while it is this home's: its identity label is ours, or, for a
+  // container made before identities, it is the very container whose id create recorded.
   void destroy(berth::OperationContext& c) override {
     auto engine = engine_for(engine_address(c), kWorkDeadline);
-    std::string id = c.provider_data.count("container_id") ? c.provider_data.at("container_id") : container_name(c);
+    auto recorded = c.provider_data.find("container_id");
+    std::string id = recorded != c.provider_data.end() ? recorded->second : container_name(c);
+    Reply found = engine->get("/containers/" + id + "/json");
+    if (found.status == 404) {
+      c.progress.line("container already gone");
+      return;
+    }
+    if (found.status != 200) throw failed("cannot inspect the container: " + found.message());
+    std::string label = label_of(found, kIdentityLabel);
+    bool ours = label == identity(c.data_dir) ||
+                (label.empty() && recorded != c.provider_data.end() && found.json().value("Id", "") == recorded->second);
+    if (!ours && recorded == c.provider_data.end()) {
+      // No container was recorded as made (the create stopped before): the one of that name
+      // is someone else's.
+      c.progress.line("no container was recorded for this workspace; " + id + " is not this home's and is left as it is");
+      return;
+    }
+    if (!ours) {
+      throw failed("container " + id + " is not this berth home's (its identity label is '" + label +
+                   "'); it is left as it is. berth delete " + c.workspace.name + " --force removes the record only");
+    }
     Reply reply = engine->del("/containers/" + id + "?force=true&v=true");
     if (reply.status == 404) {
       c.progress.line("container already gone");
@@ -347,11 +412,24 @@ class DockerProvider : public berth::Provider {
     return it != c.provider_data.end() && !it->second.empty() ? it->second : property(c.properties, "host");
   }
 
-  static std::string container_name(const berth::OperationContext& c) {
-    return "berth-" + home_tag(c.data_dir) + "-" + c.workspace.name;
+  // This home's identity, read or made once per data folder.
+  std::string identity(const std::string& data_dir) {
+    std::lock_guard lock(mutex_);
+    std::string& known = identities_[data_dir];
+    if (known.empty()) known = read_or_make_identity(data_dir);
+    return known;
   }
 
-  static std::string container_id(const berth::OperationContext& c) {
+  static std::string label_of(const Reply& inspected, const char* label) {
+    Json labels = inspected.json()["Config"]["Labels"];
+    return labels.is_object() && labels.contains(label) && labels[label].is_string() ? labels[label].get<std::string>() : "";
+  }
+
+  std::string container_name(const berth::OperationContext& c) {
+    return "berth-" + identity(c.data_dir).substr(0, 12) + "-" + c.workspace.name;
+  }
+
+  std::string container_id(const berth::OperationContext& c) {
     auto it = c.provider_data.find("container_id");
     return it == c.provider_data.end() ? container_name(c) : it->second;
   }
@@ -471,6 +549,7 @@ class DockerProvider : public berth::Provider {
 
   std::mutex mutex_;
   std::map<std::string, std::string> versions_;  // address -> negotiated API version
+  std::map<std::string, std::string> identities_;  // data folder -> this home's identity
 };
 
 }  // namespace

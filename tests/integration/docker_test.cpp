@@ -353,6 +353,60 @@ TEST(Docker, ResourceLimitsReachTheEngineAndBadOnesAreRefusedBeforeAnythingIsMad
   EXPECT_NE(doctor.out.find("[ok]   target    limited: engine at"), std::string::npos) << doctor.out;
 }
 
+// Two machines whose homes have the same path (same user, default location) share an engine:
+// here, one home moved aside and a fresh one made at its path. Each home has its own random
+// identity, so the second never takes the first's container for its own.
+TEST(Docker, AHomeAtTheSamePathNeverRemovesAnotherHomesContainer) {
+  REQUIRE_ENGINE(address);
+  berth::test::TempDir aside;
+  ServerHome server;
+  add_target(server, "dock", address);
+  ASSERT_EQ(server.berth({"create", "api", "--target", "dock"}).exit_code, 0);
+  std::string first_id = info(server, "api")["provider_data"]["container_id"];
+  fs::path identity = server.home() / "provider-data" / "docker" / "identity";
+  EXPECT_EQ(berth::test::read_text(identity).size(), 33u) << "32 hex digits and a newline";
+  EXPECT_EQ(fs::status(identity).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  server.stop();
+  fs::rename(server.home(), aside.path() / "machine-a");
+  fs::create_directory(server.home());
+  fs::permissions(server.home(), fs::perms::owner_all, fs::perm_options::replace);
+  server.start();  // machine B: the same path, a fresh home
+  add_target(server, "dock", address);
+  Result created = server.berth({"create", "api", "--target", "dock"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  std::string second_id = info(server, "api")["provider_data"]["container_id"];
+  EXPECT_NE(first_id, second_id);
+  EXPECT_EQ(engine_state(address, first_id), "running") << "machine A's container was not touched";
+
+  // A container of the name this home would use that carries no identity of this home's is
+  // left alone, by create and by delete.
+  std::string own = berth::test::read_text(server.home() / "provider-data" / "docker" / "identity").substr(0, 12);
+  ASSERT_EQ(docker(address, {"create", "--name", "berth-" + own + "-squat", kImage, "true"}).exit_code, 0);
+  Result squat = server.berth({"create", "squat", "--target", "dock"});
+  EXPECT_EQ(squat.exit_code, 1);
+  EXPECT_NE(squat.err.find("exists and is not this berth home's"), std::string::npos) << squat.err;
+  EXPECT_EQ(server.berth({"delete", "squat"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, "berth-" + own + "-squat"), "created");
+
+  ASSERT_EQ(server.berth({"delete", "api"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, second_id), "missing");
+  EXPECT_EQ(engine_state(address, first_id), "running");
+  docker(address, {"rm", "-f", first_id, "berth-" + own + "-squat"});
+}
+
+TEST(Docker, DeleteAfterItsTargetWasRemovedStillRemovesTheContainer) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "dock", address);
+  ASSERT_EQ(server.berth({"create", "orphan", "--target", "dock"}).exit_code, 0);
+  std::string id = info(server, "orphan")["provider_data"]["container_id"];
+  ASSERT_EQ(server.berth({"target", "remove", "dock", "--force"}).exit_code, 0);
+  Result deleted = server.berth({"delete", "orphan", "--force"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(engine_state(address, id), "missing") << "the container was removed, from what the record kept: " << deleted.err;
+}
+
 TEST(Docker, TwoHomesOnOneEngineDoNotSeeEachOther) {
   REQUIRE_ENGINE(address);
   ServerHome first, second;
