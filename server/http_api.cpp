@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "exec_frames.hpp"
 #include "names.hpp"
+#include "tcp_guard.hpp"
 #include "version.hpp"
 
 #include <httplib.h>
@@ -87,7 +88,10 @@ void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
                            kJson);
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (scope != KeyScope::none) return httplib::Server::HandlerResponse::Unhandled;
+    if (scope != KeyScope::none) {
+      GuardedTcpServer::mark_authenticated();
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     response.status = 401;
     response.set_header("WWW-Authenticate", "Bearer");
     response.set_content(Json{{"error", {{"code", "unauthorized"},

@@ -147,6 +147,69 @@ TEST_F(Tcp, OnlyTheSocketOrAnAdminKeyManagesKeys) {
   EXPECT_EQ(server.berth({"apikey", "revoke", "spare"}).exit_code, 0) << "the socket manages keys without any";
 }
 
+int connect_tcp(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True once the server has closed its end (past any answer it sent, the read sees the end of
+// the stream or a reset).
+bool closed_by_server(int fd) {
+  char buffer[4096];
+  while (true) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) continue;
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+}
+
+// Idle connections that send half a request line, and one that sends its head a byte at a time,
+// must not hold workers: past the per-address bound the oldest are let go at once, the rest
+// when the head's 5 s deadline passes (not after 10 s per read, for ever for a trickle).
+TEST_F(Tcp, UnauthenticatedIdleAndSlowClientsAreCutOffQuickly) {
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) {
+    int fd = connect_tcp(port);
+    ASSERT_GE(fd, 0);
+    ::send(fd, "GET /v1/heal", 12, MSG_NOSIGNAL);  // half a request line, then nothing
+    idle.push_back(fd);
+  }
+  int slow = connect_tcp(port);
+  ASSERT_GE(slow, 0);
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    std::string head = "GET /v1/workspaces HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(400, 'a');
+    for (char c : head) {
+      if (done || ::send(slow, &c, 1, MSG_NOSIGNAL) <= 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the client's pace, not a wait for the server
+    }
+  });
+
+  auto start = Clock::now();
+  EXPECT_EQ(status_with(key), 200) << "a keyed client is served at once";
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 2.0);
+  auto closed_count = [&] { return std::count_if(idle.begin(), idle.end(), closed_by_server); };
+  EXPECT_TRUE(berth::test::wait_until([&] { return closed_count() >= 60; }, std::chrono::seconds(1)))
+      << closed_count() << " of 100 closed: the oldest beyond the bound are let go at once";
+  EXPECT_TRUE(berth::test::wait_until([&] { return closed_count() == 100; }, std::chrono::seconds(8)))
+      << closed_count() << " of 100 closed within the head deadline";
+  EXPECT_TRUE(berth::test::wait_until([&] { return closed_by_server(slow); }, std::chrono::seconds(8)))
+      << "a head sent a byte at a time is cut off at the deadline";
+  done = true;
+  trickle.join();
+  for (int fd : idle) ::close(fd);
+  ::close(slow);
+  EXPECT_EQ(status_with(key), 200);
+}
+
 TEST_F(Tcp, ProfilesPointTheCliAtTheServer) {
   berth::test::TempDir laptop;
   berth::test::RunOptions options;
