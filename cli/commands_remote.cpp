@@ -14,11 +14,15 @@ namespace {
 void define_apikey(CLI::App& app, Invocation& run) {
   app.require_subcommand(1);
   auto name = std::make_shared<std::string>();
+  auto admin = std::make_shared<bool>(false);
   auto* create = app.add_subcommand("create", "Make an API key for TCP clients; it is shown once, berth keeps only its hash");
   create->add_option("name", *name, "A name for the key (who or what uses it)")->required();
-  create->callback([&run, name] {
+  create->add_flag("--admin", *admin, "The key may also create and revoke API keys over TCP (otherwise only the Unix socket can)");
+  create->callback([&run, name, admin] {
     require_name_argument("API key", *name);
-    Json reply = Json::parse(run.session.api().call("POST", "/v1/apikeys", Json{{"name", *name}}.dump()).body);
+    Json request{{"name", *name}};
+    if (*admin) request["admin"] = true;
+    Json reply = Json::parse(run.session.api().call("POST", "/v1/apikeys", request.dump()).body);
     if (run.session.format() != OutputFormat::table) {
       print_document(run.session, reply);
       return;
@@ -35,8 +39,8 @@ void define_apikey(CLI::App& app, Invocation& run) {
     Json keys = Json::parse(run.session.api().call("GET", "/v1/apikeys").body);
     print_as(run.session, keys, [&] {
       std::vector<Row> rows;
-      for (const auto& key : keys) rows.push_back({key.value("name", ""), key.value("created_at", "")});
-      print_table({"NAME", "CREATED"}, rows);
+      for (const auto& key : keys) rows.push_back({key.value("name", ""), key.value("scope", "use"), key.value("created_at", "")});
+      print_table({"NAME", "SCOPE", "CREATED"}, rows);
     });
   });
   auto* revoke = app.add_subcommand("revoke", "Revoke an API key: it stops working at once");

@@ -17,7 +17,7 @@ namespace berth::cli {
 namespace {
 
 int read_pid(const Home& home) {
-  auto text = read_file(home.pid_path());
+  auto text = read_home_file(home.pid_path());
   if (!text) return 0;
   try {
     return std::stoi(*text);
@@ -71,7 +71,7 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline) {
   if (pid == 0) {
     ::setsid();
     int null_fd = ::open("/dev/null", O_RDONLY);
-    int log_fd = ::open(home.server_log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int log_fd = ::open(home.server_log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (null_fd >= 0) ::dup2(null_fd, 0);
     if (log_fd >= 0) {
       ::dup2(log_fd, 1);

@@ -36,14 +36,14 @@ void ApiKeyStore::load() {
   for (const auto& stored : files_.load_all()) {
     try {
       Json json = yaml_to_json(stored.text, stored.path.string());
-      keys_[stored.name] = Entry{json.value("sha256", ""), json.value("created_at", "")};
+      keys_[stored.name] = Entry{json.value("sha256", ""), json.value("created_at", ""), json.value("scope", "") == "admin"};
     } catch (const std::exception&) {
       // An unreadable key file is no key at all: it can never authenticate.
     }
   }
 }
 
-std::string ApiKeyStore::create(const std::string& name) {
+std::string ApiKeyStore::create(const std::string& name, bool admin) {
   require_valid_name("API key", name);
   unsigned char random[32];
   if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) throw internal_error("no randomness for a new key");
@@ -53,10 +53,11 @@ std::string ApiKeyStore::create(const std::string& name) {
     key.push_back(hex[byte >> 4]);
     key.push_back(hex[byte & 15]);
   }
-  Entry entry{sha256_hex(key), now_rfc3339()};
+  Entry entry{sha256_hex(key), now_rfc3339(), admin};
   std::lock_guard lock(mutex_);
   if (keys_.count(name)) throw conflict("API key '" + name + "' already exists; revoke it first (berth apikey revoke " + name + ")");
-  files_.save(name, json_to_yaml(Json{{"name", name}, {"sha256", entry.sha256}, {"created_at", entry.created_at}}));
+  files_.save(name, json_to_yaml(Json{{"name", name}, {"sha256", entry.sha256}, {"created_at", entry.created_at},
+                                      {"scope", admin ? "admin" : "use"}}));
   keys_[name] = entry;
   return key;
 }
@@ -72,16 +73,20 @@ void ApiKeyStore::revoke(const std::string& name) {
 std::vector<ApiKeyInfo> ApiKeyStore::list() const {
   std::lock_guard lock(mutex_);
   std::vector<ApiKeyInfo> result;
-  for (const auto& [name, entry] : keys_) result.push_back({name, entry.created_at});
+  for (const auto& [name, entry] : keys_) result.push_back({name, entry.created_at, entry.admin});
   return result;
 }
 
-bool ApiKeyStore::accepts(const std::string& presented) const {
+KeyScope ApiKeyStore::scope_of(const std::string& presented) const {
   std::string hash = sha256_hex(presented);
   std::lock_guard lock(mutex_);
-  bool found = false;
-  for (const auto& [name, entry] : keys_) found |= constant_time_equal(hash, entry.sha256);
-  return found;
+  bool found = false, admin = false;
+  for (const auto& [name, entry] : keys_) {
+    bool match = constant_time_equal(hash, entry.sha256);
+    found |= match;
+    admin |= match && entry.admin;
+  }
+  return !found ? KeyScope::none : admin ? KeyScope::admin : KeyScope::use;
 }
 
 }  // namespace berth

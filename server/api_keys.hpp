@@ -13,24 +13,33 @@ namespace berth {
 struct ApiKeyInfo {
   std::string name;
   std::string created_at;
+  bool admin = false;
 };
+
+// What a presented key may do: nothing, use the API, or also manage API keys (an explicit
+// scope given at creation, so a leaked ordinary key cannot mint spares or revoke others).
+enum class KeyScope { none, use, admin };
 
 class ApiKeyStore {
  public:
   explicit ApiKeyStore(std::filesystem::path folder);
   void load();
-  // Makes a key named name; returns the key itself, which is not kept anywhere.
-  std::string create(const std::string& name);
+  // Makes a key named name (admin: it may manage keys over TCP); returns the key itself,
+  // which is not kept anywhere.
+  std::string create(const std::string& name, bool admin = false);
   void revoke(const std::string& name);
   std::vector<ApiKeyInfo> list() const;
   // True when presented is a live key. Hashes it first, then compares with every stored hash
   // without stopping at the first difference or the first match.
-  bool accepts(const std::string& presented) const;
+  bool accepts(const std::string& presented) const { return scope_of(presented) != KeyScope::none; }
+  // The scope of presented, found the same constant-time way.
+  KeyScope scope_of(const std::string& presented) const;
 
  private:
   struct Entry {
     std::string sha256;  // hex
     std::string created_at;
+    bool admin = false;
   };
   RecordFolder files_;
   mutable std::mutex mutex_;

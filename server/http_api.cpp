@@ -5,6 +5,7 @@
 #include "exec_frames.hpp"
 #include "module_files.hpp"
 #include "names.hpp"
+#include "tcp_guard.hpp"
 #include "version.hpp"
 
 #include <httplib.h>
@@ -75,7 +76,23 @@ void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
     std::string header = request.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     bool presented = header.size() > prefix.size() && header.compare(0, prefix.size(), prefix) == 0;
-    if (presented && keys.accepts(header.substr(prefix.size()))) return httplib::Server::HandlerResponse::Unhandled;
+    KeyScope scope = presented ? keys.scope_of(header.substr(prefix.size())) : KeyScope::none;
+    // Key management is the machine owner's (the Unix socket) or an admin key's: an ordinary
+    // key that leaked must not mint spares for itself or revoke everyone else's.
+    bool key_management = request.path == "/v1/apikeys" || request.path.rfind("/v1/apikeys/", 0) == 0;
+    if (scope != KeyScope::none && key_management && scope != KeyScope::admin) {
+      response.status = 403;
+      response.set_content(Json{{"error", {{"code", "forbidden"},
+                                            {"message", "API keys are managed on the server's Unix socket (berth apikey ... on that "
+                                                        "machine), or with a key made there with: berth apikey create NAME --admin"}}}}
+                               .dump(),
+                           kJson);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (scope != KeyScope::none) {
+      GuardedTcpServer::mark_authenticated();
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     response.status = 401;
     response.set_header("WWW-Authenticate", "Bearer");
     response.set_content(Json{{"error", {{"code", "unauthorized"},
@@ -117,13 +134,19 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
 
   server.Get("/v1/apikeys", guarded([&](const httplib::Request&, httplib::Response& response) {
     Json list = Json::array();
-    for (const auto& key : keys.list()) list.push_back({{"name", key.name}, {"created_at", key.created_at}});
+    for (const auto& key : keys.list()) {
+      list.push_back({{"name", key.name}, {"created_at", key.created_at}, {"scope", key.admin ? "admin" : "use"}});
+    }
     send_json(response, 200, list);
   }));
   server.Post("/v1/apikeys", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    std::string name = request_string(parse_body(request), "name");
-    std::string key = keys.create(name);
-    send_json(response, 201, Json{{"name", name}, {"key", key}});
+    Json body = parse_body(request);
+    std::string name = request_string(body, "name");
+    auto admin = body.find("admin");
+    if (admin != body.end() && !admin->is_boolean()) throw invalid("field 'admin' must be true or false");
+    bool is_admin = admin != body.end() && admin->get<bool>();
+    std::string key = keys.create(name, is_admin);
+    send_json(response, 201, Json{{"name", name}, {"key", key}, {"scope", is_admin ? "admin" : "use"}});
   }));
   server.Delete(R"(/v1/apikeys/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
     keys.revoke(request.matches[1]);
@@ -218,23 +241,23 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     auto path = service.logs().path_of(name);
     // The log outlives its workspace, so a client that follows a delete which already ended
     // still reads how it ended.
-    if (!fs::exists(path)) service.workspace(name);  // 404 for an unknown workspace
+    if (home_file_size(path) < 0) service.workspace(name);  // 404 for an unknown workspace
     if (!flag(request, "follow")) {
-      response.set_content(read_file(path).value_or(""), "text/plain; charset=utf-8");
+      response.set_content(read_home_file(path).value_or(""), "text/plain; charset=utf-8");
       return;
     }
     long long start = 0;
     if (request.has_param("offset")) {
-      try {
-        start = std::stoll(request.get_param_value("offset"));
-      } catch (const std::exception&) {
-        throw invalid("offset must be a whole number of bytes");
-      }
+      // Digits only: a negative offset never reads anything and would spin the follow loop.
+      std::string text = request.get_param_value("offset");
+      bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits) throw invalid("offset '" + text.substr(0, 40) + "' must be a whole number of bytes from 0 on");
+      start = std::stoll(text);
     }
     auto offset = std::make_shared<long long>(start);
     response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset](size_t, httplib::DataSink& sink) {
       bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500));
-      if (std::string fresh = read_file_from(path, *offset); !fresh.empty()) {
+      if (std::string fresh = read_home_file_from(path, *offset); !fresh.empty()) {
         if (!sink.write(fresh.data(), fresh.size())) return false;
         *offset += static_cast<long long>(fresh.size());
         return true;

@@ -1,10 +1,12 @@
 #include "log_book.hpp"
 
+#include "atomic_file.hpp"
 #include "clock.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <system_error>
 
 namespace fs = std::filesystem;
@@ -18,8 +20,7 @@ long long LogBook::begin(const std::string& name, bool fresh) {
   std::error_code error;
   if (fresh) fs::remove(path_of(name), error);
   channel(name).active = true;
-  auto size = fs::file_size(path_of(name), error);
-  return error ? 0 : static_cast<long long>(size);
+  return std::max(home_file_size(path_of(name)), 0LL);
 }
 
 void LogBook::append(const std::string& name, std::string_view line) {
@@ -29,7 +30,8 @@ void LogBook::append(const std::string& name, std::string_view line) {
   entry.push_back('\n');
   {
     std::lock_guard lock(mutex_);
-    int fd = ::open(path_of(name).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    // O_NOFOLLOW: a link planted in place of a log must not receive its lines.
+    int fd = ::open(path_of(name).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
       [[maybe_unused]] ssize_t written = ::write(fd, entry.data(), entry.size());
       ::close(fd);
@@ -56,11 +58,7 @@ void LogBook::close_all() {
 
 bool LogBook::wait_for_more(const std::string& name, long long offset, std::chrono::milliseconds max_wait) {
   std::unique_lock lock(mutex_);
-  auto grown = [&] {
-    std::error_code error;
-    auto size = fs::file_size(path_of(name), error);
-    return !error && static_cast<long long>(size) > offset;
-  };
+  auto grown = [&] { return home_file_size(path_of(name)) > offset; };
   auto ended = [&] {
     auto it = channels_.find(name);
     return closed_ || it == channels_.end() || !it->second.active;

@@ -1,6 +1,7 @@
 #pragma once
-// Each workspace's operation log (logs/NAME.log): appended by the running operation, read
-// whole or followed by any number of clients until the operation ends.
+// Each workspace's operation log (logs/workspaces/NAME.log, apart from the server's own files
+// so no workspace name can reach them): appended by the running operation, read whole or
+// followed by any number of clients until the operation ends.
 #include <condition_variable>
 #include <filesystem>
 #include <map>

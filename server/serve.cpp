@@ -8,6 +8,7 @@
 #include "log_book.hpp"
 #include "provider_registry.hpp"
 #include "record_folder.hpp"
+#include "tcp_guard.hpp"
 #include "workspace_service.hpp"
 
 #include <httplib.h>
@@ -30,6 +31,10 @@ namespace {
 
 constexpr size_t kWorkerThreads = 16;
 constexpr size_t kMaxWorkerThreads = 1024;
+// Over TCP, a request's line and headers must arrive within this, and one address may keep
+// this many connections that have not shown a key yet (see tcp_guard.hpp).
+constexpr std::chrono::seconds kRequestHeadDeadline{5};
+constexpr size_t kUnauthenticatedPerAddress = 32;
 
 // cpp-httplib 0.11 listens on TCP only; this binds its server to a Unix socket, owner-only.
 class UnixSocketServer : public httplib::Server {
@@ -81,6 +86,7 @@ int serve(const ServeOptions& options) {
   std::unique_ptr<HomeLock> lock;
   try {
     home.create_folders();
+    home.check_private();
     lock = std::make_unique<HomeLock>(home.lock_path());
   } catch (const Error& error) {
     log_line(error.what());
@@ -102,7 +108,7 @@ int serve(const ServeOptions& options) {
   for (const auto& status : providers.list()) {
     if (status.broken) log_line("provider '" + status.info.name + "' is broken: " + status.reason);
   }
-  LogBook logs(home.logs_dir());
+  LogBook logs(home.workspace_logs_dir());
   WorkspaceService service(home, providers, logs);
   try {
     for (const auto& problem : service.load()) log_line(problem);
@@ -149,7 +155,7 @@ int serve(const ServeOptions& options) {
       log_line("--listen '" + options.listen + "' must be HOST:PORT, e.g. 127.0.0.1:7420");
       return 2;
     }
-    tcp = std::make_unique<httplib::Server>();
+    tcp = std::make_unique<GuardedTcpServer>(kRequestHeadDeadline, kUnauthenticatedPerAddress);
     configure(*tcp);
     // Small answers on kept-alive connections would otherwise wait ~40 ms for delayed ACKs.
     tcp->set_tcp_nodelay(true);

@@ -267,6 +267,54 @@ Target WorkspaceService::target(const std::string& name) const {
   return masked(it->second);
 }
 
+// A target's `root` (a path property) holds the folders its provider makes and deletes, so it
+// must be absolute and must not be, hold or lie inside berth's home or another target's root:
+// a delete in one must never reach into the other.
+Target WorkspaceService::operation_target(const Workspace& workspace, bool deleting) const {
+  try {
+    return target_with_defaults(workspace.target);
+  } catch (const Error& error) {
+    if (!deleting || error.code() != "not_found") throw;
+    return Target{workspace.target, workspace.provider, {}, false};
+  }
+}
+
+static void check_target_root(const Target& target, const ProviderInfo& provider, const Home& home,
+                       const std::map<std::string, Target>& others, const std::string& where) {
+  auto is_root = [](const PropertySpec& spec) { return spec.name == "root" && spec.type == PropertyType::path; };
+  auto spec = std::find_if(provider.target_manifest.begin(), provider.target_manifest.end(), is_root);
+  auto value = target.properties.find("root");
+  if (spec == provider.target_manifest.end() || value == target.properties.end() || value->second.empty()) return;
+  if (!fs::path(value->second).is_absolute()) {
+    throw invalid(where + ": property 'root' must be an absolute path (got '" + value->second + "')");
+  }
+  auto resolved = [](const fs::path& path) {
+    std::error_code error;
+    fs::path real = fs::weakly_canonical(path, error);
+    real = (error ? path : real).lexically_normal();
+    return real.has_filename() ? real : real.parent_path();
+  };
+  auto overlaps = [](const fs::path& a, const fs::path& b) {  // equal, or one inside the other
+    auto [left, right] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
+    return left == a.end() || right == b.end();
+  };
+  fs::path root = resolved(value->second);
+  for (const fs::path& own : {home.data_dir, home.config_dir}) {
+    if (overlaps(root, resolved(own))) {
+      throw invalid(where + ": property 'root' (" + value->second + ") must not be, hold or lie inside berth's home " + own.string() +
+                    "; pick a folder outside it");
+    }
+  }
+  for (const auto& [name, other] : others) {
+    auto other_root = other.properties.find("root");
+    if (name == target.name || other_root == other.properties.end() || other_root->second.empty()) continue;
+    if (overlaps(root, resolved(other_root->second))) {
+      throw invalid(where + ": property 'root' (" + value->second + ") must not be, hold or lie inside the root of target '" + name +
+                    "' (" + other_root->second + "); give each target a folder of its own");
+    }
+  }
+}
+
 Target WorkspaceService::add_target(TargetDocument document) {
   Target& target = document.target;
   require_valid_name("target", target.name);
@@ -291,6 +339,7 @@ Target WorkspaceService::add_target(TargetDocument document) {
   if (targets_.count(target.name)) {
     throw conflict("target '" + target.name + "' already exists; remove it first (berth target remove " + target.name + ")");
   }
+  check_target_root(target, provider->info, home_, targets_, line("root"));
   target_files_.save(target.name, target_to_yaml(target));
   targets_[target.name] = target;
   update_secrets();
@@ -525,7 +574,7 @@ void WorkspaceService::run_operation(std::string name, Plan plan) {
   Workspace workspace = this->workspace(name);
   std::string failure;
   try {
-    Target target = target_with_defaults(workspace.target);
+    Target target = operation_target(workspace, plan.operation == Operation::destroy);
     const char* method = plan.operation == Operation::destroy ? "destroy" : verb;
     // The call ends by the deadline and its grace period at the latest: past them the provider's
     // process is killed, so the workspace is never freed while its provider is still at work.

@@ -82,6 +82,9 @@ class WorkspaceService {
   void finish_operation();  // under no lock: one fewer running, wakes shutdown
   void save_workspace(const Workspace& workspace);  // writes the file; caller owns the record
   Target target_with_defaults(const std::string& name) const;  // under mutex_, raw secrets
+  // The target a lifecycle operation runs with; a delete still runs when the target was removed
+  // (target remove --force), with no properties: the provider works from its provider_data.
+  Target operation_target(const Workspace& workspace, bool deleting) const;
   Target masked(const Target& target) const;
   std::string provider_data_dir(const std::string& provider) const;
   std::string reconcile_one(const std::string& name);

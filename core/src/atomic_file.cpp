@@ -99,6 +99,56 @@ void remove_file_durably(const fs::path& path) {
   sync_folder(path.parent_path());
 }
 
+namespace {
+// An open regular file, never through a symbolic link; -1 otherwise.
+int open_home_file(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string read_rest(int fd, long long offset) {
+  std::string out;
+  char buffer[65536];
+  while (true) {
+    ssize_t n = ::pread(fd, buffer, sizeof buffer, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+    offset += n;
+  }
+  return out;
+}
+}  // namespace
+
+std::optional<std::string> read_home_file(const fs::path& path) {
+  int fd = open_home_file(path);
+  if (fd < 0) return std::nullopt;
+  std::string text = read_rest(fd, 0);
+  ::close(fd);
+  return text;
+}
+
+std::string read_home_file_from(const fs::path& path, long long offset) {
+  if (offset < 0) return "";
+  int fd = open_home_file(path);
+  if (fd < 0) return "";
+  std::string text = read_rest(fd, offset);
+  ::close(fd);
+  return text;
+}
+
+long long home_file_size(const fs::path& path) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return -1;
+  return static_cast<long long>(info.st_size);
+}
+
 std::optional<std::string> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;

@@ -32,6 +32,15 @@ std::optional<std::string> read_file(const std::filesystem::path& path);
 // The bytes of path from offset on ("" when it is shorter, or missing).
 std::string read_file_from(const std::filesystem::path& path, long long offset);
 
+// The same for a file in berth's home: opened with O_NOFOLLOW, so a symbolic link planted
+// there is never followed (nullopt / ""), nor is anything but a regular file read.
+std::optional<std::string> read_home_file(const std::filesystem::path& path);
+std::string read_home_file_from(const std::filesystem::path& path, long long offset);
+
+// The size of a regular file in the home, or -1 when it is missing or not a regular file
+// (a symbolic link counts as missing).
+long long home_file_size(const std::filesystem::path& path);
+
 // True for the name of a temp file an interrupted write left behind.
 bool is_write_leftover(const std::string& file_name);
 

@@ -5,9 +5,10 @@
 
 namespace berth {
 namespace {
-constexpr std::array<std::pair<const char*, int>, 9> kStatusByCode{{
+constexpr std::array<std::pair<const char*, int>, 10> kStatusByCode{{
     {"invalid", 400},
     {"unauthorized", 401},
+    {"forbidden", 403},
     {"not_found", 404},
     {"conflict", 409},
     {"too_large", 413},

@@ -2,9 +2,13 @@
 
 #include "errors.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <system_error>
 
 namespace fs = std::filesystem;
@@ -29,9 +33,43 @@ void Home::create_folders() const {
     create_private_folder(dir);
     if (!existed) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
   }
-  for (const auto& dir : {targets_dir(), workspaces_dir(), logs_dir(), providers_dir(),
+  for (const auto& dir : {targets_dir(), workspaces_dir(), logs_dir(), workspace_logs_dir(), providers_dir(),
                           plugins_dir(), provider_data_dir()}) {
     create_private_folder(dir);
+  }
+}
+
+void Home::check_private() const {
+  auto octal = [](mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%03o", static_cast<unsigned>(mode & 0777));
+    return std::string(text);
+  };
+  uid_t me = ::geteuid();
+  for (const auto& dir : {config_dir, data_dir}) {
+    struct stat info {};
+    if (::stat(dir.c_str(), &info) != 0) throw unavailable("cannot read berth's home " + dir.string() + ": " + std::strerror(errno));
+    if (info.st_uid != me) {
+      throw unavailable("berth's home " + dir.string() + " belongs to user " + std::to_string(info.st_uid) + ", not to you (user " +
+                        std::to_string(me) + "); use a home of your own (--home DIR or BERTH_HOME)");
+    }
+    if (info.st_mode & 077) {
+      throw unavailable("berth's home " + dir.string() + " is open to other users (mode " + octal(info.st_mode) +
+                        "); make it private: chmod 700 " + dir.string());
+    }
+  }
+  for (const auto& dir : {targets_dir(), workspaces_dir(), logs_dir(), workspace_logs_dir(), providers_dir(), plugins_dir(),
+                          provider_data_dir(), config_dir / "apikeys"}) {
+    struct stat info {};
+    if (::lstat(dir.c_str(), &info) != 0) continue;  // made when needed
+    if (S_ISLNK(info.st_mode) || !S_ISDIR(info.st_mode)) {
+      throw unavailable(dir.string() + " in berth's home is not a folder (a symbolic link or a file); berth follows no links in its "
+                        "home: move it away and restart");
+    }
+    if (info.st_uid != me || (info.st_mode & 022)) {
+      throw unavailable(dir.string() + " in berth's home is another user's or writable by others (mode " + octal(info.st_mode) +
+                        "); make it yours and private: chmod 700 " + dir.string());
+    }
   }
 }
 

@@ -12,6 +12,8 @@ struct Home {
   std::filesystem::path targets_dir() const { return config_dir / "targets"; }
   std::filesystem::path workspaces_dir() const { return data_dir / "workspaces"; }
   std::filesystem::path logs_dir() const { return data_dir / "logs"; }
+  // Workspace logs: a namespace of their own, so a workspace named `server` is not the server's log.
+  std::filesystem::path workspace_logs_dir() const { return logs_dir() / "workspaces"; }
   std::filesystem::path providers_dir() const { return data_dir / "providers"; }
   std::filesystem::path plugins_dir() const { return data_dir / "plugins"; }
   std::filesystem::path provider_data_dir() const { return data_dir / "provider-data"; }
@@ -23,6 +25,10 @@ struct Home {
 
   // Creates every folder, owner-only.
   void create_folders() const;
+  // Throws unavailable naming the folder and the fix when the home is not private: its data or
+  // config folder is another user's or open to others (not 0700), or one of its folders is a
+  // symbolic link, another user's, or writable by others.
+  void check_private() const;
 };
 
 // explicit_home: from --home; empty means BERTH_HOME, then XDG_CONFIG_HOME/XDG_DATA_HOME, then ~.

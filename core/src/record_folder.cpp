@@ -25,7 +25,7 @@ std::vector<StoredRecord> RecordFolder::load_all() const {
       continue;
     }
     if (entry.path().extension() != ".yaml" || !entry.is_regular_file()) continue;
-    auto text = read_file(entry.path());
+    auto text = read_home_file(entry.path());
     if (!text) continue;
     records.push_back({entry.path().stem().string(), entry.path(), std::move(*text)});
   }
@@ -41,8 +41,13 @@ void RecordFolder::save(const std::string& name, std::string_view text, const Wr
 void RecordFolder::remove(const std::string& name) const { remove_file_durably(path_of(name)); }
 
 HomeLock::HomeLock(const fs::path& lock_path) {
-  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // O_NOFOLLOW: a link planted as the lock file must not get its target truncated.
+  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd_ < 0) {
+    if (errno == ELOOP) {
+      throw unavailable("lock file " + lock_path.string() + " is a symbolic link, which berth never follows in its home; remove it: rm " +
+                        lock_path.string());
+    }
     throw unavailable("cannot open lock file " + lock_path.string() + ": " + std::strerror(errno));
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {

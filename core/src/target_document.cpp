@@ -105,7 +105,11 @@ void validate_target_properties(TargetDocument& document, const ProviderInfo& pr
     std::string problem;
     switch (spec->type) {
       case PropertyType::integer:
-        if (!is_integer(value)) problem = "must be a whole number";
+        // A number past the range (or past what a long long holds) is refused here, naming
+        // the range, rather than failing every later create with a bare conversion error.
+        if (!is_integer(value) || std::stoll(value) < spec->minimum || std::stoll(value) > spec->maximum) {
+          problem = "must be a whole number from " + std::to_string(spec->minimum) + " to " + std::to_string(spec->maximum);
+        }
         break;
       case PropertyType::boolean:
         if (value != "true" && value != "false") problem = "must be true or false";

@@ -7,11 +7,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cstring>
+#include <chrono>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -31,6 +35,11 @@ std::string property(const berth::StringMap& properties, const std::string& key)
 }
 
 berth::Error failed(const std::string& message) { return berth::Error("provider_failed", message); }
+
+// How long one engine call may wait for the engine: a status or a check answers in seconds
+// (berth info must not hang on a frozen engine); work that changes things gets longer.
+constexpr std::chrono::seconds kQuickDeadline{5};
+constexpr std::chrono::seconds kWorkDeadline{60};
 
 std::string url_escape(const std::string& text) {
   std::string out;
@@ -88,6 +97,20 @@ long long parse_cpus(const std::string& text) {
   return static_cast<long long>(cpus * 1e9 + 0.5);
 }
 
+// An integer property, checked at target add; a record older than that check still gets a
+// message naming the property instead of a bare conversion error.
+int whole_number(const berth::StringMap& properties, const std::string& key, long minimum, long maximum) {
+  std::string text = property(properties, key);
+  char* end = nullptr;
+  errno = 0;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || value < minimum || value > maximum) {
+    throw berth::Error("invalid", "property '" + key + "' is '" + text + "': expected a whole number from " + std::to_string(minimum) +
+                                      " to " + std::to_string(maximum));
+  }
+  return static_cast<int>(value);
+}
+
 // "A=1,B=2" -> ["A=1", "B=2"]
 std::vector<std::string> split_env(const std::string& text) {
   std::vector<std::string> out;
@@ -102,13 +125,52 @@ std::vector<std::string> split_env(const std::string& text) {
   return out;
 }
 
-// A stable short hash of the home, so two berth homes on one engine never share a name.
-std::string home_tag(const std::string& data_dir) {
-  uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : data_dir) hash = (hash ^ c) * 1099511628211ull;
-  char buffer[17];
-  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
-  return std::string(buffer).substr(0, 10);
+// The label that says which berth home made a container.
+constexpr const char* kIdentityLabel = "dev.berth.identity";
+
+// This home's identity on Docker engines: 32 random hex digits made once, at the provider's
+// first use, and kept in its own folder (0600). Two homes at the same path on two machines
+// sharing an engine get different ones, so they never share a container name or take each
+// other's containers for their own.
+std::string read_or_make_identity(const std::string& data_dir) {
+  fs::path path = fs::path(data_dir) / "identity";
+  auto read_identity = [&]() -> std::string {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return "";
+    char buffer[64] = {};
+    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    std::string text = n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    bool hex = text.size() == 32 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+    return hex ? text : "";
+  };
+  if (std::string known = read_identity(); !known.empty()) return known;
+  unsigned char random[16];
+  if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) throw failed("no randomness for this home's identity");
+  std::string identity;
+  static const char* hex = "0123456789abcdef";
+  for (unsigned char byte : random) {
+    identity.push_back(hex[byte >> 4]);
+    identity.push_back(hex[byte & 15]);
+  }
+  std::error_code error;
+  fs::create_directories(path.parent_path(), error);
+  // O_EXCL: made once; a concurrent first use that lost the race reads the winner's.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    std::string line = identity + "\n";
+    bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written) {
+      ::unlink(path.c_str());
+      throw failed("cannot write this home's identity to " + path.string());
+    }
+    return identity;
+  }
+  if (errno != EEXIST) throw failed("cannot make this home's identity " + path.string() + ": " + std::strerror(errno));
+  if (std::string known = read_identity(); !known.empty()) return known;
+  throw failed(path.string() + " is not an identity berth wrote (32 hex digits); move it away and try again");
 }
 
 // Runs argv and returns its exit code, sending each output line to progress.
@@ -166,7 +228,7 @@ class DockerProvider : public berth::Provider {
                 {"network", T::string, false, "bridge", {}, "Network the container joins"},
                 {"cpus", T::string, false, "", {}, "CPU limit, e.g. 1.5 (0.01 to 1024)"},
                 {"memory", T::string, false, "", {}, "Memory limit, e.g. 512m or 2g (at least 6m)"},
-                {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing"},
+                {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing (0 to 3600)", 0, 3600},
                 {"env", T::string, false, "", {}, "Environment for every workspace: A=1,B=2"},
             }};
   }
@@ -174,7 +236,7 @@ class DockerProvider : public berth::Provider {
   berth::TargetCheck check_target(const berth::StringMap& properties, const std::string&) override {
     parse_memory(property(properties, "memory"));
     parse_cpus(property(properties, "cpus"));
-    auto engine = engine_for(properties);
+    auto engine = engine_for(property(properties, "host"), kQuickDeadline);
     Reply reply = engine->get("/_ping");
     if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
     return {true, "engine at " + engine->address() + " answers, API " + engine->api_version()};
@@ -183,15 +245,17 @@ class DockerProvider : public berth::Provider {
   void create(berth::OperationContext& c) override {
     long long memory = parse_memory(property(c.properties, "memory"));  // refused before anything is made
     long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
-    auto engine = engine_for(c.properties);
+    int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
+    auto engine = engine_for(property(c.properties, "host"), kWorkDeadline);
     std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
     ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
 
     std::string name = container_name(c);
-    // A container of this name left by an interrupted create is ours (same labels): replace it.
+    // A container of this name left by an interrupted create is ours (this home's identity):
+    // replace it. Anything else of that name is left alone.
     if (Reply old = engine->get("/containers/" + name + "/json"); old.status == 200) {
-      if (old.json()["Config"]["Labels"].value("dev.berth.home", "") != c.data_dir) {
-        throw failed("a container named " + name + " exists and is not berth's; remove or rename it");
+      if (label_of(old, kIdentityLabel) != identity(c.data_dir)) {
+        throw failed("a container named " + name + " exists and is not this berth home's; remove or rename it");
       }
       engine->del("/containers/" + name + "?force=true&v=true");
     }
@@ -209,8 +273,8 @@ class DockerProvider : public berth::Provider {
               {"Entrypoint", Json::array()},
               {"Env", env},
               {"WorkingDir", workdir},
-              {"Labels", {{"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}}},
-              {"StopTimeout", std::stoi(property(c.properties, "stop_timeout"))},
+              {"Labels", {{kIdentityLabel, identity(c.data_dir)}, {"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}}},
+              {"StopTimeout", stop_timeout},
               {"HostConfig", host_config}};
     if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
     Reply created = engine->post("/containers/create?name=" + url_escape(name), body);
@@ -230,22 +294,46 @@ class DockerProvider : public berth::Provider {
   }
 
   void start(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
     Reply reply = engine->post("/containers/" + container_id(c) + "/start");
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());
   }
 
   void stop(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
-    Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + property(c.properties, "stop_timeout"));
+    int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
+    auto engine = engine_for(engine_address(c), kWorkDeadline + std::chrono::seconds(stop_timeout));
+    Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + std::to_string(stop_timeout));
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot stop the container: " + reply.message());
   }
 
+  // Removes the container create recorded (on the engine it recorded, so it works after the
+  // target is gone), and only while it is this home's: its identity label is ours, or, for a
+  // container made before identities, it is the very container whose id create recorded.
   void destroy(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
-    std::string id = c.provider_data.count("container_id") ? c.provider_data.at("container_id") : container_name(c);
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto recorded = c.provider_data.find("container_id");
+    std::string id = recorded != c.provider_data.end() ? recorded->second : container_name(c);
+    Reply found = engine->get("/containers/" + id + "/json");
+    if (found.status == 404) {
+      c.progress.line("container already gone");
+      return;
+    }
+    if (found.status != 200) throw failed("cannot inspect the container: " + found.message());
+    std::string label = label_of(found, kIdentityLabel);
+    bool ours = label == identity(c.data_dir) ||
+                (label.empty() && recorded != c.provider_data.end() && found.json().value("Id", "") == recorded->second);
+    if (!ours && recorded == c.provider_data.end()) {
+      // No container was recorded as made (the create stopped before): the one of that name
+      // is someone else's.
+      c.progress.line("no container was recorded for this workspace; " + id + " is not this home's and is left as it is");
+      return;
+    }
+    if (!ours) {
+      throw failed("container " + id + " is not this berth home's (its identity label is '" + label +
+                   "'); it is left as it is. berth delete " + c.workspace.name + " --force removes the record only");
+    }
     Reply reply = engine->del("/containers/" + id + "?force=true&v=true");
     if (reply.status == 404) {
       c.progress.line("container already gone");
@@ -256,7 +344,7 @@ class DockerProvider : public berth::Provider {
   }
 
   berth::Status status(berth::OperationContext& c) override {
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(engine_address(c), kQuickDeadline);
     Reply reply = engine->get("/containers/" + container_id(c) + "/json");
     if (reply.status == 404) return {berth::InfraState::gone, "container gone"};
     if (reply.status != 200) throw failed("cannot inspect the container: " + reply.message());
@@ -265,7 +353,7 @@ class DockerProvider : public berth::Provider {
   }
 
   int exec(berth::OperationContext& c, const berth::ExecRequest& request, berth::OutputSink& output) override {
-    auto engine = engine_for(c.properties);
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
     std::string id = container_id(c);
     Json env = Json::array();
     for (const auto& [key, value] : request.env) env.push_back(key + "=" + value);
@@ -302,14 +390,13 @@ class DockerProvider : public berth::Provider {
  private:
   // A fresh Engine (and connection) per call, since operations on different workspaces run at
   // once; the negotiated API version is remembered per address so it is asked only once.
-  std::shared_ptr<Engine> engine_for(const berth::StringMap& properties) {
-    std::string address = property(properties, "host");
+  std::shared_ptr<Engine> engine_for(const std::string& address, std::chrono::seconds deadline) {
     std::string known;
     {
       std::lock_guard lock(mutex_);
       known = versions_[address];
     }
-    auto engine = std::make_shared<Engine>(address, known);
+    auto engine = std::make_shared<Engine>(address, known, deadline);
     if (known.empty()) {
       std::string negotiated = engine->api_version();
       std::lock_guard lock(mutex_);
@@ -318,11 +405,31 @@ class DockerProvider : public berth::Provider {
     return engine;
   }
 
-  static std::string container_name(const berth::OperationContext& c) {
-    return "berth-" + home_tag(c.data_dir) + "-" + c.workspace.name;
+  // The engine the workspace's container was made on, as create recorded it (the target may
+  // since point elsewhere, or be gone); the target's host for records older than that.
+  static std::string engine_address(const berth::OperationContext& c) {
+    auto it = c.provider_data.find("docker_host");
+    return it != c.provider_data.end() && !it->second.empty() ? it->second : property(c.properties, "host");
   }
 
-  static std::string container_id(const berth::OperationContext& c) {
+  // This home's identity, read or made once per data folder.
+  std::string identity(const std::string& data_dir) {
+    std::lock_guard lock(mutex_);
+    std::string& known = identities_[data_dir];
+    if (known.empty()) known = read_or_make_identity(data_dir);
+    return known;
+  }
+
+  static std::string label_of(const Reply& inspected, const char* label) {
+    Json labels = inspected.json()["Config"]["Labels"];
+    return labels.is_object() && labels.contains(label) && labels[label].is_string() ? labels[label].get<std::string>() : "";
+  }
+
+  std::string container_name(const berth::OperationContext& c) {
+    return "berth-" + identity(c.data_dir).substr(0, 12) + "-" + c.workspace.name;
+  }
+
+  std::string container_id(const berth::OperationContext& c) {
     auto it = c.provider_data.find("container_id");
     return it == c.provider_data.end() ? container_name(c) : it->second;
   }
@@ -442,6 +549,7 @@ class DockerProvider : public berth::Provider {
 
   std::mutex mutex_;
   std::map<std::string, std::string> versions_;  // address -> negotiated API version
+  std::map<std::string, std::string> identities_;  // data folder -> this home's identity
 };
 
 }  // namespace

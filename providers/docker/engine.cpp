@@ -6,7 +6,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace docker {
@@ -32,13 +34,28 @@ Location parse_address(const std::string& address) {
     std::string rest = address.substr(6);
     size_t colon = rest.rfind(':');
     location.host = rest.substr(0, colon);
-    if (colon != std::string::npos) location.port = std::stoi(rest.substr(colon + 1));
+    if (colon != std::string::npos) {
+      std::string port = rest.substr(colon + 1);
+      char* end = nullptr;
+      long number = std::strtol(port.c_str(), &end, 10);
+      if (port.empty() || *end != '\0' || number < 1 || number > 65535) {
+        throw std::runtime_error("Docker host '" + address + "' has a bad port '" + port + "': expected tcp://HOST:PORT, PORT from 1 to 65535");
+      }
+      location.port = static_cast<int>(number);
+    }
     return location;
   }
   throw std::runtime_error("Docker host '" + address + "' must be unix:///PATH or tcp://HOST:PORT");
 }
 
-int connect_to(const Location& location, std::string& error) {
+// Connecting waits at most deadline (SO_SNDTIMEO bounds connect on Unix and TCP sockets alike:
+// a frozen engine's full backlog, or a host that drops packets).
+void set_socket_deadline(int fd, int option, std::chrono::seconds deadline) {
+  timeval value{static_cast<time_t>(deadline.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, option, &value, sizeof value);
+}
+
+int connect_to(const Location& location, std::string& error, std::chrono::seconds deadline) {
   if (location.unix_socket) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
@@ -48,6 +65,7 @@ int connect_to(const Location& location, std::string& error) {
     }
     std::memcpy(address.sun_path, location.path.c_str(), location.path.size() + 1);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) set_socket_deadline(fd, SO_SNDTIMEO, deadline);
     if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
       error = std::strerror(errno);
       if (fd >= 0) ::close(fd);
@@ -65,6 +83,7 @@ int connect_to(const Location& location, std::string& error) {
   int fd = -1;
   for (addrinfo* it = found; it; it = it->ai_next) {
     fd = ::socket(it->ai_family, it->ai_socktype | SOCK_CLOEXEC, it->ai_protocol);
+    if (fd >= 0) set_socket_deadline(fd, SO_SNDTIMEO, deadline);
     if (fd >= 0 && ::connect(fd, it->ai_addr, it->ai_addrlen) == 0) break;
     error = std::strerror(errno);
     if (fd >= 0) ::close(fd);
@@ -77,12 +96,13 @@ int connect_to(const Location& location, std::string& error) {
 // cpp-httplib 0.11 speaks TCP only; this connects it to the engine's Unix socket.
 class UnixClient : public httplib::ClientImpl {
  public:
-  explicit UnixClient(Location location) : httplib::ClientImpl("docker", 80), location_(std::move(location)) {}
+  UnixClient(Location location, std::chrono::seconds deadline)
+      : httplib::ClientImpl("docker", 80), location_(std::move(location)), deadline_(deadline) {}
   std::string last_error;
 
  protected:
   bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
-    int fd = connect_to(location_, last_error);
+    int fd = connect_to(location_, last_error, deadline_);
     if (fd < 0) {
       error = httplib::Error::Connection;
       return false;
@@ -93,6 +113,7 @@ class UnixClient : public httplib::ClientImpl {
 
  private:
   Location location_;
+  std::chrono::seconds deadline_;
 };
 
 std::string unreachable_message(const std::string& address, const std::string& cause) {
@@ -113,21 +134,22 @@ std::string Reply::message() const {
   return body.empty() ? "HTTP " + std::to_string(status) : body;
 }
 
-Engine::Engine(std::string address, std::string api_version) : address_(std::move(address)), version_(std::move(api_version)) {}
+Engine::Engine(std::string address, std::string api_version, std::chrono::seconds deadline)
+    : address_(std::move(address)), version_(std::move(api_version)), deadline_(deadline) {}
 Engine::~Engine() = default;
 
 httplib::ClientImpl& Engine::client() {
   if (client_) return *client_;
   Location location = parse_address(address_);
   if (location.unix_socket) {
-    client_ = std::make_unique<UnixClient>(location);
+    client_ = std::make_unique<UnixClient>(location, deadline_);
   } else {
     client_ = std::make_unique<httplib::ClientImpl>(location.host, location.port);
   }
   client_->set_keep_alive(true);
-  client_->set_connection_timeout(5, 0);
-  client_->set_read_timeout(600, 0);
-  client_->set_write_timeout(600, 0);
+  client_->set_connection_timeout(std::min<time_t>(5, deadline_.count()), 0);
+  client_->set_read_timeout(deadline_.count(), 0);
+  client_->set_write_timeout(deadline_.count(), 0);
   return *client_;
 }
 
@@ -143,6 +165,9 @@ Reply Engine::send(const std::string& method, const std::string& path, const std
   if (!http.send(request, response, error)) {
     auto* unix_client = dynamic_cast<UnixClient*>(&http);
     std::string cause = unix_client && !unix_client->last_error.empty() ? unix_client->last_error : httplib::to_string(error);
+    if (error == httplib::Error::Read || error == httplib::Error::Write) {
+      cause = "it did not answer within " + std::to_string(deadline_.count()) + " s (is it frozen or overloaded?)";
+    }
     throw EngineUnreachable(unreachable_message(address_, cause));
   }
   return Reply{response.status, std::move(response.body)};
@@ -156,7 +181,8 @@ const std::string& Engine::api_version() {
   // The older of the engine's newest and ours: both sides then speak it.
   auto number = [](const std::string& v) {
     size_t dot = v.find('.');
-    return dot == std::string::npos ? 0 : std::stoi(v.substr(0, dot)) * 1000 + std::stoi(v.substr(dot + 1));
+    // strtol, not stoi: an engine's odd answer must not become a bare "stoi" error.
+    return dot == std::string::npos ? 0L : std::strtol(v.substr(0, dot).c_str(), nullptr, 10) * 1000 + std::strtol(v.substr(dot + 1).c_str(), nullptr, 10);
   };
   version_ = number(engine_version) < number(kNewestApi) ? engine_version : kNewestApi;
   return version_;
@@ -190,7 +216,10 @@ Reply Engine::post_streaming(const std::string& path, const std::function<void(s
   };
   httplib::Response response;
   httplib::Error error = httplib::Error::Success;
-  if (!http.send(request, response, error)) throw EngineUnreachable(unreachable_message(address_, httplib::to_string(error)));
+  if (!http.send(request, response, error)) {
+    std::string cause = error == httplib::Error::Read ? "it sent nothing for " + std::to_string(deadline_.count()) + " s" : httplib::to_string(error);
+    throw EngineUnreachable(unreachable_message(address_, cause));
+  }
   return reply;
 }
 
@@ -213,7 +242,7 @@ Reply Engine::put_stream(const std::string& path, const std::string& content_typ
 
 int Engine::connect_socket() {
   std::string error;
-  int fd = connect_to(parse_address(address_), error);
+  int fd = connect_to(parse_address(address_), error, deadline_);
   if (fd < 0) throw EngineUnreachable(unreachable_message(address_, error));
   return fd;
 }
@@ -223,6 +252,10 @@ int Engine::hijack(const std::string& path, const Json& body) {
   std::string request = "POST " + versioned(path) + " HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
                         "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
   int fd = connect_socket();
+  // The request and the answer's head have the engine's deadline; the raw stream after it has
+  // none (a command may be silent for as long as it likes).
+  set_socket_deadline(fd, SO_SNDTIMEO, deadline_);
+  set_socket_deadline(fd, SO_RCVTIMEO, deadline_);
   for (size_t sent = 0; sent < request.size();) {
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) {
@@ -239,6 +272,10 @@ int Engine::hijack(const std::string& path, const Json& body) {
     head.push_back(c);
   }
   int status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
+  if (status == 0 && head.find("\r\n\r\n") == std::string::npos) {
+    ::close(fd);
+    throw EngineUnreachable(unreachable_message(address_, "it did not answer within " + std::to_string(deadline_.count()) + " s"));
+  }
   if (status != 101 && status != 200) {
     std::string rest(4096, '\0');
     ssize_t n = ::recv(fd, rest.data(), rest.size(), MSG_DONTWAIT);
@@ -247,6 +284,8 @@ int Engine::hijack(const std::string& path, const Json& body) {
     Reply reply{status, body_text.substr(body_text.find('{') == std::string::npos ? 0 : body_text.find('{'))};
     throw std::runtime_error("the Docker engine refused " + path + ": " + reply.message());
   }
+  set_socket_deadline(fd, SO_SNDTIMEO, std::chrono::seconds(0));
+  set_socket_deadline(fd, SO_RCVTIMEO, std::chrono::seconds(0));
   return fd;
 }
 

@@ -3,6 +3,7 @@
 // API version negotiated once per engine.
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,7 +32,10 @@ class Engine {
  public:
   // address: unix:///path/docker.sock or tcp://host:port
   // api_version: already negotiated with this engine, or empty to ask it on first use.
-  explicit Engine(std::string address, std::string api_version = "");
+  // deadline: how long connecting, and each wait for the engine to take or send data, may
+  // last; an engine that stops answering (frozen, overloaded) fails the call after it.
+  explicit Engine(std::string address, std::string api_version = "",
+                  std::chrono::seconds deadline = std::chrono::seconds(60));
   ~Engine();
 
   const std::string& address() const { return address_; }
@@ -59,6 +63,7 @@ class Engine {
 
   std::string address_;
   std::string version_;
+  std::chrono::seconds deadline_;
   std::unique_ptr<httplib::ClientImpl> client_;
 };
 

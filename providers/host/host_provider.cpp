@@ -3,13 +3,19 @@
 
 #include <berth/provider.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -52,15 +58,40 @@ class HostProvider : public berth::Provider {
             }};
   }
 
+  // Makes ROOT/NAME (never one that exists), records its path in provider_data and its identity
+  // (device and inode) in a marker in the provider's own folder, clones, and only then marks
+  // the create complete: status() calls a workspace without that mark unfinished.
   void create(berth::OperationContext& context) override {
-    fs::path folder = folder_of(context);
-    std::error_code error;
-    if (fs::exists(folder, error) && !fs::is_empty(folder, error)) {
-      throw berth::Error("conflict", "folder " + folder.string() + " already exists and is not empty; move it away or pick another name");
+    std::string root = property(context, "root", "");
+    if (!root.empty() && !fs::path(root).is_absolute()) {
+      throw berth::Error("invalid", "the target's root '" + root + "' must be an absolute path; fix the target (berth target show " +
+                                        context.workspace.target + ")");
     }
-    fs::create_directories(folder, error);
-    if (error) throw berth::Error("provider_failed", "cannot create folder " + folder.string() + ": " + error.message());
+    fs::path base = root.empty() ? fs::path(context.data_dir) / "workspaces" : fs::path(root);
+    fs::path folder = (base / context.workspace.name).lexically_normal();
+    std::error_code error;
+    fs::create_directories(base, error);
+    if (error) throw berth::Error("provider_failed", "cannot create folder " + base.string() + ": " + error.message());
+    // mkdir, not create_directories: it fails on anything already there, so berth never takes
+    // over (and later deletes) a folder it did not make.
+    if (::mkdir(folder.c_str(), 0700) != 0) {
+      int saved = errno;
+      if (saved == EEXIST) {
+        throw berth::Error("conflict", "folder " + folder.string() +
+                                           " already exists and berth did not make it; it is left as it is: move it away or pick another name");
+      }
+      throw berth::Error("provider_failed", "cannot create folder " + folder.string() + ": " + std::strerror(saved));
+    }
+    Marker marker;
+    marker.path = folder.string();
+    struct stat made {};
+    if (::lstat(folder.c_str(), &made) != 0) throw berth::Error("provider_failed", "cannot read folder " + folder.string() + ": " + std::strerror(errno));
+    marker.device = made.st_dev;
+    marker.inode = made.st_ino;
+    std::string marker_file = new_marker_name(context.workspace.name);
+    write_marker(context.data_dir, marker_file, marker);
     context.provider_data["path"] = folder.string();
+    context.provider_data["marker"] = marker_file;
     context.provider_data["shell"] = property(context, "shell", "/bin/sh");
     context.progress.line("folder " + folder.string());
     const std::string& repository = context.workspace.repository;
@@ -71,6 +102,8 @@ class HostProvider : public berth::Provider {
       if (code != 0) throw berth::Error("provider_failed", "git clone of " + repository + " failed with exit code " + std::to_string(code));
     }
     fs::remove(stopped_marker(context), error);
+    marker.complete = true;
+    write_marker(context.data_dir, marker_file, marker);
   }
 
   void start(berth::OperationContext& context) override {
@@ -93,20 +126,52 @@ class HostProvider : public berth::Provider {
     if (!groups.empty()) context.progress.line("ended " + std::to_string(groups.size()) + " running command(s)");
   }
 
+  // Removes only the folder create recorded, and only while it is still the folder create made:
+  // the marker create wrote is there and names this path, device and inode. Never a path
+  // computed from the target's current root.
   void destroy(berth::OperationContext& context) override {
     stop_running(context.workspace.name);
-    fs::path folder = folder_of(context);
     std::error_code error;
+    fs::remove(stopped_marker(context), error);
+    std::string recorded = recorded_path(context);
+    if (recorded.empty()) {
+      context.progress.line("no folder was recorded as made for this workspace; nothing removed");
+      return;
+    }
+    fs::path folder = recorded;
+    std::string marker_file = data_value(context, "marker");
+    struct stat found {};
+    if (::lstat(folder.c_str(), &found) != 0) {
+      context.progress.line("folder " + folder.string() + " is already gone");
+      remove_marker(context.data_dir, marker_file);
+      return;
+    }
+    std::optional<Marker> marker = read_marker(context.data_dir, marker_file);
+    bool ours = marker && marker->path == folder.string() && S_ISDIR(found.st_mode) && marker->device == found.st_dev &&
+                marker->inode == found.st_ino;
+    if (!ours) {
+      context.progress.line("warning: left " + folder.string() +
+                            " in place: it is not the folder berth made for this workspace (no marker of berth's, or the folder "
+                            "was replaced); remove it yourself if it is unwanted");
+      return;
+    }
     fs::remove_all(folder, error);
     if (error) throw berth::Error("provider_failed", "cannot remove folder " + folder.string() + ": " + error.message());
-    fs::remove(stopped_marker(context), error);
+    remove_marker(context.data_dir, marker_file);
     context.progress.line("removed " + folder.string());
   }
 
   berth::Status status(berth::OperationContext& context) override {
-    fs::path folder = folder_of(context);
+    std::string recorded = recorded_path(context);
+    if (recorded.empty()) return {berth::InfraState::gone, "no folder was recorded for this workspace (its create did not finish)"};
     std::error_code error;
-    if (!fs::is_directory(folder, error)) return {berth::InfraState::gone, "folder " + folder.string() + " is gone"};
+    if (!fs::is_directory(recorded, error)) return {berth::InfraState::gone, "folder " + recorded + " is gone"};
+    // Only a create that reached its end marks the marker complete (records made before
+    // markers existed have none and are taken as they are).
+    if (std::string marker_file = data_value(context, "marker"); !marker_file.empty()) {
+      std::optional<Marker> marker = read_marker(context.data_dir, marker_file);
+      if (!marker || !marker->complete) return {berth::InfraState::unknown, "the create of " + recorded + " did not finish"};
+    }
     if (fs::exists(stopped_marker(context), error)) return {berth::InfraState::stopped, ""};
     return {berth::InfraState::started, ""};
   }
@@ -150,10 +215,92 @@ class HostProvider : public berth::Provider {
     return it == context.properties.end() || it->second.empty() ? fallback : it->second;
   }
 
-  static fs::path folder_of(const berth::OperationContext& context) {
-    std::string root = property(context, "root", "");
-    fs::path base = root.empty() ? fs::path(context.data_dir) / "workspaces" : fs::path(root);
-    return (base / context.workspace.name).lexically_normal();
+  static std::string data_value(const berth::OperationContext& context, const std::string& key) {
+    auto it = context.provider_data.find(key);
+    return it == context.provider_data.end() ? "" : it->second;
+  }
+
+  // The folder create made, as it recorded it; empty when it made none.
+  static std::string recorded_path(const berth::OperationContext& context) { return data_value(context, "path"); }
+
+  // What create wrote about the folder it made, in the provider's own folder (never in the
+  // user's tree): the path, the folder's device and inode, and whether the create finished.
+  struct Marker {
+    std::string path;
+    dev_t device = 0;
+    ino_t inode = 0;
+    bool complete = false;
+  };
+
+  static std::string new_marker_name(const std::string& workspace) {
+    unsigned char random[8] = {};
+    if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) {
+      throw berth::Error("provider_failed", "no randomness for the workspace's marker");
+    }
+    std::string name = workspace + "-";
+    static const char* hex = "0123456789abcdef";
+    for (unsigned char byte : random) {
+      name.push_back(hex[byte >> 4]);
+      name.push_back(hex[byte & 15]);
+    }
+    return name;
+  }
+
+  static bool is_marker_name(const std::string& name) {
+    return !name.empty() && name.size() < 128 && name.find('/') == std::string::npos && name[0] != '.';
+  }
+
+  static void write_marker(const std::string& data_dir, const std::string& name, const Marker& marker) {
+    fs::path folder = fs::path(data_dir) / "made";
+    std::error_code error;
+    fs::create_directories(folder, error);
+    std::string text = "device=" + std::to_string(marker.device) + "\ninode=" + std::to_string(marker.inode) +
+                       "\ncomplete=" + (marker.complete ? "true" : "false") + "\npath=" + marker.path;
+    fs::path temp = folder / ("." + name + ".tmp");
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!written || ::rename(temp.c_str(), (folder / name).c_str()) != 0) {
+      int saved = errno;
+      ::unlink(temp.c_str());
+      throw berth::Error("provider_failed", "cannot write the marker " + (folder / name).string() + ": " + std::strerror(saved));
+    }
+  }
+
+  static std::optional<Marker> read_marker(const std::string& data_dir, const std::string& name) {
+    if (!is_marker_name(name)) return std::nullopt;
+    fs::path path = fs::path(data_dir) / "made" / name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string text;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0 && text.size() < 65536) text.append(buffer, static_cast<size_t>(n));
+    ::close(fd);
+    Marker marker;
+    size_t at = text.find("path=");
+    if (at == std::string::npos) return std::nullopt;
+    marker.path = text.substr(at + 5);
+    std::string head = text.substr(0, at);
+    auto field = [&](const std::string& key) {
+      size_t start = head.find(key + "=");
+      if (start == std::string::npos) return std::string();
+      start += key.size() + 1;
+      return head.substr(start, head.find('\n', start) - start);
+    };
+    try {
+      marker.device = static_cast<dev_t>(std::stoull(field("device")));
+      marker.inode = static_cast<ino_t>(std::stoull(field("inode")));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    marker.complete = field("complete") == "true";
+    return marker;
+  }
+
+  static void remove_marker(const std::string& data_dir, const std::string& name) {
+    if (!is_marker_name(name)) return;
+    ::unlink((fs::path(data_dir) / "made" / name).c_str());
   }
 
   static fs::path stopped_marker(const berth::OperationContext& context) {
@@ -161,11 +308,12 @@ class HostProvider : public berth::Provider {
   }
 
   fs::path require_folder(const berth::OperationContext& context) const {
-    fs::path folder = folder_of(context);
+    fs::path folder = recorded_path(context);
     std::error_code error;
-    if (!fs::is_directory(folder, error)) {
-      throw berth::Error("provider_failed", "folder " + folder.string() + " is gone; delete the workspace (berth delete " +
-                                                context.workspace.name + " --force)");
+    if (folder.empty() || !fs::is_directory(folder, error)) {
+      throw berth::Error("provider_failed", (folder.empty() ? std::string("no folder was recorded for this workspace")
+                                                            : "folder " + folder.string() + " is gone") +
+                                                "; delete the workspace (berth delete " + context.workspace.name + " --force)");
     }
     return folder;
   }

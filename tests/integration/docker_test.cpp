@@ -5,7 +5,17 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 namespace fs = std::filesystem;
 using berth::test::Result;
@@ -70,6 +80,117 @@ berth::test::RunOptions at_terminal(const ServerHome& server) {
   berth::test::RunOptions options;
   options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"TERM", "xterm"}};
   return options;
+}
+
+// A relay between berth and the engine that can stop passing anything on, as a frozen engine
+// (SIGSTOP, or a remote one that stops answering) would, without freezing the engine that the
+// other tests share.
+class FreezableRelay {
+ public:
+  FreezableRelay(const fs::path& socket, std::string engine_socket) : socket_(socket), engine_socket_(std::move(engine_socket)) {
+    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address = address_of(socket_.string());
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(listener_, 64);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~FreezableRelay() {
+    stopping_ = true;
+    acceptor_.join();
+    for (auto& pump : pumps_) pump.join();
+    for (int fd : fds_) ::close(fd);
+    ::close(listener_);
+  }
+  std::string address() const { return "unix://" + socket_.string(); }
+  void freeze() { frozen_ = true; }
+  void thaw() { frozen_ = false; }
+
+ private:
+  static sockaddr_un address_of(const std::string& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+    return address;
+  }
+  void accept_loop() {
+    while (!stopping_) {
+      pollfd ready{listener_, POLLIN, 0};
+      if (::poll(&ready, 1, 50) <= 0) continue;
+      int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) continue;
+      int engine = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un address = address_of(engine_socket_);
+      ::connect(engine, reinterpret_cast<sockaddr*>(&address), sizeof address);
+      std::lock_guard lock(mutex_);
+      fds_.insert(fds_.end(), {client, engine});
+      pumps_.emplace_back([this, client, engine] { pump(client, engine); });
+      pumps_.emplace_back([this, client, engine] { pump(engine, client); });
+    }
+  }
+  void pump(int from, int to) {
+    char buffer[65536];
+    while (!stopping_) {
+      pollfd ready{from, POLLIN, 0};
+      if (frozen_ || ::poll(&ready, 1, 50) <= 0) {
+        if (frozen_) ::poll(nullptr, 0, 50);
+        continue;
+      }
+      ssize_t n = ::recv(from, buffer, sizeof buffer, 0);
+      if (n <= 0) {
+        ::shutdown(to, SHUT_WR);
+        return;
+      }
+      for (ssize_t sent = 0; sent < n;) {
+        ssize_t m = ::send(to, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+        if (m <= 0) return;
+        sent += m;
+      }
+    }
+  }
+
+  fs::path socket_;
+  std::string engine_socket_;
+  int listener_ = -1;
+  std::atomic<bool> frozen_{false}, stopping_{false};
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<std::thread> pumps_;
+  std::vector<int> fds_;
+};
+
+TEST(Docker, AFrozenEngineCannotStallBerth) {
+  REQUIRE_ENGINE(address);
+  berth::test::TempDir relay_dir;
+  FreezableRelay relay(relay_dir.path() / "engine.sock", address.substr(std::string("unix://").size()));
+  ServerHome server;
+  add_target(server, "frozen", relay.address());
+  ASSERT_EQ(server.berth({"create", "cold", "--target", "frozen"}).exit_code, 0);
+  relay.freeze();
+
+  // `berth info` asks the engine for the container's state: it must give up in seconds.
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"BERTH_SERVER", ""}};
+  auto start = std::chrono::steady_clock::now();
+  int pid = berth::test::spawn_program({berth::test::berth_binary().string(), "info", "cold"}, options);
+  int status = 0;
+  bool ended = berth::test::wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(20));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(ended) << "berth info waited more than 20 s on a frozen engine";
+  EXPECT_LT(seconds, 10.0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the record is shown as last known";
+
+  Result doctor = server.berth({"doctor"});
+  EXPECT_NE(doctor.out.find("[FAIL] target    frozen: cannot reach the Docker engine at " + relay.address() +
+                            ": it did not answer within 5 s"),
+            std::string::npos)
+      << doctor.out;
+
+  relay.thaw();
+  ASSERT_EQ(server.berth({"delete", "cold"}).exit_code, 0);
 }
 
 TEST(Docker, WholeLifecycleThroughTheCli) {
@@ -230,6 +351,60 @@ TEST(Docker, ResourceLimitsReachTheEngineAndBadOnesAreRefusedBeforeAnythingIsMad
   EXPECT_EQ(doctor.exit_code, 1);
   EXPECT_NE(doctor.out.find("[FAIL] target    badmem: property 'memory' is 'lots'"), std::string::npos) << doctor.out;
   EXPECT_NE(doctor.out.find("[ok]   target    limited: engine at"), std::string::npos) << doctor.out;
+}
+
+// Two machines whose homes have the same path (same user, default location) share an engine:
+// here, one home moved aside and a fresh one made at its path. Each home has its own random
+// identity, so the second never takes the first's container for its own.
+TEST(Docker, AHomeAtTheSamePathNeverRemovesAnotherHomesContainer) {
+  REQUIRE_ENGINE(address);
+  berth::test::TempDir aside;
+  ServerHome server;
+  add_target(server, "dock", address);
+  ASSERT_EQ(server.berth({"create", "api", "--target", "dock"}).exit_code, 0);
+  std::string first_id = info(server, "api")["provider_data"]["container_id"];
+  fs::path identity = server.home() / "provider-data" / "docker" / "identity";
+  EXPECT_EQ(berth::test::read_text(identity).size(), 33u) << "32 hex digits and a newline";
+  EXPECT_EQ(fs::status(identity).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  server.stop();
+  fs::rename(server.home(), aside.path() / "machine-a");
+  fs::create_directory(server.home());
+  fs::permissions(server.home(), fs::perms::owner_all, fs::perm_options::replace);
+  server.start();  // machine B: the same path, a fresh home
+  add_target(server, "dock", address);
+  Result created = server.berth({"create", "api", "--target", "dock"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  std::string second_id = info(server, "api")["provider_data"]["container_id"];
+  EXPECT_NE(first_id, second_id);
+  EXPECT_EQ(engine_state(address, first_id), "running") << "machine A's container was not touched";
+
+  // A container of the name this home would use that carries no identity of this home's is
+  // left alone, by create and by delete.
+  std::string own = berth::test::read_text(server.home() / "provider-data" / "docker" / "identity").substr(0, 12);
+  ASSERT_EQ(docker(address, {"create", "--name", "berth-" + own + "-squat", kImage, "true"}).exit_code, 0);
+  Result squat = server.berth({"create", "squat", "--target", "dock"});
+  EXPECT_EQ(squat.exit_code, 1);
+  EXPECT_NE(squat.err.find("exists and is not this berth home's"), std::string::npos) << squat.err;
+  EXPECT_EQ(server.berth({"delete", "squat"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, "berth-" + own + "-squat"), "created");
+
+  ASSERT_EQ(server.berth({"delete", "api"}).exit_code, 0);
+  EXPECT_EQ(engine_state(address, second_id), "missing");
+  EXPECT_EQ(engine_state(address, first_id), "running");
+  docker(address, {"rm", "-f", first_id, "berth-" + own + "-squat"});
+}
+
+TEST(Docker, DeleteAfterItsTargetWasRemovedStillRemovesTheContainer) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "dock", address);
+  ASSERT_EQ(server.berth({"create", "orphan", "--target", "dock"}).exit_code, 0);
+  std::string id = info(server, "orphan")["provider_data"]["container_id"];
+  ASSERT_EQ(server.berth({"target", "remove", "dock", "--force"}).exit_code, 0);
+  Result deleted = server.berth({"delete", "orphan", "--force"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(engine_state(address, id), "missing") << "the container was removed, from what the record kept: " << deleted.err;
 }
 
 TEST(Docker, TwoHomesOnOneEngineDoNotSeeEachOther) {

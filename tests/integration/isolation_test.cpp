@@ -5,13 +5,18 @@
 #include "module_files.hpp"
 #include "test_support.hpp"
 
+#include <berth/provider.hpp>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -311,7 +316,7 @@ TEST(Isolation, ProviderOutputGoesToItsOwnCappedLogWithSecretsMasked) {
   EXPECT_EQ(text.find("s3cr3t-t0ken"), std::string::npos);
   EXPECT_EQ(berth::test::read_text(log.string() + ".1").find("s3cr3t-t0ken"), std::string::npos);
   EXPECT_EQ(server.server_log().find("flood line"), std::string::npos) << "the server's own log stays the server's";
-  std::string workspace_log = berth::test::read_text(server.home() / "logs" / "w.log");
+  std::string workspace_log = berth::test::read_text(server.home() / "logs" / "workspaces" / "w.log");
   EXPECT_NE(workspace_log.find("flooding with token ********"), std::string::npos) << workspace_log;
   EXPECT_EQ(workspace_log.find("s3cr3t-t0ken"), std::string::npos);
   Result shown = server.berth({"provider", "logs", "hf"});
@@ -372,46 +377,84 @@ TEST(Isolation, SymlinksAndFoldersOthersCanWriteAreRefused) {
   }
 }
 
-// A user other than the server's swaps the drop-in for their own library, over and over, while
-// the server starts again and again: their code never runs as the server's user.
+// What the loader checked is what it loads: the file is swapped after the open and the check,
+// and the library loaded from the descriptor is still the one checked.
+TEST(Isolation, TheOpenedDescriptorIsWhatLoads) {
+  berth::test::TempDir folder;
+  fs::path library = folder.path() / "p.so";
+  fs::copy_file(berth::test::test_provider("flaky_provider"), library);
+  int fd = berth::open_module_library(library, true);
+  fs::path evil = folder.path() / "evil.so";
+  fs::copy_file(berth::test::test_provider("evil_provider"), evil);
+  fs::rename(evil, library);  // the swap, after the check
+  fs::path marker = folder.path() / "evil-ran";
+  ::setenv("BERTH_TEST_EVIL_MARKER", marker.c_str(), 1);
+  void* handle = ::dlopen(("/proc/self/fd/" + std::to_string(fd)).c_str(), RTLD_NOW | RTLD_LOCAL);
+  ::unsetenv("BERTH_TEST_EVIL_MARKER");
+  ::close(fd);
+  ASSERT_NE(handle, nullptr) << ::dlerror();
+  EXPECT_FALSE(fs::exists(marker)) << "the swapped-in library was loaded";
+  using Create = berth::Provider* (*)();
+  auto create = reinterpret_cast<Create>(::dlsym(handle, "berth_provider_create"));
+  ASSERT_NE(create, nullptr);
+  std::unique_ptr<berth::Provider> provider(create());
+  EXPECT_EQ(provider->info().description, "Test provider: fails or waits where told") << "not the library that was checked";
+}
+
+// A user other than the server's swaps a drop-in for their own library, over and over, while
+// berth-provider-host loads it, 300 times. (Through the server this needs a mistake the server
+// already refuses — a home others can enter — so the loader is driven directly, as the server
+// starts it: the library on the command line, the socket on fd 3.) Their code never runs.
 TEST(Isolation, SwapRaceByAnotherUserNeverRunsTheirLibrary) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user (nobody)";
-  ServerHome server(ServerHome::Start::later);
   berth::test::TempDir attacker;
   fs::permissions(attacker.path(), fs::perms::all | fs::perms::sticky_bit);
   fs::path evil = attacker.path() / "evil.so";
   fs::copy_file(berth::test::test_provider("evil_provider"), evil);
   fs::permissions(evil, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
-  // The drop-in folder is writable by nobody's group: the mistake the attacker needs. (It lies
-  // outside the home, which stays private; the home's providers/ links to it.)
+  // The drop-in folder is writable by nobody's group: the mistake the attacker needs.
   berth::test::TempDir outside;
   fs::permissions(outside.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   fs::path providers = outside.path() / "providers";
   fs::create_directories(providers);
   fs::copy_file(berth::test::test_provider("flaky_provider"), providers / "swapped.so");
-  std::ofstream(providers / "swapped.yaml") << berth::test::provider_manifest("swapped");
   ASSERT_EQ(::chown(providers.c_str(), 0, 65534), 0);
   fs::permissions(providers, fs::perms::owner_all | fs::perms::group_all);
-  fs::create_symlink(providers, server.home() / "providers");
   fs::path stop = attacker.path() / "stop";
   std::string loop = "i=0; while [ ! -e " + stop.string() + " ] && [ $i -lt 200000 ]; do cp " + evil.string() + " " + providers.string() +
                      "/.t && mv -f " + providers.string() + "/.t " + providers.string() + "/swapped.so; i=$((i+1)); done";
   int swapper = berth::test::spawn_program({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", loop});
   fs::path marker = attacker.path() / "evil-ran";
-  ::setenv("BERTH_TEST_EVIL_MARKER", marker.c_str(), 1);
-  for (int round = 0; round < 8; ++round) {
-    server.start();
-    Json provider = provider_json(server, "swapped");
-    EXPECT_EQ(provider.value("status", ""), "broken") << provider.dump();
-    std::string reason = provider.value("reason", "");
-    EXPECT_TRUE(reason.find("writable by its group") != std::string::npos || reason.find("owned by another user") != std::string::npos)
-        << reason;
-    server.stop();
+  fs::path host = berth::test::build_dir() / "libexec" / "berth" / "berth-provider-host";
+  std::map<std::string, int> reasons;
+  for (int round = 0; round < 300; ++round) {
+    int sockets[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sockets), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(sockets[1], 3);
+      ::setenv("BERTH_TEST_EVIL_MARKER", marker.c_str(), 1);
+      ::execl(host.c_str(), host.c_str(), "--library", (providers / "swapped.so").c_str(), "--api", "1.1", "--dropin", nullptr);
+      ::_exit(127);
+    }
+    ::close(sockets[1]);
+    std::string reply;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(sockets[0], buffer, sizeof buffer)) > 0;) reply.append(buffer, static_cast<size_t>(n));
+    ::close(sockets[0]);
+    ::waitpid(pid, nullptr, 0);
+    ASSERT_GT(reply.size(), 5u) << "the host said nothing";
+    Json greeting = Json::parse(reply.substr(5));
+    EXPECT_EQ(greeting.value("type", ""), "refused") << greeting.dump();
+    std::string reason = greeting.value("reason", "");
+    bool named = reason.find("is writable by its group") != std::string::npos || reason.find("owned by another user") != std::string::npos;
+    EXPECT_TRUE(named) << reason;
+    ++reasons[reason.find("owned by another user") != std::string::npos ? "owner" : "folder"];
   }
-  ::unsetenv("BERTH_TEST_EVIL_MARKER");
   std::ofstream(stop) << "stop";
   ::waitpid(swapper, nullptr, 0);
-  EXPECT_FALSE(fs::exists(marker)) << "the other user's library ran as the server's user";
+  EXPECT_FALSE(fs::exists(marker)) << "the other user's library ran as root";
+  std::cout << "refusals: " << reasons["owner"] << " for the file's owner, " << reasons["folder"] << " for the folder" << std::endl;
 }
 
 // One host per provider, started on first use, serving many workspaces at once.

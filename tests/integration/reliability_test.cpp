@@ -49,7 +49,7 @@ Json info(const ServerHome& server, const std::string& name) {
 }
 
 bool log_contains(const ServerHome& server, const std::string& name, const std::string& text) {
-  return berth::test::read_text(server.home() / "logs" / (name + ".log")).find(text) != std::string::npos;
+  return berth::test::read_text(server.home() / "logs" / "workspaces" / (name + ".log")).find(text) != std::string::npos;
 }
 
 // Every record on disk parses, and none is left in a transitional state.
@@ -115,6 +115,99 @@ TEST_F(Tcp, EveryRequestNeedsALiveKeyAndTheSocketDoesNot) {
   ASSERT_EQ(server.berth({"apikey", "revoke", "laptop"}).exit_code, 0);
   EXPECT_EQ(status_with(key), 401) << "a revoked key stops working at once";
   EXPECT_EQ(server.berth({"list"}).exit_code, 0) << "the Unix socket needs no key";
+}
+
+// One leaked ordinary key must not mint spares for itself or revoke everyone else's keys:
+// key management is the socket's, or an --admin key's.
+TEST_F(Tcp, OnlyTheSocketOrAnAdminKeyManagesKeys) {
+  auto call = [&](const std::string& api_key, const std::string& method, const std::string& path, const std::string& body = "") {
+    berth::HttpClient client(address);
+    client.set_header("Authorization", "Bearer " + api_key);
+    if (!body.empty()) client.set_header("Content-Type", "application/json");
+    return client.request(method, path, body);
+  };
+  auto minted = call(key, "POST", "/v1/apikeys", R"({"name": "spare"})");
+  EXPECT_EQ(minted.status, 403) << minted.body;
+  EXPECT_NE(minted.body.find("berth apikey create NAME --admin"), std::string::npos) << minted.body;
+  ASSERT_EQ(server.berth({"apikey", "create", "other"}).exit_code, 0);
+  EXPECT_EQ(call(key, "DELETE", "/v1/apikeys/other").status, 403);
+  EXPECT_EQ(call(key, "GET", "/v1/apikeys").status, 403);
+  EXPECT_EQ(call(key, "POST", "/v1/apikeys", R"({"name": "sneaky", "admin": true})").status, 403);
+  EXPECT_EQ(call(key, "GET", "/v1/workspaces").status, 200) << "the key still does its ordinary work";
+
+  Result admin = server.berth({"apikey", "create", "root", "--admin"});
+  ASSERT_EQ(admin.exit_code, 0) << admin.err;
+  std::string admin_key = admin.out.substr(0, admin.out.find('\n'));
+  EXPECT_EQ(call(admin_key, "POST", "/v1/apikeys", R"({"name": "spare"})").status, 201);
+  EXPECT_EQ(call(admin_key, "DELETE", "/v1/apikeys/other").status, 200);
+  Result listed = server.berth({"apikey", "list", "-o", "json"});
+  Json keys = Json::parse(listed.out);
+  ASSERT_EQ(keys.size(), 3u) << listed.out;  // laptop, root, spare
+  for (const auto& entry : keys) EXPECT_EQ(entry["scope"], entry["name"] == "root" ? "admin" : "use") << entry.dump();
+  EXPECT_EQ(server.berth({"apikey", "revoke", "spare"}).exit_code, 0) << "the socket manages keys without any";
+}
+
+int connect_tcp(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True once the server has closed its end (past any answer it sent, the read sees the end of
+// the stream or a reset).
+bool closed_by_server(int fd) {
+  char buffer[4096];
+  while (true) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) continue;
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+}
+
+// Idle connections that send half a request line, and one that sends its head a byte at a time,
+// must not hold workers: past the per-address bound the oldest are let go at once, the rest
+// when the head's 5 s deadline passes (not after 10 s per read, for ever for a trickle).
+TEST_F(Tcp, UnauthenticatedIdleAndSlowClientsAreCutOffQuickly) {
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) {
+    int fd = connect_tcp(port);
+    ASSERT_GE(fd, 0);
+    ::send(fd, "GET /v1/heal", 12, MSG_NOSIGNAL);  // half a request line, then nothing
+    idle.push_back(fd);
+  }
+  int slow = connect_tcp(port);
+  ASSERT_GE(slow, 0);
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    std::string head = "GET /v1/workspaces HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(400, 'a');
+    for (char c : head) {
+      if (done || ::send(slow, &c, 1, MSG_NOSIGNAL) <= 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the client's pace, not a wait for the server
+    }
+  });
+
+  auto start = Clock::now();
+  EXPECT_EQ(status_with(key), 200) << "a keyed client is served at once";
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 2.0);
+  auto closed_count = [&] { return std::count_if(idle.begin(), idle.end(), closed_by_server); };
+  EXPECT_TRUE(berth::test::wait_until([&] { return closed_count() >= 60; }, std::chrono::seconds(1)))
+      << closed_count() << " of 100 closed: the oldest beyond the bound are let go at once";
+  EXPECT_TRUE(berth::test::wait_until([&] { return closed_count() == 100; }, std::chrono::seconds(8)))
+      << closed_count() << " of 100 closed within the head deadline";
+  EXPECT_TRUE(berth::test::wait_until([&] { return closed_by_server(slow); }, std::chrono::seconds(8)))
+      << "a head sent a byte at a time is cut off at the deadline";
+  done = true;
+  trickle.join();
+  for (int fd : idle) ::close(fd);
+  ::close(slow);
+  EXPECT_EQ(status_with(key), 200);
 }
 
 TEST_F(Tcp, ProfilesPointTheCliAtTheServer) {

@@ -71,6 +71,21 @@ TEST(TargetValidation, NamesPropertyFileAndLine) {
                        "must be one of missing, always, never");
 }
 
+TEST(TargetValidation, IntegersOutsideTheirRangeAreRefusedNamingTheRange) {
+  ProviderInfo provider = sample_provider();
+  provider.target_manifest.push_back({"wait", PropertyType::integer, false, "10", {}, "", 0, 3600});
+  auto huge = parse("name: box\nprovider: sample\nproperties:\n  host: h\n  wait: 99999999999\n");
+  EXPECT_THROW_MESSAGE(validate_target_properties(huge, provider), "invalid",
+                       "t.yaml:5: property 'wait' must be a whole number from 0 to 3600 (got '99999999999')");
+  auto negative = parse("name: box\nprovider: sample\nproperties:\n  host: h\n  wait: -1\n");
+  EXPECT_THROW_MESSAGE(validate_target_properties(negative, provider), "invalid", "from 0 to 3600");
+  auto past_int = parse("name: box\nprovider: sample\nproperties:\n  host: h\n  port: 99999999999\n");
+  EXPECT_THROW_MESSAGE(validate_target_properties(past_int, provider), "invalid",
+                       "property 'port' must be a whole number from 0 to 2147483647");
+  auto fine = parse("name: box\nprovider: sample\nproperties:\n  host: h\n  wait: 3600\n");
+  EXPECT_NO_THROW(validate_target_properties(fine, provider));
+}
+
 TEST(TargetValidation, SecretsNeverShowInErrorsOrOutput) {
   auto document = parse("name: box\nprovider: sample\nproperties:\n  host: h\n  token: hunter2\n");
   validate_target_properties(document, sample_provider());

@@ -39,6 +39,8 @@ struct PropertySpec {
   std::string default_value;         ///< used when the target leaves it out; empty for none
   std::vector<std::string> choices;  ///< the allowed values of an enumeration
   std::string description;
+  long long minimum = 0;             ///< an integer's smallest allowed value (checked at target add)
+  long long maximum = 2147483647;    ///< an integer's largest allowed value
 };
 
 /// A property every target may set whatever its provider: the seconds a lifecycle operation
