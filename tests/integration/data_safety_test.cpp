@@ -204,6 +204,7 @@ TEST(HomeFiles, AHomeThatIsNotPrivateIsRefusedNamingThePathAndTheFix) {
   fs::permissions(server.home(), fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
                   fs::perm_options::add);
   EXPECT_THROW(server.start(), std::runtime_error);
+  if (server.running()) server.stop();  // a regression must not leave a server behind
   EXPECT_NE(server.server_log().find("berth's home " + server.home().string() + " is open to other users (mode 755)"), std::string::npos)
       << server.server_log();
   EXPECT_NE(server.server_log().find("chmod 700 " + server.home().string()), std::string::npos) << server.server_log();
@@ -212,13 +213,15 @@ TEST(HomeFiles, AHomeThatIsNotPrivateIsRefusedNamingThePathAndTheFix) {
   if (::geteuid() == 0) {  // only root can give a folder to another user
     ASSERT_EQ(::chown(server.home().c_str(), 65534, 65534), 0);
     EXPECT_THROW(server.start(), std::runtime_error);
+    if (server.running()) server.stop();  // a regression must not leave a server behind
     EXPECT_NE(server.server_log().find("belongs to user 65534, not to you"), std::string::npos) << server.server_log();
-    ASSERT_EQ(::chown(server.home().c_str(), 0, 0), 0);
+    ASSERT_EQ(::chown(server.home().c_str(), ::geteuid(), ::getegid()), 0);
   }
   fs::create_directories(server.home() / "elsewhere");
   fs::remove_all(server.home() / "workspaces");
   fs::create_directory_symlink(server.home() / "elsewhere", server.home() / "workspaces");
   EXPECT_THROW(server.start(), std::runtime_error);
+  if (server.running()) server.stop();  // a regression must not leave a server behind
   EXPECT_NE(server.server_log().find("workspaces in berth's home is not a folder"), std::string::npos) << server.server_log();
   fs::remove(server.home() / "workspaces");
   server.start();
