@@ -30,32 +30,6 @@ long long epoch_ms(std::chrono::system_clock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
 }
 
-// Kills the host's process group and every process left in its session: a provider's commands
-// may move to process groups of their own, but they stay in the host's session (setsid at
-// start), unless they start sessions themselves.
-void kill_session(pid_t host) {
-  ::kill(-host, SIGKILL);
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator("/proc", error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    int fd = ::open((entry.path() / "stat").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    char buffer[512];
-    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
-    ::close(fd);
-    if (n <= 0) continue;
-    buffer[n] = 0;
-    // pid (comm) state ppid pgrp session ...; comm may hold spaces and parentheses.
-    const char* close = std::strrchr(buffer, ')');
-    int ppid = 0, group = 0, session = 0;
-    char state = 0;
-    if (close && std::sscanf(close + 1, " %c %d %d %d", &state, &ppid, &group, &session) == 4 && session == host) {
-      ::kill(std::stoi(name), SIGKILL);
-    }
-  }
-}
-
 std::string seconds_text(std::chrono::milliseconds duration) {
   auto ms = duration.count();
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";

@@ -2,10 +2,15 @@
 
 #include "exec_frames.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace berth {
@@ -128,6 +133,34 @@ ExecRequest exec_request_from_json(const Json& json) {
   request.workdir = json.value("workdir", "");
   request.user = json.value("user", "");
   return request;
+}
+
+void kill_session(int session, int except) {
+  if (except == 0) ::kill(-session, SIGKILL);
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return;
+  while (dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != 0 || pid <= 0 || pid == except) continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buffer[512];
+    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    buffer[n] = 0;
+    // pid (comm) state ppid pgrp session ...; comm may hold spaces and parentheses.
+    const char* close = std::strrchr(buffer, ')');
+    int ppid = 0, group = 0, its_session = 0;
+    char state = 0;
+    if (close && std::sscanf(close + 1, " %c %d %d %d", &state, &ppid, &group, &its_session) == 4 && its_session == session) {
+      ::kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+  }
+  ::closedir(proc);
 }
 
 std::string describe_wait_status(int status) {

@@ -50,6 +50,11 @@ Status status_from_json(const Json& json);
 Json exec_request_to_json(const ExecRequest& request);  // without stdin: that goes as frames
 ExecRequest exec_request_from_json(const Json& json);
 
+// Kills (SIGKILL) process group `session` and every process left in session `session` but
+// `except`: a provider's commands may move to process groups of their own, but they stay in
+// the host's session (the host is started with setsid), unless they start sessions themselves.
+void kill_session(int session, int except = 0);
+
 // "signal 11, SIGSEGV" or "exit status 3", from a waitpid status.
 std::string describe_wait_status(int status);
 

@@ -88,6 +88,7 @@ class HostProvider : public berth::Provider {
     if (::lstat(folder.c_str(), &made) != 0) throw berth::Error("provider_failed", "cannot read folder " + folder.string() + ": " + std::strerror(errno));
     marker.device = made.st_dev;
     marker.inode = made.st_ino;
+    marker.born = birth_time(folder);
     std::string marker_file = new_marker_name(context.workspace.name);
     write_marker(context.data_dir, marker_file, marker);
     context.provider_data["path"] = folder.string();
@@ -147,8 +148,10 @@ class HostProvider : public berth::Provider {
       return;
     }
     std::optional<Marker> marker = read_marker(context.data_dir, marker_file);
+    // Device and inode alone are not enough: a folder removed and made again often gets the
+    // same inode back. Its birth time does not come back.
     bool ours = marker && marker->path == folder.string() && S_ISDIR(found.st_mode) && marker->device == found.st_dev &&
-                marker->inode == found.st_ino;
+                marker->inode == found.st_ino && marker->born == birth_time(folder);
     if (!ours) {
       context.progress.line("warning: left " + folder.string() +
                             " in place: it is not the folder berth made for this workspace (no marker of berth's, or the folder "
@@ -229,8 +232,15 @@ class HostProvider : public berth::Provider {
     std::string path;
     dev_t device = 0;
     ino_t inode = 0;
+    std::string born;  // the folder's birth time, "SECONDS.NANOSECONDS"; empty where the filesystem keeps none
     bool complete = false;
   };
+
+  static std::string birth_time(const fs::path& folder) {
+    struct statx info {};
+    if (::statx(AT_FDCWD, folder.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BTIME, &info) != 0 || !(info.stx_mask & STATX_BTIME)) return "";
+    return std::to_string(info.stx_btime.tv_sec) + "." + std::to_string(info.stx_btime.tv_nsec);
+  }
 
   static std::string new_marker_name(const std::string& workspace) {
     unsigned char random[8] = {};
@@ -255,7 +265,7 @@ class HostProvider : public berth::Provider {
     std::error_code error;
     fs::create_directories(folder, error);
     std::string text = "device=" + std::to_string(marker.device) + "\ninode=" + std::to_string(marker.inode) +
-                       "\ncomplete=" + (marker.complete ? "true" : "false") + "\npath=" + marker.path;
+                       "\nborn=" + marker.born + "\ncomplete=" + (marker.complete ? "true" : "false") + "\npath=" + marker.path;
     fs::path temp = folder / ("." + name + ".tmp");
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
@@ -294,6 +304,7 @@ class HostProvider : public berth::Provider {
     } catch (const std::exception&) {
       return std::nullopt;
     }
+    marker.born = field("born");
     marker.complete = field("complete") == "true";
     return marker;
   }

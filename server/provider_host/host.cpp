@@ -110,9 +110,13 @@ class Host {
     char buffer[65536];
     ssize_t n = ::read(kSocketFd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) return;
-    // The server closed the socket: calls still running have nobody to answer. The provider's
-    // destructor is not run, since its calls may still be inside it.
-    if (n <= 0) ::_exit(0);
+    // The server closed the socket (or died): calls still running have nobody to answer, and
+    // what they started goes with them. The provider's destructor is not run, since its calls
+    // may still be inside it.
+    if (n <= 0) {
+      kill_session(::getpid(), ::getpid());
+      ::_exit(0);
+    }
     decoder_.feed(buffer, static_cast<size_t>(n));
   }
 

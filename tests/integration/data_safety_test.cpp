@@ -129,8 +129,10 @@ TEST(HostSafety, ACreateKilledMidCloneIsAnErrorAfterTheRestartNotStarted) {
   ASSERT_TRUE(berth::test::wait_until([&] { return server.berth({"logs", "half"}).out.find("cloning") != std::string::npos; },
                                       std::chrono::seconds(20)));
   server.kill_hard();
-  server.start();
-  Json record = info(server, "half");
+  server.start();  // answers at once; reconcile settles the record behind it
+  Json record;
+  EXPECT_TRUE(berth::test::wait_until([&] { return (record = info(server, "half")).value("operation", "x").empty(); },
+                                      std::chrono::seconds(20)));
   EXPECT_EQ(record["state"], "error") << record.dump();
   EXPECT_EQ(server.berth({"delete", "half"}).exit_code, 0);
 }
