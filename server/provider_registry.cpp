@@ -176,6 +176,13 @@ std::optional<ProviderStatus> ProviderRegistry::find(const std::string& name) co
   return current_status(it->second);
 }
 
+std::optional<ProviderInfo> ProviderRegistry::manifest_of(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end() || !it->second.process || it->second.status.broken) return std::nullopt;
+  if (it->second.process->state().health == ProviderProcess::Health::broken) return std::nullopt;
+  return it->second.status.info;
+}
+
 const ProviderRegistry::Entry& ProviderRegistry::entry(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) throw not_found("provider '" + name + "' is not installed (berth provider list)");

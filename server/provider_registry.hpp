@@ -34,6 +34,9 @@ class ProviderRegistry {
 
   std::vector<ProviderStatus> list() const;
   std::optional<ProviderStatus> find(const std::string& name) const;
+  // The provider's info (its target manifest) when it is known: also while the provider is
+  // quarantined or disabled (those are states of its process, not of its targets).
+  std::optional<ProviderInfo> manifest_of(const std::string& name) const;
   // The provider's process; throws not_found, or provider_failed when it is broken,
   // quarantined or disabled.
   ProviderProcess& process(const std::string& name) const;

@@ -331,15 +331,16 @@ Target WorkspaceService::add_target(TargetDocument document) {
     throw invalid(line("provider") + ": provider '" + target.provider + "' is not installed (installed: " +
                   (installed.empty() ? "none" : installed) + ")");
   }
-  if (provider->broken) throw invalid(line("provider") + ": provider '" + target.provider + "' is broken: " + provider->reason);
-  validate_target_properties(document, provider->info);
+  auto manifest = providers_.manifest_of(target.provider);
+  if (!manifest) throw invalid(line("provider") + ": provider '" + target.provider + "' is broken: " + provider->reason);
+  validate_target_properties(document, *manifest);
   target.is_default = false;
   std::lock_guard lock(mutex_);
   if (shutting_down_) throw unavailable("the server is shutting down");
   if (targets_.count(target.name)) {
     throw conflict("target '" + target.name + "' already exists; remove it first (berth target remove " + target.name + ")");
   }
-  check_target_root(target, provider->info, home_, targets_, line("root"));
+  check_target_root(target, *manifest, home_, targets_, line("root"));
   target_files_.save(target.name, target_to_yaml(target));
   targets_[target.name] = target;
   update_secrets();
