@@ -25,6 +25,8 @@ constexpr auto kGreetingDeadline = std::chrono::seconds(5);
 constexpr auto kCrashWindow = std::chrono::seconds(60);
 constexpr size_t kCrashesToQuarantine = 3;
 constexpr size_t kStdinChunk = 64 << 10;
+// Output a client has not taken yet, per exec: past it the exec is cancelled.
+constexpr size_t kMaxQueuedOutput = 16 << 20;
 
 long long epoch_ms(std::chrono::system_clock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
@@ -47,6 +49,11 @@ struct ProviderProcess::Pending {
   bool done = false;
   Json reply;                 // result or error
   std::string cancel_reason;  // set when berth asked it to end (client gone, shutdown)
+  // exec output read from the host, written to the client by the caller's thread (a slow
+  // client never holds up the reader, and so the provider's other calls)
+  std::deque<std::pair<OutputStream, std::string>> output_queue;
+  size_t queued_bytes = 0;
+  std::optional<StringMap> provider_data;  // the last the provider sent with a progress line
 };
 
 // One running host process.
@@ -63,7 +70,8 @@ struct ProviderProcess::Instance {
   std::string refusal;
   std::map<uint32_t, std::shared_ptr<Pending>> calls;
   std::string kill_reason;  // why berth killed it; empty when it ended by itself
-  bool reaped = false;
+  bool kill_is_crash = false;  // killed for breaking the protocol: counts as a crash
+  bool reaping = false;     // from here its pid may be reaped: never signal it again
   std::string death;        // how it ended, for messages
 };
 
@@ -177,7 +185,7 @@ Json ProviderProcess::greeting() {
 
 std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
   std::unique_lock lock(mutex_);
-  while (true) {
+  auto refuse_now = [&] {
     if (!closed_.empty()) throw provider_failed(failure_prefix() + " is not available: " + closed_);
     if (disabled_) throw provider_failed(failure_prefix() + " is disabled (berth provider enable " + module_.name + ")");
     if (!quarantine_.empty()) {
@@ -185,6 +193,9 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
                             " lifts it)");
     }
     if (!refusal_.empty()) throw provider_failed(failure_prefix() + " is broken: " + refusal_);
+  };
+  while (true) {
+    refuse_now();
     if (current_) return current_;
     if (starting_) {
       changed_.wait(lock);
@@ -201,27 +212,33 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
     starting_ = true;
     lock.unlock();
     std::shared_ptr<Instance> instance;
-    std::string refusal;
+    std::string refusal;    // the library's: kept until enable
+    std::string transient;  // the machine's (no fork, no greeting in time): tried again later
     try {
       instance = spawn();
     } catch (const std::exception& error) {
-      refusal = error.what();
+      transient = error.what();
     }
     if (instance) {
       std::unique_lock instance_lock(instance->mutex);
       bool answered = instance->changed.wait_for(instance_lock, kGreetingDeadline,
                                                  [&] { return instance->greeting != Instance::Greeting::waiting || instance->ended; });
+      int protocol = instance->hello.is_object() ? instance->hello.value("protocol", 0) : 0;
       if (!answered) {
-        instance_lock.unlock();
-        kill_instance(*instance, "did not greet within " + seconds_text(kGreetingDeadline));
-        instance_lock.lock();
-        instance->changed.wait(instance_lock, [&] { return instance->ended; });
-        refusal = "its library did not finish loading within " + seconds_text(kGreetingDeadline) + " (a hang in a constructor or in info())";
+        transient = "its library did not finish loading within " + seconds_text(kGreetingDeadline) + " (a hang in a constructor or in info())";
       } else if (instance->greeting == Instance::Greeting::refused) {
-        refusal = instance->refusal;
+        refusal = instance->refusal.empty() ? "its host refused it without a reason" : instance->refusal;
       } else if (instance->greeting == Instance::Greeting::waiting) {
         refusal = "its host " + instance->death + " while loading the library";
+      } else if (protocol != kProviderProtocolVersion) {
+        refusal = "its host speaks provider protocol " + std::to_string(protocol) + ", berth speaks " +
+                  std::to_string(kProviderProtocolVersion);
+      } else if (instance->ended) {
+        transient = "its host " + instance->death + " right after loading the library";
       }
+      instance_lock.unlock();
+      // Whatever did not greet as it should is ended, so nothing waits on it later.
+      if (!refusal.empty() || !transient.empty()) kill_instance(*instance, "not started: " + refusal + transient);
     }
     lock.lock();
     starting_ = false;
@@ -230,6 +247,18 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
       refusal_ = refusal;
       log_.note("refused: " + refusal);
       continue;  // throws the refusal above
+    }
+    if (!transient.empty()) {
+      not_before_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      log_.note("could not start: " + transient);
+      throw provider_failed(failure_prefix() + " could not start: " + transient);
+    }
+    // Closed or disabled while it started: it never serves.
+    if (!closed_.empty() || disabled_) {
+      lock.unlock();
+      kill_instance(*instance, closed_.empty() ? "disabled" : closed_);
+      lock.lock();
+      refuse_now();
     }
     current_ = instance;
     return instance;
@@ -263,6 +292,10 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::spawn() {
     throw provider_failed("cannot make a pipe for " + failure_prefix() + ": " + std::strerror(errno));
   }
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) {
+    for (int fd : {sockets[0], sockets[1], output[0], output[1]}) ::close(fd);
+    throw provider_failed("cannot open /dev/null for " + failure_prefix() + ": " + std::strerror(errno));
+  }
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec: this process is a copy of a threaded server.
@@ -282,7 +315,7 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::spawn() {
     ::_exit(127);
   }
   int fork_error = errno;
-  if (null_fd >= 0) ::close(null_fd);
+  ::close(null_fd);
   ::close(sockets[1]);
   ::close(output[1]);
   if (pid < 0) {
@@ -290,6 +323,9 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::spawn() {
     ::close(output[0]);
     throw provider_failed("cannot start " + host_binary_.string() + ": " + std::strerror(fork_error));
   }
+  // A host that stops reading (stopped, frozen) fails berth's sends within this, never blocks them.
+  timeval send_timeout{10, 0};
+  ::setsockopt(sockets[0], SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   auto instance = std::make_shared<Instance>();
   instance->pid = pid;
   instance->socket = sockets[0];
@@ -325,6 +361,10 @@ void ProviderProcess::read_frames(std::shared_ptr<Instance> instance) {
       try {
         decoder.feed(buffer, static_cast<size_t>(n));
       } catch (const std::exception& error) {
+        {
+          std::lock_guard lock(instance->mutex);
+          instance->kill_is_crash = true;
+        }
         kill_instance(*instance, "broke the provider protocol (" + std::string(error.what()) + ")");
         break;
       }
@@ -335,9 +375,9 @@ void ProviderProcess::read_frames(std::shared_ptr<Instance> instance) {
   {
     std::lock_guard lock(instance->mutex);
     kill_session(instance->pid);
-    while (::waitpid(instance->pid, &wait_status, 0) < 0 && errno == EINTR) {
-    }
-    instance->reaped = true;
+    instance->reaping = true;  // a zombie until reaped below: its pid cannot be reused before
+  }
+  while (::waitpid(instance->pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
   // What is left in the output pipe, without waiting for writers that outlived the host.
   ::fcntl(instance->output, F_SETFL, O_NONBLOCK);
@@ -357,17 +397,19 @@ void ProviderProcess::on_frame(Instance& instance, char type, std::string_view p
   if (type == 'o' || type == 'e') {
     uint32_t id = frame_call_id(payload);
     auto pending = find(id);
-    if (!pending || !pending->output) return;
-    try {
-      pending->output->write(type == 'o' ? OutputStream::stdout_stream : OutputStream::stderr_stream, frame_bytes(payload));
-    } catch (const std::exception&) {
-      {
-        std::lock_guard lock(pending->mutex);
-        if (pending->cancel_reason.empty()) pending->cancel_reason = "the client went away";
+    if (!pending) return;
+    {
+      std::lock_guard lock(pending->mutex);
+      if (!pending->output || !pending->cancel_reason.empty()) return;
+      if (pending->queued_bytes > kMaxQueuedOutput) {
+        pending->cancel_reason = "the client is not reading the command's output";
+      } else {
+        std::string_view bytes = frame_bytes(payload);
+        pending->queued_bytes += bytes.size();
+        pending->output_queue.emplace_back(type == 'o' ? OutputStream::stdout_stream : OutputStream::stderr_stream, std::string(bytes));
       }
-      pending->output = nullptr;
-      pending->changed.notify_all();
     }
+    pending->changed.notify_all();
     return;
   }
   if (type != 'J') return;
@@ -385,6 +427,11 @@ void ProviderProcess::on_frame(Instance& instance, char type, std::string_view p
   auto pending = find(message.value("id", 0u));
   if (!pending) return;
   if (kind == "progress") {
+    if (auto data = message.find("provider_data"); data != message.end() && data->is_object()) {
+      StringMap snapshot = data->get<StringMap>();
+      std::lock_guard lock(pending->mutex);
+      pending->provider_data = std::move(snapshot);
+    }
     if (pending->progress) {
       try {
         pending->progress->line(message.value("line", ""));
@@ -411,9 +458,10 @@ void ProviderProcess::ended(Instance& instance, int wait_status) {
   bool was_serving = false;
   {
     std::lock_guard lock(instance.mutex);
-    killed = instance.kill_reason;
-    instance.death = killed.empty() ? (WIFSIGNALED(wait_status) ? "crashed (" : "exited (") + describe_wait_status(wait_status) + ")"
-                                     : "was killed by berth (" + killed + ")";
+    killed = instance.kill_is_crash ? "" : instance.kill_reason;
+    instance.death = instance.kill_is_crash ? "was killed by berth (" + instance.kill_reason + ")"
+                     : killed.empty()       ? (WIFSIGNALED(wait_status) ? "crashed (" : "exited (") + describe_wait_status(wait_status) + ")"
+                                            : "was killed by berth (" + killed + ")";
     was_serving = instance.greeting == Instance::Greeting::greeted;
     instance.ended = true;
     calls.swap(instance.calls);
@@ -456,7 +504,7 @@ void ProviderProcess::ended(Instance& instance, int wait_status) {
 
 void ProviderProcess::kill_instance(Instance& instance, const std::string& reason) {
   std::lock_guard lock(instance.mutex);
-  if (instance.reaped) return;  // its pid may belong to another process by now
+  if (instance.reaping) return;  // it is ending already, and its pid may soon be another's
   if (instance.kill_reason.empty()) instance.kill_reason = reason;
   kill_session(instance.pid);
   // Wakes the reader even when a grandchild still holds the host's end of the socket.
@@ -491,18 +539,48 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
     }
     instance->calls[id] = pending;
   }
-  // A failed send means the host is gone: the reader fails this call like every other.
-  if (instance->writer->json(request) && call.exec) {
+  // A send that fails or times out means the host is gone or stopped reading: it is ended,
+  // and the reader fails this call like every other in flight.
+  bool sent = instance->writer->json(request);
+  if (sent && call.exec) {
     const std::string& input = call.exec->stdin_data;
-    for (size_t at = 0; at < input.size(); at += kStdinChunk) {
-      if (!instance->writer->data('i', id, std::string_view(input).substr(at, kStdinChunk))) break;
+    for (size_t at = 0; sent && at < input.size(); at += kStdinChunk) {
+      sent = instance->writer->data('i', id, std::string_view(input).substr(at, kStdinChunk));
     }
-    instance->writer->data('c', id, {});
+    sent = sent && instance->writer->data('c', id, {});
   }
+  if (!sent) kill_instance(*instance, "it stopped reading berth's requests");
 
   std::unique_lock lock(pending->mutex);
+  // Waits until `until` or `stop` holds, writing queued output to the client meanwhile (on
+  // this thread: a slow client holds up only its own call).
+  auto pump = [&](std::chrono::steady_clock::time_point until, auto stop) {
+    while (true) {
+      pending->changed.wait_until(lock, until, [&] { return stop() || !pending->output_queue.empty(); });
+      while (!pending->output_queue.empty()) {
+        auto chunk = std::move(pending->output_queue.front());
+        pending->output_queue.pop_front();
+        pending->queued_bytes -= chunk.second.size();
+        OutputSink* output = pending->output;
+        if (!output) continue;
+        lock.unlock();
+        bool written = true;
+        try {
+          output->write(chunk.first, chunk.second);
+        } catch (const std::exception&) {
+          written = false;
+        }
+        lock.lock();
+        if (!written) {
+          pending->output = nullptr;
+          if (pending->cancel_reason.empty()) pending->cancel_reason = "the client went away";
+        }
+      }
+      if (stop() || std::chrono::steady_clock::now() >= until) return stop();
+    }
+  };
   auto deadline = has_deadline ? std::chrono::steady_clock::now() + call.timeout : std::chrono::steady_clock::time_point::max();
-  pending->changed.wait_until(lock, deadline, [&] { return pending->done || !pending->cancel_reason.empty(); });
+  pump(deadline, [&] { return pending->done || !pending->cancel_reason.empty(); });
   std::string ended_because;
   if (!pending->done) {
     ended_because = !pending->cancel_reason.empty()
@@ -511,15 +589,17 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
     auto grace = grace_for(call.timeout);
     lock.unlock();
     Json cancel{{"type", "cancel"}, {"id", id}};
-    instance->writer->json(cancel);
+    if (!instance->writer->json(cancel)) kill_instance(*instance, "it stopped reading berth's requests");
     lock.lock();
-    if (!pending->changed.wait_for(lock, grace, [&] { return pending->done; })) {
+    if (!pump(std::chrono::steady_clock::now() + grace, [&] { return pending->done; })) {
       lock.unlock();
       kill_instance(*instance, ended_because + "; it did not return within " + seconds_text(grace) + " of being asked to end");
       lock.lock();
       pending->changed.wait(lock, [&] { return pending->done; });
     }
   }
+  // What the provider recorded reaches the record also when the call crashed or was killed.
+  if (call.provider_data && pending->provider_data) *call.provider_data = *pending->provider_data;
   const Json& reply = pending->reply;
   if (call.provider_data && reply.contains("provider_data") && reply["provider_data"].is_object()) {
     *call.provider_data = reply["provider_data"].get<StringMap>();

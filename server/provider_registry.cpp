@@ -120,7 +120,10 @@ void ProviderRegistry::load(const ProviderPaths& paths) {
     auto cached = cache.find(entry.status.path);
     if (!id.empty() && cached != cache.end() && cached->is_object() && cached->value("identity", "") == id) {
       try {
-        if (accept(entry, cached->at("info").get<ProviderInfo>())) fresh_cache[entry.status.path] = *cached;
+        if (accept(entry, cached->at("info").get<ProviderInfo>())) {
+          std::lock_guard lock(cache_mutex);
+          fresh_cache[entry.status.path] = *cached;
+        }
         continue;
       } catch (const std::exception&) {
         // A damaged entry: ask the library again.

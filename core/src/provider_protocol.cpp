@@ -32,6 +32,14 @@ bool FrameWriter::json(const Json& message) {
 }
 
 bool FrameWriter::data(char type, uint32_t call_id, std::string_view bytes) {
+  // Never a frame the peer must refuse as too long: big writes go as several frames.
+  constexpr size_t kChunk = 1 << 20;
+  if (bytes.size() > kChunk) {
+    for (size_t at = 0; at < bytes.size(); at += kChunk) {
+      if (!data(type, call_id, bytes.substr(at, kChunk))) return false;
+    }
+    return true;
+  }
   std::string payload;
   payload.reserve(4 + bytes.size());
   for (int shift = 24; shift >= 0; shift -= 8) payload.push_back(static_cast<char>((call_id >> shift) & 0xff));

@@ -12,6 +12,7 @@
 #define BOOST_DLL_USE_STD_FS
 #include <boost/dll/shared_library.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -38,19 +39,30 @@ struct Call {
   std::string stdin_data;
 };
 
+// Progress lines, and with each the provider's data when it changed since the last line: what
+// a provider records as soon as it made something reaches the server even if the call then
+// crashes or is killed, so a delete can still find it.
 class ProgressFrames : public ProgressSink {
  public:
-  ProgressFrames(FrameWriter& writer, uint32_t id, const Cancellation& cancellation)
-      : writer_(writer), id_(id), cancellation_(cancellation) {}
+  static constexpr size_t kMaxLine = 64 << 10;
+  ProgressFrames(FrameWriter& writer, uint32_t id, const Cancellation& cancellation, const StringMap& provider_data)
+      : writer_(writer), id_(id), cancellation_(cancellation), provider_data_(provider_data), sent_(provider_data) {}
   void line(std::string_view text) override {
     if (cancellation_.requested()) throw Error("provider_failed", "the operation was cancelled");
-    writer_.json(Json{{"type", "progress"}, {"id", id_}, {"line", std::string(text)}});
+    Json message{{"type", "progress"}, {"id", id_}, {"line", std::string(text.substr(0, kMaxLine))}};
+    if (provider_data_ != sent_) {
+      sent_ = provider_data_;
+      message["provider_data"] = sent_;
+    }
+    writer_.json(message);
   }
 
  private:
   FrameWriter& writer_;
   uint32_t id_;
   const Cancellation& cancellation_;
+  const StringMap& provider_data_;
+  StringMap sent_;
 };
 
 class OutputFrames : public OutputSink {
@@ -173,7 +185,7 @@ class Host {
       if (request.contains("workspace")) workspace = request["workspace"].get<Workspace>();
       StringMap properties = request.value("properties", StringMap{});
       std::string data_dir = request.value("data_dir", "");
-      ProgressFrames progress(writer_, id, call.cancellation);
+      ProgressFrames progress(writer_, id, call.cancellation, workspace.provider_data);
       OperationContext context{workspace, properties, workspace.provider_data, progress, data_dir, call.cancellation};
       Json reply{{"type", "result"}, {"id", id}};
       if (method == "create") {
@@ -305,6 +317,9 @@ std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::str
 }  // namespace
 
 int provider_host_main(const HostOptions& options) {
+  // The socket is the host's alone: nothing a provider runs may inherit it (and read other
+  // calls' frames, or keep it open after the host died).
+  ::fcntl(kSocketFd, F_SETFD, FD_CLOEXEC);
   FrameWriter writer(kSocketFd);
   Json hello{{"type", "hello"}, {"protocol", kProviderProtocolVersion}, {"sdk", to_string(sdk_api_version)},
              {"host_abi", abi_facts_to_json(compiled_abi_facts())}, {"pid", ::getpid()}};
@@ -312,7 +327,7 @@ int provider_host_main(const HostOptions& options) {
   auto provider = load(options, hello, refusal);
   if (!provider) {
     writer.json(Json{{"type", "refused"}, {"reason", refusal}, {"abi", hello.value("abi", Json())}});
-    return 0;
+    ::_exit(0);  // no destructors: the library's could hang or crash
   }
   if (!writer.json(hello)) return 0;
   try {

@@ -142,6 +142,8 @@ TEST(Isolation, CrashInEveryOperationIsContainedNamedAndDeletable) {
         Json record = workspace_json(server, w);
         EXPECT_EQ(record.value("state", ""), "error") << record.dump();
         EXPECT_NE(record.value("last_error", "").find(expected), std::string::npos) << record.dump();
+        // What the provider recorded before it crashed is on the record, for the delete.
+        EXPECT_EQ(record["provider_data"].value("made_before_" + op, ""), "yes") << record.dump();
       }
       // --force always ends with the record gone, also when destroy crashes again.
       Result removed = server.berth({"delete", w, "--force"});
@@ -513,4 +515,33 @@ TEST(Isolation, ShutdownEndsRunningExecsAndTheirCommands) {
   EXPECT_NE(exec.exit_code, 0);
   EXPECT_NE(exec.err.find("cancelled"), std::string::npos) << exec.err;
   EXPECT_TRUE(berth::test::wait_until([&] { return sleepers() == 0; }, std::chrono::seconds(5))) << "the command outlived the exec";
+}
+
+// A client that stops reading an exec's output holds up only that exec: the provider's other
+// calls go on. And no command a provider runs can reach the host's protocol socket (fd 3).
+TEST(Isolation, ASlowClientHoldsUpOnlyItsOwnExecAndCommandsNeverSeeTheProtocol) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "a"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "b"}).exit_code, 0);
+  Result fd3 = server.berth({"exec", "a", "--", "sh", "-c", "echo hello >&3"});
+  EXPECT_NE(fd3.exit_code, 0) << "fd 3 was open in the command: " << fd3.out;
+  EXPECT_NE(fd3.err.find("Bad file descriptor"), std::string::npos) << fd3.err;
+
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}};
+  int stalled = berth::test::spawn_program(
+      {berth::test::berth_binary().string(), "exec", "a", "--", "sh", "-c", "head -c 200000000 /dev/zero"}, options);
+  ::kill(stalled, SIGSTOP);  // the client stops reading; the command goes on writing
+  std::vector<double> seconds;
+  for (int i = 0; i < 5; ++i) {
+    auto begin = std::chrono::steady_clock::now();
+    Result other = server.berth({"exec", "b", "--", "echo", "ok"});
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+    EXPECT_EQ(other.exit_code, 0) << other.err;
+    EXPECT_EQ(other.out, "ok\n");
+  }
+  ::kill(stalled, SIGKILL);
+  ::waitpid(stalled, nullptr, 0);
+  for (double s : seconds) EXPECT_LT(s, 2.0) << "an exec on the same provider waited for the stalled client";
+  EXPECT_EQ(server.berth({"exec", "b", "--", "true"}).exit_code, 0);
 }

@@ -49,6 +49,9 @@ class HostileProvider : public berth::Provider {
   static void step(berth::OperationContext& c, const std::string& operation) {
     const auto& p = c.properties;
     if (!p.count("fail_on") || p.at("fail_on") != operation) return;
+    // What a provider records as soon as it made something must survive what comes next.
+    c.provider_data["made_before_" + operation] = "yes";
+    c.progress.line("recorded what " + operation + " made");
     std::string how = p.count("how") ? p.at("how") : "segv";
     if (how == "segv") {
       std::raise(SIGSEGV);
