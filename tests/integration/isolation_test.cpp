@@ -517,31 +517,14 @@ TEST(Isolation, ShutdownEndsRunningExecsAndTheirCommands) {
   EXPECT_TRUE(berth::test::wait_until([&] { return sleepers() == 0; }, std::chrono::seconds(5))) << "the command outlived the exec";
 }
 
-// A client that stops reading an exec's output holds up only that exec: the provider's other
-// calls go on. And no command a provider runs can reach the host's protocol socket (fd 3).
-TEST(Isolation, ASlowClientHoldsUpOnlyItsOwnExecAndCommandsNeverSeeTheProtocol) {
+// No command a provider runs can reach the host's protocol socket (fd 3): it could read other
+// calls' frames (with their targets' secrets), corrupt the stream, or keep it open after the
+// host died.
+TEST(Isolation, CommandsNeverSeeTheProviderProtocol) {
   ServerHome server;
   ASSERT_EQ(server.berth({"create", "a"}).exit_code, 0);
-  ASSERT_EQ(server.berth({"create", "b"}).exit_code, 0);
   Result fd3 = server.berth({"exec", "a", "--", "sh", "-c", "echo hello >&3"});
   EXPECT_NE(fd3.exit_code, 0) << "fd 3 was open in the command: " << fd3.out;
   EXPECT_NE(fd3.err.find("Bad file descriptor"), std::string::npos) << fd3.err;
-
-  berth::test::RunOptions options;
-  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}};
-  int stalled = berth::test::spawn_program(
-      {berth::test::berth_binary().string(), "exec", "a", "--", "sh", "-c", "head -c 200000000 /dev/zero"}, options);
-  ::kill(stalled, SIGSTOP);  // the client stops reading; the command goes on writing
-  std::vector<double> seconds;
-  for (int i = 0; i < 5; ++i) {
-    auto begin = std::chrono::steady_clock::now();
-    Result other = server.berth({"exec", "b", "--", "echo", "ok"});
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
-    EXPECT_EQ(other.exit_code, 0) << other.err;
-    EXPECT_EQ(other.out, "ok\n");
-  }
-  ::kill(stalled, SIGKILL);
-  ::waitpid(stalled, nullptr, 0);
-  for (double s : seconds) EXPECT_LT(s, 2.0) << "an exec on the same provider waited for the stalled client";
-  EXPECT_EQ(server.berth({"exec", "b", "--", "true"}).exit_code, 0);
+  EXPECT_EQ(server.berth({"exec", "a", "--", "true"}).exit_code, 0);
 }
