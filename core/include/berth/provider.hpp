@@ -67,6 +67,13 @@ class Cancellation {
   bool requested_ = false;
 };
 
+/// A cancellation that is never requested and has no deadline (for code that makes an
+/// OperationContext itself, such as a provider's own tests).
+inline const Cancellation& never_cancelled() {
+  static const Cancellation none;
+  return none;
+}
+
 /// Everything a lifecycle operation receives.
 struct OperationContext {
   const Workspace& workspace;     ///< the record (name, repository, image, env, ...)
@@ -74,7 +81,7 @@ struct OperationContext {
   StringMap& provider_data;       ///< the provider's own data on the record; changes are saved
   ProgressSink& progress;         ///< progress lines for the workspace log
   const std::string& data_dir;    ///< a folder the host gives this provider for its own files
-  const Cancellation& cancellation;  ///< the deadline, and whether berth asked to stop (SDK 1.1)
+  const Cancellation& cancellation = never_cancelled();  ///< the deadline, and whether berth asked to stop (SDK 1.1)
 };
 
 /// The real state of a workspace's infrastructure, as the provider finds it.

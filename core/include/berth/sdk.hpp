@@ -16,8 +16,11 @@
 
 namespace berth {
 
-/// The SDK API version. A library built against major M minor N loads in a host with the same
-/// major M and minor >= N; anything else is refused before any of its code is called.
+/// The SDK API version. A library built against major M minor N is considered by a host with
+/// the same major M and minor >= N; anything else is refused before any of its code is called.
+/// A provider must also match the host's ABI facts (berth::AbiFacts in provider.hpp): a minor
+/// version that changes an SDK struct's size refuses libraries built against the older one,
+/// with a message saying to rebuild. 1.1 did (OperationContext, PropertySpec).
 struct ApiVersion {
   int major;
   int minor;
