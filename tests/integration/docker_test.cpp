@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -188,6 +189,30 @@ TEST(Docker, AFrozenEngineCannotStallBerth) {
                             ": it did not answer within 5 s"),
             std::string::npos)
       << doctor.out;
+
+  // A kill -9 in the middle of a stop, and a restart while the engine is still frozen: the
+  // server listens at once; reconcile asks the engine behind it and gives up in seconds.
+  server.kill_hard();
+  fs::path record = server.home() / "workspaces" / "cold.yaml";
+  std::string text = berth::test::read_text(record);
+  ASSERT_NE(text.find("state: started"), std::string::npos) << text;
+  text.replace(text.find("state: started"), 14, "state: stopping");
+  text.replace(text.find("operation: "), 11, "operation: stop");
+  std::ofstream(record, std::ios::trunc) << text;
+  auto restart = std::chrono::steady_clock::now();
+  server.start();
+  EXPECT_LT(std::chrono::steady_clock::now() - restart, std::chrono::seconds(3)) << "the server waited on the engine before listening";
+  Json settled;
+  EXPECT_TRUE(berth::test::wait_until(
+      [&] {
+        Result listed = server.berth({"list", "-o", "json"});
+        for (const auto& w : Json::parse(listed.exit_code == 0 ? listed.out : "[]")) {
+          if (w.value("name", "") == "cold" && w.value("operation", "x").empty()) settled = w;
+        }
+        return !settled.empty();
+      },
+      std::chrono::seconds(20)));
+  EXPECT_EQ(settled.value("state", ""), "error") << settled.dump();
 
   relay.thaw();
   ASSERT_EQ(server.berth({"delete", "cold"}).exit_code, 0);
