@@ -3,6 +3,7 @@
 #include "codec.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "home.hpp"
 #include "names.hpp"
 #include "output.hpp"
 
@@ -122,7 +123,7 @@ Json read_profiles(const Session& session) {
 
 void write_profiles(const Session& session, const Json& config) {
   fs::path path = session.home().config_dir / "config.yaml";
-  fs::create_directories(path.parent_path());
+  create_private_folders(path.parent_path());
   write_file_atomically(path, json_to_yaml(config), 0600);  // it holds API keys
 }
 

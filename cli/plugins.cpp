@@ -2,6 +2,7 @@
 #include "plugins.hpp"
 
 #include "errors.hpp"
+#include "home.hpp"
 #include "module_files.hpp"
 #include "output.hpp"
 #include "version.hpp"
@@ -38,8 +39,11 @@ class CliContext : public Context {
   bool interactive() const override { return ::isatty(0) == 1; }
   std::string data_dir() const override {
     fs::path dir = session_.home().data_dir / "plugin-data" / plugin_.name;
-    std::error_code error;
-    fs::create_directories(dir, error);
+    try {
+      create_private_folders(dir);
+    } catch (const std::exception&) {
+      // The plugin finds out when it writes there.
+    }
     return dir.string();
   }
   std::string home_dir() const override { return session_.home().data_dir.string(); }

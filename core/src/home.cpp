@@ -21,17 +21,28 @@ std::string env_or_empty(const char* name) {
 }
 
 void create_private_folder(const fs::path& path) {
-  std::error_code error;
-  fs::create_directories(path, error);
-  if (error) throw unavailable("cannot create folder " + path.string() + ": " + error.message());
+  try {
+    create_private_folders(path);
+  } catch (const Error& error) {
+    throw unavailable(error.what());
+  }
 }
 }  // namespace
 
+void create_private_folders(const fs::path& path) {
+  fs::path partial;
+  for (const auto& part : path.lexically_normal()) {
+    partial /= part;
+    if (part.empty() || partial == partial.root_path()) continue;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw unavailable("cannot create folder " + partial.string() + ": " + std::strerror(errno));
+    }
+  }
+}
+
 void Home::create_folders() const {
   for (const auto& dir : {config_dir, data_dir}) {
-    bool existed = fs::exists(dir);
     create_private_folder(dir);
-    if (!existed) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
   }
   for (const auto& dir : {targets_dir(), workspaces_dir(), logs_dir(), workspace_logs_dir(), providers_dir(),
                           plugins_dir(), provider_data_dir()}) {

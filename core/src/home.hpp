@@ -31,6 +31,10 @@ struct Home {
   void check_private() const;
 };
 
+// Creates path and every missing folder above it, each owner-only (0700): whichever command
+// first writes into a home that does not exist yet makes it private, as the server requires.
+void create_private_folders(const std::filesystem::path& path);
+
 // explicit_home: from --home; empty means BERTH_HOME, then XDG_CONFIG_HOME/XDG_DATA_HOME, then ~.
 Home resolve_home(const std::string& explicit_home);
 

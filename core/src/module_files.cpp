@@ -3,6 +3,7 @@
 #include "atomic_file.hpp"
 #include "codec.hpp"
 #include "errors.hpp"
+#include "home.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -123,7 +124,7 @@ ModuleManifest ManifestCache::read(const fs::path& path, const std::string& expe
 void ManifestCache::save() const {
   if (!changed_) return;
   try {
-    fs::create_directories(file_.parent_path());
+    create_private_folders(file_.parent_path());
     write_file_atomically(file_, entries_.dump());
   } catch (const std::exception&) {
     // A cache that cannot be written is only slower next time.

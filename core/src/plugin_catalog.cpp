@@ -3,6 +3,7 @@
 #include "atomic_file.hpp"
 #include "codec.hpp"
 #include "errors.hpp"
+#include "home.hpp"
 #include "module_files.hpp"
 #include "names.hpp"
 #include "version.hpp"
@@ -119,7 +120,7 @@ std::set<std::string> read_disabled_plugins(const fs::path& settings) {
 }
 
 void write_disabled_plugins(const fs::path& settings, const std::set<std::string>& disabled) {
-  fs::create_directories(settings.parent_path());
+  create_private_folders(settings.parent_path());
   write_file_atomically(settings, json_to_yaml(Json{{"disabled", Json(disabled)}}));
 }
 

@@ -321,3 +321,18 @@ TEST(LogFollow, BadOffsetsAreRefusedWithA400InsteadOfSpinning) {
 }
 
 }  // namespace
+
+// The quick start's path: a home that does not exist yet, made by the first command (which
+// writes its cache there before the server starts): private, so the server it starts accepts it.
+TEST(HomeFiles, AHomeTheCliMakesIsPrivateAndItsServerStarts) {
+  berth::test::TempDir parent;
+  fs::path home = parent.path() / "new" / "home";
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", home.string()}, {"BERTH_NO_AUTOSTART", ""}, {"BERTH_SERVER", ""}};
+  Result listed = berth::test::run_program({berth::test::berth_binary().string(), "list"}, options);
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  for (const auto& folder : {home, home / "cache", home / "logs"}) {
+    EXPECT_EQ(fs::status(folder).permissions() & fs::perms::all, fs::perms::owner_all) << folder;
+  }
+  berth::test::run_program({berth::test::berth_binary().string(), "server", "stop"}, options);
+}
