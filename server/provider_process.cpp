@@ -274,6 +274,10 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::spawn() {
     if (current_ == nullptr) finished.swap(readers_);
   }
   for (auto& reader : finished) reader.join();
+  if (::access(host_binary_.c_str(), X_OK) != 0) {
+    throw provider_failed("cannot run " + host_binary_.string() + " (" + std::strerror(errno) +
+                          "): berth-provider-host must lie beside berth-server; reinstall berth");
+  }
   std::string api = to_string(module_.manifest_api);
   std::vector<std::string> args = {host_binary_.string(), "--library", module_.library.string(), "--api", api};
   if (module_.dropin) args.push_back("--dropin");

@@ -27,9 +27,7 @@ using Json = nlohmann::json;
 namespace {
 
 void add_target(const ServerHome& server, const std::string& yaml) {
-  berth::test::RunOptions options;
-  options.stdin_data = yaml;
-  Result result = server.berth({"target", "add", "-f", "-"}, options);
+  Result result = server.add_target(yaml);
   ASSERT_EQ(result.exit_code, 0) << result.err;
 }
 

@@ -29,9 +29,7 @@ const Json* find_provider(const Json& list, const std::string& name, const std::
 }
 
 void add_target(const ServerHome& server, const std::string& yaml) {
-  berth::test::RunOptions options;
-  options.stdin_data = yaml;
-  Result result = server.berth({"target", "add", "-f", "-"}, options);
+  Result result = server.add_target(yaml);
   ASSERT_EQ(result.exit_code, 0) << result.err;
 }
 

@@ -239,6 +239,12 @@ Result ServerHome::berth(const std::vector<std::string>& args, const RunOptions&
   return run_program(argv, with_home);
 }
 
+Result ServerHome::add_target(const std::string& yaml) const {
+  RunOptions options;
+  options.stdin_data = yaml;
+  return berth({"target", "add", "-f", "-"}, options);
+}
+
 void ServerHome::start() {
   fs::path log = home() / "serve.out";
   pid_t pid = ::fork();

@@ -86,6 +86,8 @@ class ServerHome {
   const std::filesystem::path& home() const { return home_.path(); }
   // Runs `berth ARGS...` against this home (autostart off, so a dead server shows).
   Result berth(const std::vector<std::string>& args, const RunOptions& options = {}) const;
+  // `berth target add -f -` with this YAML on standard input.
+  Result add_target(const std::string& yaml) const;
   // Before start(): extra arguments for `berth serve`, and a file size limit (RLIMIT_FSIZE, bytes)
   // standing for a full disk.
   void set_serve_args(std::vector<std::string> args) { serve_args_ = std::move(args); }
