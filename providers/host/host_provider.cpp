@@ -207,7 +207,7 @@ class HostProvider : public berth::Provider {
       if (pid > 0) {
         running_[name].insert(pid);
       } else {
-        running_[name].clear();
+        running_[name].erase(-pid);  // only this command: the workspace's others still run
       }
     });
   }

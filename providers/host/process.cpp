@@ -128,13 +128,13 @@ int run_process(const ProcessSpec& spec, berth::OutputSink& sink, const PidObser
   } catch (...) {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    if (observer) observer(-1);
+    if (observer) observer(-pid);
     throw;
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (observer) observer(-1);
+  if (observer) observer(-pid);
   if (!startup_error.empty()) throw std::runtime_error(startup_error);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

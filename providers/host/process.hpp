@@ -18,7 +18,7 @@ struct ProcessSpec {
   const berth::Cancellation* cancellation = nullptr;
 };
 
-// Called with each process group id when it starts and with -1 when it ends.
+// Called with each process group id when it starts and with its negative when it has ended.
 using PidObserver = std::function<void(int)>;
 
 // Runs spec; output goes to sink as it comes. Returns the exit code (128+N for signal N).

@@ -526,3 +526,25 @@ TEST(Isolation, CommandsNeverSeeTheProviderProtocol) {
   EXPECT_NE(fd3.err.find("Bad file descriptor"), std::string::npos) << fd3.err;
   EXPECT_EQ(server.berth({"exec", "a", "--", "true"}).exit_code, 0);
 }
+
+// stop ends every command running in a host workspace, also after another exec there ended.
+TEST(Isolation, StopEndsEveryRunningCommandOfTheWorkspace) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
+  fs::path started = server.home() / "long-started";
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"BERTH_SERVER", ""}};
+  int client = berth::test::spawn_program(
+      {berth::test::berth_binary().string(), "exec", "w", "--", "sh", "-c", "touch " + started.string() + "; exec sleep 600"}, options);
+  bool running = berth::test::wait_until([&] { return fs::exists(started); }, std::chrono::seconds(10));
+  EXPECT_EQ(server.berth({"exec", "w", "--", "true"}).exit_code, 0);  // another exec starts and ends
+  EXPECT_EQ(server.berth({"stop", "w"}).exit_code, 0);
+  int status = 0;
+  bool ended = berth::test::wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, std::chrono::seconds(10));
+  if (!ended) {
+    server.stop();  // ends every host's session, the command with it: nothing outlives the test
+    ::waitpid(client, &status, 0);
+  }
+  EXPECT_TRUE(running);
+  EXPECT_TRUE(ended) << "stop left a command of the workspace running";
+}
