@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "help_formatter.hpp"
 #include "plugins.hpp"
+#include "version.hpp"
 
 #include <signal.h>
 
@@ -65,6 +66,7 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   app.add_flag("-q,--quiet", options.quiet, "Print only what was asked for");
   app.add_flag("-v,--verbose", options.verbose, "Say more");
+  app.set_version_flag("--version", std::string("berth ") + BERTH_VERSION, "Print berth's version and exit");
   app.add_flag("--no-autostart", options.no_autostart, "Do not start a local server when none is running (env BERTH_NO_AUTOSTART=1)");
 
   try {
@@ -81,6 +83,8 @@ int run(int argc, char** argv) {
     return app.exit(help);
   } catch (const CLI::CallForAllHelp& help) {
     return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
   } catch (const CLI::ParseError& error) {
     app.exit(error);
     return 2;

@@ -97,6 +97,10 @@ void define_list(CLI::App& app, Invocation& run) {
       return;
     }
     // The table asks only for its columns: a fraction of the bytes to send and read.
+    if (run.session.options.quiet) {  // names only, one a line, as `docker ps -q` (for xargs)
+      for (const auto& w : run.session.api().list_workspaces("name")) std::cout << w.name << '\n';
+      return;
+    }
     auto workspaces = run.session.api().list_workspaces("name,target,provider,state,operation,repository,created_at");
     std::vector<Row> rows;
     rows.reserve(workspaces.size());
@@ -203,9 +207,17 @@ void define_logs(CLI::App& app, Invocation& run) {
       return;
     }
     struct Printer : ProgressSink {
-      void line(std::string_view text) override { std::cout << text << '\n' << std::flush; }
+      void line(std::string_view text) override {
+        std::cout << text << '\n' << std::flush;
+        last = text;
+      }
+      std::string last;
     } printer;
     api.follow_log(*name, 0, printer);
+    // The operation followed failed: say so in the exit code too, as the command that ran it does.
+    if (printer.last.rfind("==> ", 0) == 0 && printer.last.size() > 7 && printer.last.compare(printer.last.size() - 7, 7, " failed") == 0) {
+      run.exit_code = 1;
+    }
   });
 }
 

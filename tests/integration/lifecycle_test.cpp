@@ -181,3 +181,36 @@ TEST(Cli, VersionHelpAndCompletion) {
 }
 
 }  // namespace
+
+// What a docker or kubectl user types first: --version, -q for names only, a prune with no
+// terminal to ask, and logs -f's exit code for a failed operation.
+TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  Result version = server.berth({"--version"});
+  EXPECT_EQ(version.exit_code, 0) << version.err;
+  EXPECT_EQ(version.out.rfind("berth ", 0), 0u) << version.out;
+
+  ASSERT_EQ(server.berth({"create", "b"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "a"}).exit_code, 0);
+  Result names = server.berth({"-q", "list"});
+  EXPECT_EQ(names.exit_code, 0);
+  EXPECT_EQ(names.out, "a\nb\n");
+
+  ASSERT_EQ(server.berth({"stop", "a"}).exit_code, 0);
+  Result prune = server.berth({"prune", "--older-than", "0s"});  // stdin is not a terminal here
+  EXPECT_EQ(prune.exit_code, 1);
+  EXPECT_NE(prune.err.find("add --yes"), std::string::npos) << prune.err;
+  EXPECT_EQ(server.berth({"-q", "list"}).out, "a\nb\n") << "nothing was deleted";
+
+  berth::test::RunOptions options;
+  options.stdin_data = "name: failing\nprovider: flaky\nproperties:\n  fail_on: create\n";
+  ASSERT_EQ(server.berth({"target", "add", "-f", "-"}, options).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "c", "--target", "failing", "--detach"}).exit_code, 0);
+  Result followed = server.berth({"logs", "-f", "c"});
+  EXPECT_EQ(followed.exit_code, 1) << followed.out;
+  EXPECT_NE(followed.out.find("==> create failed"), std::string::npos) << followed.out;
+  EXPECT_EQ(server.berth({"logs", "-f", "a"}).exit_code, 0) << "a stop that succeeded";
+}
