@@ -75,17 +75,14 @@ class Prune : public berth::Plugin {
       context.out() << "would delete " << doomed.size() << " workspace(s): " << names << '\n';
       return 0;
     }
-    if (!yes && !context.interactive()) {
-      context.err() << "would delete " << doomed.size() << " workspace(s): " << names
-                    << "; nothing deleted: there is no terminal to ask, add --yes to delete them\n";
-      return 1;
-    }
     if (!yes) {
       context.err() << "Delete " << doomed.size() << " workspace(s): " << names << "? [y/N] " << std::flush;
       std::string answer;
       std::getline(context.in(), answer);
       if (answer != "y" && answer != "Y" && answer != "yes") {
-        context.err() << "nothing deleted\n";
+        bool unanswered = answer.empty() && !context.interactive();
+        context.err() << (unanswered ? "\nnothing deleted: there was no terminal to answer; add --yes to delete them\n"
+                                     : "nothing deleted\n");
         return 1;
       }
     }
