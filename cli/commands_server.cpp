@@ -36,13 +36,16 @@ void define_serve(CLI::App& app, Invocation& run) {
 
 void define_server(CLI::App& app, Invocation& run) {
   app.require_subcommand(1);
-  app.add_subcommand("start", "Start the server in the background (pid file, log file)")->callback([&run] {
+  auto listen = std::make_shared<std::string>();
+  auto* start = app.add_subcommand("start", "Start the server in the background (pid file, log file)");
+  start->add_option("--listen", *listen, "Also listen on TCP HOST:PORT (every request then needs an API key)");
+  start->callback([&run, listen] {
     Home home = run.session.home();
     if (daemon_status(home).running) {
       std::cout << "a server is already running for " << home.data_dir.string() << '\n';
       return;
     }
-    int pid = start_daemon(home, std::chrono::seconds(15));
+    int pid = start_daemon(home, std::chrono::seconds(15), *listen);
     std::cout << "server started (pid " << pid << ", log " << home.server_log_path().string() << ")\n";
   });
   app.add_subcommand("stop", "Stop the background server, letting running operations finish")->callback([&run] {

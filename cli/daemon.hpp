@@ -14,7 +14,8 @@ struct DaemonStatus {
 
 // Starts `berth serve` for home in the background and waits until it answers.
 // Returns its pid; throws unavailable with the log's last lines when it does not come up.
-int start_daemon(const Home& home, std::chrono::milliseconds deadline);
+// listen: also a TCP HOST:PORT for the server (empty: the Unix socket only).
+int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std::string& listen = "");
 // Sends SIGTERM and waits for the process to end. False when no server was running.
 bool stop_daemon(const Home& home, std::chrono::milliseconds deadline);
 DaemonStatus daemon_status(const Home& home);

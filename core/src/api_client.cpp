@@ -147,7 +147,8 @@ Workspace ApiClient::run_operation(const std::string& name, const std::string& p
                                    ProgressSink* follow, bool expect_gone) {
   Reply reply = call("POST", path, body);
   Workspace started = parse_json(reply.body).get<Workspace>();
-  if (!follow) return started;
+  // 200: nothing to do (already in that state), so no operation and no log to follow.
+  if (!follow || reply.status == 200) return started;
   long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
   follow_log(name, offset, *follow);
   try {

@@ -200,6 +200,10 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   EXPECT_EQ(names.out, "a\nb\n");
 
   ASSERT_EQ(server.berth({"stop", "a"}).exit_code, 0);
+  Result again = server.berth({"stop", "a"});  // nothing to do: no log history on a pipe
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_EQ((again.out + again.err).find("==> stop a at"), std::string::npos) << again.out << again.err;
+  EXPECT_NE(again.out.find("workspace 'a' is stopped"), std::string::npos) << again.out;
   Result prune = server.berth({"prune", "--older-than", "0s"});  // stdin is not a terminal here
   EXPECT_EQ(prune.exit_code, 1);
   EXPECT_NE(prune.err.find("add --yes"), std::string::npos) << prune.err;
@@ -213,4 +217,23 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   EXPECT_EQ(followed.exit_code, 1) << followed.out;
   EXPECT_NE(followed.out.find("==> create failed"), std::string::npos) << followed.out;
   EXPECT_EQ(server.berth({"logs", "-f", "a"}).exit_code, 0) << "a stop that succeeded";
+}
+
+// berth server start --listen: the background server listens on TCP too, keys required.
+TEST(Cli, ServerStartListensOnTcpWhenAsked) {
+  berth::test::TempDir home;
+  int port = berth::test::free_tcp_port();
+  std::string address = "127.0.0.1:" + std::to_string(port);
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", home.path().string()}, {"BERTH_SERVER", ""}, {"BERTH_API_KEY", ""}};
+  auto berth = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), berth::test::berth_binary().string());
+    return berth::test::run_program(args, options);
+  };
+  Result started = berth({"server", "start", "--listen", address});
+  EXPECT_EQ(started.exit_code, 0) << started.err;
+  Result remote = berth({"--server", "http://" + address, "list"});
+  EXPECT_EQ(remote.exit_code, 1);
+  EXPECT_NE(remote.err.find("needs an API key"), std::string::npos) << remote.err;
+  EXPECT_EQ(berth({"server", "stop"}).exit_code, 0);
 }
