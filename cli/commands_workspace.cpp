@@ -6,7 +6,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 namespace fs = std::filesystem;
@@ -120,41 +122,57 @@ void define_info(CLI::App& app, Invocation& run) {
 
 enum class Lifecycle { start, stop };
 
-void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
-  auto name = std::make_shared<std::string>();
-  auto detach = std::make_shared<bool>(false);
-  app.add_option("name", *name, "Workspace name")->required();
-  app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
-  app.callback([&run, name, detach, which] {
-    require_name_argument("workspace", *name);
-    auto& api = run.session.api();
-    const char* verb = which == Lifecycle::start ? "starting " : "stopping ";
-    Progress progress(run.session, verb + *name);
-    ProgressSink* follow = *detach ? nullptr : &progress;
-    Workspace w = which == Lifecycle::start ? api.start_workspace(*name, follow) : api.stop_workspace(*name, follow);
-    progress.finish();
-    if (run.session.format() != OutputFormat::table) {
-      show_workspace(run.session, w);
-    } else if (!run.session.options.quiet) {
-      std::cout << "workspace '" << w.name << "' is " << to_string(w.state) << '\n';
+// Runs `one` for each name in order: a failure is reported with its name and the others still
+// run; the exit code is the worst of them.
+void for_each_name(Invocation& run, const std::vector<std::string>& names, const std::function<void(const std::string&)>& one) {
+  for (const auto& name : names) {
+    try {
+      require_name_argument("workspace", name);
+      one(name);
+    } catch (const Error& error) {
+      std::cerr << "berth: " << (names.size() > 1 ? name + ": " : "") << error.what() << std::endl;
+      run.exit_code = std::max(run.exit_code, exit_code_for(error.code()));
     }
+  }
+}
+
+void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto detach = std::make_shared<bool>(false);
+  app.add_option("names", *names, "Workspace names (one or more)")->required();
+  app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
+  app.callback([&run, names, detach, which] {
+    for_each_name(run, *names, [&](const std::string& name) {
+      auto& api = run.session.api();
+      const char* verb = which == Lifecycle::start ? "starting " : "stopping ";
+      Progress progress(run.session, verb + name);
+      ProgressSink* follow = *detach ? nullptr : &progress;
+      Workspace w = which == Lifecycle::start ? api.start_workspace(name, follow) : api.stop_workspace(name, follow);
+      progress.finish();
+      if (run.session.format() != OutputFormat::table) {
+        show_workspace(run.session, w);
+      } else if (!run.session.options.quiet) {
+        std::cout << "workspace '" << w.name << "' is " << to_string(w.state) << '\n';
+      }
+    });
   });
 }
 
 void define_delete(CLI::App& app, Invocation& run) {
-  auto name = std::make_shared<std::string>();
+  auto names = std::make_shared<std::vector<std::string>>();
   auto force = std::make_shared<bool>(false);
   auto detach = std::make_shared<bool>(false);
   app.alias("rm");
-  app.add_option("name", *name, "Workspace name")->required();
+  app.add_option("names", *names, "Workspace names (one or more)")->required();
   app.add_flag("-f,--force", *force, "Remove the record even when the provider fails or the infrastructure is gone");
   app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
-  app.callback([&run, name, force, detach] {
-    require_name_argument("workspace", *name);
-    Progress progress(run.session, "deleting " + *name);
-    run.session.api().delete_workspace(*name, *force, *detach ? nullptr : &progress);
-    progress.finish();
-    if (!run.session.options.quiet) std::cout << "workspace '" << *name << "' " << (*detach ? "is being deleted" : "deleted") << '\n';
+  app.callback([&run, names, force, detach] {
+    for_each_name(run, *names, [&](const std::string& name) {
+      Progress progress(run.session, "deleting " + name);
+      run.session.api().delete_workspace(name, *force, *detach ? nullptr : &progress);
+      progress.finish();
+      if (!run.session.options.quiet) std::cout << "workspace '" << name << "' " << (*detach ? "is being deleted" : "deleted") << '\n';
+    });
   });
 }
 

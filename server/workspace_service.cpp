@@ -474,7 +474,12 @@ WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) throw unavailable("the server is shutting down; try again when it is back");
-    if (workspaces_.count(request.name)) {
+    if (auto existing = workspaces_.find(request.name); existing != workspaces_.end()) {
+      // A failed create leaves its record in error: say how to free the name.
+      if (existing->second.state == WorkspaceState::error && existing->second.operation.empty()) {
+        throw conflict("workspace '" + request.name + "' already exists in state error (" + existing->second.last_error.substr(0, 300) +
+                       "); berth delete " + request.name + " frees the name");
+      }
       throw conflict("workspace '" + request.name + "' already exists (berth info " + request.name + ")");
     }
     std::string target_name = request.target.empty() ? default_target_ : request.target;

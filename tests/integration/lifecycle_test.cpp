@@ -217,6 +217,22 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   EXPECT_EQ(followed.exit_code, 1) << followed.out;
   EXPECT_NE(followed.out.find("==> create failed"), std::string::npos) << followed.out;
   EXPECT_EQ(server.berth({"logs", "-f", "a"}).exit_code, 0) << "a stop that succeeded";
+
+  // The failed create's record holds the name: the refusal says how to free it.
+  Result again_create = server.berth({"create", "c", "--target", "failing"});
+  EXPECT_EQ(again_create.exit_code, 1);
+  EXPECT_NE(again_create.err.find("already exists in state error"), std::string::npos) << again_create.err;
+  EXPECT_NE(again_create.err.find("berth delete c frees the name"), std::string::npos) << again_create.err;
+
+  // Several names at once, each reported; one that fails does not stop the others.
+  Result stopped = server.berth({"stop", "b", "nosuch", "a"});
+  EXPECT_EQ(stopped.exit_code, 1);
+  EXPECT_NE(stopped.err.find("berth: nosuch: workspace 'nosuch' does not exist"), std::string::npos) << stopped.err;
+  EXPECT_NE(stopped.out.find("workspace 'b' is stopped"), std::string::npos) << stopped.out;
+  EXPECT_NE(stopped.out.find("workspace 'a' is stopped"), std::string::npos) << stopped.out;
+  Result deleted = server.berth({"delete", "a", "b", "c"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(server.berth({"-q", "list"}).out, "");
 }
 
 // berth server start --listen: the background server listens on TCP too, keys required.
