@@ -80,7 +80,8 @@ void define_create(CLI::App& app, Invocation& run) {
       if (session.format() != OutputFormat::table) show_workspace(session, w);
       return;
     }
-    Progress progress(session, "creating " + request->name);
+    Progress progress(session, "creating " + request->name,
+                      "the create goes on in the server (follow it: berth logs -f " + request->name + ")");
     Workspace w = api.create_workspace(*request, &progress);
     progress.finish();
     if (session.format() != OutputFormat::table) {
@@ -145,7 +146,9 @@ void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
     for_each_name(run, *names, [&](const std::string& name) {
       auto& api = run.session.api();
       const char* verb = which == Lifecycle::start ? "starting " : "stopping ";
-      Progress progress(run.session, verb + name);
+      Progress progress(run.session, verb + name,
+                        std::string("the ") + (which == Lifecycle::start ? "start" : "stop") +
+                            " goes on in the server (follow it: berth logs -f " + name + ")");
       ProgressSink* follow = *detach ? nullptr : &progress;
       Workspace w = which == Lifecycle::start ? api.start_workspace(name, follow) : api.stop_workspace(name, follow);
       progress.finish();
@@ -168,7 +171,7 @@ void define_delete(CLI::App& app, Invocation& run) {
   app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
   app.callback([&run, names, force, detach] {
     for_each_name(run, *names, [&](const std::string& name) {
-      Progress progress(run.session, "deleting " + name);
+      Progress progress(run.session, "deleting " + name, "the delete goes on in the server (follow it: berth logs -f " + name + ")");
       run.session.api().delete_workspace(name, *force, *detach ? nullptr : &progress);
       progress.finish();
       if (!run.session.options.quiet) std::cout << "workspace '" << name << "' " << (*detach ? "is being deleted" : "deleted") << '\n';

@@ -1,9 +1,11 @@
 #include "output.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <iostream>
 
 namespace berth::cli {
@@ -38,8 +40,27 @@ void print_document(Session& session, const Json& json) {
   std::cout.flush();
 }
 
-Progress::Progress(Session& session, std::string title)
+namespace {
+// Written by the SIGINT handler, so it is prepared before: a handler may only write(2) and _exit.
+char interrupt_note[1024];
+size_t interrupt_note_size = 0;
+
+void on_interrupt(int) {
+  ssize_t ignored = ::write(2, interrupt_note, interrupt_note_size);
+  (void)ignored;
+  ::_exit(130);
+}
+}  // namespace
+
+Progress::Progress(Session& session, std::string title, const std::string& on_interrupt_text)
     : terminal_(::isatty(2) == 1), quiet_(session.options.quiet), title_(std::move(title)) {
+  if (!on_interrupt_text.empty()) {
+    std::string note = "\nberth: interrupted; " + on_interrupt_text + "\n";
+    interrupt_note_size = std::min(note.size(), sizeof interrupt_note);
+    std::memcpy(interrupt_note, note.data(), interrupt_note_size);
+    ::signal(SIGINT, on_interrupt);
+    catches_interrupt_ = true;
+  }
   if (terminal_ && !quiet_) {
     ticker_ = std::thread([this] {
       while (!done_) {
@@ -76,6 +97,7 @@ void Progress::line(std::string_view text) {
 
 void Progress::finish() {
   if (done_.exchange(true)) return;
+  if (catches_interrupt_) ::signal(SIGINT, SIG_DFL);
   if (ticker_.joinable()) ticker_.join();
   if (terminal_ && !quiet_) draw(true);
 }

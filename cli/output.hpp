@@ -25,7 +25,9 @@ void print_document(Session& session, const Json& json);
 // otherwise, nothing when quiet.
 class Progress : public ProgressSink {
  public:
-  Progress(Session& session, std::string title);
+  // on_interrupt: what Ctrl-C while it shows should tell the user (the operation goes on in
+  // the server, and how to follow it); empty for nothing.
+  Progress(Session& session, std::string title, const std::string& on_interrupt = "");
   ~Progress() override;
   void line(std::string_view text) override;
   void finish();
@@ -39,6 +41,7 @@ class Progress : public ProgressSink {
   std::atomic<bool> done_{false};
   std::thread ticker_;
   int frame_ = 0;
+  bool catches_interrupt_ = false;
 };
 
 template <class TablePrinter>

@@ -253,3 +253,29 @@ TEST(Cli, ServerStartListensOnTcpWhenAsked) {
   EXPECT_NE(remote.err.find("needs an API key"), std::string::npos) << remote.err;
   EXPECT_EQ(berth({"server", "stop"}).exit_code, 0);
 }
+
+// Ctrl-C while a create is followed: the CLI says the create goes on and how to follow it.
+TEST(Cli, CtrlCWhileFollowingSaysTheOperationGoesOn) {
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  berth::test::TempDir scratch;
+  fs::path gate = scratch.path() / "gate";
+  berth::test::RunOptions options;
+  options.stdin_data = "name: gated\nprovider: flaky\nproperties:\n  gate: " + gate.string() + "\n  gate_on: create\n";
+  ASSERT_EQ(server.berth({"target", "add", "-f", "-"}, options).exit_code, 0);
+  berth::test::RunOptions terminal_options;
+  terminal_options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"BERTH_SERVER", ""}};
+  berth::test::Terminal terminal({berth::test::berth_binary().string(), "create", "w", "--target", "gated"}, terminal_options);
+  ASSERT_TRUE(berth::test::wait_until(
+      [&] { return berth::test::read_text(server.home() / "logs" / "workspaces" / "w.log").find("waiting for gate") != std::string::npos; },
+      std::chrono::seconds(20)));
+  terminal.type("\x03");  // Ctrl-C: the terminal sends SIGINT to the CLI
+  Result result = terminal.finish(std::chrono::seconds(10));
+  EXPECT_EQ(result.exit_code, 130) << result.out;
+  EXPECT_NE(result.out.find("the create goes on in the server (follow it: berth logs -f w)"), std::string::npos) << result.out;
+  std::ofstream(gate) << "open";
+  EXPECT_TRUE(berth::test::wait_until([&] { return server.berth({"info", "w"}).out.find("started") != std::string::npos; },
+                                      std::chrono::seconds(20)));
+}
