@@ -58,6 +58,7 @@ ApiClient& Session::api() {
   if (address.empty()) address = "unix://" + home.socket_path().string();
   remote_ = !local_server() || from_profile;
   client_ = std::make_unique<ApiClient>(Endpoint{address, key});
+  if (options.verbose) client_->set_trace(&std::cerr);
   if (remote_) return *client_;
 
   const char* no_autostart_env = std::getenv("BERTH_NO_AUTOSTART");

@@ -10,6 +10,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 
@@ -35,6 +36,7 @@ using Handler = std::function<void(const httplib::Request&, httplib::Response&)>
 // Every handler's errors become JSON answers with the status of their code.
 Handler guarded(Handler handler) {
   return [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+    auto start = std::chrono::steady_clock::now();
     try {
       handler(request, response);
     } catch (const Error& error) {
@@ -42,6 +44,9 @@ Handler guarded(Handler handler) {
     } catch (const std::exception& error) {
       send_error(response, "internal", error.what());
     }
+    // What the server spent on it (`berth -v` shows it): until the answer, or its stream, began.
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+    response.set_header("Server-Timing", "app;dur=" + std::to_string(micros / 1000) + "." + std::to_string(micros / 100 % 10));
   };
 }
 

@@ -5,9 +5,11 @@
 #include "exec_frames.hpp"
 #include "unix_http.hpp"
 
-
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ostream>
 
 namespace berth {
 namespace {
@@ -86,8 +88,18 @@ ApiClient::Reply ApiClient::call(const std::string& method, const std::string& p
                                  const std::string& content_type) {
   auto& client = connection();
   HttpResponse response;
+  auto start = std::chrono::steady_clock::now();
   try {
     response = client.request(method, path, method == "GET" || method == "DELETE" ? "" : body, content_type);
+    if (trace_) {
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      std::string server = response.header("server-timing");
+      size_t at = server.find("dur=");
+      char line[160];
+      std::snprintf(line, sizeof line, "%.1f ms", ms);
+      *trace_ << "berth: " << method << ' ' << path << " -> " << response.status << " in " << line
+              << (at == std::string::npos ? "" : " (server " + server.substr(at + 4) + " ms)") << std::endl;
+    }
   } catch (const HttpError& error) {
     absent_server_ = client.absent_server();
     if (absent_server_ && start_server_) {

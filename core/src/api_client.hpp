@@ -18,6 +18,8 @@ struct Endpoint {
 class ApiClient : public Api {
  public:
   explicit ApiClient(Endpoint endpoint);
+  // With a stream: each request, its answer's status, its time and the server's (berth -v).
+  void set_trace(std::ostream* trace) { trace_ = trace; }
   ~ApiClient() override;
 
   // True when the server answers GET /v1/health.
@@ -58,6 +60,7 @@ class ApiClient : public Api {
   ProviderStatus disable_provider(const std::string& name) override;
   std::string provider_log(const std::string& name) override;
 
+  std::ostream* trace_ = nullptr;
   struct Reply {
     int status = 0;
     std::string body;

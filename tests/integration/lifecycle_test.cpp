@@ -198,6 +198,10 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   Result names = server.berth({"-q", "list"});
   EXPECT_EQ(names.exit_code, 0);
   EXPECT_EQ(names.out, "a\nb\n");
+  Result verbose = server.berth({"-v", "info", "a"});  // each request, its status and both times
+  EXPECT_NE(verbose.err.find("berth: GET /v1/workspaces/a -> 200 in "), std::string::npos) << verbose.err;
+  EXPECT_NE(verbose.err.find(" ms (server "), std::string::npos) << verbose.err;
+  EXPECT_EQ(server.berth({"info", "a"}).err, "") << "quiet without -v";
 
   ASSERT_EQ(server.berth({"stop", "a"}).exit_code, 0);
   Result again = server.berth({"stop", "a"});  // nothing to do: no log history on a pipe
