@@ -8,7 +8,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
+#include <set>
+#include <vector>
 
 namespace berth::cli {
 namespace {
@@ -46,6 +49,68 @@ std::shared_ptr<const std::vector<PluginEntry>> find_plugins(const Registry& bui
     std::cerr << "berth: plugins not loaded: " << error.what() << std::endl;
     return std::make_shared<const std::vector<PluginEntry>>();
   }
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// When the command line names no command, or one that does not exist (at the top or inside a
+// group such as `berth workspace`), says which exist and which one was probably meant.
+// Returns false when the error is of another kind.
+bool explain_command_error(CLI::App& app, int argc, char** argv) {
+  const std::set<std::string> with_value{"--home", "--server", "--api-key", "-o", "--output"};
+  CLI::App* level = &app;
+  std::string path = "berth";
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--") break;
+    if (!word.empty() && word[0] == '-') {
+      if (level == &app && with_value.count(word)) ++i;
+      continue;
+    }
+    std::vector<std::string> names;
+    CLI::App* found = nullptr;
+    for (CLI::App* sub : level->get_subcommands({})) {
+      names.push_back(sub->get_name());
+      if (sub->check_name(word)) found = sub;
+    }
+    if (names.empty()) return false;  // a command's own argument: not ours to explain
+    if (found) {
+      level = found;
+      path += " " + found->get_name();
+      continue;
+    }
+    std::string best;
+    size_t best_distance = 3;
+    for (const auto& name : names) {
+      size_t distance = edit_distance(word, name);
+      if (distance < best_distance) best = name, best_distance = distance;
+    }
+    std::cerr << "berth: '" << word << "' is not a command of " << path << "."
+              << (best.empty() ? "" : " Did you mean '" + path + " " + best + "'?") << "\n";
+    std::string list;
+    for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+    std::cerr << path << " commands: " << list << " (" << path << " --help)" << std::endl;
+    return true;
+  }
+  auto subs = level->get_subcommands({});
+  if (subs.empty()) return false;
+  std::string list;
+  for (CLI::App* sub : subs) list += (list.empty() ? "" : ", ") + sub->get_name();
+  std::cerr << path << " needs a command: " << list << " (" << path << " --help)" << std::endl;
+  return true;
 }
 
 }  // namespace
@@ -86,7 +151,8 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& version) {
     return app.exit(version);
   } catch (const CLI::ParseError& error) {
-    app.exit(error);
+    bool about_commands = dynamic_cast<const CLI::RequiredError*>(&error) || dynamic_cast<const CLI::ExtrasError*>(&error);
+    if (!about_commands || !explain_command_error(app, argc, argv)) app.exit(error);
     return 2;
   } catch (const CLI::Error& error) {
     std::cerr << "berth: cannot build the command line: " << error.what() << std::endl;

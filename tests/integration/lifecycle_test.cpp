@@ -192,6 +192,12 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   Result version = server.berth({"--version"});
   EXPECT_EQ(version.exit_code, 0) << version.err;
   EXPECT_EQ(version.out.rfind("berth ", 0), 0u) << version.out;
+  Result typo = server.berth({"lsit"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("'lsit' is not a command of berth. Did you mean 'berth list'?"), std::string::npos) << typo.err;
+  Result group = server.berth({"workspace"});
+  EXPECT_EQ(group.exit_code, 2);
+  EXPECT_NE(group.err.find("berth workspace needs a command: create, list, info"), std::string::npos) << group.err;
 
   ASSERT_EQ(server.berth({"create", "b"}).exit_code, 0);
   ASSERT_EQ(server.berth({"create", "a"}).exit_code, 0);
