@@ -28,7 +28,7 @@ StringMap parse_env(const std::vector<std::string>& pairs) {
 
 Row workspace_row(const Workspace& w) {
   std::string state = w.operation.empty() ? to_string(w.state) : to_string(w.state) + " (" + w.operation + ")";
-  return {w.name, w.target, w.provider, state, w.repository.empty() ? "-" : w.repository, w.created_at};
+  return {w.name, w.target, w.provider, state, w.repository.empty() ? "-" : w.repository, when(w.created_at)};
 }
 
 void show_workspace(Session& session, const Workspace& w) {

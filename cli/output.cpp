@@ -1,14 +1,25 @@
 #include "output.hpp"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 
 namespace berth::cli {
+
+namespace {
+// The terminal's width when standard output is one; 0 otherwise (a pipe gets whole lines).
+size_t terminal_columns() {
+  winsize size{};
+  if (::isatty(1) != 1 || ::ioctl(1, TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
+}
+}  // namespace
 
 void print_table(const Row& headings, const std::vector<Row>& rows) {
   std::vector<size_t> widths(headings.size());
@@ -16,10 +27,25 @@ void print_table(const Row& headings, const std::vector<Row>& rows) {
   for (const auto& row : rows) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
   }
+  // On a terminal narrower than the table, the widest columns give way (cells cut with '~').
+  if (size_t columns = terminal_columns(); columns > 0) {
+    constexpr size_t kNarrowest = 8;
+    auto total = [&] {
+      size_t sum = 2 * (widths.size() - 1);
+      for (size_t width : widths) sum += width;
+      return sum;
+    };
+    while (total() > columns) {
+      auto widest = std::max_element(widths.begin(), widths.end());
+      if (*widest <= kNarrowest) break;
+      *widest -= std::min(total() - columns, *widest - kNarrowest);
+    }
+  }
   auto print_row = [&](const Row& row) {
     std::string line;
     for (size_t i = 0; i < headings.size(); ++i) {
       std::string cell = i < row.size() ? row[i] : "";
+      if (cell.size() > widths[i]) cell = cell.substr(0, widths[i] - 1) + "~";
       line += cell;
       if (i + 1 < headings.size()) line += std::string(widths[i] - cell.size() + 2, ' ');
     }
@@ -29,6 +55,21 @@ void print_table(const Row& headings, const std::vector<Row>& rows) {
   print_row(headings);
   for (const auto& row : rows) print_row(row);
   std::cout.flush();
+}
+
+std::string when(const std::string& rfc3339) {
+  if (terminal_columns() == 0) return rfc3339;
+  std::tm parts{};
+  if (::strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &parts) == nullptr) return rfc3339;
+  long long seconds = static_cast<long long>(std::time(nullptr) - ::timegm(&parts));
+  if (seconds < 0) return rfc3339;
+  auto ago = [](long long count, const char* unit) {
+    return std::to_string(count) + " " + unit + (count == 1 ? "" : "s") + " ago";
+  };
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return ago(seconds / 60, "minute");
+  if (seconds < 86400) return ago(seconds / 3600, "hour");
+  return ago(seconds / 86400, "day");
 }
 
 void print_document(Session& session, const Json& json) {

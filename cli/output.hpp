@@ -15,6 +15,9 @@ namespace berth::cli {
 
 using Row = std::vector<std::string>;
 
+// An RFC 3339 time as "3 minutes ago" on a terminal; as it is anywhere else.
+std::string when(const std::string& rfc3339);
+
 void print_table(const Row& headings, const std::vector<Row>& rows);
 // Prints json as JSON or YAML per the session's format; table_printer is used for tables.
 template <class TablePrinter>

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <sstream>
 
 namespace fs = std::filesystem;
 using berth::test::Result;
@@ -288,4 +289,33 @@ TEST(Cli, CtrlCWhileFollowingSaysTheOperationGoesOn) {
   std::ofstream(gate) << "open";
   EXPECT_TRUE(berth::test::wait_until([&] { return server.berth({"info", "w"}).out.find("started") != std::string::npos; },
                                       std::chrono::seconds(20)));
+}
+
+// On a terminal, `berth list` fits the window and says when in words; on a pipe, whole lines.
+TEST(Cli, ListFitsANarrowTerminal) {
+  ServerHome server;
+  berth::test::TempDir scratch;
+  fs::path deep = scratch.path() / std::string(90, 'r') / "repository";
+  fs::create_directories(deep.parent_path());
+  fs::path repo = berth::test::make_git_repo(deep, "first");
+  ASSERT_EQ(server.berth({"create", "w", "--repo", repo.string()}).exit_code, 0);
+  Result piped = server.berth({"list"});
+  EXPECT_NE(piped.out.find(repo.string()), std::string::npos) << "a pipe gets whole lines";
+
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"BERTH_SERVER", ""}};
+  berth::test::Terminal terminal({berth::test::berth_binary().string(), "list"}, options);  // 100 columns
+  Result shown = terminal.finish(std::chrono::seconds(10));
+  EXPECT_EQ(shown.exit_code, 0) << shown.out;
+  std::istringstream lines(shown.out);
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    ++rows;
+    EXPECT_LE(line.size(), 100u) << line;
+  }
+  EXPECT_EQ(rows, 2) << shown.out;
+  EXPECT_NE(shown.out.find("~"), std::string::npos) << "the long repository cell was cut: " << shown.out;
+  EXPECT_NE(shown.out.find("just now"), std::string::npos) << shown.out;
 }
