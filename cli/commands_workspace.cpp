@@ -108,7 +108,7 @@ void define_list(CLI::App& app, Invocation& run) {
     std::vector<Row> rows;
     rows.reserve(workspaces.size());
     for (const auto& w : workspaces) rows.push_back(workspace_row(w));
-    print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows);
+    print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows, 3, run.session.colour());
   });
 }
 

@@ -21,7 +21,7 @@ size_t terminal_columns() {
 }
 }  // namespace
 
-void print_table(const Row& headings, const std::vector<Row>& rows) {
+void print_table(const Row& headings, const std::vector<Row>& rows, int state_column, bool colour) {
   std::vector<size_t> widths(headings.size());
   for (size_t i = 0; i < headings.size(); ++i) widths[i] = headings[i].size();
   for (const auto& row : rows) {
@@ -41,14 +41,24 @@ void print_table(const Row& headings, const std::vector<Row>& rows) {
       *widest -= std::min(total() - columns, *widest - kNarrowest);
     }
   }
+  auto paint = [](const std::string& cell) {
+    const char* code = cell.rfind("started", 0) == 0 && cell.find('(') == std::string::npos ? "32"
+                       : cell.rfind("error", 0) == 0                                        ? "31"
+                       : cell.rfind("stopped", 0) == 0 && cell.find('(') == std::string::npos ? "2"
+                                                                                            : "33";
+    return std::string("\033[") + code + "m" + cell + "\033[0m";
+  };
+  bool heading = true;
   auto print_row = [&](const Row& row) {
     std::string line;
     for (size_t i = 0; i < headings.size(); ++i) {
       std::string cell = i < row.size() ? row[i] : "";
       if (cell.size() > widths[i]) cell = cell.substr(0, widths[i] - 1) + "~";
-      line += cell;
-      if (i + 1 < headings.size()) line += std::string(widths[i] - cell.size() + 2, ' ');
+      size_t width = cell.size();
+      line += colour && !heading && static_cast<int>(i) == state_column ? paint(cell) : cell;
+      if (i + 1 < headings.size()) line += std::string(widths[i] - width + 2, ' ');
     }
+    heading = false;
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::cout << line << '\n';
   };

@@ -18,7 +18,9 @@ using Row = std::vector<std::string>;
 // An RFC 3339 time as "3 minutes ago" on a terminal; as it is anywhere else.
 std::string when(const std::string& rfc3339);
 
-void print_table(const Row& headings, const std::vector<Row>& rows);
+// With a state_column and colour (a terminal, no NO_COLOR), that column's workspace states are
+// coloured: started green, error red, an operation in progress yellow, stopped dim.
+void print_table(const Row& headings, const std::vector<Row>& rows, int state_column = -1, bool colour = false);
 // Prints json as JSON or YAML per the session's format; table_printer is used for tables.
 template <class TablePrinter>
 void print_as(Session& session, const Json& json, TablePrinter table_printer);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -313,9 +314,16 @@ TEST(Cli, ListFitsANarrowTerminal) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     ++rows;
-    EXPECT_LE(line.size(), 100u) << line;
+    std::string visible = std::regex_replace(line, std::regex("\033\\[[0-9;]*m"), "");  // colour takes no columns
+    EXPECT_LE(visible.size(), 100u) << line;
   }
   EXPECT_EQ(rows, 2) << shown.out;
   EXPECT_NE(shown.out.find("~"), std::string::npos) << "the long repository cell was cut: " << shown.out;
   EXPECT_NE(shown.out.find("just now"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("\033[32mstarted\033[0m"), std::string::npos) << "the state in green: " << shown.out;
+  options.env["NO_COLOR"] = "1";
+  berth::test::Terminal plain({berth::test::berth_binary().string(), "list"}, options);
+  Result uncoloured = plain.finish(std::chrono::seconds(10));
+  EXPECT_EQ(uncoloured.out.find("\033["), std::string::npos) << "NO_COLOR: " << uncoloured.out;
+  EXPECT_EQ(piped.out.find("\033["), std::string::npos) << "no colour on a pipe";
 }
