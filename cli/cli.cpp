@@ -83,6 +83,7 @@ bool explain_command_error(CLI::App& app, int argc, char** argv) {
     std::vector<std::string> names;
     CLI::App* found = nullptr;
     for (CLI::App* sub : level->get_subcommands({})) {
+      if (sub->get_group().empty()) continue;  // hidden
       names.push_back(sub->get_name());
       if (sub->check_name(word)) found = sub;
     }
@@ -108,7 +109,9 @@ bool explain_command_error(CLI::App& app, int argc, char** argv) {
   auto subs = level->get_subcommands({});
   if (subs.empty()) return false;
   std::string list;
-  for (CLI::App* sub : subs) list += (list.empty() ? "" : ", ") + sub->get_name();
+  for (CLI::App* sub : subs) {
+    if (!sub->get_group().empty()) list += (list.empty() ? "" : ", ") + sub->get_name();
+  }
   std::cerr << path << " needs a command: " << list << " (" << path << " --help)" << std::endl;
   return true;
 }

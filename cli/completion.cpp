@@ -12,6 +12,7 @@ namespace {
 void collect(const CLI::App& app, const std::string& path, std::map<std::string, std::vector<std::string>>& words) {
   auto& list = words[path];
   for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_group().empty()) continue;  // hidden (__complete)
     list.push_back(sub->get_name());
     collect(*sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), words);
   }
@@ -26,13 +27,27 @@ std::string join(const std::vector<std::string>& words) {
   return out;
 }
 
+// Which names a command takes, asked of the server when completing (`berth __complete KIND`).
+std::string names_for(const std::string& path) {
+  static const std::map<std::string, std::string> kinds = {
+      {"info", "workspaces"},         {"start", "workspaces"},       {"stop", "workspaces"},       {"delete", "workspaces"},
+      {"exec", "workspaces"},         {"ssh", "workspaces"},         {"logs", "workspaces"},       {"target show", "targets"},
+      {"target remove", "targets"},   {"target set-default", "targets"}, {"provider info", "providers"},
+      {"provider enable", "providers"}, {"provider disable", "providers"}, {"provider logs", "providers"}};
+  std::string key = path.rfind("workspace ", 0) == 0 ? path.substr(10) : path;
+  auto it = kinds.find(key);
+  return it == kinds.end() ? "" : " $(berth __complete " + it->second + " 2>/dev/null)";
+}
+
 void print_bash(const std::map<std::string, std::vector<std::string>>& words) {
   std::cout << "# berth bash completion: source <(berth completion bash)\n_berth() {\n"
                "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" path=\"\" word i\n"
                "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
                "    word=\"${COMP_WORDS[i]}\"; [[ $word == -* ]] && continue\n"
                "    path=\"${path:+$path }$word\"\n  done\n  case \"$path\" in\n";
-  for (const auto& [path, list] : words) std::cout << "    \"" << path << "\") COMPREPLY=($(compgen -W \"" << join(list) << "\" -- \"$cur\")) ;;\n";
+  for (const auto& [path, list] : words) {
+    std::cout << "    \"" << path << "\") COMPREPLY=($(compgen -W \"" << join(list) << names_for(path) << "\" -- \"$cur\")) ;;\n";
+  }
   std::cout << "    *) COMPREPLY=() ;;\n  esac\n}\ncomplete -F _berth berth\n";
 }
 
@@ -60,6 +75,27 @@ void print_fish(const std::map<std::string, std::vector<std::string>>& words) {
 }  // namespace
 
 void add_completion_command(Registry& registry) {
+  // berth __complete workspaces|targets|providers: names for the shell's completion,
+  // one a line, from a running server only; silent and empty when there is none.
+  registry.push_back({"__complete", "", "", [](CLI::App& app, Invocation& run) {
+                        auto kind = std::make_shared<std::string>();
+                        app.add_option("kind", *kind)->required();
+                        app.callback([&run, kind] {
+                          run.session.options.no_autostart = true;
+                          try {
+                            auto& api = run.session.api();
+                            if (*kind == "workspaces") {
+                              for (const auto& w : api.list_workspaces()) std::cout << w.name << '\n';
+                            } else if (*kind == "targets") {
+                              for (const auto& t : api.list_targets()) std::cout << t.name << '\n';
+                            } else if (*kind == "providers") {
+                              for (const auto& p : api.list_providers()) std::cout << p.info.name << '\n';
+                            }
+                          } catch (const std::exception&) {
+                            // No server, or none reachable: nothing to offer, and nothing to say.
+                          }
+                        });
+                      }});
   registry.push_back({"completion", "Print a shell completion script (bash, zsh, fish)", "Other", [](CLI::App& app, Invocation&) {
                         auto shell = std::make_shared<std::string>();
                         app.add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));

@@ -327,3 +327,35 @@ TEST(Cli, ListFitsANarrowTerminal) {
   EXPECT_EQ(uncoloured.out.find("\033["), std::string::npos) << "NO_COLOR: " << uncoloured.out;
   EXPECT_EQ(piped.out.find("\033["), std::string::npos) << "no colour on a pipe";
 }
+
+// Completion offers the server's workspace, target and provider names, in a real bash; with no
+// server running it offers the commands' own words and starts nothing.
+TEST(Cli, CompletionOffersNamesFromTheServer) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "alpha"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "beta"}).exit_code, 0);
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_SERVER", ""},
+                 {"PATH", berth::test::berth_binary().parent_path().string() + ":" + std::getenv("PATH")}};
+  auto complete = [&](const std::string& words, int index) {
+    std::string script = "source <(berth completion bash); COMP_WORDS=(" + words + "); COMP_CWORD=" + std::to_string(index) +
+                         "; _berth; printf '%s\\n' \"${COMPREPLY[@]}\" | sort";
+    return berth::test::run_program({"bash", "-c", script}, options);
+  };
+  Result workspaces = complete("berth stop ''", 2);
+  EXPECT_NE(workspaces.out.find("alpha\nbeta\n"), std::string::npos) << workspaces.out << workspaces.err;
+  Result prefixed = complete("berth workspace delete al", 3);
+  EXPECT_EQ(prefixed.out, "alpha\n") << prefixed.err;
+  Result targets = complete("berth target show ''", 3);
+  EXPECT_NE(targets.out.find("local\n"), std::string::npos) << targets.out;
+  Result providers = complete("berth provider info ''", 3);
+  EXPECT_NE(providers.out.find("host\n"), std::string::npos) << providers.out;
+
+  berth::test::TempDir empty;
+  options.env["BERTH_HOME"] = (empty.path() / "none").string();
+  Result nothing = berth::test::run_program({berth::test::berth_binary().string(), "__complete", "workspaces"}, options);
+  EXPECT_EQ(nothing.exit_code, 0);
+  EXPECT_EQ(nothing.out, "");
+  EXPECT_EQ(nothing.err, "");
+  EXPECT_FALSE(fs::exists(empty.path() / "none" / "berth.sock")) << "completion started a server";
+}
