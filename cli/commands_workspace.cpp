@@ -58,6 +58,7 @@ std::string resolve_repository(const std::string& repository) {
 }
 
 void define_create(CLI::App& app, Invocation& run) {
+  app.footer("Examples:\n  berth create api --repo https://example.org/api.git\n  berth create api --target local-docker --env DEBUG=1 --detach\n  berth logs -f api                  follow a create started with --detach");
   auto request = std::make_shared<WorkspaceRequest>();
   auto env = std::make_shared<std::vector<std::string>>();
   auto detach = std::make_shared<bool>(false);
@@ -93,21 +94,36 @@ void define_create(CLI::App& app, Invocation& run) {
 }
 
 void define_list(CLI::App& app, Invocation& run) {
+  app.footer("Examples:\n  berth list --state error\n  berth -q list --target local | xargs berth stop\n  berth list -o json");
   app.alias("ls");
-  app.callback([&run] {
+  auto state = std::make_shared<std::string>();
+  auto target = std::make_shared<std::string>();
+  app.add_option("--state", *state, "Only workspaces in this state (started, stopped, error, ...)")
+      ->check(CLI::IsMember({"creating", "started", "starting", "stopping", "stopped", "deleting", "error"}));
+  app.add_option("--target", *target, "Only workspaces on this target");
+  app.callback([&run, state, target] {
+    auto keep = [&](const Workspace& w) {
+      return (state->empty() || to_string(w.state) == *state) && (target->empty() || w.target == *target);
+    };
     if (run.session.format() != OutputFormat::table) {
-      print_document(run.session, Json(run.session.api().list_workspaces()));
+      auto all = run.session.api().list_workspaces();
+      std::erase_if(all, [&](const Workspace& w) { return !keep(w); });
+      print_document(run.session, Json(all));
       return;
     }
     // The table asks only for its columns: a fraction of the bytes to send and read.
     if (run.session.options.quiet) {  // names only, one a line, as `docker ps -q` (for xargs)
-      for (const auto& w : run.session.api().list_workspaces("name")) std::cout << w.name << '\n';
+      for (const auto& w : run.session.api().list_workspaces("name,state,target")) {
+        if (keep(w)) std::cout << w.name << '\n';
+      }
       return;
     }
     auto workspaces = run.session.api().list_workspaces("name,target,provider,state,operation,repository,created_at");
     std::vector<Row> rows;
     rows.reserve(workspaces.size());
-    for (const auto& w : workspaces) rows.push_back(workspace_row(w));
+    for (const auto& w : workspaces) {
+      if (keep(w)) rows.push_back(workspace_row(w));
+    }
     print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows, 3, run.session.colour());
   });
 }
@@ -162,6 +178,7 @@ void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
 }
 
 void define_delete(CLI::App& app, Invocation& run) {
+  app.footer("Examples:\n  berth delete api\n  berth delete api web --force      the records go even if the provider fails");
   auto names = std::make_shared<std::vector<std::string>>();
   auto force = std::make_shared<bool>(false);
   auto detach = std::make_shared<bool>(false);
@@ -192,6 +209,7 @@ class ConsoleOutput : public OutputSink {
 };
 
 void define_exec(CLI::App& app, Invocation& run) {
+  app.footer("Examples:\n  berth exec api -- make test\n  echo data | berth exec -i api -- wc -c");
   auto name = std::make_shared<std::string>();
   auto request = std::make_shared<ExecRequest>();
   auto env = std::make_shared<std::vector<std::string>>();

@@ -212,6 +212,11 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   EXPECT_EQ(server.berth({"info", "a"}).err, "") << "quiet without -v";
 
   ASSERT_EQ(server.berth({"stop", "a"}).exit_code, 0);
+  EXPECT_EQ(server.berth({"-q", "list", "--state", "stopped"}).out, "a\n");
+  EXPECT_EQ(server.berth({"-q", "list", "--state", "started", "--target", "local"}).out, "b\n");
+  EXPECT_EQ(server.berth({"-q", "list", "--target", "elsewhere"}).out, "");
+  EXPECT_EQ(server.berth({"list", "--state", "bogus"}).exit_code, 2);
+  EXPECT_NE(server.berth({"create", "--help"}).out.find("Examples:\n  berth create api --repo"), std::string::npos);
   Result again = server.berth({"stop", "a"});  // nothing to do: no log history on a pipe
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_EQ((again.out + again.err).find("==> stop a at"), std::string::npos) << again.out << again.err;
