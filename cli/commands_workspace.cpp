@@ -189,8 +189,12 @@ void define_delete(CLI::App& app, Invocation& run) {
   app.callback([&run, names, force, detach] {
     for_each_name(run, *names, [&](const std::string& name) {
       Progress progress(run.session, "deleting " + name, "the delete goes on in the server (follow it: berth logs -f " + name + ")");
-      run.session.api().delete_workspace(name, *force, *detach ? nullptr : &progress);
+      std::string left_behind = run.session.api().delete_workspace(name, *force, *detach ? nullptr : &progress);
       progress.finish();
+      // Shown with the progress already; said anyway when -q hid it.
+      if (!left_behind.empty() && run.session.options.quiet) {
+        std::cerr << "berth: warning: " << name << ": what its provider made may be left behind: " << left_behind << std::endl;
+      }
       if (!run.session.options.quiet) std::cout << "workspace '" << name << "' " << (*detach ? "is being deleted" : "deleted") << '\n';
     });
   });

@@ -197,10 +197,24 @@ Workspace ApiClient::stop_workspace(const std::string& name, ProgressSink* follo
 std::string ApiClient::delete_workspace(const std::string& name, bool force, ProgressSink* follow) {
   Reply reply = call("DELETE", "/v1/workspaces/" + encode_segment(name) + (force ? "?force=true" : ""));
   Json json = parse_json(reply.body);
+  std::string left_behind = json.value("left_behind", "");
   if (follow && reply.status == 202) {
+    // A forced delete whose provider failed says in its log what may be left behind.
+    struct Watch : ProgressSink {
+      ProgressSink& inner;
+      std::string& left_behind;
+      Watch(ProgressSink& sink, std::string& found) : inner(sink), left_behind(found) {}
+      void line(std::string_view text) override {
+        static constexpr std::string_view kMarker = "may be left behind: ";
+        if (text.rfind("warning: removed the record anyway", 0) == 0) {
+          if (size_t at = text.find(kMarker); at != std::string_view::npos) left_behind = text.substr(at + kMarker.size());
+        }
+        inner.line(text);
+      }
+    } watch(*follow, left_behind);
     long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
     try {
-      follow_log(name, offset, *follow);
+      follow_log(name, offset, watch);
     } catch (const Error& error) {
       if (error.code() != "not_found") throw;  // gone already: the delete is over
     }
@@ -212,7 +226,7 @@ std::string ApiClient::delete_workspace(const std::string& name, bool force, Pro
       if (error.code() != "not_found") throw;
     }
   }
-  return json.value("left_behind", "");
+  return left_behind;
 }
 
 int ApiClient::exec(const std::string& name, const ExecRequest& request, OutputSink& output) {

@@ -364,3 +364,20 @@ TEST(Cli, CompletionOffersNamesFromTheServer) {
   EXPECT_EQ(nothing.err, "");
   EXPECT_FALSE(fs::exists(empty.path() / "none" / "berth.sock")) << "completion started a server";
 }
+
+// delete --force of a workspace whose provider fails: the API says what may be left behind,
+// and the CLI says it even with -q.
+TEST(Cli, ForcedDeleteSaysWhatMayBeLeftBehind) {
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  ASSERT_EQ(server.add_target("name: sticky\nprovider: flaky\nproperties:\n  fail_on: destroy\n").exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "w", "--target", "sticky"}).exit_code, 0);
+  Result deleted = server.berth({"-q", "delete", "w", "--force"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_NE(deleted.err.find("berth: warning: w: what its provider made may be left behind: flaky was told to fail in destroy"),
+            std::string::npos)
+      << deleted.err;
+  EXPECT_EQ(server.berth({"-q", "list"}).out, "");
+}
