@@ -251,6 +251,13 @@ int ApiClient::exec(const std::string& name, const ExecRequest& request, OutputS
                               [&](std::string_view data) { decoder.feed(data.data(), data.size()); });
   } catch (const HttpError& error) {
     client.set_timeout(std::chrono::seconds(120));
+    // No server yet (nothing was sent): start it, as every other command does, and run again.
+    if (client.absent_server() && start_server_) {
+      auto start = std::move(start_server_);
+      start_server_ = nullptr;
+      start();
+      return exec(name, request, output);
+    }
     throw unavailable("lost the connection to the berth server while running the command in '" + name + "': " + error.what());
   }
   client.set_timeout(std::chrono::seconds(120));

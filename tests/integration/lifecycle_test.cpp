@@ -381,3 +381,17 @@ TEST(Cli, ForcedDeleteSaysWhatMayBeLeftBehind) {
       << deleted.err;
   EXPECT_EQ(server.berth({"-q", "list"}).out, "");
 }
+
+// exec starts the local server when none runs, as every other command does.
+TEST(Cli, ExecStartsTheServerWhenNoneRuns) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
+  server.stop();
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", ""}, {"BERTH_SERVER", ""}};
+  Result exec = berth::test::run_program({berth::test::berth_binary().string(), "exec", "w", "--", "echo", "hi"}, options);
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_EQ(exec.out, "hi\n");
+  EXPECT_NE(exec.err.find("started a local server"), std::string::npos) << exec.err;
+  berth::test::run_program({berth::test::berth_binary().string(), "server", "stop"}, options);
+}
