@@ -277,44 +277,17 @@ TEST(IntegerRanges, AnOutOfRangeStopTimeoutIsRefusedAtTargetAddNamingTheRange) {
 
 // ---- clients that could stall the server ----
 
-// Sends raw bytes over the home's socket and returns what comes back before the server closes
-// the connection or the deadline passes.
-std::string exchange(const fs::path& socket, const std::string& request, std::chrono::milliseconds deadline) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return "";
-  }
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string answer;
-  auto until = Clock::now() + deadline;
-  char buffer[4096];
-  while (Clock::now() < until) {
-    pollfd ready{fd, POLLIN, 0};
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
-    if (::poll(&ready, 1, std::max(left, 1)) <= 0) continue;
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    answer.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return answer;
-}
-
 TEST(LogFollow, BadOffsetsAreRefusedWithA400InsteadOfSpinning) {
   ServerHome server;
   ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
   for (const char* offset : {"-1", "abc", "12abc", "99999999999999999999999"}) {
-    std::string answer = exchange(server.home() / "berth.sock",
+    std::string answer = berth::test::send_raw(server.home() / "berth.sock",
                                   std::string("GET /v1/workspaces/w/logs?follow=true&offset=") + offset + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                                   std::chrono::seconds(5));
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << offset << ": " << answer.substr(0, 300);
     EXPECT_NE(answer.find("must be a whole number of bytes"), std::string::npos) << offset << ": " << answer.substr(0, 300);
   }
-  std::string good = exchange(server.home() / "berth.sock",
+  std::string good = berth::test::send_raw(server.home() / "berth.sock",
                               "GET /v1/workspaces/w/logs?follow=true&offset=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                               std::chrono::seconds(5));
   EXPECT_NE(good.find("==> create done: started"), std::string::npos) << good;

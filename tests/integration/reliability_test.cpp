@@ -476,20 +476,9 @@ int connect_unix(const fs::path& path) {
   return fd;
 }
 
-// Sends raw bytes and collects what comes back until the server closes or goes quiet.
+// Sends raw bytes and collects what comes back until the server closes, or 1.5 s.
 std::string send_raw(const fs::path& socket, const std::string& request) {
-  int fd = connect_unix(socket);
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string answer;
-  char buffer[4096];
-  pollfd ready{fd, POLLIN, 0};
-  while (::poll(&ready, 1, 1500) > 0) {
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    answer.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return answer;
+  return berth::test::send_raw(socket, request, std::chrono::milliseconds(1500));
 }
 
 TEST(HostileHttp, MalformedRequestsOversizedHeadersAndSlowClients) {

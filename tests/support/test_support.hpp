@@ -108,6 +108,9 @@ class ServerHome {
 
 // Starts a program in the background with its output discarded; returns its pid.
 int spawn_program(const std::vector<std::string>& argv, const RunOptions& options = {});
+// Sends raw bytes over a Unix socket and returns what comes back before the server closes the
+// connection or the deadline passes.
+std::string send_raw(const std::filesystem::path& socket, const std::string& request, std::chrono::milliseconds deadline);
 // A TCP port on 127.0.0.1 that nobody listens on right now.
 int free_tcp_port();
 
