@@ -5,7 +5,7 @@
 #include "exec_frames.hpp"
 #include "module_files.hpp"
 #include "names.hpp"
-#include "tcp_guard.hpp"
+#include "guarded_server.hpp"
 #include "version.hpp"
 
 #include <httplib.h>
@@ -95,7 +95,7 @@ void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
       return httplib::Server::HandlerResponse::Handled;
     }
     if (scope != KeyScope::none) {
-      GuardedTcpServer::mark_authenticated();
+      GuardedServer::mark_authenticated();
       return httplib::Server::HandlerResponse::Unhandled;
     }
     response.status = 401;

@@ -53,6 +53,8 @@ struct ProviderProcess::Pending {
   // client never holds up the reader, and so the provider's other calls)
   std::deque<std::pair<OutputStream, std::string>> output_queue;
   size_t queued_bytes = 0;
+  uint32_t output_consumed = 0;   // written to the client since the last window update
+  uint64_t input_unacknowledged = 0;  // stdin bytes sent that the host has not consumed yet
   std::optional<StringMap> provider_data;  // the last the provider sent with a progress line
 };
 
@@ -416,6 +418,16 @@ void ProviderProcess::on_frame(Instance& instance, char type, std::string_view p
     pending->changed.notify_all();
     return;
   }
+  if (type == 'w') {
+    auto pending = find(frame_call_id(payload));
+    if (!pending || frame_bytes(payload).size() != 4) return;
+    {
+      std::lock_guard lock(pending->mutex);
+      pending->input_unacknowledged -= std::min<uint64_t>(frame_call_id(frame_bytes(payload)), pending->input_unacknowledged);
+    }
+    pending->changed.notify_all();
+    return;
+  }
   if (type != 'J') return;
   Json message = Json::parse(payload);
   std::string kind = message.value("type", "");
@@ -536,6 +548,8 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
   if (call.workspace) request["workspace"] = *call.workspace;
   if (call.properties) request["properties"] = *call.properties;
   if (call.exec) request["exec"] = exec_request_to_json(*call.exec);
+  if (call.session) request["session"] = session_request_to_json(*call.session);
+  if (call.method == "connect") request["port"] = call.port;
   {
     std::lock_guard lock(instance->mutex);
     if (instance->ended) {
@@ -554,6 +568,56 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
     sent = sent && instance->writer->data('c', id, {});
   }
   if (!sent) kill_instance(*instance, "it stopped reading berth's requests");
+
+  // A session's client input goes to the host on a thread of its own while this one relays
+  // the output; it is stopped and joined however the call ends.
+  class Relay : public StreamRelay {
+   public:
+    Relay(Instance& instance, Pending& pending, uint32_t id) : instance_(instance), pending_(pending), id_(id) {}
+    bool input(std::string_view bytes) override {
+      {
+        std::unique_lock lock(pending_.mutex);
+        pending_.changed.wait(lock, [&] { return pending_.input_unacknowledged < kStreamWindow || over(); });
+        if (over()) return false;
+        pending_.input_unacknowledged += bytes.size();
+      }
+      return instance_.writer->data('i', id_, bytes);
+    }
+    bool end_of_input() override { return !finished() && instance_.writer->data('c', id_, {}); }
+    bool resize(int rows, int cols) override { return !finished() && instance_.writer->data('r', id_, encode_size(rows, cols)); }
+    bool signal(const std::string& name) override { return !finished() && instance_.writer->data('s', id_, name); }
+    void client_gone() override {
+      {
+        std::lock_guard lock(pending_.mutex);
+        if (pending_.cancel_reason.empty()) pending_.cancel_reason = "the client went away";
+      }
+      pending_.changed.notify_all();
+    }
+
+   private:
+    bool over() const { return pending_.done || !pending_.cancel_reason.empty(); }
+    bool finished() {
+      std::lock_guard lock(pending_.mutex);
+      return over();
+    }
+    Instance& instance_;
+    Pending& pending_;
+    uint32_t id_;
+  };
+  Relay relay(*instance, *pending, id);
+  std::thread input_thread;
+  if (call.input && sent) input_thread = std::thread([&] { call.input->run(relay); });
+  struct InputJoin {
+    StreamInput* input;
+    std::thread& thread;
+    Pending& pending;
+    ~InputJoin() {
+      if (!thread.joinable()) return;
+      pending.changed.notify_all();
+      input->stop();
+      thread.join();
+    }
+  } input_join{call.input, input_thread, *pending};
 
   std::unique_lock lock(pending->mutex);
   // Waits until `until` or `stop` holds, writing queued output to the client meanwhile (on
@@ -578,6 +642,14 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
         if (!written) {
           pending->output = nullptr;
           if (pending->cancel_reason.empty()) pending->cancel_reason = "the client went away";
+        } else if ((pending->output_consumed += static_cast<uint32_t>(chunk.second.size())) >= kWindowUpdate) {
+          // The host sends a stream's output only within the window this reopens.
+          uint32_t consumed = std::exchange(pending->output_consumed, 0);
+          std::string count;
+          for (int shift = 24; shift >= 0; shift -= 8) count.push_back(static_cast<char>((consumed >> shift) & 0xff));
+          lock.unlock();
+          instance->writer->data('w', id, count);
+          lock.lock();
         }
       }
       if (stop() || std::chrono::steady_clock::now() >= until) return stop();

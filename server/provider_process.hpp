@@ -21,9 +21,32 @@
 
 namespace berth {
 
+// Where a session's or port connection's client input goes: to the provider's host, within
+// the window it grants. Each returns false once the call is over.
+class StreamRelay {
+ public:
+  virtual ~StreamRelay() = default;
+  virtual bool input(std::string_view bytes) = 0;  // waits while the host is a window behind
+  virtual bool end_of_input() = 0;
+  virtual bool resize(int rows, int cols) = 0;
+  virtual bool signal(const std::string& name) = 0;
+  virtual void client_gone() = 0;  // ends the call: the provider ends the command
+};
+
+// The client of a session or port connection, as the server reads it.
+class StreamInput {
+ public:
+  virtual ~StreamInput() = default;
+  // Runs on its own thread for the life of the call: reads the client and passes on what it
+  // says until the client is done or gone, or stop() was called.
+  virtual void run(StreamRelay& to) = 0;
+  // Makes run() return soon: the call ended.
+  virtual void stop() = 0;
+};
+
 // One call into a provider, as the server makes it.
 struct ProviderCall {
-  std::string method;  // create, start, stop, destroy, status, exec, check_target
+  std::string method;  // create, start, stop, destroy, status, exec, session, connect, check_target
   const Workspace* workspace = nullptr;
   const StringMap* properties = nullptr;
   StringMap* provider_data = nullptr;  // updated from the reply, also when the call failed
@@ -31,6 +54,9 @@ struct ProviderCall {
   ProgressSink* progress = nullptr;
   OutputSink* output = nullptr;  // exec
   const ExecRequest* exec = nullptr;
+  const SessionRequest* session = nullptr;  // session
+  int port = 0;                             // connect
+  StreamInput* input = nullptr;             // session, connect: the client's side
   std::chrono::seconds timeout{0};  // 0: no deadline
   std::string timeout_source;       // what set it, for the message: "the target's timeout"
 };

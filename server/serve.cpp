@@ -8,7 +8,8 @@
 #include "log_book.hpp"
 #include "provider_registry.hpp"
 #include "record_folder.hpp"
-#include "tcp_guard.hpp"
+#include "stream_routes.hpp"
+#include "guarded_server.hpp"
 #include "workspace_service.hpp"
 
 #include <httplib.h>
@@ -31,14 +32,15 @@ namespace {
 
 constexpr size_t kWorkerThreads = 16;
 constexpr size_t kMaxWorkerThreads = 1024;
-// Over TCP, a request's line and headers must arrive within this, and one address may keep
-// this many connections that have not shown a key yet (see tcp_guard.hpp).
+// A request's line and headers must arrive within this; over TCP one address may keep
+// this many connections that have not shown a key yet (see guarded_server.hpp).
 constexpr std::chrono::seconds kRequestHeadDeadline{5};
 constexpr size_t kUnauthenticatedPerAddress = 32;
 
 // cpp-httplib 0.11 listens on TCP only; this binds its server to a Unix socket, owner-only.
-class UnixSocketServer : public httplib::Server {
+class UnixSocketServer : public GuardedServer {
  public:
+  UnixSocketServer(std::chrono::milliseconds head_deadline, StreamRoutes* streams) : GuardedServer(false, head_deadline, 0, streams) {}
   bool bind_unix(const fs::path& path, std::string& error) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
@@ -138,11 +140,13 @@ int serve(const ServeOptions& options) {
       if (response.body.size() > (256 << 10)) ::malloc_trim(0);
     });
   };
-  UnixSocketServer server;
+  StreamRoutes local_streams(service, nullptr);
+  StreamRoutes keyed_streams(service, &keys);
+  UnixSocketServer server(kRequestHeadDeadline, &local_streams);
   configure(server);
 
   // TCP, when asked: the same API, and every request must carry a live API key.
-  std::unique_ptr<httplib::Server> tcp;
+  std::unique_ptr<GuardedServer> tcp;
   std::thread tcp_thread;
   if (!options.listen.empty()) {
     size_t colon = options.listen.rfind(':');
@@ -155,7 +159,7 @@ int serve(const ServeOptions& options) {
       log_line("--listen '" + options.listen + "' must be HOST:PORT, e.g. 127.0.0.1:7420");
       return 2;
     }
-    tcp = std::make_unique<GuardedTcpServer>(kRequestHeadDeadline, kUnauthenticatedPerAddress);
+    tcp = std::make_unique<GuardedServer>(true, kRequestHeadDeadline, kUnauthenticatedPerAddress, &keyed_streams);
     configure(*tcp);
     // Small answers on kept-alive connections would otherwise wait ~40 ms for delayed ACKs.
     tcp->set_tcp_nodelay(true);

@@ -6,6 +6,7 @@
 #include "names.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -636,9 +637,8 @@ void WorkspaceService::run_operation(std::string name, Plan plan) {
   finish_operation();
 }
 
-void WorkspaceService::check_exec(const std::string& name, const ExecRequest& request) const {
+void WorkspaceService::check_started(const std::string& name) const {
   Workspace workspace = this->workspace(name);
-  if (request.command.empty()) throw invalid("exec needs a command: berth exec " + name + " -- CMD [ARGS...]");
   if (workspace.state != WorkspaceState::started || !workspace.operation.empty()) {
     if (workspace.state == WorkspaceState::stopped) {
       throw conflict("workspace '" + name + "' is stopped; start it first: berth start " + name);
@@ -648,12 +648,58 @@ void WorkspaceService::check_exec(const std::string& name, const ExecRequest& re
   }
 }
 
+void WorkspaceService::check_exec(const std::string& name, const ExecRequest& request) const {
+  this->workspace(name);
+  if (request.command.empty()) throw invalid("exec needs a command: berth exec " + name + " -- CMD [ARGS...]");
+  check_started(name);
+}
+
+namespace {
+
+// The stdin of POST .../exec, all of it known up front, as a session's client input.
+class GivenInput : public StreamInput {
+ public:
+  explicit GivenInput(const std::string& data) : data_(data) {}
+  void run(StreamRelay& to) override {
+    constexpr size_t kChunk = 64 << 10;
+    for (size_t at = 0; at < data_.size() && !stopped_; at += kChunk) {
+      if (!to.input(std::string_view(data_).substr(at, kChunk))) return;
+    }
+    to.end_of_input();
+  }
+  void stop() override { stopped_ = true; }
+
+ private:
+  const std::string& data_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
 int WorkspaceService::exec(const std::string& name, const ExecRequest& request, OutputSink& output) {
   check_exec(name, request);
+  SessionRequest session{request.command, request.env, request.workdir, request.user, false, 24, 80};
+  GivenInput input(request.stdin_data);
+  return this->session(name, session, output, input);
+}
+
+int WorkspaceService::session(const std::string& name, const SessionRequest& request, OutputSink& output, StreamInput& input) {
+  return stream_call("session", name, output, input, &request, 0).exit_code;
+}
+
+void WorkspaceService::connect(const std::string& name, int port, OutputSink& output, StreamInput& input) {
+  if (port < 1 || port > 65535) throw invalid("port " + std::to_string(port) + " is not a TCP port (1-65535)");
+  stream_call("connect", name, output, input, nullptr, port);
+}
+
+ProviderReply WorkspaceService::stream_call(const std::string& method, const std::string& name, OutputSink& output,
+                                            StreamInput& input, const SessionRequest* session, int port) {
+  check_started(name);
   Workspace workspace = this->workspace(name);
   Target target = target_with_defaults(workspace.target);
   LogProgress progress(logs_, name, providers_.redactor());
-  auto timeout = std::chrono::seconds(timeout_seconds(target, kExecTimeoutProperty, 0));
+  bool interactive = method == "connect" || (session && session->tty);
+  auto timeout = std::chrono::seconds(interactive ? 0 : timeout_seconds(target, kExecTimeoutProperty, 0));
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) throw unavailable("the server is shutting down; try again when it is back");
@@ -667,10 +713,25 @@ int WorkspaceService::exec(const std::string& name, const ExecRequest& request, 
       service.idle_.notify_all();
     }
   } done{*this};
+  ProviderCall call;
+  call.method = method;
+  call.workspace = &workspace;
+  call.properties = &target.properties;
+  call.provider_data = &workspace.provider_data;
+  call.data_dir = provider_data_dir(workspace.provider);
+  call.progress = &progress;
+  call.output = &output;
+  call.session = session;
+  call.port = port;
+  call.input = &input;
+  call.timeout = timeout;
+  call.timeout_source = "the target's exec_timeout";
   try {
-    return call_provider("exec", workspace, target, progress, timeout, "the target's exec_timeout", &output, &request).exit_code;
+    return providers_.process(workspace.provider).call(call);
   } catch (const Error& error) {
-    throw Error(error.code(), providers_.redactor().apply(error.what()));
+    std::string message = providers_.redactor().apply(error.what());
+    if (error.code() == "unsupported") message = "provider '" + workspace.provider + "' " + message.substr(message.rfind("this provider ", 0) == 0 ? 14 : 0);
+    throw Error(error.code(), message);
   }
 }
 
@@ -682,7 +743,7 @@ void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
   }
   // An exec may never end by itself (a shell, a server): end every one now. Each ends at the
   // cancel, or its host is killed after the grace period; either way it ends before the wait.
-  providers_.cancel_all("exec", "cancelled: berth-server is shutting down");
+  for (const char* method : {"exec", "session", "connect"}) providers_.cancel_all(method, "cancelled: berth-server is shutting down");
   {
     std::unique_lock lock(mutex_);
     idle_.wait_for(lock, grace, [&] { return running_ == 0 && execs_ == 0; });

@@ -57,7 +57,17 @@ class WorkspaceService {
   Accepted remove(const std::string& name, bool force);
   // Throws what exec would refuse with (unknown workspace, not started, no command).
   void check_exec(const std::string& name, const ExecRequest& request) const;
+  // Runs a command with all of its stdin given (POST .../exec); a session without a terminal.
   int exec(const std::string& name, const ExecRequest& request, OutputSink& output);
+  // Throws what a session or port connection would be refused for (unknown workspace, not
+  // started) before its stream begins.
+  void check_started(const std::string& name) const;
+  // An interactive session: the client's input comes from `input`, the output goes to
+  // `output`; returns the exit code. A session without a terminal has the target's
+  // exec_timeout; one with a terminal has none.
+  int session(const std::string& name, const SessionRequest& request, OutputSink& output, StreamInput& input);
+  // Relays a connection to TCP port `port` in the workspace until either side closes.
+  void connect(const std::string& name, int port, OutputSink& output, StreamInput& input);
 
   LogBook& logs() { return logs_; }
 
@@ -77,6 +87,9 @@ class WorkspaceService {
   ProviderReply call_provider(const std::string& method, Workspace& workspace, const Target& target,
                               ProgressSink& progress, std::chrono::seconds timeout, const std::string& timeout_source,
                               OutputSink* output = nullptr, const ExecRequest* exec = nullptr);
+  // A session or connect call, counted so shutdown can end it.
+  ProviderReply stream_call(const std::string& method, const std::string& name, OutputSink& output, StreamInput& input,
+                            const SessionRequest* session, int port);
   Accepted begin_operation(const std::string& name, Operation operation, bool force);
   void run_operation(std::string name, Plan plan);
   void finish_operation();  // under no lock: one fewer running, wakes shutdown

@@ -563,6 +563,34 @@ ExecRequest parse_exec_request(const std::string& text) {
   return exec;
 }
 
+SessionRequest parse_session_request(const std::string& text) {
+  Json body = parse_request_object(text);
+  SessionRequest session;
+  if (auto command = body.find("command"); command != body.end() && !command->is_null()) {
+    if (!command->is_array()) throw invalid("field 'command' must be a list of strings (leave it out for the user's shell)");
+    for (const auto& part : *command) {
+      if (!part.is_string()) throw invalid("field 'command' must be a list of strings");
+      session.command.push_back(part.get<std::string>());
+    }
+  }
+  session.env = request_map(body, "env");
+  session.workdir = request_string(body, "workdir");
+  session.user = request_string(body, "user");
+  if (auto tty = body.find("tty"); tty != body.end()) {
+    if (!tty->is_boolean()) throw invalid("field 'tty' must be true or false");
+    session.tty = tty->get<bool>();
+  }
+  for (auto [field, value] : {std::pair{"rows", &session.rows}, std::pair{"cols", &session.cols}}) {
+    auto it = body.find(field);
+    if (it == body.end()) continue;
+    if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 65535) {
+      throw invalid(std::string("field '") + field + "' must be a whole number from 1 to 65535");
+    }
+    *value = it->get<int>();
+  }
+  return session;
+}
+
 Json yaml_to_json(const std::string& text, const std::string& source, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
     throw invalid(source + ": YAML is " + std::to_string(text.size()) + " bytes, more than the limit of " +

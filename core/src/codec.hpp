@@ -1,6 +1,7 @@
 #pragma once
 // The one schema of every record: JSON for the API, the same shape as YAML on disk.
 #include <berth/api.hpp>
+#include <berth/provider.hpp>
 #include <berth/types.hpp>
 
 #include <nlohmann/json.hpp>
@@ -42,6 +43,9 @@ std::vector<Workspace> parse_workspace_list(const std::string& json_text);
 WorkspaceRequest parse_create_request(const std::string& body);
 // The body of POST /v1/workspaces/NAME/exec: {command: [...], env, workdir, user, stdin}.
 ExecRequest parse_exec_request(const std::string& body);
+// The body of POST /v1/workspaces/NAME/session: command (leave out for the shell), env,
+// workdir, user, tty, rows, cols.
+SessionRequest parse_session_request(const std::string& body);
 // A JSON object from a request body, or invalid.
 Json parse_request_object(const std::string& body);
 // A string or a map-of-strings member of a request body ("" / {} when absent), or invalid

@@ -5,7 +5,7 @@
 
 namespace berth {
 namespace {
-constexpr std::array<std::pair<const char*, int>, 10> kStatusByCode{{
+constexpr std::array<std::pair<const char*, int>, 11> kStatusByCode{{
     {"invalid", 400},
     {"unauthorized", 401},
     {"forbidden", 403},
@@ -14,6 +14,7 @@ constexpr std::array<std::pair<const char*, int>, 10> kStatusByCode{{
     {"too_large", 413},
     {"unprocessable", 422},
     {"internal", 500},
+    {"unsupported", 501},
     {"provider_failed", 502},
     {"unavailable", 503},
 }};

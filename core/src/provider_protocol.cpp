@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -73,7 +74,9 @@ Json abi_facts_to_json(const AbiFacts& f) {
                 {"exec_request", f.size_of_exec_request},
                 {"status", f.size_of_status},
                 {"target_check", f.size_of_target_check},
-                {"cancellation", f.size_of_cancellation}}}};
+                {"cancellation", f.size_of_cancellation},
+                {"session_request", f.size_of_session_request},
+                {"session_event", f.size_of_session_event}}}};
 }
 
 std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host) {
@@ -103,7 +106,9 @@ std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host) {
                                {"berth::ExecRequest", &AbiFacts::size_of_exec_request},
                                {"berth::Status", &AbiFacts::size_of_status},
                                {"berth::TargetCheck", &AbiFacts::size_of_target_check},
-                               {"berth::Cancellation", &AbiFacts::size_of_cancellation}};
+                               {"berth::Cancellation", &AbiFacts::size_of_cancellation},
+                               {"berth::SessionRequest", &AbiFacts::size_of_session_request},
+                               {"berth::SessionEvent", &AbiFacts::size_of_session_event}};
   for (const auto& size : sizes) {
     if (library.*size.field != host.*size.field) {
       return std::string("its SDK headers differ from berth's (sizeof ") + size.name + " is " +
@@ -141,6 +146,52 @@ ExecRequest exec_request_from_json(const Json& json) {
   request.workdir = json.value("workdir", "");
   request.user = json.value("user", "");
   return request;
+}
+
+Json session_request_to_json(const SessionRequest& request) {
+  return Json{{"command", request.command}, {"env", request.env}, {"workdir", request.workdir}, {"user", request.user},
+              {"tty", request.tty},         {"rows", request.rows}, {"cols", request.cols}};
+}
+
+SessionRequest session_request_from_json(const Json& json) {
+  SessionRequest request;
+  request.command = json.value("command", std::vector<std::string>{});
+  request.env = json.value("env", StringMap{});
+  request.workdir = json.value("workdir", "");
+  request.user = json.value("user", "");
+  request.tty = json.value("tty", false);
+  request.rows = json.value("rows", 24);
+  request.cols = json.value("cols", 80);
+  return request;
+}
+
+std::string encode_size(int rows, int cols) {
+  std::string bytes;
+  for (int value : {rows, cols}) {
+    value = std::clamp(value, 0, 65535);
+    bytes.push_back(static_cast<char>((value >> 8) & 0xff));
+    bytes.push_back(static_cast<char>(value & 0xff));
+  }
+  return bytes;
+}
+
+bool decode_size(std::string_view bytes, int& rows, int& cols) {
+  if (bytes.size() != 4) return false;
+  auto at = [&](size_t i) { return static_cast<int>(static_cast<unsigned char>(bytes[i])); };
+  rows = at(0) << 8 | at(1);
+  cols = at(2) << 8 | at(3);
+  return true;
+}
+
+int signal_number(std::string_view name) {
+  if (name.substr(0, 3) == "SIG") name.remove_prefix(3);
+  static const std::pair<const char*, int> known[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+                                                      {"TERM", SIGTERM}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TSTP", SIGTSTP},
+                                                      {"CONT", SIGCONT}, {"WINCH", SIGWINCH}};
+  for (const auto& [text, number] : known) {
+    if (name == text) return number;
+  }
+  return 0;
 }
 
 void kill_session(int session, int except) {

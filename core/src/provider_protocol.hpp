@@ -7,6 +7,14 @@
 //   'o', 'e'  a call's stdout / stderr bytes: a 4-byte big-endian call id, then the bytes
 //   'i'  a call's stdin bytes (server to host), same layout
 //   'c'  a call's end of stdin: the 4-byte call id
+//   'r'  a session's new terminal size (server to host): call id, then rows and cols as 2-byte
+//        big-endian numbers
+//   's'  a signal for a session's command (server to host): call id, then its name ("INT")
+//   'q'  the client of a session or port connection is gone (server to host): call id
+//   'w'  a window update, either way: call id, then a 4-byte big-endian count of data bytes
+//        ('i', or 'o' and 'e') of that call the sender has consumed since its last update. A
+//        sender keeps at most kStreamWindow bytes unconsumed, so a slow reader holds up only
+//        its own stream and memory stays bounded.
 #include "codec.hpp"
 
 #include <berth/provider.hpp>
@@ -18,7 +26,11 @@
 
 namespace berth {
 
-inline constexpr int kProviderProtocolVersion = 1;
+inline constexpr int kProviderProtocolVersion = 2;
+// Bytes of one stream's data a sender may have in flight before the reader's window updates.
+inline constexpr uint32_t kStreamWindow = 4u << 20;
+// A reader sends a window update once it consumed at least this much.
+inline constexpr uint32_t kWindowUpdate = 256u << 10;
 // A frame longer than this is a broken peer, not data: the connection is dropped.
 inline constexpr uint32_t kMaxProviderFrame = 16u << 20;
 
@@ -54,6 +66,14 @@ ExecRequest exec_request_from_json(const Json& json);
 // `except`: a provider's commands may move to process groups of their own, but they stay in
 // the host's session (the host is started with setsid), unless they start sessions themselves.
 void kill_session(int session, int except = 0);
+
+Json session_request_to_json(const SessionRequest& request);
+SessionRequest session_request_from_json(const Json& json);
+// A terminal size as 4 bytes ('r' frames of the provider protocol and of the session stream).
+std::string encode_size(int rows, int cols);
+bool decode_size(std::string_view bytes, int& rows, int& cols);
+// SIGINT for "INT" or "SIGINT"; 0 for a name berth does not pass on.
+int signal_number(std::string_view name);
 
 // "signal 11, SIGSEGV" or "exit status 3", from a waitpid status.
 std::string describe_wait_status(int status);

@@ -22,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -31,12 +32,104 @@ namespace {
 
 constexpr int kSocketFd = 3;
 
+// A session's or port connection's client, as the provider sees it: events the server sent
+// for the call, queued; output sent within the window the server grants.
+class HostChannel : public SessionChannel {
+ public:
+  HostChannel(FrameWriter& writer, uint32_t id) : writer_(writer), id_(id) {
+    if (::pipe2(signal_, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe: out of descriptors");
+  }
+  ~HostChannel() override {
+    ::close(signal_[0]);
+    ::close(signal_[1]);
+  }
+  int event_fd() const override { return signal_[0]; }
+
+  std::optional<SessionEvent> next(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, timeout, [&] { return !events_.empty() || closed_; })) return std::nullopt;
+    if (events_.empty()) return SessionEvent{SessionEvent::Kind::closed, {}, 0, 0};
+    SessionEvent event = std::move(events_.front());
+    events_.pop_front();
+    if (events_.empty()) {
+      char byte;
+      [[maybe_unused]] ssize_t n = ::read(signal_[0], &byte, 1);  // readable again at the next push
+    }
+    if (event.kind == SessionEvent::Kind::input) {
+      consumed_ += static_cast<uint32_t>(event.data.size());
+      if (consumed_ >= kWindowUpdate) {
+        std::string count = window_bytes(consumed_);
+        consumed_ = 0;
+        lock.unlock();
+        writer_.data('w', id_, count);
+      }
+    }
+    return event;
+  }
+
+  void write(OutputStream stream, std::string_view data) override {
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return unacknowledged_ < kStreamWindow || closed_; });
+      if (closed_) throw Error("provider_failed", "the client went away");
+      unacknowledged_ += data.size();
+    }
+    if (!writer_.data(stream == OutputStream::stdout_stream ? 'o' : 'e', id_, data)) {
+      throw Error("provider_failed", "berth-server went away");
+    }
+  }
+
+  // From the reader: an event for the provider, a window update, the end.
+  void push(SessionEvent event) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return;
+      if (events_.empty()) [[maybe_unused]] ssize_t n = ::write(signal_[1], "e", 1);
+      events_.push_back(std::move(event));
+    }
+    changed_.notify_all();
+  }
+  void acknowledged(uint32_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      unacknowledged_ -= std::min<uint64_t>(bytes, unacknowledged_);
+    }
+    changed_.notify_all();
+  }
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!closed_ && events_.empty()) [[maybe_unused]] ssize_t n = ::write(signal_[1], "e", 1);
+      closed_ = true;
+    }
+    changed_.notify_all();
+  }
+
+  static std::string window_bytes(uint32_t count) {
+    std::string bytes;
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>((count >> shift) & 0xff));
+    return bytes;
+  }
+
+ private:
+  FrameWriter& writer_;
+  uint32_t id_;
+  int signal_[2] = {-1, -1};  // one byte in it while events_ is not empty (or once closed)
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<SessionEvent> events_;
+  bool closed_ = false;
+  uint64_t unacknowledged_ = 0;  // output bytes sent that the server has not consumed yet
+  uint32_t consumed_ = 0;        // input bytes taken since the last window update
+};
+
 // One call in progress, as the host tracks it.
 struct Call {
   explicit Call(Cancellation::Clock::time_point deadline) : cancellation(deadline) {}
   Cancellation cancellation;
   Json request;
   std::string stdin_data;
+  std::unique_ptr<HostChannel> channel;  // session and connect
 };
 
 // Progress lines, and with each the provider's data when it changed since the last line: what
@@ -144,23 +237,44 @@ class Host {
                                         : Cancellation::Clock::time_point::max();
         auto call = std::make_shared<Call>(deadline);
         call->request = std::move(message);
+        std::string method = call->request.value("method", "");
+        if (method == "session" || method == "connect") call->channel = std::make_unique<HostChannel>(writer_, id);
         {
           std::lock_guard lock(mutex_);
           calls_[id] = call;
         }
         // exec waits for its stdin ('c'); everything else starts now.
-        if (call->request.value("method", "") != "exec") start(id, call);
+        if (method != "exec") start(id, call);
       } else if (kind == "cancel") {
-        if (auto call = find(id)) call->cancellation.request();
+        if (auto call = find(id)) {
+          call->cancellation.request();
+          if (call->channel) call->channel->close();
+        }
       }
-    } else if (type == 'i' || type == 'c') {
-      auto call = find(frame_call_id(payload));
-      if (!call) return;
-      if (type == 'i') {
-        call->stdin_data.append(frame_bytes(payload));
-      } else {
-        start(frame_call_id(payload), call);
-      }
+      return;
+    }
+    auto call = find(frame_call_id(payload));
+    if (!call) return;
+    std::string_view bytes = frame_bytes(payload);
+    if (!call->channel) {
+      if (type == 'i') call->stdin_data.append(bytes);
+      if (type == 'c') start(frame_call_id(payload), call);
+      return;
+    }
+    using Kind = SessionEvent::Kind;
+    if (type == 'i') {
+      call->channel->push(SessionEvent{Kind::input, std::string(bytes), 0, 0});
+    } else if (type == 'c') {
+      call->channel->push(SessionEvent{Kind::end_of_input, {}, 0, 0});
+    } else if (type == 'r') {
+      SessionEvent event{Kind::resize, {}, 0, 0};
+      if (decode_size(bytes, event.rows, event.cols)) call->channel->push(std::move(event));
+    } else if (type == 's') {
+      call->channel->push(SessionEvent{Kind::signal, std::string(bytes), 0, 0});
+    } else if (type == 'q') {
+      call->channel->close();
+    } else if (type == 'w' && bytes.size() == 4) {
+      call->channel->acknowledged(frame_call_id(bytes));
     }
   }
 
@@ -203,6 +317,11 @@ class Host {
         exec.stdin_data = std::move(call.stdin_data);
         OutputFrames output(writer_, id, call.cancellation);
         reply["exit_code"] = provider_->exec(context, exec, output);
+      } else if (method == "session") {
+        SessionRequest session = session_request_from_json(request.value("session", Json::object()));
+        reply["exit_code"] = provider_->session(context, session, *call.channel);
+      } else if (method == "connect") {
+        provider_->connect(context, request.value("port", 0), *call.channel);
       } else if (method == "check_target") {
         TargetCheck check = provider_->check_target(properties, data_dir);
         reply["check"] = Json{{"ok", check.ok}, {"message", check.message}};

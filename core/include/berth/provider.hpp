@@ -8,7 +8,7 @@
 ///
 ///     name: folder                 # must equal info().name and the file's base name
 ///     version: 1.2.0               # must equal info().version
-///     api_version: "1.1"           # the SDK API version the library was built against
+///     api_version: "1.2"           # the SDK API version the library was built against
 ///     description: Workspaces as plain folders
 ///
 /// The library runs in its own process (berth-provider-host), never in the server's. That
@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,6 +93,44 @@ struct Status {
   std::string detail;  ///< e.g. "container gone" or the engine's own words
 };
 
+/// What a session runs (SDK 1.2): a command, or the user's shell, with or without a terminal.
+struct SessionRequest {
+  std::vector<std::string> command;  ///< argv; empty: the workspace user's login shell
+  StringMap env;                     ///< added to the workspace's env (TERM comes here with a terminal)
+  std::string workdir;               ///< empty: the workspace's own folder
+  std::string user;                  ///< empty: the provider's default
+  bool tty = false;                  ///< with a terminal: one output stream, stdout; stderr is unused
+  int rows = 24;                     ///< the terminal's size at the start
+  int cols = 80;
+};
+
+/// One thing the client of a session (or of a port connection) did.
+struct SessionEvent {
+  enum class Kind {
+    input,         ///< bytes for the command's standard input (or for the port); `data`
+    end_of_input,  ///< no more input: close the command's stdin (or shut down writing to the port)
+    resize,        ///< the terminal's new size: `rows`, `cols`
+    signal,        ///< a signal for the command: `data` is its name without SIG ("INT", "TERM", "HUP")
+    closed         ///< the client is gone or berth asked the session to end: end the command, return
+  };
+  Kind kind = Kind::input;
+  std::string data;
+  int rows = 0;
+  int cols = 0;
+};
+
+/// The client's end of a session, as the host hands it to a provider: output goes out with
+/// write() (it waits while the client is behind, so memory stays bounded), events come in
+/// with next(). A provider that polls its own descriptors adds event_fd() to its poll set.
+class SessionChannel : public OutputSink {
+ public:
+  /// Readable while an event is waiting for next().
+  virtual int event_fd() const = 0;
+  /// The next event, waiting up to `timeout` for one; nullopt when none came in that time.
+  /// After `closed` it returns `closed` again.
+  virtual std::optional<SessionEvent> next(std::chrono::milliseconds timeout) = 0;
+};
+
 /// A provider. The host makes one per process and calls it from several threads at once, for
 /// different workspaces; an implementation guards any state it shares between calls.
 class Provider {
@@ -111,6 +150,39 @@ class Provider {
   virtual Status status(OperationContext& context) = 0;
   /// Runs a command in the workspace, streams its output, returns its exit code.
   virtual int exec(OperationContext& context, const ExecRequest& request, OutputSink& output) = 0;
+  /// Runs request.command (or the user's shell) in the workspace as an interactive session
+  /// (SDK 1.2): events from the channel feed its stdin, terminal size and signals, its output
+  /// goes to the channel as it comes; returns its exit code. On a `closed` event (or when
+  /// context.cancellation is requested) end the command and everything it started, then return.
+  /// `berth exec` and `berth ssh` both come here. The default serves sessions without a
+  /// terminal through exec() (stdin collected first, up to 64 MiB) and refuses terminals.
+  virtual int session(OperationContext& context, const SessionRequest& request, SessionChannel& channel) {
+    if (request.tty) throw Error("unsupported", "this provider has no terminal sessions (it does not implement Provider::session)");
+    ExecRequest command{request.command, request.env, request.workdir, request.user, {}};
+    if (command.command.empty()) command.command = {"/bin/sh"};
+    for (bool open = true; open;) {
+      auto event = channel.next(std::chrono::milliseconds(200));
+      if (context.cancellation.requested()) throw Error("provider_failed", "the session was cancelled");
+      if (!event) continue;
+      if (event->kind == SessionEvent::Kind::closed) throw Error("provider_failed", "the client went away");
+      if (event->kind == SessionEvent::Kind::end_of_input) open = false;
+      if (event->kind == SessionEvent::Kind::input) command.stdin_data += event->data;
+      if (command.stdin_data.size() > (64u << 20)) {
+        throw Error("too_large", "this provider takes at most 64 MiB of standard input (it does not implement Provider::session)");
+      }
+    }
+    return exec(context, command, channel);
+  }
+  /// Connects to TCP port `port` inside the workspace and relays bytes both ways until either
+  /// side closes (SDK 1.2): `input` events go to the port, `end_of_input` shuts down writing to
+  /// it, what the port sends goes to channel.write(stdout_stream). Throw when nothing listens.
+  /// The default refuses.
+  virtual void connect(OperationContext& context, int port, SessionChannel& channel) {
+    (void)context;
+    (void)port;
+    (void)channel;
+    throw Error("unsupported", "this provider cannot connect to ports in its workspaces (it does not implement Provider::connect)");
+  }
   /// Says whether a target's infrastructure is reachable and usable (berth doctor asks).
   /// Throwing counts as "not reachable", with the message.
   virtual TargetCheck check_target(const StringMap& properties, const std::string& data_dir) {
@@ -146,6 +218,8 @@ struct AbiFacts {
   std::uint32_t size_of_status;
   std::uint32_t size_of_target_check;
   std::uint32_t size_of_cancellation;
+  std::uint32_t size_of_session_request;  ///< SDK 1.2
+  std::uint32_t size_of_session_event;    ///< SDK 1.2
 };
 
 /// The facts of whoever compiles this line: the library through BERTH_PROVIDER, the host itself.
@@ -167,7 +241,8 @@ inline constexpr AbiFacts compiled_abi_facts() {
       0, -1,
 #endif
       sizeof(std::string), sizeof(StringMap), sizeof(Workspace), sizeof(OperationContext), sizeof(ProviderInfo),
-      sizeof(PropertySpec), sizeof(ExecRequest), sizeof(Status), sizeof(TargetCheck), sizeof(Cancellation)};
+      sizeof(PropertySpec), sizeof(ExecRequest), sizeof(Status), sizeof(TargetCheck), sizeof(Cancellation),
+      sizeof(SessionRequest), sizeof(SessionEvent)};
 }
 
 }  // namespace berth

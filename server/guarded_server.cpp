@@ -1,4 +1,6 @@
-#include "tcp_guard.hpp"
+#include "guarded_server.hpp"
+
+#include "stream_routes.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -142,14 +144,16 @@ class DeadlineStream : public httplib::Stream {
 
 }  // namespace
 
-GuardedTcpServer::GuardedTcpServer(std::chrono::milliseconds head_deadline, size_t unauthenticated_per_address)
-    : head_deadline_(head_deadline), per_address_(unauthenticated_per_address) {}
+GuardedServer::GuardedServer(bool keyed, std::chrono::milliseconds head_deadline, size_t unauthenticated_per_address,
+                             StreamRoutes* streams)
+    : keyed_(keyed),
+      head_deadline_(head_deadline), per_address_(unauthenticated_per_address), streams_(streams) {}
 
-void GuardedTcpServer::mark_authenticated() {
+void GuardedServer::mark_authenticated() {
   if (current_connection) current_connection->authenticated = true;
 }
 
-uint64_t GuardedTcpServer::admit(const std::string& address, int sock) {
+uint64_t GuardedServer::admit(const std::string& address, int sock) {
   std::lock_guard lock(mutex_);
   auto& waiting = pending_[address];
   while (waiting.size() >= per_address_) {
@@ -161,7 +165,7 @@ uint64_t GuardedTcpServer::admit(const std::string& address, int sock) {
   return next_id_;
 }
 
-void GuardedTcpServer::release(const std::string& address, uint64_t id) {
+void GuardedServer::release(const std::string& address, uint64_t id) {
   std::lock_guard lock(mutex_);
   auto it = pending_.find(address);
   if (it == pending_.end()) return;
@@ -170,13 +174,21 @@ void GuardedTcpServer::release(const std::string& address, uint64_t id) {
   if (waiting.empty()) pending_.erase(it);
 }
 
-bool GuardedTcpServer::process_and_close_socket(socket_t sock) {
+bool GuardedServer::process_and_close_socket(socket_t sock) {
   sockaddr_storage peer{};
   socklen_t size = sizeof peer;
   ::getpeername(sock, reinterpret_cast<sockaddr*>(&peer), &size);
   std::string address = address_of(peer);
-  uint64_t id = admit(address, sock);
-  bool pending = true;
+  bool pending = keyed_;
+  uint64_t id = pending ? admit(address, sock) : 0;
+  // A stream's first request carries its key like any other; its connection is then its own.
+  if (streams_ && streams_->take(sock, [&] {
+        release(address, id);
+        pending = false;
+      })) {
+    if (pending) release(address, id);
+    return true;
+  }
 
   auto milliseconds = [](time_t seconds, time_t microseconds) {
     return std::chrono::milliseconds(seconds * 1000 + microseconds / 1000);
@@ -199,7 +211,7 @@ bool GuardedTcpServer::process_and_close_socket(socket_t sock) {
     state.authenticated = false;
     bool closed = false;
     bool ok = process_request(stream, served + 1 == keep_alive_max_count_, closed, nullptr);
-    if (!ok || closed || !state.authenticated) break;  // a refused request ends its connection
+    if (!ok || closed || (keyed_ && !state.authenticated)) break;  // a refused request ends its connection
     if (pending) {
       release(address, id);
       pending = false;

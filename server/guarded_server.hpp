@@ -1,0 +1,54 @@
+#pragma once
+// How berth's listeners serve a connection, in place of httplib's own loop: each request's
+// line and headers must arrive within a short deadline (not just each read), and a connection
+// whose first request is a stream route (stream_routes.hpp) is handed over whole.
+// On a keyed listener (TCP), also the guard against clients that hold workers without ever
+// authenticating: a connection whose request was not authenticated is closed after its
+// answer, and each address may keep only a few connections that have not authenticated yet
+// (one more ends the oldest). Keyed clients are then never left waiting behind idle or slow
+// strangers.
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace berth {
+
+class StreamRoutes;
+
+class GuardedServer : public httplib::Server {
+ public:
+  // keyed: every request must carry an API key (TCP). streams: the stream routes, which take
+  // a connection whose first request is theirs.
+  GuardedServer(bool keyed, std::chrono::milliseconds head_deadline, size_t unauthenticated_per_address, StreamRoutes* streams);
+
+  // Says that the request the calling worker is serving carried a live key (the API-key check
+  // calls it); a connection whose request did not is closed after the answer.
+  static void mark_authenticated();
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+
+  // Registers sock as not yet authenticated; ends the oldest such connection of address when
+  // there are too many. Returns the entry's id.
+  uint64_t admit(const std::string& address, int sock);
+  void release(const std::string& address, uint64_t id);  // before the socket is closed
+
+  struct Pending {
+    uint64_t id;
+    int sock;
+  };
+  bool keyed_;
+  std::chrono::milliseconds head_deadline_;
+  size_t per_address_;
+  StreamRoutes* streams_;
+  std::mutex mutex_;
+  std::map<std::string, std::deque<Pending>> pending_;
+  uint64_t next_id_ = 0;
+};
+
+}  // namespace berth

@@ -1,0 +1,39 @@
+#pragma once
+// The API's two streaming routes, served on connections berth owns outright rather than
+// through cpp-httplib (0.11 has no HTTP/1.1 Upgrade):
+//   POST /v1/workspaces/NAME/session      an interactive session (body: SessionRequest)
+//   POST /v1/workspaces/NAME/ports/PORT   a connection to TCP port PORT in the workspace
+// Each needs "Connection: Upgrade" and "Upgrade: berth-stream" and must be the first request
+// on its connection. Refusals are ordinary JSON error answers; after "101 Switching
+// Protocols" both sides speak frames (exec_frames.hpp): the client sends 'i' input, 'c' end
+// of input, 'r' a terminal size (rows and cols, 2 bytes each, big-endian), 's' a signal's
+// name; the server sends 'o' and 'e' output, then 'x' the exit code or '!' an error as JSON.
+// See docs/api.md, "Streams".
+#include "api_keys.hpp"
+#include "workspace_service.hpp"
+
+#include <chrono>
+#include <functional>
+
+namespace berth {
+
+inline constexpr const char* kStreamProtocol = "berth-stream";
+
+class StreamRoutes {
+ public:
+  // keys: non-null on a listener where every request needs an API key (TCP).
+  StreamRoutes(WorkspaceService& service, const ApiKeyStore* keys) : service_(service), keys_(keys) {}
+
+  // Looks (without consuming anything) at the first request on a new connection; when it is
+  // one of the stream routes, serves the connection to its end, closes it and returns true.
+  // Otherwise returns false and the connection is httplib's.
+  // on_authenticated runs once the request showed a live key (TCP).
+  bool take(int sock, const std::function<void()>& on_authenticated = nullptr);
+
+ private:
+  void serve(int sock, const std::function<void()>& on_authenticated);
+  WorkspaceService& service_;
+  const ApiKeyStore* keys_;
+};
+
+}  // namespace berth
