@@ -42,8 +42,10 @@ void add_remote_commands(Registry& registry);
 nlohmann::json read_profiles(const Session& session);
 void write_profiles(const Session& session, const nlohmann::json& config);
 
-// berth ssh NAME (cli/ssh.cpp).
+// berth ssh NAME and berth ssh-config (cli/ssh.cpp), berth forward (cli/forward.cpp).
 void define_ssh(CLI::App& app, Invocation& run);
+void define_ssh_config(CLI::App& app, Invocation& run);
+void define_forward(CLI::App& app, Invocation& run);
 
 // Validates a name argument before it goes anywhere; a bad one is a usage error.
 void require_name_argument(const std::string& kind, const std::string& name);

@@ -1,5 +1,6 @@
 // berth workspace create|list|info|start|stop|delete|exec|ssh|logs, and their shortcuts.
 #include "commands.hpp"
+#include "stream_relay.hpp"
 #include "errors.hpp"
 #include "names.hpp"
 #include "output.hpp"
@@ -213,27 +214,35 @@ class ConsoleOutput : public OutputSink {
 };
 
 void define_exec(CLI::App& app, Invocation& run) {
-  app.footer("Examples:\n  berth exec api -- make test\n  echo data | berth exec -i api -- wc -c");
+  app.footer("Examples:\n  berth exec api -- make test\n  echo data | berth exec -i api -- wc -c\n  berth exec -it api -- top");
   auto name = std::make_shared<std::string>();
   auto request = std::make_shared<ExecRequest>();
   auto env = std::make_shared<std::vector<std::string>>();
   auto with_stdin = std::make_shared<bool>(false);
+  auto with_tty = std::make_shared<bool>(false);
   app.add_option("name", *name, "Workspace name")->required();
   app.add_option("command", request->command, "The command and its arguments, after --")->required();
   app.add_option("-e,--env", *env, "Environment variable KEY=VALUE for the command (repeatable)");
   app.add_option("-w,--workdir", request->workdir, "Folder to run in (default: the workspace's own)");
   app.add_option("-u,--user", request->user, "User to run as (providers that support it)");
-  app.add_flag("-i,--stdin", *with_stdin, "Send this process's standard input to the command");
-  app.footer("The command's exit code is berth exec's own.");
-  app.callback([&run, name, request, env, with_stdin] {
+  app.add_flag("-i,--stdin", *with_stdin, "Stream this process's standard input to the command (any size, binary as is)");
+  app.add_flag("-t,--tty", *with_tty, "Give the command a terminal (with -i: an interactive program, e.g. top)");
+  app.footer("The command's exit code is berth exec's own. Ctrl-C is passed on to the command.");
+  app.callback([&run, name, request, env, with_stdin, with_tty] {
     require_name_argument("workspace", *name);
     request->env = parse_env(*env);
-    if (*with_stdin) {
-      std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-      request->stdin_data = std::move(input);
+    bool tty = *with_tty && ::isatty(0) == 1;
+    Json body{{"command", request->command}, {"env", request->env}, {"workdir", request->workdir}, {"user", request->user}, {"tty", tty}};
+    if (tty) {
+      int rows = 24, cols = 80;
+      terminal_size(0, rows, cols);
+      body["rows"] = rows;
+      body["cols"] = cols;
+      const char* term = std::getenv("TERM");
+      if (!request->env.count("TERM")) body["env"]["TERM"] = term && *term ? term : "xterm-256color";
     }
-    ConsoleOutput output;
-    run.exit_code = run.session.api().exec(*name, *request, output);
+    int sock = run.session.api().open_stream("/v1/workspaces/" + *name + "/session", body.dump());
+    run.exit_code = relay_stream(sock, RelayOptions{*with_stdin || tty ? 0 : -1, 1, 2, tty, !tty, "the command"});
   });
 }
 
@@ -281,7 +290,9 @@ constexpr WorkspaceCommand kWorkspaceCommands[] = {
     {"stop", "Stop a workspace", define_stop},
     {"delete", "Delete a workspace and what its provider made", define_delete},
     {"exec", "Run a command in a workspace: berth exec NAME -- CMD [ARGS...]", define_exec},
-    {"ssh", "Open an interactive shell in a workspace", define_ssh},
+    {"ssh", "Open an interactive shell in a workspace (or speak SSH for OpenSSH clients: --stdio)", define_ssh},
+    {"ssh-config", "Print OpenSSH 'Host NAME.berth' entries so ssh, scp, rsync and editors reach workspaces", define_ssh_config},
+    {"forward", "Forward local TCP ports to ports in a workspace: berth forward NAME [LOCAL:]REMOTE ...", define_forward},
     {"logs", "Show a workspace's operation log", define_logs},
 };
 

@@ -1,175 +1,156 @@
-// berth ssh NAME: an interactive shell in a workspace, by the way its provider recorded:
-// a folder on this machine (provider_data "path"), or a container on a Docker engine
-// (provider_data "container_id" and "docker_host"), through the engine's exec API with a TTY.
+// berth ssh NAME: a shell (or a command) in a workspace, with a terminal, through the server's
+// session stream: the same for every provider and for a server on another machine.
+// berth ssh NAME --stdio: the workspace's own OpenSSH server on stdin/stdout, as an ssh
+// ProxyCommand; berth ssh-config prints the entries that use it, so ssh, scp, rsync and
+// editors (VS Code Remote-SSH, JetBrains Gateway) reach workspaces.
 #include "codec.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
-#include "http_client.hpp"
-#include "unix_http.hpp"
+#include "ssh_keys.hpp"
+#include "stream_relay.hpp"
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <fcntl.h>
+#include <cstdlib>
+#include <iostream>
 
 namespace berth::cli {
 namespace {
 
-int winch_pipe[2] = {-1, -1};
+std::string session_path(const std::string& name) { return "/v1/workspaces/" + name + "/session"; }
 
-void on_winch(int) {
-  char c = 1;
-  [[maybe_unused]] ssize_t n = ::write(winch_pipe[1], &c, 1);
+std::string quoted_for_shell(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
-// Puts the terminal in raw mode for the life of the object.
-class RawTerminal {
- public:
-  RawTerminal() {
-    if (::isatty(0) != 1 || ::tcgetattr(0, &saved_) != 0) return;
-    termios raw = saved_;
-    ::cfmakeraw(&raw);
-    active_ = ::tcsetattr(0, TCSANOW, &raw) == 0;
-  }
-  ~RawTerminal() {
-    if (active_) ::tcsetattr(0, TCSANOW, &saved_);
-  }
-
- private:
-  termios saved_{};
-  bool active_ = false;
-};
-
-void resize(HttpClient& client, const std::string& exec_id) {
-  winsize size{};
-  if (::ioctl(0, TIOCGWINSZ, &size) != 0 || size.ws_row == 0) return;
-  try {
-    client.request("POST", "/exec/" + exec_id + "/resize?h=" + std::to_string(size.ws_row) + "&w=" + std::to_string(size.ws_col));
-  } catch (const HttpError&) {
-    // A resize that does not reach the engine only leaves the old size.
-  }
+// Runs the workspace's sshd in inetd mode on the stream: this machine's berth key is the only
+// one it accepts, its host key is berth's own (so the client can check it), and nothing of the
+// workspace's sshd_config applies (it may not exist, or forbid what berth needs).
+std::string sshd_script(const SshKeys& keys) {
+  return "sshd=; for d in /usr/sbin /usr/local/sbin /sbin /usr/bin /usr/local/bin; do "
+         "if [ -x \"$d/sshd\" ]; then sshd=\"$d/sshd\"; break; fi; done\n"
+         "if [ -z \"$sshd\" ]; then echo \"berth: this workspace has no OpenSSH server (sshd); install openssh-server in its "
+         "image (Debian/Ubuntu: apt-get install openssh-server; Alpine: apk add openssh-server; Fedora: dnf install "
+         "openssh-server)\" >&2; exit 127; fi\n"
+         "umask 077; dir=\"${TMPDIR:-/tmp}/.berth-sshd-$(id -u)\"; mkdir -p \"$dir\" || exit 1\n"
+         "printf '%s\\n' " + quoted_for_shell(keys.host_private) + " > \"$dir/host_key\"\n"
+         "printf '%s\\n' " + quoted_for_shell(keys.client_public) + " > \"$dir/authorized_keys\"\n"
+         "[ \"$(id -u)\" = 0 ] && mkdir -p /run/sshd /var/empty 2>/dev/null\n"
+         "exec \"$sshd\" -i -e -f /dev/null -h \"$dir/host_key\" -o \"AuthorizedKeysFile $dir/authorized_keys\" "
+         "-o StrictModes=no -o PidFile=none -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no "
+         "-o KbdInteractiveAuthentication=no -o \"Subsystem sftp internal-sftp\" -o LogLevel=ERROR -o PrintMotd=no "
+         "-o AllowTcpForwarding=yes -o AllowStreamLocalForwarding=yes\n";
 }
 
-int docker_shell(const Workspace& w, const std::string& shell) {
-  const std::string& address = w.provider_data.at("docker_host");
-  const std::string& id = w.provider_data.at("container_id");
-  HttpClient client(address);
-  const char* term = std::getenv("TERM");
-  Json body{{"AttachStdin", true}, {"AttachStdout", true}, {"AttachStderr", true}, {"Tty", true},
-            {"Cmd", {shell}}, {"Env", {std::string("TERM=") + (term ? term : "xterm")}},
-            {"WorkingDir", w.provider_data.count("workdir") ? w.provider_data.at("workdir") : "/"}};
-  HttpResponse created;
-  try {
-    created = client.request("POST", "/containers/" + id + "/exec", body.dump());
-  } catch (const HttpError& error) {
-    throw unavailable("cannot reach the Docker engine at " + address + ": " + error.what());
+Json session_body(const std::vector<std::string>& command, bool tty, const std::string& shell) {
+  Json body{{"tty", tty}};
+  if (!command.empty()) {
+    body["command"] = command;
+  } else if (!shell.empty()) {
+    body["command"] = std::vector<std::string>{shell};
   }
-  if (created.status == 404) throw conflict("the container of '" + w.name + "' is gone; delete the workspace (berth delete " + w.name + ")");
-  if (created.status == 409) throw conflict("the container of '" + w.name + "' is not running (berth start " + w.name + ")");
-  if (created.status != 201) throw provider_failed("the engine refused the shell: " + created.body);
-  std::string exec_id = Json::parse(created.body).value("Id", "");
+  if (tty) {
+    int rows = 24, cols = 80;
+    terminal_size(0, rows, cols);
+    body["rows"] = rows;
+    body["cols"] = cols;
+    const char* term = std::getenv("TERM");
+    body["env"] = Json{{"TERM", term && *term ? term : "xterm-256color"}};
+  }
+  return body;
+}
 
-  std::string start = Json{{"Detach", false}, {"Tty", true}}.dump();
-  std::string request = "POST /exec/" + exec_id + "/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
-                        "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: " + std::to_string(start.size()) + "\r\n\r\n" + start;
-  int status = 0;
-  std::string head;
-  int fd = open_raw_stream(address, request, status, head);
-  if (status != 101 && status != 200) {
-    ::close(fd);
-    throw provider_failed("the engine refused the shell (HTTP " + std::to_string(status) + ")");
-  }
-
-  if (::pipe2(winch_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
-    struct sigaction action {};
-    action.sa_handler = on_winch;
-    ::sigaction(SIGWINCH, &action, nullptr);
-  }
-  {
-    RawTerminal raw;
-    resize(client, exec_id);
-    pollfd fds[3] = {{0, POLLIN, 0}, {fd, POLLIN, 0}, {winch_pipe[0], POLLIN, 0}};
-    char buffer[16384];
-    bool input_open = true;
-    while (true) {
-      fds[0].fd = input_open ? 0 : -1;
-      if (::poll(fds, 3, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      if (fds[2].revents & POLLIN) {
-        while (::read(winch_pipe[0], buffer, sizeof buffer) > 0) {
-        }
-        resize(client, exec_id);
-      }
-      if (fds[0].revents & (POLLIN | POLLHUP)) {
-        ssize_t n = ::read(0, buffer, sizeof buffer);
-        if (n <= 0) {
-          input_open = false;
-          ::shutdown(fd, SHUT_WR);
-        } else if (::send(fd, buffer, static_cast<size_t>(n), MSG_NOSIGNAL) < 0) {
-          break;
-        }
-      }
-      if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        if (n <= 0) break;
-        for (ssize_t done = 0; done < n;) {
-          ssize_t written = ::write(1, buffer + done, static_cast<size_t>(n - done));
-          if (written <= 0) break;
-          done += written;
-        }
-      }
+void define_ssh_command(CLI::App& app, Invocation& run) {
+  auto name = std::make_shared<std::string>();
+  auto shell = std::make_shared<std::string>();
+  auto command = std::make_shared<std::vector<std::string>>();
+  auto stdio = std::make_shared<bool>(false);
+  app.add_option("name", *name, "Workspace name")->required();
+  app.add_option("command", *command, "A command to run instead of the shell, after --");
+  app.add_option("--shell", *shell, "Shell to run (default: the workspace user's login shell)");
+  app.add_flag("--stdio", *stdio,
+               "Speak SSH on stdin/stdout with the workspace's own sshd (an ssh ProxyCommand; see berth ssh-config)");
+  app.footer(
+      "Examples:\n  berth ssh api\n  berth ssh api -- top\n  berth ssh-config >> ~/.ssh/config && ssh api.berth\n\n"
+      "With a terminal on stdin the session has one too (raw mode, resizes, Ctrl-C and Ctrl-Z reach the workspace);\n"
+      "its exit code is berth ssh's own.");
+  app.callback([&run, name, shell, command, stdio] {
+    require_name_argument("workspace", *name);
+    auto& api = run.session.api();
+    if (*stdio) {
+      SshKeys keys = ensure_ssh_keys(run.session.home());
+      Json body{{"tty", false}, {"command", std::vector<std::string>{"/bin/sh", "-c", sshd_script(keys)}}};
+      int sock = api.open_stream(session_path(*name), body.dump());
+      run.exit_code = relay_stream(sock, RelayOptions{0, 1, 2, false, false, "the ssh connection"});
+      return;
     }
-  }
-  ::close(fd);
-  HttpResponse inspected;
-  try {
-    inspected = client.request("GET", "/exec/" + exec_id + "/json");
-  } catch (const HttpError&) {
-    return 1;
-  }
-  Json state = Json::parse(inspected.body, nullptr, false);
-  return state.is_object() && state["ExitCode"].is_number() ? state["ExitCode"].get<int>() : 1;
-}
-
-[[noreturn]] void local_shell(const Workspace& w, const std::string& path, const std::string& shell) {
-  for (const auto& [key, value] : w.env) ::setenv(key.c_str(), value.c_str(), 1);
-  ::setenv("BERTH_WORKSPACE", w.name.c_str(), 1);
-  if (::chdir(path.c_str()) != 0) throw unavailable("cannot enter " + path + ": its folder is gone (berth delete " + w.name + ")");
-  ::execl(shell.c_str(), shell.c_str(), "-i", static_cast<char*>(nullptr));
-  throw unavailable("cannot run " + shell);
+    bool tty = ::isatty(0) == 1 && ::isatty(1) == 1;
+    int sock = api.open_stream(session_path(*name), session_body(*command, tty, *shell).dump());
+    run.exit_code = relay_stream(sock, RelayOptions{0, 1, 2, tty, !tty, "the session"});
+  });
 }
 
 }  // namespace
 
-void define_ssh(CLI::App& app, Invocation& run) {
-  auto name = std::make_shared<std::string>();
-  auto shell = std::make_shared<std::string>();
-  app.add_option("name", *name, "Workspace name")->required();
-  app.add_option("--shell", *shell, "Shell to run (default: the target's, or /bin/sh)");
-  app.callback([&run, name, shell] {
-    require_name_argument("workspace", *name);
-    Workspace w = run.session.api().get_workspace(*name);
-    if (w.state != WorkspaceState::started) {
-      throw conflict("workspace '" + *name + "' is " + to_string(w.state) + "; start it first: berth start " + *name);
+void define_ssh(CLI::App& app, Invocation& run) { define_ssh_command(app, run); }
+
+void define_ssh_config(CLI::App& app, Invocation& run) {
+  auto names = std::make_shared<std::vector<std::string>>();
+  app.add_option("names", *names, "Workspaces (default: every one)");
+  app.footer(
+      "Prints 'Host NAME.berth' entries for OpenSSH clients:\n"
+      "  berth ssh-config > ~/.ssh/berth.config   (and 'Include berth.config' at the top of ~/.ssh/config)\n"
+      "  ssh api.berth; scp file api.berth:/tmp/; rsync -a dir/ api.berth:dir/\n"
+      "VS Code Remote-SSH and JetBrains Gateway list the same hosts. The workspace needs an OpenSSH server (sshd).");
+  app.callback([&run, names] {
+    for (const auto& name : *names) require_name_argument("workspace", name);
+    auto& api = run.session.api();
+    SshKeys keys = ensure_ssh_keys(run.session.home());
+    std::vector<Workspace> workspaces;
+    if (names->empty()) {
+      workspaces = api.list_workspaces();
+    } else {
+      for (const auto& name : *names) workspaces.push_back(api.get_workspace(name));
     }
-    const auto& data = w.provider_data;
-    std::string chosen = !shell->empty() ? *shell : data.count("shell") ? data.at("shell") : "/bin/sh";
-    if (!run.session.local_server()) {
-      throw unavailable("berth ssh reaches workspaces of a server on this machine only; run it where the server runs");
+    std::string self = "berth";
+    char path[4096];
+    if (ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1); n > 0) self.assign(path, static_cast<size_t>(n));
+    std::string global = " --home " + quoted_for_shell(run.session.home().data_dir.string());
+    if (!run.session.options.server.empty()) global += " --server " + quoted_for_shell(run.session.options.server);
+    std::cout << "# berth workspaces, for OpenSSH (berth ssh-config); the connection goes through berth, not the network\n";
+    for (const auto& w : workspaces) {
+      std::string user;
+      if (w.state == WorkspaceState::started) {
+        // Who the workspace's commands run as is the login to ask for.
+        struct Capture : OutputSink {
+          void write(OutputStream stream, std::string_view data) override {
+            if (stream == OutputStream::stdout_stream) text.append(data);
+          }
+          std::string text;
+        } capture;
+        try {
+          if (api.exec(w.name, ExecRequest{{"id", "-un"}, {}, "", "", ""}, capture) == 0) {
+            user = capture.text.substr(0, capture.text.find('\n'));
+          }
+        } catch (const Error&) {
+        }
+      }
+      std::cout << "\nHost " << w.name << ".berth\n"
+                << "  HostName " << w.name << "\n";
+      if (!user.empty()) {
+        std::cout << "  User " << user << "\n";
+      } else {
+        std::cout << "  # User: not known while the workspace is " << to_string(w.state) << " (berth start " << w.name << ")\n";
+      }
+      std::cout << "  ProxyCommand " << quoted_for_shell(self) << global << " ssh " << w.name << " --stdio\n"
+                << "  IdentityFile \"" << keys.client_private_path << "\"\n"
+                << "  IdentitiesOnly yes\n"
+                << "  UserKnownHostsFile \"" << keys.known_hosts_path << "\"\n"
+                << "  HostKeyAlias berth-workspace\n"
+                << "  StrictHostKeyChecking yes\n";
     }
-    if (data.count("container_id") && data.count("docker_host")) {
-      run.exit_code = docker_shell(w, chosen);
-      return;
-    }
-    if (data.count("path")) local_shell(w, data.at("path"), chosen);
-    throw unavailable("berth ssh does not know how to reach a " + w.provider + " workspace; use berth exec " + *name + " -- CMD");
   });
 }
 

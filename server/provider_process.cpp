@@ -530,7 +530,8 @@ void ProviderProcess::kill_instance(Instance& instance, const std::string& reaso
 ProviderReply ProviderProcess::call(const ProviderCall& call) {
   auto instance = running_instance();
   auto pending = std::make_shared<Pending>();
-  pending->method = call.method;
+  const std::string& what = call.label.empty() ? call.method : call.label;
+  pending->method = what;
   pending->progress = call.progress;
   pending->output = call.output;
   uint32_t id = 0;
@@ -550,10 +551,11 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
   if (call.exec) request["exec"] = exec_request_to_json(*call.exec);
   if (call.session) request["session"] = session_request_to_json(*call.session);
   if (call.method == "connect") request["port"] = call.port;
+  if (what != call.method) request["label"] = what;
   {
     std::lock_guard lock(instance->mutex);
     if (instance->ended) {
-      throw provider_failed(failure_prefix() + " " + instance->death + " before " + call.method + " could start");
+      throw provider_failed(failure_prefix() + " " + instance->death + " before " + what + " could start");
     }
     instance->calls[id] = pending;
   }
@@ -661,7 +663,7 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
   if (!pending->done) {
     ended_because = !pending->cancel_reason.empty()
                         ? pending->cancel_reason
-                        : call.method + " timed out after " + seconds_text(call.timeout) + " (" + call.timeout_source + ")";
+                        : what + " timed out after " + seconds_text(call.timeout) + " (" + call.timeout_source + ")";
     auto grace = grace_for(call.timeout);
     lock.unlock();
     Json cancel{{"type", "cancel"}, {"id", id}};

@@ -47,6 +47,7 @@ class StreamInput {
 // One call into a provider, as the server makes it.
 struct ProviderCall {
   std::string method;  // create, start, stop, destroy, status, exec, session, connect, check_target
+  std::string label;   // what messages call it ("exec" for a session without a terminal); default: method
   const Workspace* workspace = nullptr;
   const StringMap* properties = nullptr;
   StringMap* provider_data = nullptr;  // updated from the reply, also when the call failed

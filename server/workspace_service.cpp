@@ -715,6 +715,7 @@ ProviderReply WorkspaceService::stream_call(const std::string& method, const std
   } done{*this};
   ProviderCall call;
   call.method = method;
+  call.label = method == "connect" ? "port connection" : interactive ? "session" : "exec";
   call.workspace = &workspace;
   call.properties = &target.properties;
   call.provider_data = &workspace.provider_data;
@@ -743,7 +744,7 @@ void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
   }
   // An exec may never end by itself (a shell, a server): end every one now. Each ends at the
   // cancel, or its host is killed after the grace period; either way it ends before the wait.
-  for (const char* method : {"exec", "session", "connect"}) providers_.cancel_all(method, "cancelled: berth-server is shutting down");
+  for (const char* method : {"exec", "session", "port connection"}) providers_.cancel_all(method, "cancelled: berth-server is shutting down");
   {
     std::unique_lock lock(mutex_);
     idle_.wait_for(lock, grace, [&] { return running_ == 0 && execs_ == 0; });

@@ -5,9 +5,14 @@
 #include "exec_frames.hpp"
 #include "unix_http.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ostream>
 
@@ -265,6 +270,65 @@ int ApiClient::exec(const std::string& name, const ExecRequest& request, OutputS
   if (stream_error) throw *stream_error;
   if (exit_code < 0) throw internal_error("the server ended the command's stream without an exit code");
   return exit_code;
+}
+
+int ApiClient::open_stream(const std::string& path, const std::string& body) {
+  std::string error;
+  bool absent = false;
+  int fd = connect_socket(endpoint_.address, error, &absent);
+  if (fd < 0) {
+    absent_server_ = absent;
+    if (absent && start_server_) {
+      auto start = std::move(start_server_);
+      start_server_ = nullptr;
+      start();
+      return open_stream(path, body);
+    }
+    throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + error +
+                      " (start it with 'berth server start', or check --server)");
+  }
+  std::string host = endpoint_.address.rfind("unix:", 0) == 0 ? "berth" : endpoint_.address.substr(endpoint_.address.find("//") + 2);
+  std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + host +
+                        "\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: berth-stream\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n" +
+                        (endpoint_.api_key.empty() ? "" : "Authorization: Bearer " + endpoint_.api_key + "\r\n") + "\r\n" + body;
+  auto lost = [&](const std::string& what) {
+    ::close(fd);
+    return unavailable("lost the connection to the berth server at " + endpoint_.address + " " + what);
+  };
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw lost("while opening the stream");
+    sent += static_cast<size_t>(n);
+  }
+  // The head, a byte at a time: whatever follows it is the stream's, not ours to take.
+  std::string head;
+  char c;
+  while (head.size() < 16384 && head.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = ::recv(fd, &c, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw lost("before it answered");
+    head.push_back(c);
+  }
+  int status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
+  if (trace_) *trace_ << "berth: POST " << path << " -> " << status << std::endl;
+  if (status == 101) return fd;
+  std::string lower = head;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  size_t length = 0;
+  if (size_t at = lower.find("\r\ncontent-length:"); at != std::string::npos) length = std::strtoul(lower.c_str() + at + 17, nullptr, 10);
+  std::string answer;
+  char buffer[4096];
+  while (answer.size() < std::min<size_t>(length, 1 << 20)) {
+    ssize_t n = ::recv(fd, buffer, std::min(sizeof buffer, length - answer.size()), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (status == 0) throw unavailable("the berth server at " + endpoint_.address + " did not answer in HTTP");
+  throw error_from_reply(status, answer);
 }
 
 std::string ApiClient::workspace_log(const std::string& name) {

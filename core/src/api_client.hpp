@@ -42,6 +42,10 @@ class ApiClient : public Api {
   std::string delete_workspace(const std::string& name, bool force, ProgressSink* follow) override;
   int exec(const std::string& name, const ExecRequest& request, OutputSink& output) override;
   std::string workspace_log(const std::string& name) override;
+  // Opens a stream route (POST path with a JSON body and "Upgrade: berth-stream", see
+  // server/stream_routes.hpp) and returns its socket once the server switched protocols;
+  // throws the server's refusal as berth::Error. The caller owns (closes) the socket.
+  int open_stream(const std::string& path, const std::string& body);
   // Follows the log from byte offset until the running operation ends.
   void follow_log(const std::string& name, long long offset, ProgressSink& sink);
 

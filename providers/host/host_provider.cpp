@@ -1,5 +1,6 @@
 // The host provider: a workspace is a folder on the server's machine; exec runs there.
 #include "process.hpp"
+#include "session.hpp"
 
 #include <berth/provider.hpp>
 
@@ -193,24 +194,28 @@ class HostProvider : public berth::Provider {
   }
 
   int exec(berth::OperationContext& context, const berth::ExecRequest& request, berth::OutputSink& output) override {
-    fs::path folder = require_folder(context);
-    if (!request.user.empty()) {
-      throw berth::Error("invalid", "the host provider runs commands as the server's user; --user is not supported");
-    }
-    fs::path workdir = request.workdir.empty() ? folder : fs::path(request.workdir).is_absolute() ? fs::path(request.workdir) : folder / request.workdir;
-    berth::StringMap env = context.workspace.env;
-    for (const auto& [key, value] : request.env) env[key] = value;
-    env["BERTH_WORKSPACE"] = context.workspace.name;
-    const std::string& name = context.workspace.name;
-    return host::run_process({request.command, workdir.string(), env, request.stdin_data, &context.cancellation}, output, [this, name](int pid) {
-      std::lock_guard lock(mutex_);
-      if (pid > 0) {
-        running_[name].insert(pid);
-      } else {
-        running_[name].erase(-pid);  // only this command: the workspace's others still run
-      }
-    });
+    host::ProcessSpec spec = command_spec(context, request.command, request.env, request.workdir, request.user);
+    spec.stdin_data = request.stdin_data;
+    spec.cancellation = &context.cancellation;
+    return host::run_process(spec, output, observer_for(context.workspace.name));
   }
+
+  int session(berth::OperationContext& context, const berth::SessionRequest& request, berth::SessionChannel& channel) override {
+    std::vector<std::string> command = request.command;
+    if (command.empty()) {
+      auto shell = context.workspace.provider_data.find("shell");
+      command = {shell == context.workspace.provider_data.end() ? "/bin/sh" : shell->second, "-l"};
+    }
+    host::SessionSpec spec{command_spec(context, command, request.env, request.workdir, request.user), request.tty, request.rows,
+                           request.cols};
+    return host::run_session(spec, channel, context.cancellation, observer_for(context.workspace.name));
+  }
+
+  void connect(berth::OperationContext& context, int port, berth::SessionChannel& channel) override {
+    require_folder(context);
+    host::connect_port(port, channel, context.cancellation);
+  }
+
 
  private:
   static std::string property(const berth::OperationContext& context, const std::string& key, const std::string& fallback) {
@@ -327,6 +332,31 @@ class HostProvider : public berth::Provider {
                                                 "; delete the workspace (berth delete " + context.workspace.name + " --force)");
     }
     return folder;
+  }
+
+  host::ProcessSpec command_spec(berth::OperationContext& context, const std::vector<std::string>& command, const berth::StringMap& extra_env,
+                                 const std::string& workdir, const std::string& user) {
+    fs::path folder = require_folder(context);
+    if (!user.empty()) {
+      throw berth::Error("invalid", "the host provider runs commands as the server's user; --user is not supported");
+    }
+    fs::path where = workdir.empty() ? folder : fs::path(workdir).is_absolute() ? fs::path(workdir) : folder / workdir;
+    berth::StringMap env = context.workspace.env;
+    for (const auto& [key, value] : extra_env) env[key] = value;
+    env["BERTH_WORKSPACE"] = context.workspace.name;
+    return host::ProcessSpec{command, where.string(), env, {}, nullptr};
+  }
+
+  // Keeps the workspace's running commands' groups, so stop and delete end them.
+  host::PidObserver observer_for(const std::string& name) {
+    return [this, name](int pid) {
+      std::lock_guard lock(mutex_);
+      if (pid > 0) {
+        running_[name].insert(pid);
+      } else {
+        running_[name].erase(-pid);  // only this command: the workspace's others still run
+      }
+    };
   }
 
   void stop_running(const std::string& name) {

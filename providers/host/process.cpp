@@ -32,6 +32,8 @@ struct Pipe {
   void close_write() { ::close(write_end), write_end = -1; }
 };
 
+}  // namespace
+
 std::vector<std::string> build_environment(const berth::StringMap& extra) {
   std::vector<std::string> env;
   for (char** entry = environ; *entry; ++entry) {
@@ -42,8 +44,6 @@ std::vector<std::string> build_environment(const berth::StringMap& extra) {
   for (const auto& [key, value] : extra) env.push_back(key + "=" + value);
   return env;
 }
-
-}  // namespace
 
 int run_process(const ProcessSpec& spec, berth::OutputSink& sink, const PidObserver& observer) {
   if (spec.argv.empty()) throw std::runtime_error("no command given");

@@ -18,6 +18,9 @@ struct ProcessSpec {
   const berth::Cancellation* cancellation = nullptr;
 };
 
+// The server's environment with extra added (or replacing), as KEY=VALUE strings.
+std::vector<std::string> build_environment(const berth::StringMap& extra);
+
 // Called with each process group id when it starts and with its negative when it has ended.
 using PidObserver = std::function<void(int)>;
 

@@ -335,7 +335,7 @@ class Host {
     } catch (const std::exception& error) {
       return failed("provider_failed", error.what());
     } catch (...) {
-      return failed("provider_failed", "the provider threw something that is not a std::exception during " + method);
+      return failed("provider_failed", "the provider threw something that is not a std::exception during " + request.value("label", method));
     }
   }
 

@@ -1,0 +1,197 @@
+#include "stream_relay.hpp"
+
+#include "codec.hpp"
+#include "errors.hpp"
+#include "exec_frames.hpp"
+#include "provider_protocol.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+
+namespace berth::cli {
+namespace {
+
+// Signals arrive here and are read in the relay loop (a self-pipe).
+int signal_pipe[2] = {-1, -1};
+
+void on_signal(int number) {
+  int saved = errno;
+  char byte = static_cast<char>(number);
+  [[maybe_unused]] ssize_t n = ::write(signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+// Takes the given signals for the life of the object, and gives them back.
+class SignalCatcher {
+ public:
+  explicit SignalCatcher(std::initializer_list<int> numbers) {
+    if (signal_pipe[0] < 0 && ::pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw unavailable("out of descriptors");
+    for (int number : numbers) {
+      struct sigaction action {};
+      action.sa_handler = on_signal;
+      sigemptyset(&action.sa_mask);
+      struct sigaction old {};
+      ::sigaction(number, &action, &old);
+      saved_.push_back({number, old});
+    }
+  }
+  ~SignalCatcher() {
+    for (const auto& [number, old] : saved_) ::sigaction(number, &old, nullptr);
+  }
+  int fd() const { return signal_pipe[0]; }
+
+ private:
+  std::vector<std::pair<int, struct sigaction>> saved_;
+};
+
+// Puts a terminal in raw mode for the life of the object.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (::tcgetattr(fd, &saved_) != 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    active_ = ::tcsetattr(fd, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSAFLUSH, &saved_);
+  }
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+bool send_all(int sock, const std::string& bytes) {
+  for (size_t done = 0; done < bytes.size();) {
+    ssize_t n = ::send(sock, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+const char* signal_name(int number) {
+  switch (number) {
+    case SIGINT: return "INT";
+    case SIGTERM: return "TERM";
+    case SIGHUP: return "HUP";
+    case SIGQUIT: return "QUIT";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+bool terminal_size(int fd, int& rows, int& cols) {
+  winsize size{};
+  if (::ioctl(fd, TIOCGWINSZ, &size) != 0 || size.ws_row == 0) return false;
+  rows = size.ws_row;
+  cols = size.ws_col;
+  return true;
+}
+
+int relay_stream(int sock, const RelayOptions& options) {
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{sock};
+  std::optional<int> exit_code;
+  std::optional<Error> failure;
+  bool output_broken = false;
+  FrameDecoder decoder([&](char type, std::string_view payload) {
+    switch (type) {
+      case 'o':
+        if (!output_broken && !write_all(options.output, payload)) output_broken = true;
+        break;
+      case 'e':
+        if (!output_broken && !write_all(options.error_output, payload)) output_broken = true;
+        break;
+      case 'x': exit_code = std::atoi(std::string(payload).c_str()); break;
+      case '!': {
+        Json body = Json::parse(payload, nullptr, false);
+        Json error = body.is_object() ? body.value("error", Json::object()) : Json::object();
+        failure = Error(error.value("code", "internal"), error.value("message", "the server ended " + options.what + " with an error"));
+        break;
+      }
+      default: break;
+    }
+  });
+
+  SignalCatcher signals(options.forward_signals ? std::initializer_list<int>{SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT}
+                                                : std::initializer_list<int>{SIGWINCH, SIGTERM, SIGHUP});
+  std::optional<RawTerminal> raw;
+  if (options.terminal && options.input >= 0 && ::isatty(options.input) == 1) raw.emplace(options.input);
+  bool input_open = options.input >= 0;
+  if (!input_open && !send_all(sock, encode_frame('c', {}))) {
+    throw unavailable("lost the connection to the berth server at the start of " + options.what);
+  }
+  char buffer[65536];
+  bool hung_up = false;
+  while (!exit_code && !failure && !output_broken) {
+    pollfd fds[3] = {{sock, POLLIN, 0}, {input_open ? options.input : -1, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
+    if (::poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[2].revents & POLLIN) {
+      char number = 0;
+      while (::read(signals.fd(), &number, 1) == 1) {
+        if (number == SIGWINCH && options.terminal) {
+          int rows = 0, cols = 0;
+          if (terminal_size(options.input, rows, cols)) send_all(sock, encode_frame('r', encode_size(rows, cols)));
+        } else if (options.forward_signals && signal_name(number)) {
+          send_all(sock, encode_frame('s', signal_name(number)));
+        } else if (number == SIGTERM || number == SIGHUP) {
+          hung_up = true;  // the terminal is restored on the way out
+        }
+      }
+      if (hung_up) break;
+    }
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(options.input, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      bool sent = n > 0 ? send_all(sock, encode_frame('i', std::string_view(buffer, static_cast<size_t>(n))))
+                        : send_all(sock, encode_frame('c', {}));
+      if (n <= 0) input_open = false;
+      if (!sent) break;
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::recv(sock, buffer, sizeof buffer, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      decoder.feed(buffer, static_cast<size_t>(n));
+    }
+  }
+  raw.reset();
+  // Nobody reads our output any more (berth exec ... | head): the command is ended, as a
+  // local one would be by SIGPIPE, when the socket closes.
+  if (output_broken) return 128 + SIGPIPE;
+  if (failure) throw *failure;
+  if (exit_code) return *exit_code;
+  if (hung_up) return 129;
+  throw unavailable("lost the connection to the berth server during " + options.what +
+                    " (the server stopped or restarted; the command in the workspace was ended)");
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,26 @@
+#pragma once
+// The CLI's end of a berth stream (a session or a port connection, server/stream_routes.hpp):
+// what it reads goes out as 'i' frames, what comes back goes to its outputs. Knows nothing of
+// providers: every workspace is reached the same way, through the server.
+#include <string>
+
+namespace berth::cli {
+
+struct RelayOptions {
+  int input = 0;             // read and sent as stdin; -1: none (end of input at once)
+  int output = 1;            // 'o' frames
+  int error_output = 2;      // 'e' frames
+  bool terminal = false;     // raw mode on the input terminal for the session, resizes on SIGWINCH
+  bool forward_signals = false;  // SIGINT, SIGTERM, SIGHUP go to the remote command ('s' frames)
+  std::string what = "the session";  // for messages: "the session", "the connection"
+};
+
+// Relays until the server sends the exit code ('x') and returns it; throws berth::Error with
+// the server's error ('!'), or unavailable when the connection to the server is lost. Closes
+// sock. The terminal is restored however it ends.
+int relay_stream(int sock, const RelayOptions& options);
+
+// The terminal size of fd, or false when it is not a terminal.
+bool terminal_size(int fd, int& rows, int& cols);
+
+}  // namespace berth::cli
