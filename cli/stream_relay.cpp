@@ -173,8 +173,7 @@ int relay_stream(int sock, const RelayOptions& options) {
       if (n < 0 && errno == EINTR) continue;
       bool sent = n > 0 ? send_all(sock, encode_frame('i', std::string_view(buffer, static_cast<size_t>(n))))
                         : send_all(sock, encode_frame('c', {}));
-      if (n <= 0) input_open = false;
-      if (!sent) break;
+      if (n <= 0 || !sent) input_open = false;  // a refused stream still says why before it closes
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::recv(sock, buffer, sizeof buffer, 0);

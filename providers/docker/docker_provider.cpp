@@ -1,6 +1,7 @@
 // The docker provider: each workspace is a container on a Docker engine, driven through the
 // Engine API (no docker CLI needed). Written only against berth's public SDK.
 #include "engine.hpp"
+#include "session.hpp"
 
 #include <berth/provider.hpp>
 
@@ -387,7 +388,23 @@ class DockerProvider : public berth::Provider {
     return exit_code.get<int>();
   }
 
+  int session(berth::OperationContext& c, const berth::SessionRequest& request, berth::SessionChannel& channel) override {
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    return docker::run_session(*engine, command_place(c, request.user, request.workdir), request, channel, c.cancellation);
+  }
+
+  void connect(berth::OperationContext& c, int port, berth::SessionChannel& channel) override {
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    docker::connect_port(*engine, command_place(c, "", ""), port, channel, c.cancellation);
+  }
+
  private:
+  // Where a command of this workspace runs, and as whom.
+  docker::CommandPlace command_place(const berth::OperationContext& c, const std::string& user, const std::string& workdir) {
+    return docker::CommandPlace{container_id(c), c.workspace.name, user.empty() ? property(c.properties, "user") : user,
+                                workdir.empty() ? workdir_of(c) : workdir, {}};
+  }
+
   // A fresh Engine (and connection) per call, since operations on different workspaces run at
   // once; the negotiated API version is remembered per address so it is asked only once.
   std::shared_ptr<Engine> engine_for(const std::string& address, std::chrono::seconds deadline) {
