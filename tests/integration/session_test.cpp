@@ -1,0 +1,313 @@
+// Sessions and port forwarding through the server (issue 12), on the host provider and a
+// provider without sessions: the real berth binary, a real berth serve, real processes.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::RunOptions;
+using berth::test::ServerHome;
+using berth::test::wait_until;
+using namespace std::chrono_literals;
+
+namespace {
+
+RunOptions at(const ServerHome& server, std::string stdin_data = "") {
+  RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"PS1", "$ "}};
+  options.stdin_data = std::move(stdin_data);
+  return options;
+}
+
+std::string binary_data(size_t size) {
+  std::string data(size, '\0');
+  std::mt19937 random(42);
+  for (size_t i = 0; i < size; ++i) data[i] = static_cast<char>(i < 256 ? i : random() & 0xff);
+  return data;
+}
+
+// Processes whose command line holds `marker`.
+int processes_with(const std::string& marker) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string line((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (char& c : line) c = c == '\0' ? ' ' : c;
+    if (line.find(marker) != std::string::npos && line.find("berth") == std::string::npos) ++count;
+  }
+  return count;
+}
+
+int open_descriptors(int pid) {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++count;
+  return count;
+}
+
+TEST(Session, StdinStreamsBinaryBothWaysWithNoSizeCap) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  // Past 64 KiB the old exec hung for ever; past 1 MiB the old API refused; bytes that are not
+  // UTF-8 failed with a JSON error. 3 MiB of every byte value now goes through and back.
+  std::string data = binary_data(3 << 20);
+  Result echoed = server.berth({"exec", "-i", "box", "--", "cat"}, at(server, data));
+  ASSERT_EQ(echoed.exit_code, 0) << echoed.err;
+  EXPECT_EQ(echoed.out.size(), data.size());
+  EXPECT_TRUE(echoed.out == data) << "the bytes came back changed";
+  Result counted = server.berth({"exec", "-i", "box", "--", "wc", "-c"}, at(server, data));
+  EXPECT_EQ(counted.out, std::to_string(data.size()) + "\n");
+  // Without -i the command's stdin is closed at once: cat ends.
+  Result closed = server.berth({"exec", "box", "--", "cat"});
+  EXPECT_EQ(closed.exit_code, 0);
+  EXPECT_EQ(closed.out, "");
+  Result split = server.berth({"exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 7"});
+  EXPECT_EQ(split.exit_code, 7);
+  EXPECT_EQ(split.out, "out\n");
+  EXPECT_EQ(split.err, "err\n");
+}
+
+TEST(Session, TerminalSessionHasATerminalResizesAndExitCode) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  berth::test::Terminal terminal({berth::test::berth_binary().string(), "ssh", "box"}, at(server));
+  ASSERT_TRUE(terminal.wait_for("", 0, 20s)) << "no prompt";
+  size_t mark = terminal.output().size();
+  terminal.type("stty size; tty\n");
+  EXPECT_TRUE(terminal.wait_for("30 100", mark, 20s)) << terminal.output();
+  EXPECT_TRUE(terminal.wait_for("/dev/pts/", mark, 20s)) << terminal.output();
+  mark = terminal.output().size();
+  terminal.resize(41, 132);
+  // The resize travels as its own frame; ask until the shell sees it.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        terminal.type("stty size\n");
+        return terminal.wait_for("41 132", mark, 500ms);
+      },
+      20s))
+      << terminal.output();
+  mark = terminal.output().size();
+  terminal.type("sleep 100\n");
+  ASSERT_TRUE(terminal.wait_for("sleep 100", mark, 10s));
+  terminal.type("\x03");  // Ctrl-C reaches the workspace's terminal, not berth
+  terminal.type("echo after-sleep=$?\n");
+  EXPECT_TRUE(terminal.wait_for("after-sleep=130", mark, 20s)) << terminal.output();
+  terminal.type("exit 3\n");
+  Result finished = terminal.finish(20s);
+  EXPECT_EQ(finished.exit_code, 3) << finished.out;
+}
+
+TEST(Session, AClientThatGoesAwayEndsTheCommandAndLeaksNothing) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"exec", "box", "--", "true"}).exit_code, 0);  // the provider host is up
+  int descriptors = open_descriptors(server.pid());
+  const std::string marker = "sleep 1234";
+  for (const char* mode : {"-i", "-t"}) {
+    int client = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", mode, "box", "--", "sleep", "1234"}, at(server));
+    ASSERT_TRUE(wait_until([&] { return processes_with(marker) == 1; }, 20s)) << mode;
+    ::kill(client, SIGKILL);
+    ::waitpid(client, nullptr, 0);
+    EXPECT_TRUE(wait_until([&] { return processes_with(marker) == 0; }, 20s)) << "the command outlived its client (" << mode << ")";
+  }
+  EXPECT_TRUE(wait_until([&] { return open_descriptors(server.pid()) <= descriptors; }, 20s))
+      << open_descriptors(server.pid()) << " open now, " << descriptors << " before";
+  // Ctrl-C at berth exec without a terminal is passed on as SIGINT.
+  int client = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "box", "--", "sh", "-c", "sleep 1234"}, at(server));
+  ASSERT_TRUE(wait_until([&] { return processes_with(marker) == 1; }, 20s));
+  ::kill(client, SIGINT);
+  int status = 0;
+  ::waitpid(client, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130) << status;
+  EXPECT_TRUE(wait_until([&] { return processes_with(marker) == 0; }, 20s));
+}
+
+TEST(Session, TheServerStoppingMidSessionIsSaidAndNonZero) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  fs::path out = server.home() / "client.err";
+  pid_t client = ::fork();
+  if (client == 0) {
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 2);
+    ::setenv("BERTH_HOME", server.home().c_str(), 1);
+    ::setenv("BERTH_NO_AUTOSTART", "1", 1);
+    ::execl(berth::test::berth_binary().c_str(), "berth", "exec", "box", "--", "sleep", "1235", nullptr);
+    ::_exit(127);
+  }
+  ASSERT_TRUE(wait_until([&] { return processes_with("sleep 1235") == 1; }, 20s));
+  server.stop();
+  int status = 0;
+  ASSERT_TRUE(wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, 30s));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  std::string said = berth::test::read_text(out);
+  EXPECT_TRUE(said.find("shutting down") != std::string::npos || said.find("lost the connection") != std::string::npos) << said;
+  EXPECT_TRUE(wait_until([&] { return processes_with("sleep 1235") == 0; }, 20s));
+}
+
+TEST(Session, RefusalsNameWhatIsWrong) {
+  ServerHome server;
+  Result unknown = server.berth({"ssh", "nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("workspace 'nope' does not exist"), std::string::npos) << unknown.err;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"stop", "box"}).exit_code, 0);
+  for (auto args : {std::vector<std::string>{"ssh", "box"}, {"exec", "box", "--", "true"}, {"forward", "box", "0:80"}}) {
+    Result stopped = server.berth(args);
+    EXPECT_EQ(stopped.exit_code, 1) << args[0];
+    EXPECT_NE(stopped.err.find("berth start box"), std::string::npos) << args[0] << ": " << stopped.err;
+  }
+  Result bad_port = server.berth({"forward", "box", "80000"});
+  EXPECT_EQ(bad_port.exit_code, 2);
+  EXPECT_NE(bad_port.err.find("'80000' is not [LOCAL:]REMOTE"), std::string::npos) << bad_port.err;
+  // The raw route: a stream needs the upgrade, and the port must be a port.
+  std::string plain = berth::test::send_raw(server.home() / "berth.sock",
+                                            "POST /v1/workspaces/box/session HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 5s);
+  EXPECT_NE(plain.find("Upgrade: berth-stream"), std::string::npos) << plain;
+  std::string bad = berth::test::send_raw(server.home() / "berth.sock",
+                                          "POST /v1/workspaces/box/ports/99999 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                          "Upgrade: berth-stream\r\nContent-Length: 0\r\n\r\n",
+                                          5s);
+  EXPECT_NE(bad.find("HTTP/1.1 400"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("not a TCP port"), std::string::npos) << bad;
+}
+
+TEST(Session, AProviderWithoutSessionsServesExecAndSaysSoForTerminals) {
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "plain",
+                                berth::test::provider_manifest("plain"));
+  server.start();
+  ASSERT_EQ(server.add_target("name: p\nprovider: plain\n").exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "w", "--target", "p"}).exit_code, 0);
+  Result ran = server.berth({"exec", "-i", "w", "--", "echo", "hi"}, at(server, "input"));
+  EXPECT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_EQ(ran.out, "flaky ran: echo hi\n");
+  berth::test::Terminal terminal({berth::test::berth_binary().string(), "ssh", "w"}, at(server));
+  Result refused = terminal.finish(20s);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.out.find("provider 'plain' has no terminal sessions"), std::string::npos) << refused.out;
+  Result no_ports = server.berth({"exec", "w", "--", "true"});
+  EXPECT_EQ(no_ports.exit_code, 0);
+}
+
+// berth forward against busybox httpd in a host workspace: many connections, big bodies.
+TEST(Session, ForwardCarriesConnectionsToTheWorkspacesPort) {
+  if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "busybox is not installed (scripts/install-deps --test installs it)";
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "web"}).exit_code, 0);
+  int remote = berth::test::free_tcp_port();
+  fs::path www = server.home() / "www";
+  fs::create_directories(www);
+  std::string big = binary_data(8 << 20);
+  std::ofstream(www / "big") << big;
+  std::ofstream(www / "index.html") << "hello through berth\n";
+  int httpd = berth::test::spawn_program({"/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:" + std::to_string(remote), "-h", www.string()});
+  struct Reap {
+    int pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap_httpd{httpd};
+  int local = berth::test::free_tcp_port();
+  int forward = berth::test::spawn_program({berth::test::berth_binary().string(), "forward", "web", std::to_string(local) + ":" + std::to_string(remote)},
+                                           at(server));
+  Reap reap_forward{forward};
+  std::string url = "http://127.0.0.1:" + std::to_string(local);
+  Result first;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        first = berth::test::run_program({"curl", "-sS", "--max-time", "10", url + "/index.html"});
+        return first.exit_code == 0;
+      },
+      20s))
+      << first.err;
+  EXPECT_EQ(first.out, "hello through berth\n");
+  // Two at once, each a big download, byte for byte.
+  int a = berth::test::spawn_program({"sh", "-c", "curl -sS --max-time 60 " + url + "/big > " + (server.home() / "a").string()});
+  Result b = berth::test::run_program({"curl", "-sS", "--max-time", "60", url + "/big"});
+  int status = 0;
+  ::waitpid(a, &status, 0);
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_TRUE(b.out == big) << "the download came through changed (" << b.out.size() << " bytes)";
+  EXPECT_TRUE(berth::test::read_text(server.home() / "a") == big) << "the second download came through changed";
+
+  // A local port in use is refused with what to do; a port nothing listens on says so.
+  Result taken = server.berth({"forward", "web", std::to_string(local) + ":" + std::to_string(remote)});
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_NE(taken.err.find("already in use on this machine"), std::string::npos) << taken.err;
+  int dead = berth::test::free_tcp_port();
+  int local2 = berth::test::free_tcp_port();
+  fs::path said = server.home() / "forward2.err";
+  int forward2 = berth::test::spawn_program(
+      {"sh", "-c", berth::test::berth_binary().string() + " forward web " + std::to_string(local2) + ":" + std::to_string(dead) + " 2> " + said.string()},
+      at(server));
+  Reap reap_forward2{forward2};
+  ASSERT_TRUE(wait_until([&] { return berth::test::read_text(said).find("Ctrl-C") != std::string::npos; }, 20s));
+  Result refused = berth::test::run_program({"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(local2) + "/"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return berth::test::read_text(said).find("nothing listens on port " + std::to_string(dead)) != std::string::npos; }, 20s))
+      << berth::test::read_text(said);
+}
+
+// The same streams over TCP with an API key, as a remote client uses them.
+TEST(Session, StreamsWorkOverTcpWithAKeyAndNotWithout) {
+  int port = berth::test::free_tcp_port();
+  ServerHome server(ServerHome::Start::later);
+  server.set_serve_args({"--listen", "127.0.0.1:" + std::to_string(port)});
+  server.start();
+  Result created = server.berth({"apikey", "create", "laptop"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  std::string key = created.out.substr(0, created.out.find('\n'));
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  berth::test::TempDir elsewhere;  // another machine's home: nothing of the server's
+  RunOptions remote;
+  remote.env = {{"BERTH_HOME", elsewhere.path().string()}, {"BERTH_SERVER", "http://127.0.0.1:" + std::to_string(port)},
+                {"BERTH_API_KEY", key}, {"PS1", "$ "}};
+  remote.stdin_data = binary_data(1 << 20);
+  Result echoed = berth::test::run_program({berth::test::berth_binary().string(), "exec", "-i", "box", "--", "cat"}, remote);
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.err;
+  EXPECT_TRUE(echoed.out == remote.stdin_data);
+  remote.stdin_data.clear();
+  Result session = berth::test::run_in_terminal({berth::test::berth_binary().string(), "ssh", "box"}, remote, "echo remote-$((40+2))\nexit 4\n", 20s);
+  EXPECT_EQ(session.exit_code, 4) << session.out;
+  EXPECT_NE(session.out.find("remote-42"), std::string::npos) << session.out;
+  remote.env["BERTH_API_KEY"] = "berth_not-a-key";
+  Result refused = berth::test::run_program({berth::test::berth_binary().string(), "exec", "box", "--", "true"}, remote);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("the API key is not valid"), std::string::npos) << refused.err;
+}
+
+TEST(Session, SshStdioSaysWhatToInstallWithoutSshd) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  // The host provider's workspace is this machine: with no sshd on PATH's usual folders here,
+  // the message names the package; with one, sshd answers with its banner.
+  Result stdio = server.berth({"ssh", "box", "--stdio"}, at(server, ""));
+  if (fs::exists("/usr/sbin/sshd")) {
+    EXPECT_NE(stdio.out.find("SSH-2.0-OpenSSH"), std::string::npos) << stdio.out << stdio.err;
+  } else {
+    EXPECT_EQ(stdio.exit_code, 127) << stdio.err;
+    EXPECT_NE(stdio.err.find("install openssh-server"), std::string::npos) << stdio.err;
+  }
+  Result config = server.berth({"ssh-config", "box"});
+  ASSERT_EQ(config.exit_code, 0) << config.err;
+  EXPECT_NE(config.out.find("Host box.berth"), std::string::npos) << config.out;
+  EXPECT_NE(config.out.find("ssh box --stdio"), std::string::npos) << config.out;
+  EXPECT_NE(config.out.find("User " + std::string(::getpwuid(::getuid())->pw_name)), std::string::npos) << config.out;
+  EXPECT_TRUE(fs::exists(server.home() / "ssh" / "id_ed25519"));
+  EXPECT_EQ(fs::status(server.home() / "ssh").permissions() & fs::perms::all, fs::perms::owner_all);
+}
+
+}  // namespace
