@@ -10,7 +10,6 @@
 //   'r'  a session's new terminal size (server to host): call id, then rows and cols as 2-byte
 //        big-endian numbers
 //   's'  a signal for a session's command (server to host): call id, then its name ("INT")
-//   'q'  the client of a session or port connection is gone (server to host): call id
 //   'w'  a window update, either way: call id, then a 4-byte big-endian count of data bytes
 //        ('i', or 'o' and 'e') of that call the sender has consumed since its last update. A
 //        sender keeps at most kStreamWindow bytes unconsumed, so a slow reader holds up only

@@ -271,8 +271,6 @@ class Host {
       if (decode_size(bytes, event.rows, event.cols)) call->channel->push(std::move(event));
     } else if (type == 's') {
       call->channel->push(SessionEvent{Kind::signal, std::string(bytes), 0, 0});
-    } else if (type == 'q') {
-      call->channel->close();
     } else if (type == 'w' && bytes.size() == 4) {
       call->channel->acknowledged(frame_call_id(bytes));
     }
