@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 #include <thread>
+#include <utility>
 
 namespace docker {
 namespace {
@@ -133,7 +134,8 @@ Outcome relay(Engine& engine, const CommandPlace& place, const berth::SessionReq
   Outcome outcome;
   outcome.started = !wrapped;
   std::string pid;
-  std::string head;  // output before the pid line ended
+  std::string head;        // stdout before the pid line ended
+  std::string early_errors;  // stderr before it: the engine's complaint when there is no /bin/sh
   auto deliver = [&](berth::OutputStream which, std::string_view data) {
     if (!outcome.started && which == berth::OutputStream::stdout_stream) {
       head.append(data);
@@ -145,17 +147,18 @@ Outcome relay(Engine& engine, const CommandPlace& place, const berth::SessionReq
         outcome.started = true;
         std::string rest = head.substr(newline + 1);
         head.clear();
+        // The engine copies stdout and stderr apart: the command's stderr may come first.
+        if (!early_errors.empty()) channel.write(berth::OutputStream::stderr_stream, std::exchange(early_errors, {}));
         if (!rest.empty()) channel.write(which, rest);
         return;
       }
       outcome.started = true;  // not our wrapper's line after all: pass it on
-      std::string all = std::move(head);
-      head.clear();
-      channel.write(which, all);
+      if (!early_errors.empty()) channel.write(berth::OutputStream::stderr_stream, std::exchange(early_errors, {}));
+      channel.write(which, std::exchange(head, {}));
       return;
     }
     if (!outcome.started && which == berth::OutputStream::stderr_stream) {
-      head.append(data);  // the engine's own complaint (no /bin/sh): kept to decide
+      early_errors.append(data);  // kept until the pid line says the command runs
       return;
     }
     channel.write(which, data);
@@ -216,8 +219,11 @@ Outcome relay(Engine& engine, const CommandPlace& place, const berth::SessionReq
     throw;
   }
   outcome.exit_code = exit_code_of(engine, exec_id);
-  if (!outcome.started && !head.empty() && !(wrapped && (outcome.exit_code == 126 || outcome.exit_code == 127))) {
-    channel.write(berth::OutputStream::stdout_stream, head);
+  // Never started: without /bin/sh (126, 127) the caller runs the command bare; otherwise
+  // what came is the answer.
+  if (!outcome.started && !(wrapped && (outcome.exit_code == 126 || outcome.exit_code == 127))) {
+    if (!head.empty()) channel.write(berth::OutputStream::stdout_stream, head);
+    if (!early_errors.empty()) channel.write(berth::OutputStream::stderr_stream, early_errors);
   }
   return outcome;
 }

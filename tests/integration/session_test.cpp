@@ -124,13 +124,13 @@ TEST(Session, AClientThatGoesAwayEndsTheCommandAndLeaksNothing) {
   EXPECT_TRUE(wait_until([&] { return open_descriptors(server.pid()) <= descriptors; }, 20s))
       << open_descriptors(server.pid()) << " open now, " << descriptors << " before";
   // Ctrl-C at berth exec without a terminal is passed on as SIGINT.
-  int client = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "box", "--", "sh", "-c", "sleep 1234"}, at(server));
-  ASSERT_TRUE(wait_until([&] { return processes_with(marker) == 1; }, 20s));
+  int client = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "box", "--", "sh", "-c", "sleep 1236; true"}, at(server));
+  ASSERT_TRUE(wait_until([&] { return processes_with("sleep 1236") >= 1; }, 20s));
   ::kill(client, SIGINT);
   int status = 0;
   ::waitpid(client, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130) << status;
-  EXPECT_TRUE(wait_until([&] { return processes_with(marker) == 0; }, 20s));
+  EXPECT_TRUE(wait_until([&] { return processes_with("sleep 1236") == 0; }, 20s));
 }
 
 TEST(Session, TheServerStoppingMidSessionIsSaidAndNonZero) {
