@@ -143,9 +143,8 @@ int relay_stream(int sock, const RelayOptions& options) {
   std::optional<RawTerminal> raw;
   if (options.terminal && options.input >= 0 && ::isatty(options.input) == 1) raw.emplace(options.input);
   bool input_open = options.input >= 0;
-  if (!input_open && !send_all(sock, encode_frame('c', {}))) {
-    throw unavailable("lost the connection to the berth server at the start of " + options.what);
-  }
+  // A stream the server already ended (a refusal) still has its '!' frame to read.
+  if (!input_open) send_all(sock, encode_frame('c', {}));
   char buffer[65536];
   bool hung_up = false;
   while (!exit_code && !failure && !output_broken) {

@@ -244,7 +244,15 @@ bool StreamRoutes::take(int sock, const std::function<void()>& on_authenticated)
       std::string path(line.substr(5, space - 5));
       if (!split_path(path.substr(0, path.find('?')), name, rest)) return false;
       serve(sock, on_authenticated);
-      ::shutdown(sock, SHUT_RDWR);
+      // A lingering close: what the client still sends (input it had under way) is read and
+      // dropped until it closes too, so the kernel does not answer it with a reset that would
+      // destroy the last frame before the client read it.
+      ::shutdown(sock, SHUT_WR);
+      auto linger_until = Clock::now() + std::chrono::seconds(2);
+      char drain[4096];
+      for (pollfd ready{sock, POLLIN, 0}; ::poll(&ready, 1, milliseconds_until(linger_until)) > 0;) {
+        if (::recv(sock, drain, sizeof drain, 0) <= 0) break;
+      }
       ::close(sock);
       return true;
     }

@@ -294,7 +294,8 @@ TEST(Isolation, ThreeCrashesQuarantineUntilEnabled) {
   server.stop();
   server.start();
   EXPECT_NE(provider_json(server, "hq").value("reason", "").find("disabled"), std::string::npos);
-  EXPECT_NE(server.berth({"exec", "other", "--", "true"}).err.find("provider 'hq' is disabled"), std::string::npos);
+  Result disabled = server.berth({"exec", "other", "--", "true"});
+  EXPECT_NE(disabled.err.find("provider 'hq' is disabled"), std::string::npos) << disabled.err;
   EXPECT_EQ(server.berth({"provider", "enable", "hq"}).exit_code, 0);
   EXPECT_EQ(server.berth({"exec", "other", "--", "true"}).exit_code, 0);
 }

@@ -98,11 +98,18 @@ TEST(Session, TerminalSessionHasATerminalResizesAndExitCode) {
       20s))
       << terminal.output();
   mark = terminal.output().size();
-  terminal.type("sleep 100\n");
-  ASSERT_TRUE(terminal.wait_for("sleep 100", mark, 10s));
+  terminal.type("sleep 1237\n");
+  ASSERT_TRUE(wait_until([&] { return processes_with("sleep 1237") == 1; }, 20s)) << terminal.output();
   terminal.type("\x03");  // Ctrl-C reaches the workspace's terminal, not berth
-  terminal.type("echo after-sleep=$?\n");
-  EXPECT_TRUE(terminal.wait_for("after-sleep=130", mark, 20s)) << terminal.output();
+  EXPECT_TRUE(wait_until([&] { return processes_with("sleep 1237") == 0; }, 20s)) << terminal.output();
+  mark = terminal.output().size();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        terminal.type("echo after-sleep=$?\n");
+        return terminal.wait_for("after-sleep=130", mark, 1s);
+      },
+      20s))
+      << terminal.output();
   terminal.type("exit 3\n");
   Result finished = terminal.finish(20s);
   EXPECT_EQ(finished.exit_code, 3) << finished.out;
