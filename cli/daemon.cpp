@@ -84,6 +84,9 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
+    // Nothing of this CLI (its connections, the /dev/null and log descriptors above) reaches the
+    // server, and through it the provider hosts and the workspaces' commands.
+    ::close_range(3, ~0U, 0);
     ::execv(self.c_str(), argv.data());
     ::_exit(127);
   }

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "daemon.hpp"
 #include "errors.hpp"
+#include "version.hpp"
 
 #include <unistd.h>
 
@@ -59,6 +60,12 @@ ApiClient& Session::api() {
   remote_ = !local_server() || from_profile;
   client_ = std::make_unique<ApiClient>(Endpoint{address, key});
   if (options.verbose) client_->set_trace(&std::cerr);
+  client_->on_version_mismatch([address, quiet = options.quiet](const std::string& server) {
+    if (quiet) return;
+    std::cerr << "berth: warning: this berth is " << BERTH_VERSION << " but the server at " << address << " is " << server
+              << "; use the same version on both (a local server: berth server stop, and the next command starts this one)"
+              << std::endl;
+  });
   if (remote_) return *client_;
 
   const char* no_autostart_env = std::getenv("BERTH_NO_AUTOSTART");

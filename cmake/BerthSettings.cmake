@@ -1,6 +1,9 @@
-# Shared compile settings: warnings as errors on our code, optional sanitizers.
+# Shared compile settings: warnings (as errors in CI and developer builds), optional sanitizers.
 add_library(berth_settings INTERFACE)
-target_compile_options(berth_settings INTERFACE -Wall -Wextra -Werror -Wno-error=deprecated-declarations)
+target_compile_options(berth_settings INTERFACE -Wall -Wextra)
+if(BERTH_WERROR)
+  target_compile_options(berth_settings INTERFACE -Werror -Wno-error=deprecated-declarations)
+endif()
 # GCC 12 reports std::string internals as overflows at -O3 (GCC bugs 105329, 105651):
 # false positives inside libstdc++, not in our code.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)

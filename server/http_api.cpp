@@ -47,6 +47,8 @@ Handler guarded(Handler handler) {
     // What the server spent on it (`berth -v` shows it): until the answer, or its stream, began.
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
     response.set_header("Server-Timing", "app;dur=" + std::to_string(micros / 1000) + "." + std::to_string(micros / 100 % 10));
+    // Every answer says which berth served it, so a client can warn about a mismatch for free.
+    response.set_header("X-Berth-Version", BERTH_VERSION);
   };
 }
 

@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "exec_frames.hpp"
 #include "unix_http.hpp"
+#include "version.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -116,6 +117,7 @@ ApiClient::Reply ApiClient::call(const std::string& method, const std::string& p
     throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + error.what() +
                       " (start it with 'berth server start', or check --server)");
   }
+  check_version(response.header("x-berth-version"));
   if (response.status >= 400) throw error_from_reply(response.status, response.body);
   return Reply{response.status, std::move(response.body), response.header("x-berth-log-offset")};
 }
@@ -270,6 +272,13 @@ int ApiClient::exec(const std::string& name, const ExecRequest& request, OutputS
   if (stream_error) throw *stream_error;
   if (exit_code < 0) throw internal_error("the server ended the command's stream without an exit code");
   return exit_code;
+}
+
+void ApiClient::check_version(const std::string& server_version) {
+  if (version_checked_ || server_version.empty()) return;
+  version_checked_ = true;
+  auto major_minor = [](const std::string& version) { return version.substr(0, version.find('.', version.find('.') + 1)); };
+  if (warn_version_ && major_minor(server_version) != major_minor(BERTH_VERSION)) warn_version_(server_version);
 }
 
 int ApiClient::open_stream(const std::string& path, const std::string& body) {

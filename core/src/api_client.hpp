@@ -27,6 +27,9 @@ class ApiClient : public Api {
   // Called once when a request finds nobody listening on a Unix socket; the request is then
   // tried again (the CLI starts the local server there).
   void on_absent_server(std::function<void()> start_server) { start_server_ = std::move(start_server); }
+  // Called once, with the server's version, when its major.minor differs from this client's
+  // (read from the X-Berth-Version header of the first answer that has one).
+  void on_version_mismatch(std::function<void(const std::string&)> warn) { warn_version_ = std::move(warn); }
   // True when the last failure was "nobody listens there" (no socket, or refused).
   bool last_failure_was_absent_server() const { return absent_server_; }
   const Endpoint& endpoint() const { return endpoint_; }
@@ -80,8 +83,12 @@ class ApiClient : public Api {
                           ProgressSink* follow, bool expect_gone);
   HttpClient& connection();
 
+  void check_version(const std::string& server_version);
+
   Endpoint endpoint_;
   std::unique_ptr<HttpClient> client_;
+  std::function<void(const std::string&)> warn_version_;
+  bool version_checked_ = false;
   bool absent_server_ = false;
   std::function<void()> start_server_;
 };

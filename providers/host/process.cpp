@@ -67,6 +67,9 @@ int run_process(const ProcessSpec& spec, berth::OutputSink& sink, const PidObser
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
+    // Nothing the provider host holds open reaches the command (the start-up error pipe stays
+    // usable until exec, which closes it).
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (!spec.workdir.empty() && ::chdir(spec.workdir.c_str()) != 0) {
       std::string message = "cannot enter " + spec.workdir + ": " + std::strerror(errno);
       [[maybe_unused]] auto n = ::write(exec_error.write_end, message.data(), message.size());

@@ -118,6 +118,9 @@ int run_session(const SessionSpec& spec, berth::SessionChannel& channel, const b
       ::dup2(out_write.fd, 1);
       ::dup2(err_write.fd, 2);
     }
+    // Nothing the provider host holds open reaches the command (the start-up error pipe stays
+    // usable until exec, which closes it).
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (!spec.process.workdir.empty() && ::chdir(spec.process.workdir.c_str()) != 0) {
       std::string message = "cannot enter " + spec.process.workdir + ": " + std::strerror(errno);
       [[maybe_unused]] auto n = ::write(startup_write.fd, message.data(), message.size());

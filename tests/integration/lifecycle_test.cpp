@@ -3,11 +3,15 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 using berth::test::Result;
@@ -389,9 +393,65 @@ TEST(Cli, ExecStartsTheServerWhenNoneRuns) {
   server.stop();
   berth::test::RunOptions options;
   options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", ""}, {"BERTH_SERVER", ""}};
+  // A descriptor the CLI inherits (as from a careless parent) must not reach the server it starts.
+  int inherited[2];
+  ASSERT_EQ(::pipe(inherited), 0);
+  struct stat pipe_status {};
+  ::fstat(inherited[0], &pipe_status);
+  std::string leaked = "pipe:[" + std::to_string(pipe_status.st_ino) + "]";
   Result exec = berth::test::run_program({berth::test::berth_binary().string(), "exec", "w", "--", "echo", "hi"}, options);
+  ::close(inherited[0]);
+  ::close(inherited[1]);
+  std::string server_pid = berth::test::read_text(server.home() / "server.pid");
+  for (const auto& entry : fs::directory_iterator("/proc/" + server_pid.substr(0, server_pid.find('\n')) + "/fd")) {
+    std::error_code ignored;
+    EXPECT_NE(fs::read_symlink(entry.path(), ignored).string(), leaked) << "the server inherited the CLI's descriptor " << entry.path();
+  }
   EXPECT_EQ(exec.exit_code, 0) << exec.err;
   EXPECT_EQ(exec.out, "hi\n");
   EXPECT_NE(exec.err.find("started a local server"), std::string::npos) << exec.err;
+  // Nothing the CLI, the server or the provider host held open reaches the workspace's command.
+  Result descriptors = berth::test::run_program({berth::test::berth_binary().string(), "exec", "w", "--", "sh", "-c", "ls /proc/$$/fd"}, options);
+  EXPECT_EQ(descriptors.out, "0\n1\n2\n") << descriptors.err;
   berth::test::run_program({berth::test::berth_binary().string(), "server", "stop"}, options);
+}
+
+// A server of another version (an old one left running) answers as a real one does, with its
+// version in every answer's X-Berth-Version: the CLI warns once, and not with -q.
+TEST(Cli, AServerOfAnotherVersionIsWarnedAbout) {
+  berth::test::TempDir dir;
+  fs::path socket = dir.path() / "old.sock";
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  std::thread old_server([listener] {
+    for (int served = 0; served < 2; ++served) {
+      int client = ::accept(listener, nullptr, nullptr);
+      if (client < 0) return;
+      char buffer[4096];
+      [[maybe_unused]] ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
+      const std::string answer =
+          "HTTP/1.1 200 OK\r\nX-Berth-Version: 0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]";
+      [[maybe_unused]] ssize_t sent = ::send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+      ::close(client);
+    }
+  });
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", (dir.path() / "home").string()}, {"BERTH_SERVER", "unix://" + socket.string()}};
+  Result listed = berth::test::run_program({berth::test::berth_binary().string(), "list"}, options);
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.err.find("warning: this berth is"), std::string::npos) << listed.err;
+  EXPECT_NE(listed.err.find("is 0.0.1"), std::string::npos) << listed.err;
+  Result quiet = berth::test::run_program({berth::test::berth_binary().string(), "-q", "list"}, options);
+  EXPECT_EQ(quiet.err, "");
+  old_server.join();
+  ::close(listener);
+
+  ServerHome same;
+  Result current = same.berth({"list"});
+  EXPECT_EQ(current.exit_code, 0);
+  EXPECT_EQ(current.err.find("warning"), std::string::npos) << current.err;
 }
