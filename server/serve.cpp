@@ -37,30 +37,27 @@ constexpr size_t kMaxWorkerThreads = 1024;
 constexpr std::chrono::seconds kRequestHeadDeadline{5};
 constexpr size_t kUnauthenticatedPerAddress = 32;
 
-// cpp-httplib 0.11 listens on TCP only; this binds its server to a Unix socket, owner-only.
+// The home's socket, owner-only: httplib binds it (AF_UNIX), berth makes it 0600 from birth.
 class UnixSocketServer : public GuardedServer {
  public:
-  UnixSocketServer(std::chrono::milliseconds head_deadline, StreamRoutes* streams) : GuardedServer(false, head_deadline, 0, streams) {}
+  UnixSocketServer(std::chrono::milliseconds head_deadline, StreamRoutes* streams) : GuardedServer(false, head_deadline, 0, streams) {
+    set_address_family(AF_UNIX);
+  }
   bool bind_unix(const fs::path& path, std::string& error) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.native().size() >= sizeof address.sun_path) {
+    if (path.native().size() >= sizeof(sockaddr_un::sun_path)) {
       error = "socket path " + path.string() + " is too long (use a shorter BERTH_HOME)";
       return false;
     }
-    std::memcpy(address.sun_path, path.c_str(), path.native().size() + 1);
     ::unlink(path.c_str());  // we hold the home's lock: any socket there is stale
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // No moment in which another user could connect: the socket is born 0600.
     mode_t old_mask = ::umask(0177);
-    int bound = fd < 0 ? -1 : ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    bool bound = bind_to_port(path.string(), 80);
     int saved = errno;
     ::umask(old_mask);
-    if (bound != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 128) != 0) {
-      error = "cannot listen on " + path.string() + ": " + std::strerror(bound != 0 ? saved : errno);
-      if (fd >= 0) ::close(fd);
+    if (!bound || ::chmod(path.c_str(), 0600) != 0) {
+      error = "cannot listen on " + path.string() + ": " + std::strerror(bound ? errno : saved);
       return false;
     }
-    svr_sock_ = fd;
     return true;
   }
 };
