@@ -14,22 +14,16 @@ if(BERTH_SANITIZE)
   target_link_options(berth_settings INTERFACE -fsanitize=address,undefined)
 endif()
 
-# Builds a provider or plugin module exactly as a third party would: against the SDK only,
-# with hidden symbols but the entry points, and with its manifest copied beside the .so.
+# berth's own providers and plugins, built with the very functions a third party uses
+# (cmake/BerthModule.cmake, installed with the SDK), plus berth's warnings.
+include(${CMAKE_CURRENT_LIST_DIR}/BerthModule.cmake)
 function(berth_add_module kind name)
-  cmake_parse_arguments(ARG "" "MANIFEST" "SOURCES" ${ARGN})
-  add_library(${name} MODULE ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE berth::sdk berth_settings)
-  set_target_properties(${name} PROPERTIES PREFIX "" CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   if(kind STREQUAL "provider")
-    set(out ${BERTH_PROVIDER_OUTPUT_DIR})
-    set(dest ${CMAKE_INSTALL_LIBDIR}/berth/providers)
+    berth_add_provider(${name} ${ARGN} OUTPUT_DIRECTORY ${BERTH_PROVIDER_OUTPUT_DIR}
+                       DESTINATION ${CMAKE_INSTALL_LIBDIR}/berth/providers)
   else()
-    set(out ${BERTH_PLUGIN_OUTPUT_DIR})
-    set(dest ${CMAKE_INSTALL_LIBDIR}/berth/plugins)
+    berth_add_plugin(${name} ${ARGN} OUTPUT_DIRECTORY ${BERTH_PLUGIN_OUTPUT_DIR}
+                     DESTINATION ${CMAKE_INSTALL_LIBDIR}/berth/plugins)
   endif()
-  set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${out})
-  configure_file(${ARG_MANIFEST} ${out}/${name}.yaml COPYONLY)
-  install(TARGETS ${name} LIBRARY DESTINATION ${dest})
-  install(FILES ${out}/${name}.yaml DESTINATION ${dest})
+  target_link_libraries(${name} PRIVATE berth_settings)
 endfunction()
