@@ -130,7 +130,7 @@ std::string arguments_footer(const PluginCommandSpec& command, const PluginEntry
   return footer;
 }
 
-void define_plugin_management(CLI::App& app, Invocation& run, std::shared_ptr<const std::vector<PluginEntry>> plugins) {
+void define_plugin_management(CLI::App& app, Invocation& run, const std::shared_ptr<const std::vector<PluginEntry>>& plugins) {
   app.require_subcommand(1);
   auto* list = app.add_subcommand("list", "List every plugin and provider: kind, version, location, status");
   list->alias("ls");
@@ -187,7 +187,7 @@ PluginFolders plugin_folders(const Home& home) {
           home.data_dir / "cache" / "plugin-manifests.json"};
 }
 
-void add_plugin_commands(Registry& registry, std::shared_ptr<const std::vector<PluginEntry>> plugins) {
+void add_plugin_commands(Registry& registry, const std::shared_ptr<const std::vector<PluginEntry>>& plugins) {
   registry.push_back({"plugin", "List plugins and providers; enable or disable plugins", "Configuration",
                       [plugins](CLI::App& app, Invocation& run) { define_plugin_management(app, run, plugins); }});
   std::set<std::string> taken{"help", "ls", "rm", "ws"};

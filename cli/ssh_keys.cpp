@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 extern char** environ;
 

@@ -20,7 +20,7 @@
 namespace berth {
 namespace {
 
-constexpr long kStreamTimeoutSeconds = 24 * 3600;
+constexpr long kStreamTimeoutSeconds = 24L * 3600;
 
 std::string encode_segment(const std::string& text) {
   static const char* hex = "0123456789ABCDEF";

@@ -420,8 +420,7 @@ class WorkspaceListScanner {
         case 'n': out.push_back('\n'); break;
         case 'r': out.push_back('\r'); break;
         case 't': out.push_back('\t'); break;
-        case 'u': return false;  // rare (control characters, surrogates): the full parser handles it
-        default: return false;
+        default: return false;  // \u (rare: control characters, surrogates): the full parser handles it
       }
     }
   }

@@ -41,8 +41,9 @@ std::string json_escape(const std::string& text) {
 std::string manifest_problem(const berth::Target& target, const berth::ProviderInfo& provider) {
   for (const auto& [name, value] : target.properties) {
     if (name == berth::target_timeout_property) continue;
+    const std::string& wanted = name;  // a lambda may not capture a structured binding before C++20's P1091 (clang 14)
     auto spec = std::find_if(provider.target_manifest.begin(), provider.target_manifest.end(),
-                             [&](const berth::PropertySpec& s) { return s.name == name; });
+                             [&](const berth::PropertySpec& s) { return s.name == wanted; });
     if (spec == provider.target_manifest.end()) return "property '" + name + "' is not known to provider '" + provider.name + "'";
     if (spec->type == berth::PropertyType::enumeration &&
         std::find(spec->choices.begin(), spec->choices.end(), value) == spec->choices.end()) {

@@ -38,7 +38,7 @@ class Quiet : public berth::ProgressSink {
 class Prune : public berth::Plugin {
  public:
   int run(berth::Context& context, const std::string&, const std::vector<std::string>& args) override {
-    long long older_than = 7 * 86400;
+    long long older_than = 7LL * 86400;
     bool dry_run = false;
     bool yes = false;
     for (size_t i = 0; i < args.size(); ++i) {

@@ -16,6 +16,7 @@
 #include <cctype>
 #include <cstring>
 #include <chrono>
+#include <cmath>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -95,7 +96,7 @@ long long parse_cpus(const std::string& text) {
   if (!leading_number(text, cpus, used) || used != text.size() || cpus < 0.01 || cpus > 1024) {
     throw berth::Error("invalid", "property 'cpus' is '" + text + "': expected a number of CPUs from 0.01 to 1024, e.g. 1.5");
   }
-  return static_cast<long long>(cpus * 1e9 + 0.5);
+  return std::llround(cpus * 1e9);
 }
 
 // An integer property, checked at target add; a record older than that check still gets a
