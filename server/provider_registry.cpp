@@ -114,7 +114,8 @@ void ProviderRegistry::load(const ProviderPaths& paths) {
     return true;
   };
   std::vector<std::thread> starts;
-  for (auto& [key, entry] : entries_) {
+  for (auto& item : entries_) {
+    Entry& entry = item.second;  // a named reference: lambdas below capture it (a structured binding they may not, in clang 14)
     if (!entry.process) continue;
     std::string id = identity(entry.status.path) + "/" + host_identity;
     auto cached = cache.find(entry.status.path);
