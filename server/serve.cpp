@@ -195,7 +195,8 @@ int serve(const ServeOptions& options) {
   ::unlink(home.socket_path().c_str());
   ::unlink(home.pid_path().c_str());
   if (signal_thread.joinable()) {
-    pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes it when listen ended by itself
+    // Wakes its sigwait when listen ended by itself (SIGTERM is blocked there: nothing is terminated).
+    pthread_kill(signal_thread.native_handle(), SIGTERM);  // NOLINT(bugprone-bad-signal-to-kill-thread)
     signal_thread.join();
   }
   log_line("stopped");

@@ -162,7 +162,7 @@ std::vector<std::string> WorkspaceService::load() {
   return problems;
 }
 
-void WorkspaceService::reconcile(std::function<void(const std::string&)> report) {
+void WorkspaceService::reconcile(const std::function<void(const std::string&)>& report) {
   std::vector<std::string> names;
   {
     std::lock_guard lock(mutex_);
@@ -463,7 +463,7 @@ std::string WorkspaceService::provider_data_dir(const std::string& provider) con
   return dir.string();
 }
 
-WorkspaceService::Accepted WorkspaceService::create(WorkspaceRequest request) {
+WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& request) {
   require_valid_name("workspace", request.name);
   check_repository(request.repository);
   for (const auto& [key, value] : request.env) {
@@ -574,7 +574,7 @@ WorkspaceService::Accepted WorkspaceService::remove(const std::string& name, boo
   return begin_operation(name, Operation::destroy, force);
 }
 
-void WorkspaceService::run_operation(std::string name, Plan plan) {
+void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   const char* verb = operation_name(static_cast<int>(plan.operation));
   LogProgress progress(logs_, name, providers_.redactor());
   progress.line("==> " + std::string(verb) + " " + name + " at " + now_rfc3339());

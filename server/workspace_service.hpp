@@ -31,7 +31,7 @@ class WorkspaceService {
   std::vector<std::string> load();
   // Settles, in the background, each record load() found mid-operation by asking its provider
   // (with a deadline); `report` gets one line per record. Returns at once.
-  void reconcile(std::function<void(const std::string&)> report);
+  void reconcile(const std::function<void(const std::string&)>& report);
 
   std::vector<Target> targets() const;
   Target target(const std::string& name) const;
@@ -51,7 +51,7 @@ class WorkspaceService {
     Workspace record;
     long long log_offset = 0;
   };
-  Accepted create(WorkspaceRequest request);
+  Accepted create(const WorkspaceRequest& request);
   Accepted start(const std::string& name);
   Accepted stop(const std::string& name);
   Accepted remove(const std::string& name, bool force);
@@ -91,7 +91,7 @@ class WorkspaceService {
   ProviderReply stream_call(const std::string& method, const std::string& name, OutputSink& output, StreamInput& input,
                             const SessionRequest* session, int port);
   Accepted begin_operation(const std::string& name, Operation operation, bool force);
-  void run_operation(std::string name, Plan plan);
+  void run_operation(const std::string& name, Plan plan);
   void finish_operation();  // under no lock: one fewer running, wakes shutdown
   void save_workspace(const Workspace& workspace);  // writes the file; caller owns the record
   Target target_with_defaults(const std::string& name) const;  // under mutex_, raw secrets
