@@ -448,8 +448,10 @@ int provider_host_main(const HostOptions& options) {
   }
   if (!writer.json(hello)) return 0;
   try {
-    static Host host(provider, writer);  // lives until _exit: detached threads serve from it
-    host.serve();
+    // Never destroyed: detached threads serve from it until the process ends, also when a
+    // provider calls exit() from one of them (a static's destructor would run under them).
+    auto* host = new Host(provider, writer);
+    host->serve();
   } catch (const std::exception& error) {
     std::cerr << "berth-provider-host: " << error.what() << std::endl;
     ::_exit(3);
