@@ -13,6 +13,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -436,6 +437,10 @@ std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::str
 }  // namespace
 
 int provider_host_main(const HostOptions& options) {
+  // A command that closes its stdin while a session still has input for it (berth exec -i …
+  // -- head -c1) makes the provider's write fail with EPIPE; by default SIGPIPE would kill the
+  // host and every call in flight on it. Providers restore the default in what they start.
+  ::signal(SIGPIPE, SIG_IGN);
   // The socket is the host's alone: nothing a provider runs may inherit it (and read other
   // calls' frames, or keep it open after the host died).
   ::fcntl(kSocketFd, F_SETFD, FD_CLOEXEC);
