@@ -152,14 +152,12 @@ class ClientInput : public StreamInput {
   }
   void run(StreamRelay& to) override {
     bool ok = true;
-    bool input_ended = false;
     FrameDecoder decoder(
         [&](char type, std::string_view payload) {
           if (!ok) return;
           if (type == 'i') {
             ok = to.input(payload);
           } else if (type == 'c') {
-            input_ended = true;
             ok = to.end_of_input();
           } else if (type == 'r') {
             int rows = 0, cols = 0;
@@ -186,9 +184,12 @@ class ClientInput : public StreamInput {
       ssize_t n = ::recv(sock_, buffer, sizeof buffer, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        // The client closed its side: after 'c' it may still read the output (a half-close);
-        // without it, it is gone.
-        if (!input_ended) to.client_gone();
+        // The end of the socket is a client gone (killed, or its machine lost), also after 'c':
+        // a client ends its input with 'c' and keeps the connection until the last frame, and
+        // over TCP a half-close could not be told from a close anyway. Taking it for a
+        // half-close left a `berth exec` (which sends 'c' at once) killed with SIGKILL running
+        // in the workspace for ever.
+        to.client_gone();
         return;
       }
       try {
