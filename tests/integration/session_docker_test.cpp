@@ -264,7 +264,8 @@ TEST(SessionDocker, RealSshAndScpReachAWorkspaceThroughSshConfig) {
   fs::path config_file = scratch.path() / "ssh_config";
   std::ofstream(config_file) << config.out;
 
-  std::vector<std::string> ssh = {"ssh", "-F", config_file.string(), "-o", "BatchMode=yes", "sshd.berth"};
+  // Under `timeout`: a broken stream leaves sshd waiting for its login grace time (2 minutes).
+  std::vector<std::string> ssh = {"timeout", "30", "ssh", "-F", config_file.string(), "-o", "BatchMode=yes", "sshd.berth"};
   ssh.push_back("echo hi; id -un");
   Result remote = berth::test::run_program(ssh);
   ASSERT_EQ(remote.exit_code, 0) << remote.err;
@@ -273,7 +274,7 @@ TEST(SessionDocker, RealSshAndScpReachAWorkspaceThroughSshConfig) {
   std::string data = binary_data(1u << 20);
   fs::path local = scratch.path() / "local.bin";
   std::ofstream(local, std::ios::binary) << data;
-  std::vector<std::string> scp = {"scp", "-F", config_file.string(), "-o", "BatchMode=yes"};
+  std::vector<std::string> scp = {"timeout", "30", "scp", "-F", config_file.string(), "-o", "BatchMode=yes"};
   std::vector<std::string> upload = scp;
   upload.insert(upload.end(), {local.string(), "sshd.berth:/tmp/x"});
   Result sent = berth::test::run_program(upload);
