@@ -164,8 +164,7 @@ int run_session(const std::string& folder, const berth::StringMap& env, const be
   stdout_write.reset();
   stderr_write.reset();
 
-  int input = request.tty ? terminal.get() : stdin_write.get();
-  set_non_blocking(input);
+  set_non_blocking(request.tty ? terminal.get() : stdin_write.get());
   auto kill_everything = [&] {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
@@ -180,6 +179,7 @@ int run_session(const std::string& folder, const berth::StringMap& env, const be
     // output ends (EIO) only when every process holding it is gone, so with a terminal the
     // session ends when the command does.
     while (true) {
+      int input = request.tty ? terminal.get() : stdin_write.get();  // -1 once closed
       Fd* outputs[2] = {request.tty ? &terminal : &stdout_read, &stderr_read};
       bool outputs_open = outputs[0]->get() >= 0 || outputs[1]->get() >= 0;
       if (status && request.tty && terminal.get() >= 0) {
@@ -243,7 +243,10 @@ int run_session(const std::string& folder, const berth::StringMap& env, const be
         }
       }
 
-      if (!pending.empty() && !flush(input, pending)) pending.clear();  // the command closed its stdin
+      if (input < 0 || !flush(input, pending)) {
+        pending.clear();  // the command closed its stdin: what it did not read is dropped
+        if (!request.tty) stdin_write.reset();
+      }
       if (end_of_input && pending.empty()) stdin_write.reset();
       if (!status) {
         int raw = 0;
