@@ -32,6 +32,8 @@ namespace berth {
 namespace {
 
 constexpr int kSocketFd = 3;
+// How long sessions may take to end what they started once the server is gone.
+constexpr auto kEndGrace = std::chrono::seconds(3);
 
 // A session's or port connection's client, as the provider sees it: events the server sent
 // for the call, queued; output sent within the window the server grants.
@@ -220,6 +222,7 @@ class Host {
     // what they started goes with them. The provider's destructor is not run, since its calls
     // may still be inside it.
     if (n <= 0) {
+      end_calls_in_flight();
       kill_session(::getpid(), ::getpid());
       ::_exit(0);
     }
@@ -276,6 +279,31 @@ class Host {
       call->channel->close();
     } else if (type == 'w' && bytes.size() == 4) {
       call->channel->acknowledged(frame_call_id(bytes));
+    }
+  }
+
+  // Under read_mutex_, before the host ends with its server: every call in flight is cancelled
+  // (a session hears `closed`), and sessions and port connections are given a moment to return,
+  // since what they started may live outside this process's session, where killing the session
+  // cannot reach it (a command in a container). Bounded: a provider may never return.
+  void end_calls_in_flight() {
+    std::vector<uint32_t> streams;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [id, call] : calls_) {
+        call->cancellation.request();
+        if (!call->channel) continue;
+        call->channel->close();
+        bool queued = false;  // never started: nothing to wait for
+        for (const auto& ready : ready_) queued |= ready.id == id;
+        if (!queued) streams.push_back(id);
+      }
+    }
+    auto until = std::chrono::steady_clock::now() + kEndGrace;
+    while (!streams.empty() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::lock_guard lock(mutex_);
+      std::erase_if(streams, [&](uint32_t id) { return calls_.count(id) == 0; });
     }
   }
 
