@@ -168,7 +168,7 @@ int end_program(int pid, int sig) {
 TEST(SessionDocker, SshAtATerminalRunsTheShellPassesResizesAndCtrlC) {
   REQUIRE_ENGINE(address);
   ServerHome server;
-  create_workspace(server, address, "term", kBusybox);
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "term", kBusybox));
   std::string id = container_of(server, "term");
   berth::test::Terminal terminal({berth::test::berth_binary().string(), "ssh", "term"}, at_terminal(server));
   ASSERT_TRUE(terminal.wait_for("", 0, 20s)) << "no prompt";
@@ -207,7 +207,7 @@ TEST(SessionDocker, SshAtATerminalRunsTheShellPassesResizesAndCtrlC) {
 TEST(SessionDocker, ExecCarriesTwentyMegabytesOfBinaryDataEachWay) {
   REQUIRE_ENGINE(address);
   ServerHome server;
-  create_workspace(server, address, "bulk", kBusybox);
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "bulk", kBusybox));
   std::string data = binary_data(kLarge);
 
   RunOptions input;
@@ -226,7 +226,7 @@ TEST(SessionDocker, ExecCarriesTwentyMegabytesOfBinaryDataEachWay) {
 TEST(SessionDocker, AClientKilledMidSessionEndsTheCommandAndLeavesNothingBehind) {
   REQUIRE_ENGINE(address);
   ServerHome server;
-  create_workspace(server, address, "gone", kBusybox);
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "gone", kBusybox));
   std::string id = container_of(server, "gone");
   // Once a session has run, the provider's host process is there for good: the baseline.
   ASSERT_EQ(server.berth({"exec", "gone", "--", "true"}).exit_code, 0);
@@ -252,11 +252,37 @@ TEST(SessionDocker, AClientKilledMidSessionEndsTheCommandAndLeavesNothingBehind)
   EXPECT_EQ(after.out, "still-fine\n") << after.err;
 }
 
+// The server killed mid-session (a crash, or kill -9 on the way to a restart): the CLI says
+// so and fails, and the command it started in the container does not run on without a client.
+TEST(SessionDocker, AServerKilledMidSessionIsSaidAndTheCommandEnds) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  berth::test::TempDir scratch;
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "crash", kBusybox));
+  std::string id = container_of(server, "crash");
+  fs::path log = scratch.path() / "exec.log";
+  int client = spawn_logged({berth::test::berth_binary().string(), "exec", "crash", "--", "sleep", "1000"}, at_terminal(server), log);
+  auto sleeping = [&] { return docker(address, {"exec", id, "ps"}).out.find("sleep 1000") != std::string::npos; };
+  ASSERT_TRUE(berth::test::wait_until(sleeping, 20s)) << "sleep 1000 never started";
+
+  server.kill_hard();
+  int status = 0;
+  ASSERT_TRUE(berth::test::wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, 10s))
+      << "berth exec did not notice its server was gone";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_NE(berth::test::read_text(log).find("lost the connection to the berth server"), std::string::npos) << berth::test::read_text(log);
+  EXPECT_TRUE(berth::test::wait_until([&] { return !sleeping(); }, 15s)) << "sleep 1000 outlived the server that started it";
+
+  server.start();
+  Result after = server.berth({"exec", "crash", "--", "echo", "back"});
+  EXPECT_EQ(after.out, "back\n") << after.err;
+}
+
 TEST(SessionDocker, RealSshAndScpReachAWorkspaceThroughSshConfig) {
   REQUIRE_ENGINE(address);
   ServerHome server;
   berth::test::TempDir scratch;
-  create_workspace(server, address, "sshd", kOpenssh);
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "sshd", kOpenssh));
   Result config = server.berth({"ssh-config", "sshd"});
   ASSERT_EQ(config.exit_code, 0) << config.err;
   EXPECT_NE(config.out.find("Host sshd.berth"), std::string::npos) << config.out;
@@ -293,7 +319,7 @@ TEST(SessionDocker, RealSshAndScpReachAWorkspaceThroughSshConfig) {
 TEST(SessionDocker, SshStdioIntoAWorkspaceWithoutSshdSaysWhatToInstall) {
   REQUIRE_ENGINE(address);
   ServerHome server;
-  create_workspace(server, address, "plain", kBusybox);
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "plain", kBusybox));
   Result stdio = server.berth({"ssh", "plain", "--stdio"});
   EXPECT_EQ(stdio.exit_code, 127) << stdio.err;
   EXPECT_NE(stdio.err.find("no OpenSSH server (sshd); install openssh-server"), std::string::npos) << stdio.err << stdio.out;
@@ -305,7 +331,7 @@ TEST(SessionDocker, SshStdioIntoAWorkspaceWithoutSshdSaysWhatToInstall) {
 TEST(SessionDocker, StderrWrittenAtOnceStaysOnStderr) {
   REQUIRE_ENGINE(address);
   ServerHome server;
-  create_workspace(server, address, "streams", kBusybox);
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "streams", kBusybox));
   for (int round = 0; round < 10; ++round) {
     Result streams = server.berth({"exec", "streams", "--", "sh", "-c", "echo to-err >&2; exit 4"});
     EXPECT_EQ(streams.exit_code, 4);
@@ -318,7 +344,7 @@ TEST(SessionDocker, ForwardCarriesConnectionsAtOnceLargeDownloadsAndSaysWhatIsWr
   REQUIRE_ENGINE(address);
   ServerHome server;
   berth::test::TempDir scratch;
-  create_workspace(server, address, "web", kBusybox);
+  ASSERT_NO_FATAL_FAILURE(create_workspace(server, address, "web", kBusybox));
   Result served = server.berth({"exec", "web", "--", "sh", "-c",
                                 "mkdir -p /srv && echo hello > /srv/index.html && head -c 20971520 /dev/urandom > /srv/big && "
                                 "httpd -p 8080 -h /srv && sha256sum /srv/big"});
