@@ -242,7 +242,6 @@ TEST(SessionDocker, AClientKilledMidSessionEndsTheCommandAndLeavesNothingBehind)
   int client = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "gone", "--", "sleep", "1000"}, options);
   auto sleeping = [&] { return docker(address, {"exec", id, "ps"}).out.find("sleep 1000") != std::string::npos; };
   ASSERT_TRUE(berth::test::wait_until(sleeping, 20s)) << "sleep 1000 never started";
-  EXPECT_GT(open_descriptors(server.pid()), fds) << "the session holds descriptors while it runs";
   ::kill(client, SIGKILL);
   ::waitpid(client, nullptr, 0);
 
