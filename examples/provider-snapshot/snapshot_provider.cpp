@@ -1,6 +1,9 @@
 // snapshot: each workspace is a folder under `root`. Stopping it packs the folder into
 // ROOT/NAME.tar[.gz] and removes the folder, so a stopped workspace costs one file; starting
-// unpacks it again. Written only against berth's public SDK.
+// unpacks it again. Sessions (berth exec, berth ssh) and ports (berth forward) run on this
+// machine, in the folder: session.cpp. Written only against berth's public SDK.
+#include "session.hpp"
+
 #include <berth/provider.hpp>
 
 #include <sys/wait.h>
@@ -123,6 +126,20 @@ class SnapshotProvider : public berth::Provider {
   int exec(berth::OperationContext& context, const berth::ExecRequest& request, berth::OutputSink& output) override {
     ExecOutput lines(output);
     return run(request.command, lines, folder_of(context).string());
+  }
+
+  // berth exec and berth ssh (SDK 1.2): streamed stdin, a terminal when asked, resizes, signals.
+  int session(berth::OperationContext& context, const berth::SessionRequest& request, berth::SessionChannel& channel) override {
+    fs::path folder = folder_of(context);
+    if (!fs::is_directory(folder)) {
+      throw berth::Error("conflict", "workspace '" + context.workspace.name + "' is packed (berth start " + context.workspace.name + ")");
+    }
+    return snapshot::run_session(folder.string(), context.workspace.env, request, channel, context.cancellation);
+  }
+
+  // berth forward (SDK 1.2): the workspace's ports are this machine's.
+  void connect(berth::OperationContext& context, int port, berth::SessionChannel& channel) override {
+    snapshot::connect_to_port(port, channel, context.cancellation);
   }
 
  private:

@@ -134,34 +134,37 @@ Outcome relay(Engine& engine, const CommandPlace& place, const berth::SessionReq
   Outcome outcome;
   outcome.started = !wrapped;
   std::string pid;
-  std::string head;        // stdout before the pid line ended
-  std::string early_errors;  // stderr before it: the engine's complaint when there is no /bin/sh
+  // Until the wrapper's pid line has come, output is held: stdout to find that line in, stderr
+  // because it may be the engine's complaint that there is no /bin/sh. The engine reads the
+  // two streams apart, so the command's stderr can come before the pid line on stdout: each is
+  // held on its own and goes to its own stream.
+  std::string head;          // stdout before the pid line ended
+  std::string early_errors;  // stderr before it
+  auto release = [&](std::string& held, berth::OutputStream which) {
+    std::string bytes = std::move(held);
+    held.clear();
+    if (!bytes.empty()) channel.write(which, bytes);
+  };
   auto deliver = [&](berth::OutputStream which, std::string_view data) {
-    if (!outcome.started && which == berth::OutputStream::stdout_stream) {
-      head.append(data);
-      size_t newline = head.find('\n');
-      if (newline == std::string::npos && head.size() < 64) return;
-      if (head.rfind(kPidMarker, 0) == 0 && newline != std::string::npos) {
-        pid = head.substr(kPidMarker.size(), newline - kPidMarker.size());
-        while (!pid.empty() && (pid.back() == '\r' || pid.back() == ' ')) pid.pop_back();
-        outcome.started = true;
-        std::string rest = head.substr(newline + 1);
-        head.clear();
-        // The engine copies stdout and stderr apart: the command's stderr may come first.
-        if (!early_errors.empty()) channel.write(berth::OutputStream::stderr_stream, std::exchange(early_errors, {}));
-        if (!rest.empty()) channel.write(which, rest);
-        return;
-      }
-      outcome.started = true;  // not our wrapper's line after all: pass it on
-      if (!early_errors.empty()) channel.write(berth::OutputStream::stderr_stream, std::exchange(early_errors, {}));
-      channel.write(which, std::exchange(head, {}));
+    if (outcome.started) {
+      channel.write(which, data);
       return;
     }
-    if (!outcome.started && which == berth::OutputStream::stderr_stream) {
-      early_errors.append(data);  // kept until the pid line says the command runs
+    if (which == berth::OutputStream::stderr_stream) {
+      early_errors.append(data);
       return;
     }
-    channel.write(which, data);
+    head.append(data);
+    size_t newline = head.find('\n');
+    if (newline == std::string::npos && head.size() < 64) return;
+    outcome.started = true;
+    if (head.rfind(kPidMarker, 0) == 0 && newline != std::string::npos) {
+      pid = head.substr(kPidMarker.size(), newline - kPidMarker.size());
+      while (!pid.empty() && (pid.back() == '\r' || pid.back() == ' ')) pid.pop_back();
+      head.erase(0, newline + 1);
+    }  // else not our wrapper's line after all: all of it is the command's
+    release(early_errors, berth::OutputStream::stderr_stream);
+    release(head, berth::OutputStream::stdout_stream);
   };
 
   Demultiplexer demultiplexer;
@@ -219,11 +222,9 @@ Outcome relay(Engine& engine, const CommandPlace& place, const berth::SessionReq
     throw;
   }
   outcome.exit_code = exit_code_of(engine, exec_id);
-  // Never started: without /bin/sh (126, 127) the caller runs the command bare; otherwise
-  // what came is the answer.
   if (!outcome.started && !(wrapped && (outcome.exit_code == 126 || outcome.exit_code == 127))) {
-    if (!head.empty()) channel.write(berth::OutputStream::stdout_stream, head);
-    if (!early_errors.empty()) channel.write(berth::OutputStream::stderr_stream, early_errors);
+    release(early_errors, berth::OutputStream::stderr_stream);
+    release(head, berth::OutputStream::stdout_stream);
   }
   return outcome;
 }

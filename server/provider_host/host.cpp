@@ -13,6 +13,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -31,6 +32,8 @@ namespace berth {
 namespace {
 
 constexpr int kSocketFd = 3;
+// How long sessions may take to end what they started once the server is gone.
+constexpr auto kEndGrace = std::chrono::seconds(3);
 
 // A session's or port connection's client, as the provider sees it: events the server sent
 // for the call, queued; output sent within the window the server grants.
@@ -219,6 +222,7 @@ class Host {
     // what they started goes with them. The provider's destructor is not run, since its calls
     // may still be inside it.
     if (n <= 0) {
+      end_calls_in_flight();
       kill_session(::getpid(), ::getpid());
       ::_exit(0);
     }
@@ -273,6 +277,31 @@ class Host {
       call->channel->push(SessionEvent{Kind::signal, std::string(bytes), 0, 0});
     } else if (type == 'w' && bytes.size() == 4) {
       call->channel->acknowledged(frame_call_id(bytes));
+    }
+  }
+
+  // Under read_mutex_, before the host ends with its server: every call in flight is cancelled
+  // (a session hears `closed`), and sessions and port connections are given a moment to return,
+  // since what they started may live outside this process's session, where killing the session
+  // cannot reach it (a command in a container). Bounded: a provider may never return.
+  void end_calls_in_flight() {
+    std::vector<uint32_t> streams;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [id, call] : calls_) {
+        call->cancellation.request();
+        if (!call->channel) continue;
+        call->channel->close();
+        bool queued = false;  // never started: nothing to wait for
+        for (const auto& ready : ready_) queued |= ready.id == id;
+        if (!queued) streams.push_back(id);
+      }
+    }
+    auto until = std::chrono::steady_clock::now() + kEndGrace;
+    while (!streams.empty() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::lock_guard lock(mutex_);
+      std::erase_if(streams, [&](uint32_t id) { return calls_.count(id) == 0; });
     }
   }
 
@@ -434,6 +463,10 @@ std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::str
 }  // namespace
 
 int provider_host_main(const HostOptions& options) {
+  // A command that closes its stdin while a session still has input for it (berth exec -i …
+  // -- head -c1) makes the provider's write fail with EPIPE; by default SIGPIPE would kill the
+  // host and every call in flight on it. Providers restore the default in what they start.
+  ::signal(SIGPIPE, SIG_IGN);
   // The socket is the host's alone: nothing a provider runs may inherit it (and read other
   // calls' frames, or keep it open after the host died).
   ::fcntl(kSocketFd, F_SETFD, FD_CLOEXEC);

@@ -100,6 +100,23 @@ TEST(Lifecycle, SshOpensAShellInTheWorkspaceFolder) {
   EXPECT_NE(stopped.err.find("berth start box"), std::string::npos) << stopped.err;
 }
 
+// A command that stops reading its stdin early (head, a closed descriptor) while input is still
+// coming: the rest is dropped, as with a local pipe, and the provider's process lives on.
+TEST(Lifecycle, ExecInputToACommandThatStopsReadingDoesNotCrashTheProvider) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "pipes", "-q"}).exit_code, 0);
+  berth::test::RunOptions input;
+  input.stdin_data = std::string(8u << 20, 'a');
+  Result head = server.berth({"exec", "-i", "pipes", "--", "head", "-c", "3"}, input);
+  EXPECT_EQ(head.exit_code, 0) << head.err;
+  EXPECT_EQ(head.out, "aaa");
+  Result closed = server.berth({"exec", "-i", "pipes", "--", "sh", "-c", "exec 0<&-; sleep 0.2; echo kept-going"}, input);
+  EXPECT_EQ(closed.exit_code, 0) << closed.err;
+  EXPECT_EQ(closed.out, "kept-going\n");
+  std::string log = berth::test::read_text(server.home() / "logs" / "providers" / "host.log");
+  EXPECT_EQ(log.find("crashed"), std::string::npos) << log;
+}
+
 TEST(Lifecycle, SocketIsOwnerOnlyAndHomeIsPrivate) {
   ServerHome server;
   struct stat info {};

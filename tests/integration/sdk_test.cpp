@@ -59,6 +59,44 @@ TEST(Sdk, ExampleProviderBuiltOutOfTreeWorksAsDropIn) {
   expect_ok(ls, "exec");
   EXPECT_NE(ls.out.find("README.md"), std::string::npos) << ls.out;
 
+  // Sessions (SDK 1.2) of a provider built out of tree: berth ssh at a terminal, berth exec
+  // with binary stdin, through the server's streams like every other provider.
+  berth::test::RunOptions terminal_env;
+  terminal_env.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"BERTH_SERVER", ""}, {"TERM", "xterm"}};
+  berth::test::Terminal terminal({berth::test::berth_binary().string(), "ssh", "w"}, terminal_env);
+  ASSERT_TRUE(terminal.wait_for("", 0, std::chrono::seconds(20))) << "no prompt";
+  terminal.type("echo $((6*7)); tty; stty size; ls\n");
+  ASSERT_TRUE(terminal.wait_for("42", 0, std::chrono::seconds(20))) << terminal.output();
+  EXPECT_TRUE(terminal.wait_for("README.md", 0, std::chrono::seconds(20))) << "the shell runs in the workspace: " << terminal.output();
+  EXPECT_NE(terminal.output().find("/dev/pts/"), std::string::npos) << "the shell has a terminal: " << terminal.output();
+  EXPECT_NE(terminal.output().find("30 100"), std::string::npos) << "the terminal's size was passed on: " << terminal.output();
+  terminal.resize(41, 132);  // SIGWINCH to berth ssh, a resize event to the provider
+  bool resized = false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int round = 0; !resized && std::chrono::steady_clock::now() < until; ++round) {
+    size_t from = terminal.output().size();
+    std::string marker = "size-" + std::to_string(round) + "-";
+    terminal.type("stty size; echo " + marker + "$((2+3))\n");
+    ASSERT_TRUE(terminal.wait_for(marker + "5", from, std::chrono::seconds(20))) << terminal.output();
+    resized = terminal.output().find("41 132", from) != std::string::npos;
+  }
+  EXPECT_TRUE(resized) << terminal.output();
+  terminal.type("exit 3\n");
+  Result shell = terminal.finish(std::chrono::seconds(20));
+  EXPECT_EQ(shell.exit_code, 3) << shell.out << shell.err;
+
+  std::string data(4u << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7919u) ^ (i >> 9));
+  berth::test::RunOptions input;
+  input.stdin_data = data;
+  Result echoed = server.berth({"exec", "-i", "w", "--", "cat"}, input);
+  expect_ok(echoed, "exec -i cat");
+  EXPECT_EQ(echoed.out.size(), data.size());
+  EXPECT_TRUE(echoed.out == data) << "4 MiB of binary stdin came back changed";
+  Result failing = server.berth({"exec", "w", "--", "sh", "-c", "echo to-err >&2; exit 7"});
+  EXPECT_EQ(failing.exit_code, 7);
+  EXPECT_EQ(failing.err, "to-err\n");
+
   expect_ok(server.berth({"stop", "w"}), "stop");
   EXPECT_TRUE(fs::exists(root / "w.tar.gz"));
   EXPECT_FALSE(fs::exists(root / "w"));

@@ -62,6 +62,7 @@ Result run_program(const std::vector<std::string>& argv, const RunOptions& optio
   c_env.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);  // as a program started from a shell has it
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
@@ -72,6 +73,9 @@ Result run_program(const std::vector<std::string>& argv, const RunOptions& optio
   ::close(out[1]);
   ::close(err[1]);
   ::close(in[0]);
+  // A program may exit before it has read all its input (head -c 3): that is an EPIPE for the
+  // writer below, not a SIGPIPE that silently kills the whole test binary.
+  ::signal(SIGPIPE, SIG_IGN);
   std::thread writer([fd = in[1], data = options.stdin_data] {
     size_t done = 0;
     while (done < data.size()) {
@@ -117,6 +121,7 @@ Terminal::Terminal(const std::vector<std::string>& argv, const RunOptions& optio
   pid_ = ::forkpty(&master_, nullptr, nullptr, &size);
   if (pid_ < 0) throw std::runtime_error("forkpty failed");
   if (pid_ == 0) {
+    ::signal(SIGPIPE, SIG_DFL);
     for (const auto& [key, value] : options.env) {
       if (value.empty()) {
         ::unsetenv(key.c_str());
@@ -251,6 +256,7 @@ void ServerHome::start() {
   fs::path log = home() / "serve.out";
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
@@ -299,6 +305,7 @@ int spawn_program(const std::vector<std::string>& argv, const RunOptions& option
   std::vector<std::string> args = argv;
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);
     int null_fd = ::open("/dev/null", O_RDWR);
     ::dup2(null_fd, 0);
     ::dup2(null_fd, 1);
