@@ -241,8 +241,9 @@ void define_exec(CLI::App& app, Invocation& run) {
       const char* term = std::getenv("TERM");
       if (!request->env.count("TERM")) body["env"]["TERM"] = term && *term ? term : "xterm-256color";
     }
-    int sock = run.session.api().open_stream("/v1/workspaces/" + *name + "/session", body.dump());
-    run.exit_code = relay_stream(sock, RelayOptions{*with_stdin || tty ? 0 : -1, 1, 2, tty, !tty, "the command"});
+    auto& api = run.session.api();
+    run.exit_code = relay_stream([&] { return api.open_stream("/v1/workspaces/" + *name + "/session", body.dump()); },
+                                 RelayOptions{*with_stdin || tty ? 0 : -1, 1, 2, tty, !tty, "the command"});
   });
 }
 

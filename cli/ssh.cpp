@@ -82,13 +82,13 @@ void define_ssh_command(CLI::App& app, Invocation& run) {
     if (*stdio) {
       SshKeys keys = ensure_ssh_keys(run.session.home());
       Json body{{"tty", false}, {"command", std::vector<std::string>{"/bin/sh", "-c", sshd_script(keys)}}};
-      int sock = api.open_stream(session_path(*name), body.dump());
-      run.exit_code = relay_stream(sock, RelayOptions{0, 1, 2, false, false, "the ssh connection"});
+      run.exit_code = relay_stream([&] { return api.open_stream(session_path(*name), body.dump()); },
+                                   RelayOptions{0, 1, 2, false, false, "the ssh connection"});
       return;
     }
     bool tty = ::isatty(0) == 1 && ::isatty(1) == 1;
-    int sock = api.open_stream(session_path(*name), session_body(*command, tty, *shell).dump());
-    run.exit_code = relay_stream(sock, RelayOptions{0, 1, 2, tty, !tty, "the session"});
+    std::string body = session_body(*command, tty, *shell).dump();
+    run.exit_code = relay_stream([&] { return api.open_stream(session_path(*name), body); }, RelayOptions{0, 1, 2, tty, !tty, "the session"});
   });
 }
 

@@ -111,7 +111,10 @@ bool terminal_size(int fd, int& rows, int& cols) {
   return true;
 }
 
-int relay_stream(int sock, const RelayOptions& options) {
+int relay_stream(const std::function<int()>& open, const RelayOptions& options) {
+  SignalCatcher signals(options.forward_signals ? std::initializer_list<int>{SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT}
+                                                : std::initializer_list<int>{SIGWINCH, SIGTERM, SIGHUP});
+  int sock = open();
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
@@ -138,8 +141,6 @@ int relay_stream(int sock, const RelayOptions& options) {
     }
   });
 
-  SignalCatcher signals(options.forward_signals ? std::initializer_list<int>{SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT}
-                                                : std::initializer_list<int>{SIGWINCH, SIGTERM, SIGHUP});
   std::optional<RawTerminal> raw;
   if (options.terminal && options.input >= 0 && ::isatty(options.input) == 1) raw.emplace(options.input);
   bool input_open = options.input >= 0;

@@ -2,6 +2,7 @@
 // The CLI's end of a berth stream (a session or a port connection, server/stream_routes.hpp):
 // what it reads goes out as 'i' frames, what comes back goes to its outputs. Knows nothing of
 // providers: every workspace is reached the same way, through the server.
+#include <functional>
 #include <string>
 
 namespace berth::cli {
@@ -15,10 +16,12 @@ struct RelayOptions {
   std::string what = "the session";  // for messages: "the session", "the connection"
 };
 
-// Relays until the server sends the exit code ('x') and returns it; throws berth::Error with
-// the server's error ('!'), or unavailable when the connection to the server is lost. Closes
-// sock. The terminal is restored however it ends.
-int relay_stream(int sock, const RelayOptions& options);
+// Opens the stream with `open` (which returns its socket) and relays until the server sends
+// the exit code ('x'), which it returns; throws berth::Error with the server's error ('!'), or
+// unavailable when the connection to the server is lost. Closes the socket. Signals are taken
+// before the stream opens, so a Ctrl-C that comes as the command starts still reaches it. The
+// terminal is restored however it ends.
+int relay_stream(const std::function<int()>& open, const RelayOptions& options);
 
 // The terminal size of fd, or false when it is not a terminal.
 bool terminal_size(int fd, int& rows, int& cols);

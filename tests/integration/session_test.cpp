@@ -135,7 +135,12 @@ TEST(Session, AClientThatGoesAwayEndsTheCommandAndLeaksNothing) {
   ASSERT_TRUE(wait_until([&] { return processes_with("sleep 1236") >= 1; }, 20s));
   ::kill(client, SIGINT);
   int status = 0;
-  ::waitpid(client, &status, 0);
+  bool ended = wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, 20s);
+  if (!ended) {
+    ::kill(client, SIGKILL);
+    ::waitpid(client, &status, 0);
+  }
+  EXPECT_TRUE(ended) << "berth exec did not end at Ctrl-C";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130) << status;
   EXPECT_TRUE(wait_until([&] { return processes_with("sleep 1236") == 0; }, 20s));
 }
