@@ -196,11 +196,14 @@ Reply Engine::post(const std::string& path, const Json& body) {
 }
 Reply Engine::del(const std::string& path) { return send("DELETE", versioned(path), "", ""); }
 
-Reply Engine::post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data) {
+Reply Engine::post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data,
+                             const std::string& body, const std::string& content_type) {
   auto& http = client();
   httplib::Request request;
   request.method = "POST";
   request.path = versioned(path);
+  request.body = body;
+  if (!body.empty()) request.set_header("Content-Type", content_type);
   Reply reply;
   request.response_handler = [&](const httplib::Response& response) {
     reply.status = response.status;

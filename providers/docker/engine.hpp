@@ -45,8 +45,10 @@ class Engine {
   Reply get(const std::string& path);
   Reply post(const std::string& path, const Json& body = nullptr);
   Reply del(const std::string& path);
-  // POST whose response is streamed to on_data as it comes (image pulls).
-  Reply post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data);
+  // POST whose response is streamed to on_data as it comes (image pulls; image builds, with
+  // the build context as body).
+  Reply post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data,
+                       const std::string& body = "", const std::string& content_type = "");
   // PUT of a body produced by `produce` (it returns false at the end) — archive uploads.
   Reply put_stream(const std::string& path, const std::string& content_type,
                    const std::function<bool(std::string& chunk)>& produce);

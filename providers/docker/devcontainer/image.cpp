@@ -1,0 +1,178 @@
+// The image of a devcontainer.json: pulled (image) or built through the Engine API's /build
+// (build.dockerfile), reused while its inputs are unchanged; then its metadata merged.
+#include "plan.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+namespace docker::dc {
+namespace {
+
+berth::Error failed(const std::string& message) { return berth::Error("provider_failed", message); }
+
+constexpr const char* kHashLabel = "dev.berth.devcontainer.hash";
+
+std::string url_escape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buffer[4];
+      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
+      out += buffer;
+    }
+  }
+  return out;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What decides the built image: the devcontainer.json as written, the build options, and
+// every file of the context (path, mode, content; .git left out, as it is from the context).
+std::string content_hash(const Plan& plan, const fs::path& context, const Json& build) {
+  std::string input = read_file(plan.config.file) + '\0' + build.dump() + '\0';
+  std::vector<fs::path> files;
+  std::error_code error;
+  for (fs::recursive_directory_iterator it(context, fs::directory_options::none, error), end; !error && it != end; it.increment(error)) {
+    if (it->path().filename() == ".git") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(error) || it->is_symlink(error)) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    auto status = fs::symlink_status(file, error);
+    input += fs::relative(file, context).string() + '\0' + std::to_string(static_cast<int>(status.permissions())) + '\0';
+    input += fs::is_symlink(status) ? fs::read_symlink(file, error).string() : devcontainer::sha256_hex(read_file(file));
+    input += '\0';
+  }
+  return devcontainer::sha256_hex(input);
+}
+
+// The context as a tar stream, without .git.
+std::string tar_context(const fs::path& context) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw failed("pipe failed");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::execlp("tar", "tar", "-C", context.c_str(), "--exclude=./.git", "-cf", "-", ".", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  std::string tar;
+  char buffer[65536];
+  ssize_t n;
+  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) tar.append(buffer, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw failed("tar of the build context " + context.string() + " failed");
+  return tar;
+}
+
+std::string build_image(const Plan& plan, Engine& engine, berth::ProgressSink& progress) {
+  const Json& root = plan.config.document.value;
+  Json build = root.value("build", Json::object());
+  if (root.contains("dockerFile")) build["dockerfile"] = root["dockerFile"];
+  if (root.contains("context") && !build.contains("context")) build["context"] = root["context"];
+  fs::path folder = plan.config.file.parent_path();
+  fs::path context = (folder / build.value("context", ".")).lexically_normal();
+  fs::path dockerfile = (folder / build["dockerfile"].get<std::string>()).lexically_normal();
+  fs::path inside = dockerfile.lexically_relative(context);
+  if (inside.empty() || *inside.begin() == "..") {
+    throw berth::Error("invalid", plan.config.document.where("/build/dockerfile") + "must be inside the build context (" +
+                                      fs::relative(context, plan.checkout).string() + ")");
+  }
+  std::error_code error;
+  if (!fs::is_directory(context, error)) {
+    throw berth::Error("invalid", plan.config.document.where("/build/context") + "names a folder that does not exist");
+  }
+  std::string hash = content_hash(plan, context, build);
+  std::string tag = "berth-devcontainer-" + hash.substr(0, 16) + ":latest";
+  if (Reply found = engine.get("/images/" + url_escape(tag) + "/json"); found.status == 200) {
+    Json labels = found.json()["Config"]["Labels"];
+    if (labels.is_object() && labels.value(kHashLabel, "") == hash) {
+      progress.line("image " + tag + " is up to date with " + plan.shown_as + " and its Dockerfile (not rebuilt)");
+      return tag;
+    }
+  }
+  std::string query = "/build?t=" + url_escape(tag) + "&dockerfile=" + url_escape(inside.string()) + "&rm=1&forcerm=1";
+  query += "&labels=" + url_escape(Json{{kHashLabel, hash}}.dump());
+  if (build.contains("args")) query += "&buildargs=" + url_escape(build["args"].dump());
+  if (build.contains("target")) query += "&target=" + url_escape(build["target"].get<std::string>());
+  if (build.contains("cacheFrom")) {
+    Json from = build["cacheFrom"].is_string() ? Json::array({build["cacheFrom"]}) : build["cacheFrom"];
+    query += "&cachefrom=" + url_escape(from.dump());
+  }
+  progress.line("building " + tag + " from " + fs::relative(dockerfile, plan.checkout).string());
+  std::string tar = tar_context(context);
+  std::string pending, stream_error, partial_line;
+  Reply reply = engine.post_streaming(
+      query,
+      [&](std::string_view data) {
+        pending.append(data);
+        size_t newline;
+        while ((newline = pending.find('\n')) != std::string::npos) {
+          Json event = Json::parse(pending.substr(0, newline), nullptr, false);
+          pending.erase(0, newline + 1);
+          if (!event.is_object()) continue;
+          if (event.contains("error")) stream_error = event.value("error", "");
+          std::string text = event.value("stream", "");
+          partial_line += text;
+          size_t end;
+          while ((end = partial_line.find('\n')) != std::string::npos) {
+            std::string line = partial_line.substr(0, end);
+            partial_line.erase(0, end + 1);
+            if (!line.empty()) progress.line(line);
+          }
+        }
+      },
+      tar, "application/x-tar");
+  if (!partial_line.empty()) progress.line(partial_line);
+  if (reply.status >= 400 || !stream_error.empty()) {
+    throw failed("cannot build the image of " + plan.shown_as + ": " + (stream_error.empty() ? reply.message() : stream_error));
+  }
+  return tag;
+}
+
+}  // namespace
+
+void prepare_image(Plan& plan, Engine& engine, const std::function<void(const std::string&)>& ensure_image, berth::ProgressSink& progress) {
+  const Json& root = plan.config.document.value;
+  if (root.contains("image") && !root.contains("build") && !root.contains("dockerFile")) {
+    plan.image = root["image"].get<std::string>();
+    ensure_image(plan.image);
+  } else {
+    plan.image = build_image(plan, engine, progress);
+  }
+  Reply inspected = engine.get("/images/" + url_escape(plan.image) + "/json");
+  if (inspected.status != 200) throw failed("cannot inspect the image " + plan.image + ": " + inspected.message());
+  Json labels = inspected.json()["Config"]["Labels"];
+  std::string label = labels.is_object() && labels.contains("devcontainer.metadata") && labels["devcontainer.metadata"].is_string()
+                          ? labels["devcontainer.metadata"].get<std::string>()
+                          : "";
+  try {
+    plan.entries = devcontainer::parse_metadata_label(label);
+  } catch (const berth::Error& error) {
+    throw berth::Error("invalid", "image " + plan.image + ": " + error.what());
+  }
+  if (!plan.entries.empty()) progress.line("merging " + std::to_string(plan.entries.size()) + " metadata entries of image " + plan.image);
+  plan.entries.push_back(devcontainer::metadata_entry(root));
+  plan.merged = devcontainer::merge(root, plan.entries);
+}
+
+}  // namespace docker::dc
