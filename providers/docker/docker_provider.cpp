@@ -529,16 +529,24 @@ class DockerProvider : public berth::Provider {
   static void copy_repository(Engine& engine, berth::OperationContext& c, const std::string& id, const std::string& workdir,
                               const Checkout& checkout) {
     fs::path staging = checkout.staging / "tree";
-    fs::path target = staging / fs::path(workdir).relative_path();
+    fs::path relative = fs::path(workdir).relative_path();
+    if (relative.empty()) throw failed("the workspace folder cannot be / (the target's workdir or devcontainer.json's workspaceFolder)");
+    fs::path target = staging / relative;
     fs::create_directories(target.parent_path());
+    // The folders above the repository as an image would have them (the server's umask may be
+    // 077, and the engine applies the archive's modes): readable by the user commands run as.
+    for (fs::path folder = target.parent_path(); folder != staging.parent_path() && !folder.empty(); folder = folder.parent_path()) {
+      fs::permissions(folder, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+    }
     fs::rename(checkout.clone, target);
+    std::string top = relative.begin()->string();  // the archive holds that, never "/" itself
     // tar streams the staging tree (workdir and its parents) straight into the engine.
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw failed("pipe failed");
     pid_t pid = ::fork();
     if (pid == 0) {
       ::dup2(fds[1], 1);
-      ::execlp("tar", "tar", "-C", staging.c_str(), "-cf", "-", ".", static_cast<char*>(nullptr));
+      ::execlp("tar", "tar", "-C", staging.c_str(), "-cf", "-", "--", top.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(fds[1]);
