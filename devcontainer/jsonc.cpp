@@ -232,7 +232,19 @@ int Document::line_of(const std::string& pointer) const {
 }
 
 std::string Document::where(const std::string& pointer) const {
-  return file + ":" + std::to_string(line_of(pointer)) + ": property '" + (pointer.empty() ? "" : pointer.substr(1)) + "' ";
+  // The pointer as a dotted property path: /build/args/X -> build.args.X, /mounts/0 -> mounts[0].
+  std::string name;
+  size_t at = 0;
+  while (at < pointer.size()) {
+    size_t next = pointer.find('/', at + 1);
+    std::string part = pointer.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    for (size_t tilde; (tilde = part.find("~1")) != std::string::npos;) part.replace(tilde, 2, "/");
+    for (size_t tilde; (tilde = part.find("~0")) != std::string::npos;) part.replace(tilde, 2, "~");
+    bool index = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    name += index ? "[" + part + "]" : (name.empty() ? "" : ".") + part;
+    at = next == std::string::npos ? pointer.size() : next;
+  }
+  return file + ":" + std::to_string(line_of(pointer)) + ": property '" + name + "' ";
 }
 
 Document parse_jsonc(std::string_view text, const std::string& file) {
