@@ -48,7 +48,7 @@ void define_devcontainer(CLI::App& app, Invocation& run) {
     Json entries = Json::array({devcontainer::metadata_entry(configuration)});
     Json document{{"configFile", (root / relative).string()},
                   {"configuration", configuration},
-                  {"workspace", {{"workspaceFolder", configuration.value("workspaceFolder", "")}}},
+                  {"workspace", {{"workspaceFolder", loaded.workspace_folder}}},
                   {"mergedConfiguration", devcontainer::merge(configuration, entries)}};
     print_as(run.session, document, [&] { std::cout << document.dump(2) << '\n'; });
   });

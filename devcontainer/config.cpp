@@ -248,7 +248,7 @@ std::string find_config(const fs::path& root, const std::string& chosen) {
 }
 
 Config load_config(const fs::path& file, const std::string& shown_as) {
-  Config config{read_jsonc(file.string(), shown_as), file, {}};
+  Config config{read_jsonc(file.string(), shown_as), file, {}, {}};
   const Json& root = config.document.value;
   if (!root.is_object()) throw invalid(shown_as + ":" + std::to_string(config.document.line_of("")) + ": a devcontainer.json must be an object");
   Checker checker(config.document);

@@ -106,7 +106,7 @@ Json merge(const Json& config, const Json& entries) {
         if (std::find(united.begin(), united.end(), item) == united.end()) united.push_back(item);
       }
     }
-    set_or_erase(key, united, std::string(key) != "forwardPorts");
+    set_or_erase(key, united);
   }
   // Mounts collected; for one target the last one wins.
   {
@@ -121,16 +121,18 @@ Json merge(const Json& config, const Json& entries) {
     }
     set_or_erase("mounts", kept);
   }
-  // Lifecycle commands and entrypoints collected in order.
+  // Lifecycle commands collected in order (always there, as the reference implementation
+  // has them), entrypoints likewise (only when some).
   for (const auto& [single, plural] : std::vector<std::pair<const char*, const char*>>{
            {"onCreateCommand", "onCreateCommands"},
            {"updateContentCommand", "updateContentCommands"},
            {"postCreateCommand", "postCreateCommands"},
            {"postStartCommand", "postStartCommands"},
-           {"postAttachCommand", "postAttachCommands"},
-           {"entrypoint", "entrypoints"}}) {
-    set_or_erase(plural, collect(single));
+           {"postAttachCommand", "postAttachCommands"}}) {
+    merged.erase(single);
+    merged[plural] = collect(single);
   }
+  set_or_erase("entrypoints", collect("entrypoint"));
   // Customizations collected per tool.
   {
     Json by_tool = Json::object();
@@ -146,7 +148,7 @@ Json merge(const Json& config, const Json& entries) {
     for (const auto& value : collect(key)) {
       if (value.is_object()) map.update(value);
     }
-    set_or_erase(key, map, std::string(key) != "portsAttributes");
+    merged[key] = map;
   }
   // Single values: the last entry that sets one.
   for (const char* key : {"waitFor", "remoteUser", "containerUser", "userEnvProbe", "overrideCommand", "otherPortsAttributes",

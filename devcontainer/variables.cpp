@@ -140,7 +140,7 @@ void resolve(Config& config, const LocalContext& context) {
   walk(root, "", [&](std::string& text, const std::string& pointer) {
     if (pointer != "/workspaceFolder") text = substitute(text, replace(pointer));
   });
-  if (!root.contains("workspaceFolder")) root["workspaceFolder"] = container_folder;
+  config.workspace_folder = container_folder;
 }
 
 void substitute_container_env(Json& value, const std::map<std::string, std::string>& container_env) {

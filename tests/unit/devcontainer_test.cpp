@@ -110,6 +110,7 @@ TEST(Variables, LocalOnesAreSubstitutedEverywhereAndContainerEnvLater) {
   devcontainer::resolve(config, context);
   const Json& v = config.document.value;
   EXPECT_EQ(v["workspaceFolder"], "/src/api");
+  EXPECT_EQ(config.workspace_folder, "/src/api");
   EXPECT_EQ(v["containerEnv"]["HOME_OF"], "me");
   EXPECT_EQ(v["containerEnv"]["MISSING"], "fallback:with:colons");
   EXPECT_EQ(v["containerEnv"]["FOLDER"], "/src/api");
@@ -131,7 +132,8 @@ TEST(Variables, TheDefaultFolderIsUsedWhenWorkspaceFolderIsUnset) {
   context.local_workspace_folder = "/l/w";
   context.default_workspace_folder = "/workspaces/w";
   devcontainer::resolve(config, context);
-  EXPECT_EQ(config.document.value["workspaceFolder"], "/workspaces/w");
+  EXPECT_EQ(config.workspace_folder, "/workspaces/w");
+  EXPECT_FALSE(config.document.value.contains("workspaceFolder")) << "the configuration stays as written";
   EXPECT_EQ(config.document.value["containerEnv"]["F"], "/workspaces/w");
 }
 
@@ -172,6 +174,8 @@ TEST(Merge, FollowsTheSpecsMergeTable) {
   EXPECT_EQ(merged["remoteUser"], "dev");
   EXPECT_EQ(merged["postCreateCommands"], Json::parse(R"(["base-post", ["json", "post"]])")) << "commands collected in order";
   EXPECT_EQ(merged["onCreateCommands"], Json::parse(R"(["json-on"])"));
+  EXPECT_EQ(merged["postAttachCommands"], Json::array()) << "every stage is there, as the reference implementation has it";
+  EXPECT_FALSE(merged.contains("postCreateCommand")) << "the single forms give way to the collected ones";
   EXPECT_EQ(merged["mounts"], Json::parse(R"([{"type": "volume", "source": "k", "target": "/keep"}, {"type": "volume", "source": "v2", "target": "/data"}])"))
       << "for one target the last mount wins";
   EXPECT_EQ(merged["forwardPorts"], Json::parse("[3000, 8080]"));

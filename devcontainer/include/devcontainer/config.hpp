@@ -27,6 +27,7 @@ struct Config {
   Document document;                  // the file as written (variables substituted by resolve())
   fs::path file;                      // on disk
   std::vector<std::string> warnings;  // unknown properties and the like: said, not fatal
+  std::string workspace_folder;       // in the container: workspaceFolder, or the default (set by resolve())
 };
 
 // Reads and checks file: JSONC, the type of every known property, image or build present,
@@ -44,7 +45,7 @@ struct LocalContext {
 // Substitutes ${localEnv:X[:default]}, ${localWorkspaceFolder[Basename]},
 // ${containerWorkspaceFolder[Basename]} and ${devcontainerId} in every string of the config
 // (workspaceFolder first, since the container ones come from it), leaving ${containerEnv:X}
-// for substitute_container_env once the container runs. Sets workspaceFolder when unset.
+// for substitute_container_env once the container runs. Sets config.workspace_folder.
 // An unknown variable is refused naming file, line and property.
 void resolve(Config& config, const LocalContext& context);
 

@@ -34,7 +34,7 @@ struct Plan {
   Json entries = Json::array();  // image metadata entries, devcontainer.json's own last
   Json merged;                   // the configuration merged with them
   std::string image;             // what the container runs
-  std::string workspace_folder() const { return config.document.value.value("workspaceFolder", ""); }
+  const std::string& workspace_folder() const { return config.workspace_folder; }
 };
 
 // Reads the checkout's devcontainer.json (or the one options["devcontainer"] names), checks it
