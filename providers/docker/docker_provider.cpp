@@ -320,7 +320,11 @@ class DockerProvider : public berth::Provider {
 
   void start(berth::OperationContext& c) override {
     auto engine = engine_for(engine_address(c), kWorkDeadline);
-    Reply reply = engine->post("/containers/" + container_id(c) + "/start");
+    // A start from error may find the container running (a lifecycle command failed after it
+    // started); the engine's 304 to a second start has no length, so it is not asked.
+    Reply found = engine->get("/containers/" + container_id(c) + "/json");
+    bool running = found.status == 200 && found.json()["State"].value("Running", false);
+    Reply reply = running ? Reply{304, ""} : engine->post("/containers/" + container_id(c) + "/start");
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());
     // devcontainer.json's create-time commands not yet done (after a failure), then postStartCommand.
