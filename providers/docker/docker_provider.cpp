@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 using docker::Engine;
 using docker::Json;
 using docker::Reply;
+using docker::url_escape;
 
 namespace {
 
@@ -43,19 +44,6 @@ berth::Error failed(const std::string& message) { return berth::Error("provider_
 constexpr std::chrono::seconds kQuickDeadline{5};
 constexpr std::chrono::seconds kWorkDeadline{60};
 
-std::string url_escape(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buffer[4];
-      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
-      out += buffer;
-    }
-  }
-  return out;
-}
 
 // A positive decimal number ("2", "1.5", ".5") at the start of text; the characters it used.
 bool leading_number(const std::string& text, double& value, size_t& used) {

@@ -1,5 +1,8 @@
 #include "engine.hpp"
 
+#include <cctype>
+#include <cstdio>
+
 #include <httplib.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -290,6 +293,20 @@ int Engine::hijack(const std::string& path, const Json& body) {
   set_socket_deadline(fd, SO_SNDTIMEO, std::chrono::seconds(0));
   set_socket_deadline(fd, SO_RCVTIMEO, std::chrono::seconds(0));
   return fd;
+}
+
+std::string url_escape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buffer[4];
+      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
+      out += buffer;
+    }
+  }
+  return out;
 }
 
 }  // namespace docker

@@ -15,6 +15,9 @@ namespace docker {
 
 using Json = nlohmann::json;
 
+// text with everything but [A-Za-z0-9-_.~] percent-encoded, for a query or path segment.
+std::string url_escape(const std::string& text);
+
 // An engine's answer to a request; status 0 never reaches callers (they get EngineUnreachable).
 struct Reply {
   int status = 0;
