@@ -1,6 +1,7 @@
 // The provider-neutral devcontainer.json library: JSONC, checks with file/line/property,
 // discovery, variables, the spec's merge of image metadata, lifecycle command forms.
 #include <devcontainer/config.hpp>
+#include <devcontainer/features.hpp>
 
 #include <berth/sdk.hpp>
 
@@ -198,6 +199,47 @@ TEST(Lifecycle, CommandsInTheirThreeForms) {
   EXPECT_EQ(devcontainer::command_steps(Json::parse(R"({"a": "x", "b": ["y", "z"]})")),
             (Steps{{"a", {"/bin/sh", "-c", "x"}}, {"b", {"y", "z"}}}));
   EXPECT_TRUE(devcontainer::command_steps(Json("")).empty());
+}
+
+}  // namespace
+
+namespace {
+
+void feature(const fs::path& folder, const std::string& manifest) {
+  write(folder / "devcontainer-feature.json", manifest);
+  write(folder / "install.sh", "#!/bin/sh\n");
+}
+
+TEST(Features, OptionsAreCheckedAndDefaultedAndTheOrderFollowsDependencies) {
+  berth::test::TempDir dir;
+  fs::path dc = dir.path() / ".devcontainer";
+  feature(dc / "a", R"({"id": "a", "dependsOn": {"b": {}}, "options": {"version": {"type": "string", "default": "1"}, "on": {"type": "boolean", "default": false}}})");
+  feature(dc / "b", R"({"id": "b", "installsAfter": ["c"]})");
+  feature(dc / "c", R"({"id": "c"})");
+  auto config = load_text(dir, R"({"image": "x", "features": {"./a": "2", "./b": {}, "./c": true}})");
+  auto features = devcontainer::load_features(config);
+  ASSERT_EQ(features.size(), 3u);
+  EXPECT_EQ(features[0].id, "c");
+  EXPECT_EQ(features[1].id, "b");
+  EXPECT_EQ(features[2].id, "a");
+  EXPECT_EQ(features[2].options["version"], "2") << "a string is the version option";
+  EXPECT_EQ(features[2].options["on"], "false") << "defaults filled in";
+  EXPECT_EQ(devcontainer::option_variable("nodeVersion"), "NODEVERSION");
+  EXPECT_EQ(devcontainer::option_variable("my-opt.x"), "MY_OPT_X");
+  EXPECT_EQ(devcontainer::option_variable("1st"), "_ST");
+}
+
+TEST(Features, BadOnesAreRefusedNamingTheProperty) {
+  berth::test::TempDir dir;
+  fs::path dc = dir.path() / ".devcontainer";
+  feature(dc / "a", R"({"id": "a", "options": {"on": {"type": "boolean", "default": false}}})");
+  EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./a\": {\"off\": true}}}")),
+                 ":2: property 'features../a.off' is not an option of this feature (its options: on)");
+  EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./a\": {\"on\": \"yes\"}}}")), "must be true or false");
+  EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./none\": {}}}")), "names a folder without a devcontainer-feature.json");
+  EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"ghcr.io/x/y:1\": {}}}")), "is a feature from a registry, which berth cannot fetch yet");
+  feature(dc / "d", R"({"id": "d", "dependsOn": {"missing": {}}})");
+  EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./d\": {}}}")), "depends on 'missing', which is not among the features");
 }
 
 }  // namespace

@@ -71,6 +71,48 @@ std::string tar_context(const fs::path& context) {
   return tar;
 }
 
+// Builds context (its Dockerfile at dockerfile, relative to it) into tag, labelled with hash,
+// the engine's output streamed to progress.
+void engine_build(Engine& engine, const fs::path& context, const std::string& dockerfile, const std::string& tag, const std::string& hash,
+                  const std::string& options, const std::string& what, berth::ProgressSink& progress) {
+  std::string query = "/build?t=" + url_escape(tag) + "&dockerfile=" + url_escape(dockerfile) + "&rm=1&forcerm=1";
+  query += "&labels=" + url_escape(Json{{kHashLabel, hash}}.dump()) + options;
+  std::string tar = tar_context(context);
+  std::string pending, stream_error, partial_line;
+  Reply reply = engine.post_streaming(
+      query,
+      [&](std::string_view data) {
+        pending.append(data);
+        size_t newline;
+        while ((newline = pending.find('\n')) != std::string::npos) {
+          Json event = Json::parse(pending.substr(0, newline), nullptr, false);
+          pending.erase(0, newline + 1);
+          if (!event.is_object()) continue;
+          if (event.contains("error")) stream_error = event.value("error", "");
+          partial_line += event.value("stream", "");
+          size_t end;
+          while ((end = partial_line.find('\n')) != std::string::npos) {
+            std::string line = partial_line.substr(0, end);
+            partial_line.erase(0, end + 1);
+            if (!line.empty()) progress.line(line);
+          }
+        }
+      },
+      tar, "application/x-tar");
+  if (!partial_line.empty()) progress.line(partial_line);
+  if (reply.status >= 400 || !stream_error.empty()) {
+    throw failed("cannot build " + what + ": " + (stream_error.empty() ? reply.message() : stream_error));
+  }
+}
+
+// An image of this tag labelled with this hash is on the engine.
+bool up_to_date(Engine& engine, const std::string& tag, const std::string& hash) {
+  Reply found = engine.get("/images/" + url_escape(tag) + "/json");
+  if (found.status != 200) return false;
+  Json labels = found.json()["Config"]["Labels"];
+  return labels.is_object() && labels.value(kHashLabel, "") == hash;
+}
+
 std::string build_image(const Plan& plan, Engine& engine, berth::ProgressSink& progress) {
   const Json& root = plan.config.document.value;
   Json build = root.value("build", Json::object());
@@ -90,49 +132,79 @@ std::string build_image(const Plan& plan, Engine& engine, berth::ProgressSink& p
   }
   std::string hash = content_hash(plan, context, build);
   std::string tag = "berth-devcontainer-" + hash.substr(0, 16) + ":latest";
-  if (Reply found = engine.get("/images/" + url_escape(tag) + "/json"); found.status == 200) {
-    Json labels = found.json()["Config"]["Labels"];
-    if (labels.is_object() && labels.value(kHashLabel, "") == hash) {
-      progress.line("image " + tag + " is up to date with " + plan.shown_as + " and its Dockerfile (not rebuilt)");
-      return tag;
-    }
+  if (up_to_date(engine, tag, hash)) {
+    progress.line("image " + tag + " is up to date with " + plan.shown_as + " and its Dockerfile (not rebuilt)");
+    return tag;
   }
-  std::string query = "/build?t=" + url_escape(tag) + "&dockerfile=" + url_escape(inside.string()) + "&rm=1&forcerm=1";
-  query += "&labels=" + url_escape(Json{{kHashLabel, hash}}.dump());
-  if (build.contains("args")) query += "&buildargs=" + url_escape(build["args"].dump());
-  if (build.contains("target")) query += "&target=" + url_escape(build["target"].get<std::string>());
+  std::string options;
+  if (build.contains("args")) options += "&buildargs=" + url_escape(build["args"].dump());
+  if (build.contains("target")) options += "&target=" + url_escape(build["target"].get<std::string>());
   if (build.contains("cacheFrom")) {
     Json from = build["cacheFrom"].is_string() ? Json::array({build["cacheFrom"]}) : build["cacheFrom"];
-    query += "&cachefrom=" + url_escape(from.dump());
+    options += "&cachefrom=" + url_escape(from.dump());
   }
   progress.line("building " + tag + " from " + fs::relative(dockerfile, plan.checkout).string());
-  std::string tar = tar_context(context);
-  std::string pending, stream_error, partial_line;
-  Reply reply = engine.post_streaming(
-      query,
-      [&](std::string_view data) {
-        pending.append(data);
-        size_t newline;
-        while ((newline = pending.find('\n')) != std::string::npos) {
-          Json event = Json::parse(pending.substr(0, newline), nullptr, false);
-          pending.erase(0, newline + 1);
-          if (!event.is_object()) continue;
-          if (event.contains("error")) stream_error = event.value("error", "");
-          std::string text = event.value("stream", "");
-          partial_line += text;
-          size_t end;
-          while ((end = partial_line.find('\n')) != std::string::npos) {
-            std::string line = partial_line.substr(0, end);
-            partial_line.erase(0, end + 1);
-            if (!line.empty()) progress.line(line);
-          }
-        }
-      },
-      tar, "application/x-tar");
-  if (!partial_line.empty()) progress.line(partial_line);
-  if (reply.status >= 400 || !stream_error.empty()) {
-    throw failed("cannot build the image of " + plan.shown_as + ": " + (stream_error.empty() ? reply.message() : stream_error));
+  engine_build(engine, context, inside.string(), tag, hash, options, "the image of " + plan.shown_as, progress);
+  return tag;
+}
+
+
+// 'text' for a POSIX shell.
+std::string quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// base with the plan's features installed, each in its own layer, in install order: install.sh
+// runs as root with its options as upper-cased variables (and _REMOTE_USER, _CONTAINER_USER),
+// the features' containerEnv set as ENV, their metadata appended to the base's label.
+std::string install_features(const Plan& plan, Engine& engine, const std::string& base, berth::ProgressSink& progress) {
+  Reply inspected = engine.get("/images/" + url_escape(base) + "/json");
+  if (inspected.status != 200) throw failed("cannot inspect the image " + base + ": " + inspected.message());
+  Json image = inspected.json();
+  Json labels = image["Config"]["Labels"];
+  Json entries = devcontainer::parse_metadata_label(labels.is_object() ? labels.value("devcontainer.metadata", "") : "");
+  const Json& root = plan.config.document.value;
+  const Json& config = image["Config"];
+  std::string image_user = config.is_object() && config.contains("User") && config["User"].is_string() ? config["User"].get<std::string>() : "";
+  std::string container_user = root.contains("containerUser") ? root["containerUser"].get<std::string>() : image_user;
+  std::string remote_user = root.contains("remoteUser") ? root["remoteUser"].get<std::string>() : container_user;
+  fs::path context = plan.checkout.parent_path().parent_path() / "features";
+  std::error_code error;
+  fs::remove_all(context, error);
+  fs::create_directories(context);
+  std::string dockerfile = "FROM " + base + "\nUSER root\n";
+  for (size_t i = 0; i < plan.features.size(); ++i) {
+    const auto& feature = plan.features[i];
+    std::string name = std::to_string(i) + "-" + feature.id;
+    fs::copy(feature.folder, context / name, fs::copy_options::recursive);
+    std::string env = "_REMOTE_USER=" + quoted(remote_user.empty() ? "root" : remote_user) + "\n_CONTAINER_USER=" +
+                      quoted(container_user.empty() ? "root" : container_user) + "\n";
+    for (const auto& [option, value] : feature.options) env += devcontainer::option_variable(option) + "=" + quoted(value) + "\n";
+    std::ofstream(context / name / "berth-feature.env") << env;
+    if (feature.manifest.contains("containerEnv") && feature.manifest["containerEnv"].is_object()) {
+      for (const auto& [key, value] : feature.manifest["containerEnv"].items()) {
+        dockerfile += "ENV " + key + "=" + Json(value.is_string() ? value.get<std::string>() : value.dump()).dump() + "\n";
+      }
+    }
+    dockerfile += "COPY " + name + "/ /tmp/berth-features/" + name + "/\n";
+    dockerfile += "RUN cd /tmp/berth-features/" + name + " && set -a && . ./berth-feature.env && set +a && chmod +x install.sh && ./install.sh"
+                  " && cd / && rm -rf /tmp/berth-features/" + name + "\n";
+    entries.push_back(devcontainer::feature_metadata_entry(feature));
+    progress.line("feature " + feature.reference + " (" + feature.id + ")");
   }
+  if (!image_user.empty()) dockerfile += "USER " + image_user + "\n";
+  dockerfile += "LABEL devcontainer.metadata=" + Json(entries.dump()).dump() + "\n";
+  std::ofstream(context / "Dockerfile.berth-features") << dockerfile;
+  std::string hash = content_hash(plan, context, Json{{"base", image.value("Id", "")}});
+  std::string tag = "berth-features-" + hash.substr(0, 16) + ":latest";
+  if (up_to_date(engine, tag, hash)) {
+    progress.line("image " + tag + " with the features is up to date (not rebuilt)");
+    return tag;
+  }
+  progress.line("installing " + std::to_string(plan.features.size()) + " features into " + tag);
+  engine_build(engine, context, "Dockerfile.berth-features", tag, hash, "", "the features of " + plan.shown_as, progress);
   return tag;
 }
 
@@ -146,6 +218,7 @@ void prepare_image(Plan& plan, Engine& engine, const std::function<void(const st
   } else {
     plan.image = build_image(plan, engine, progress);
   }
+  if (!plan.features.empty()) plan.image = install_features(plan, engine, plan.image, progress);
   Reply inspected = engine.get("/images/" + url_escape(plan.image) + "/json");
   if (inspected.status != 200) throw failed("cannot inspect the image " + plan.image + ": " + inspected.message());
   Json labels = inspected.json()["Config"]["Labels"];

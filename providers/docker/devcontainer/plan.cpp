@@ -111,7 +111,7 @@ std::optional<Plan> load_plan(const berth::OperationContext& c, const fs::path& 
   }
   std::string relative = devcontainer::find_config(checkout, chosen);
   if (relative.empty()) return std::nullopt;
-  Plan plan{devcontainer::load_config(checkout / relative, relative), relative, checkout, {}, Json::array(), nullptr, ""};
+  Plan plan{devcontainer::load_config(checkout / relative, relative), relative, checkout, {}, {}, Json::array(), nullptr, ""};
   for (const auto& warning : plan.config.warnings) c.progress.line("warning: " + warning);
   devcontainer::LocalContext context;
   context.local_workspace_folder = checkout.string();
@@ -124,14 +124,7 @@ std::optional<Plan> load_plan(const berth::OperationContext& c, const fs::path& 
   devcontainer::resolve(plan.config, context);
   plan.run_args = parse_run_args(plan.config.document);
   const Json& root = plan.config.document.value;
-  if (root.contains("features") && !root["features"].empty()) {
-    for (const auto& [id, options] : root["features"].items()) {
-      (void)options;
-      throw invalid(plan.config.document.where("/features") + "asks for the feature '" + id +
-                    "': features are not supported by berth yet (local ones are planned, ones from OCI registries cannot be fetched here); "
-                    "install what it installs in the Dockerfile instead");
-    }
-  }
+  plan.features = devcontainer::load_features(plan.config);
   if (root.contains("mounts")) {
     for (size_t i = 0; i < root["mounts"].size(); ++i) {
       std::string pointer = "/mounts/" + std::to_string(i);
@@ -194,6 +187,11 @@ void shape_container(const Plan& plan, const berth::OperationContext& c, Json& b
   if (!merged.value("overrideCommand", true)) {
     body.erase("Cmd");
     body.erase("Entrypoint");
+  } else if (merged.contains("entrypoints")) {
+    // Features' entrypoints run first, then berth's own sleep loop (as the reference CLI does).
+    std::string script;
+    for (const auto& entrypoint : merged["entrypoints"]) script += entrypoint.get<std::string>() + "\n";
+    body["Cmd"] = Json::array({"/bin/sh", "-c", script + body["Cmd"].back().get<std::string>()});
   }
   Json& host = body["HostConfig"];
   if (merged.value("init", false) || plan.run_args.init) host["Init"] = true;

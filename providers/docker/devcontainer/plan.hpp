@@ -5,6 +5,7 @@
 #include "../engine.hpp"
 
 #include <devcontainer/config.hpp>
+#include <devcontainer/features.hpp>
 
 #include <berth/provider.hpp>
 
@@ -31,6 +32,7 @@ struct Plan {
   std::string shown_as;         // the path in the repository, e.g. .devcontainer/devcontainer.json
   fs::path checkout;            // the clone on this machine (${localWorkspaceFolder})
   RunArgs run_args;
+  std::vector<devcontainer::Feature> features;  // local ones, in install order
   Json entries = Json::array();  // image metadata entries, devcontainer.json's own last
   Json merged;                   // the configuration merged with them
   std::string image;             // what the container runs
@@ -45,8 +47,9 @@ std::optional<Plan> load_plan(const berth::OperationContext& c, const fs::path& 
 // initializeCommand, on this machine, in the checkout.
 void run_initialize_command(const Plan& plan, berth::ProgressSink& progress);
 
-// Pulls the image or builds the Dockerfile (reused while its inputs are unchanged), then reads
-// its devcontainer.metadata label and merges it with devcontainer.json into plan.merged.
+// Pulls the image or builds the Dockerfile, then installs the features in a layer of their own
+// (each image reused while its inputs are unchanged), then reads its devcontainer.metadata
+// label and merges it with devcontainer.json into plan.merged.
 void prepare_image(Plan& plan, Engine& engine, const std::function<void(const std::string&)>& ensure_image,
                    berth::ProgressSink& progress);
 
