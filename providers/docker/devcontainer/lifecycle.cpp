@@ -183,11 +183,16 @@ void settle_container(Engine& engine, berth::OperationContext& c, const ExecFunc
   give_to_user(c, exec, value_of(c.provider_data, "remote_user"), value_of(c.provider_data, "workdir"));
 }
 
-void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec) {
-  if (!c.provider_data.count("devcontainer.commands")) return;
+namespace {
+
+Json recorded_commands(const berth::OperationContext& c) {
+  if (!c.provider_data.count("devcontainer.commands")) return nullptr;
   Json commands = Json::parse(value_of(c.provider_data, "devcontainer.commands"), nullptr, false);
-  if (!commands.is_object()) return;
-  Runner in_container = [&](const std::vector<std::string>& argv, LogLines& log, const std::string& prefix) {
+  return commands.is_object() ? commands : Json(nullptr);
+}
+
+Runner in_container(const ExecFunction& exec) {
+  return [&exec](const std::vector<std::string>& argv, LogLines& log, const std::string& prefix) {
     berth::ExecRequest request;
     request.command = argv;
     LineSink sink(log, prefix);
@@ -195,15 +200,31 @@ void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec) {
     sink.flush();
     return code;
   };
+}
+
+}  // namespace
+
+void run_attach_commands(berth::OperationContext& c, const ExecFunction& exec) {
+  Json commands = recorded_commands(c);
+  if (commands.is_null()) return;
+  for (const auto& command : commands.value("postAttachCommands", Json::array())) {
+    run_command("postAttachCommand", command, c.progress, in_container(exec));
+  }
+}
+
+void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec) {
+  Json commands = recorded_commands(c);
+  if (commands.is_null()) return;
+  Runner run = in_container(exec);
   static const std::pair<const char*, const char*> kCreateTime[] = {
       {"onCreateCommands", "onCreateCommand"}, {"updateContentCommands", "updateContentCommand"}, {"postCreateCommands", "postCreateCommand"}};
   int next = std::atoi(value_of(c.provider_data, "devcontainer.next_command").c_str());
   for (int stage = next; stage < 3; ++stage) {
     const auto& [plural, single] = kCreateTime[stage];
-    for (const auto& command : commands.value(plural, Json::array())) run_command(single, command, c.progress, in_container);
+    for (const auto& command : commands.value(plural, Json::array())) run_command(single, command, c.progress, run);
     c.provider_data["devcontainer.next_command"] = std::to_string(stage + 1);
   }
-  for (const auto& command : commands.value("postStartCommands", Json::array())) run_command("postStartCommand", command, c.progress, in_container);
+  for (const auto& command : commands.value("postStartCommands", Json::array())) run_command("postStartCommand", command, c.progress, run);
 }
 
 }  // namespace docker::dc

@@ -74,6 +74,10 @@ void settle_container(Engine& engine, berth::OperationContext& c, const ExecFunc
 // postStartCommand. A failing command throws with its name, exit code and last lines.
 void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec);
 
+// postAttachCommand, for a session about to start (berth ssh): the collected commands recorded
+// at create, run as every exec is (docker::exec_defaults). Nothing when there are none.
+void run_attach_commands(berth::OperationContext& c, const ExecFunction& exec);
+
 // Gives folder (recursively) to user inside the container, when user is not root.
 void give_to_user(berth::OperationContext& c, const ExecFunction& exec, const std::string& user, const std::string& folder);
 
