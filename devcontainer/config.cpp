@@ -203,7 +203,7 @@ class Checker {
         for (const auto& [key, item] : value.items()) {
           std::string inner = key_pointer(pointer, key);
           if (key == "cpus" && (!item.is_number_integer() || item.get<long long>() < 1)) wrong(inner, "a whole number of at least 1");
-          if ((key == "memory" || key == "storage") && !item.is_string()) wrong(inner, "a size such as \"4gb\"");
+          if ((key == "memory" || key == "storage") && (!item.is_string() || parse_size(item) <= 0)) wrong(inner, "a size such as \"4gb\" or \"512mb\"");
         }
         return;
       }

@@ -66,6 +66,8 @@ TEST(Config, WrongTypesAreRefusedNamingFileLineAndProperty) {
   EXPECT_INVALID(load_text(dir, "{\n \"dockerComposeFile\": \"c.yml\"\n}"), "property 'dockerComposeFile' is not supported: Docker Compose");
   EXPECT_INVALID(load_text(dir, "{\n \"name\": \"x\"\n}"), "needs 'image' or 'build.dockerfile'");
   EXPECT_INVALID(load_text(dir, "[1]"), "must be an object");
+  EXPECT_INVALID(load_text(dir, "{\n \"image\": \"x\",\n \"hostRequirements\": {\"memory\": \"lots\"}\n}"),
+                 ":3: property 'hostRequirements.memory' must be a size such as \"4gb\"");
 }
 
 TEST(Config, UnknownPropertiesAreWarnedAboutNotFatal) {
