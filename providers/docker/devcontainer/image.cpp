@@ -16,8 +16,6 @@ namespace {
 
 berth::Error failed(const std::string& message) { return berth::Error("provider_failed", message); }
 
-constexpr const char* kHashLabel = "dev.berth.devcontainer.hash";
-
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -71,12 +69,12 @@ std::string tar_context(const fs::path& context) {
   return tar;
 }
 
-// Builds context (its Dockerfile at dockerfile, relative to it) into tag, labelled with hash,
-// the engine's output streamed to progress.
-void engine_build(Engine& engine, const fs::path& context, const std::string& dockerfile, const std::string& tag, const std::string& hash,
+// Builds context (its Dockerfile at dockerfile, relative to it) into tag, the engine's output
+// streamed to progress. No label of berth's own: with the classic builder each label is a layer
+// (a whole copy on vfs); the tag carries the content hash instead.
+void engine_build(Engine& engine, const fs::path& context, const std::string& dockerfile, const std::string& tag,
                   const std::string& options, const std::string& what, berth::ProgressSink& progress) {
-  std::string query = "/build?t=" + url_escape(tag) + "&dockerfile=" + url_escape(dockerfile) + "&rm=1&forcerm=1";
-  query += "&labels=" + url_escape(Json{{kHashLabel, hash}}.dump()) + options;
+  std::string query = "/build?t=" + url_escape(tag) + "&dockerfile=" + url_escape(dockerfile) + "&rm=1&forcerm=1" + options;
   std::string tar = tar_context(context);
   std::string pending, stream_error, partial_line;
   Reply reply = engine.post_streaming(
@@ -105,13 +103,8 @@ void engine_build(Engine& engine, const fs::path& context, const std::string& do
   }
 }
 
-// An image of this tag labelled with this hash is on the engine.
-bool up_to_date(Engine& engine, const std::string& tag, const std::string& hash) {
-  Reply found = engine.get("/images/" + url_escape(tag) + "/json");
-  if (found.status != 200) return false;
-  Json labels = found.json()["Config"]["Labels"];
-  return labels.is_object() && labels.value(kHashLabel, "") == hash;
-}
+// An image of this tag (whose tag is its inputs' whole sha256) is on the engine.
+bool up_to_date(Engine& engine, const std::string& tag) { return engine.get("/images/" + url_escape(tag) + "/json").status == 200; }
 
 std::string build_image(const Plan& plan, Engine& engine, berth::ProgressSink& progress) {
   const Json& root = plan.config.document.value;
@@ -131,8 +124,8 @@ std::string build_image(const Plan& plan, Engine& engine, berth::ProgressSink& p
     throw berth::Error("invalid", plan.config.document.where("/build/context") + "names a folder that does not exist");
   }
   std::string hash = content_hash(plan, context, build);
-  std::string tag = "berth-devcontainer-" + hash.substr(0, 16) + ":latest";
-  if (up_to_date(engine, tag, hash)) {
+  std::string tag = "berth-devcontainer:" + hash;
+  if (up_to_date(engine, tag)) {
     progress.line("image " + tag + " is up to date with " + plan.shown_as + " and its Dockerfile (not rebuilt)");
     return tag;
   }
@@ -144,7 +137,7 @@ std::string build_image(const Plan& plan, Engine& engine, berth::ProgressSink& p
     options += "&cachefrom=" + url_escape(from.dump());
   }
   progress.line("building " + tag + " from " + fs::relative(dockerfile, plan.checkout).string());
-  engine_build(engine, context, inside.string(), tag, hash, options, "the image of " + plan.shown_as, progress);
+  engine_build(engine, context, inside.string(), tag, options, "the image of " + plan.shown_as, progress);
   return tag;
 }
 
@@ -198,13 +191,13 @@ std::string install_features(const Plan& plan, Engine& engine, const std::string
   dockerfile += "LABEL devcontainer.metadata=" + Json(entries.dump()).dump() + "\n";
   std::ofstream(context / "Dockerfile.berth-features") << dockerfile;
   std::string hash = content_hash(plan, context, Json{{"base", image.value("Id", "")}});
-  std::string tag = "berth-features-" + hash.substr(0, 16) + ":latest";
-  if (up_to_date(engine, tag, hash)) {
+  std::string tag = "berth-features:" + hash;
+  if (up_to_date(engine, tag)) {
     progress.line("image " + tag + " with the features is up to date (not rebuilt)");
     return tag;
   }
   progress.line("installing " + std::to_string(plan.features.size()) + " features into " + tag);
-  engine_build(engine, context, "Dockerfile.berth-features", tag, hash, "", "the features of " + plan.shown_as, progress);
+  engine_build(engine, context, "Dockerfile.berth-features", tag, "", "the features of " + plan.shown_as, progress);
   return tag;
 }
 
