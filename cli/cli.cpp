@@ -23,6 +23,7 @@ Registry built_in_commands() {
   add_provider_commands(registry);
   add_server_commands(registry);
   add_remote_commands(registry);
+  add_devcontainer_commands(registry);
   add_completion_command(registry);
   return registry;
 }

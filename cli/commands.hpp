@@ -37,6 +37,7 @@ void add_provider_commands(Registry& registry);
 void add_server_commands(Registry& registry);
 void add_completion_command(Registry& registry);
 void add_remote_commands(Registry& registry);
+void add_devcontainer_commands(Registry& registry);
 
 // The CLI's own settings (<config>/config.yaml): profiles of servers and the active one.
 nlohmann::json read_profiles(const Session& session);

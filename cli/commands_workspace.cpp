@@ -63,17 +63,24 @@ void define_create(CLI::App& app, Invocation& run) {
   auto request = std::make_shared<WorkspaceRequest>();
   auto env = std::make_shared<std::vector<std::string>>();
   auto detach = std::make_shared<bool>(false);
+  auto devcontainer = std::make_shared<std::string>();
+  auto no_devcontainer = std::make_shared<bool>(false);
   app.add_option("name", request->name, "Workspace name (lowercase letters, digits, '-')")->required();
   app.add_option("-t,--target", request->target, "Target to create it on (default: the default target)");
   app.add_option("-r,--repo", request->repository, "Git repository to clone into it: URL or local path");
   app.add_option("--image", request->image, "Image to use instead of the target's default");
   app.add_option("-e,--env", *env, "Environment variable KEY=VALUE (repeatable)");
   app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
-  app.callback([&run, request, env, detach] {
+  auto chosen = app.add_option("--devcontainer", *devcontainer,
+                               "The repository's devcontainer.json to use, relative to its root (when it has several)");
+  app.add_flag("--no-devcontainer", *no_devcontainer, "Ignore the repository's devcontainer.json; use the target's image")->excludes(chosen);
+  app.callback([&run, request, env, detach, devcontainer, no_devcontainer] {
     require_name_argument("workspace", request->name);
     if (!request->target.empty()) require_name_argument("target", request->target);
     request->repository = resolve_repository(request->repository);
     request->env = parse_env(*env);
+    if (!devcontainer->empty()) request->options["devcontainer"] = *devcontainer;
+    if (*no_devcontainer) request->options["no_devcontainer"] = "true";
     Session& session = run.session;
     auto& api = session.api();
     if (*detach) {

@@ -45,7 +45,7 @@ std::string sshd_script(const SshKeys& keys) {
 }
 
 Json session_body(const std::vector<std::string>& command, bool tty, const std::string& shell) {
-  Json body{{"tty", tty}};
+  Json body{{"tty", tty}, {"attach", true}};
   if (!command.empty()) {
     body["command"] = command;
   } else if (!shell.empty()) {
@@ -81,7 +81,7 @@ void define_ssh_command(CLI::App& app, Invocation& run) {
     auto& api = run.session.api();
     if (*stdio) {
       SshKeys keys = ensure_ssh_keys(run.session.home());
-      Json body{{"tty", false}, {"command", std::vector<std::string>{"/bin/sh", "-c", sshd_script(keys)}}};
+      Json body{{"tty", false}, {"attach", true}, {"command", std::vector<std::string>{"/bin/sh", "-c", sshd_script(keys)}}};
       run.exit_code = relay_stream([&] { return api.open_stream(session_path(*name), body.dump()); },
                                    RelayOptions{0, 1, 2, false, false, "the ssh connection"});
       return;

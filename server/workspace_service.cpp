@@ -471,6 +471,7 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     if (value.size() > 65536) throw invalid("env value of '" + key + "' is longer than 65536 bytes");
   }
   if (request.env.size() > 256) throw invalid("at most 256 env variables");
+  if (request.options.size() > 64) throw invalid("at most 64 create options");
   Workspace workspace;
   {
     std::lock_guard lock(mutex_);
@@ -497,6 +498,7 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     workspace.repository = request.repository;
     workspace.image = request.image;
     workspace.env = request.env;
+    workspace.options = request.options;
     workspace.state = WorkspaceState::creating;
     workspace.operation = "create";
     workspace.created_at = workspace.updated_at = now_rfc3339();

@@ -189,7 +189,8 @@ Workspace ApiClient::create_workspace(const WorkspaceRequest& request, ProgressS
             {"target", request.target},
             {"repository", request.repository},
             {"image", request.image},
-            {"env", request.env}};
+            {"env", request.env},
+            {"options", request.options}};
   return run_operation(request.name, "/v1/workspaces", body.dump(), follow, false);
 }
 

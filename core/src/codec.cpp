@@ -123,7 +123,8 @@ void to_json(Json& json, const Workspace& w) {
               {"image", w.image},       {"env", w.env},
               {"state", to_string(w.state)}, {"provider_data", w.provider_data},
               {"created_at", w.created_at},  {"updated_at", w.updated_at},
-              {"last_error", w.last_error},  {"operation", w.operation}};
+              {"last_error", w.last_error},  {"operation", w.operation},
+              {"options", w.options}};
 }
 
 void from_json(const Json& json, Workspace& w) {
@@ -141,6 +142,7 @@ void from_json(const Json& json, Workspace& w) {
   w.updated_at = string_field(json, "updated_at");
   w.last_error = string_field(json, "last_error");
   w.operation = string_field(json, "operation");
+  w.options = map_field(json, "options");
 }
 
 void to_json(Json& json, const Target& t) {
@@ -268,7 +270,12 @@ class WorkspaceListReader : public nlohmann::json_sax<Json> {
   bool start_object(std::size_t) override {
     ++depth_;
     if (depth_ == 2) records.emplace_back();
-    if (depth_ == 3) map_ = field_ == "env" ? &records.back().env : field_ == "provider_data" ? &records.back().provider_data : nullptr;
+    if (depth_ == 3) {
+      map_ = field_ == "env"             ? &records.back().env
+             : field_ == "provider_data" ? &records.back().provider_data
+             : field_ == "options"       ? &records.back().options
+                                         : nullptr;
+    }
     return depth_ <= 3;
   }
   bool end_object() override {
@@ -341,6 +348,7 @@ void append_workspace_json(std::string& out, const Workspace& w, unsigned mask) 
   if (field(9)) append_json_string(out, w.updated_at);
   if (field(10)) append_json_string(out, w.last_error);
   if (field(11)) append_json_string(out, w.operation);
+  if (field(12)) append_map(out, w.options);
   out.push_back('}');
 }
 
@@ -357,7 +365,7 @@ unsigned workspace_field_mask(const std::string& comma_separated) {
         known = true;
       }
     }
-    if (!known) throw invalid("unknown workspace field '" + name + "' in fields (known: name, target, provider, repository, image, env, state, provider_data, created_at, updated_at, last_error, operation)");
+    if (!known) throw invalid("unknown workspace field '" + name + "' in fields (known: name, target, provider, repository, image, env, state, provider_data, created_at, updated_at, last_error, operation, options)");
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -442,8 +450,8 @@ class WorkspaceListScanner {
     std::string key, value;
     do {
       if (!string(key) || !take(':')) return false;
-      if (key == "env" || key == "provider_data") {
-        if (!map(key == "env" ? w.env : w.provider_data)) return false;
+      if (key == "env" || key == "provider_data" || key == "options") {
+        if (!map(key == "env" ? w.env : key == "options" ? w.options : w.provider_data)) return false;
         continue;
       }
       if (!string(value)) return false;
@@ -541,7 +549,7 @@ StringMap request_map(const Json& body, const char* key) {
 WorkspaceRequest parse_create_request(const std::string& text) {
   Json body = parse_request_object(text);
   return WorkspaceRequest{request_string(body, "name"), request_string(body, "target"), request_string(body, "repository"),
-                          request_string(body, "image"), request_map(body, "env")};
+                          request_string(body, "image"), request_map(body, "env"), request_map(body, "options")};
 }
 
 ExecRequest parse_exec_request(const std::string& text) {
@@ -575,9 +583,11 @@ SessionRequest parse_session_request(const std::string& text) {
   session.env = request_map(body, "env");
   session.workdir = request_string(body, "workdir");
   session.user = request_string(body, "user");
-  if (auto tty = body.find("tty"); tty != body.end()) {
-    if (!tty->is_boolean()) throw invalid("field 'tty' must be true or false");
-    session.tty = tty->get<bool>();
+  for (auto [field, value] : {std::pair{"tty", &session.tty}, std::pair{"attach", &session.attach}}) {
+    auto it = body.find(field);
+    if (it == body.end()) continue;
+    if (!it->is_boolean()) throw invalid(std::string("field '") + field + "' must be true or false");
+    *value = it->get<bool>();
   }
   for (auto [field, value] : {std::pair{"rows", &session.rows}, std::pair{"cols", &session.cols}}) {
     auto it = body.find(field);

@@ -29,16 +29,16 @@ PropertyType parse_property_type(const std::string& text);
 
 // The fields of a workspace, for a list that asks for only some (GET /v1/workspaces?fields=).
 inline constexpr const char* kWorkspaceFields[] = {"name", "target", "provider", "repository", "image", "env", "state",
-                                                   "provider_data", "created_at", "updated_at", "last_error", "operation"};
+                                                   "provider_data", "created_at", "updated_at", "last_error", "operation", "options"};
 // Appends the workspace as a JSON object with the fields whose bit is set in mask (bit i is
 // kWorkspaceFields[i]); written directly, without building a document.
 void append_workspace_json(std::string& out, const Workspace& workspace, unsigned mask);
 unsigned workspace_field_mask(const std::string& comma_separated);  // throws invalid for an unknown field
-inline constexpr unsigned kAllWorkspaceFields = (1u << 12) - 1;
+inline constexpr unsigned kAllWorkspaceFields = (1u << 13) - 1;
 // Reads a JSON array of workspaces straight into records (SAX, no document).
 std::vector<Workspace> parse_workspace_list(const std::string& json_text);
 
-// The body of POST /v1/workspaces: {name, target, repository, image, env}. Throws invalid
+// The body of POST /v1/workspaces: {name, target, repository, image, env, options}. Throws invalid
 // naming the field for anything else.
 WorkspaceRequest parse_create_request(const std::string& body);
 // The body of POST /v1/workspaces/NAME/exec: {command: [...], env, workdir, user, stdin}.

@@ -150,7 +150,7 @@ ExecRequest exec_request_from_json(const Json& json) {
 
 Json session_request_to_json(const SessionRequest& request) {
   return Json{{"command", request.command}, {"env", request.env}, {"workdir", request.workdir}, {"user", request.user},
-              {"tty", request.tty},         {"rows", request.rows}, {"cols", request.cols}};
+              {"tty", request.tty},         {"rows", request.rows}, {"cols", request.cols}, {"attach", request.attach}};
 }
 
 SessionRequest session_request_from_json(const Json& json) {
@@ -162,6 +162,7 @@ SessionRequest session_request_from_json(const Json& json) {
   request.tty = json.value("tty", false);
   request.rows = json.value("rows", 24);
   request.cols = json.value("cols", 80);
+  request.attach = json.value("attach", false);
   return request;
 }
 

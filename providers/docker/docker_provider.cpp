@@ -1,7 +1,9 @@
 // The docker provider: each workspace is a container on a Docker engine, driven through the
 // Engine API (no docker CLI needed). Written only against berth's public SDK.
+#include "devcontainer/plan.hpp"
 #include "engine.hpp"
 #include "session.hpp"
+#include "exec_defaults.hpp"
 
 #include <berth/provider.hpp>
 
@@ -28,6 +30,7 @@ namespace fs = std::filesystem;
 using docker::Engine;
 using docker::Json;
 using docker::Reply;
+using docker::url_escape;
 
 namespace {
 
@@ -43,19 +46,6 @@ berth::Error failed(const std::string& message) { return berth::Error("provider_
 constexpr std::chrono::seconds kQuickDeadline{5};
 constexpr std::chrono::seconds kWorkDeadline{60};
 
-std::string url_escape(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buffer[4];
-      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
-      out += buffer;
-    }
-  }
-  return out;
-}
 
 // A positive decimal number ("2", "1.5", ".5") at the start of text; the characters it used.
 bool leading_number(const std::string& text, double& value, size_t& used) {
@@ -249,8 +239,22 @@ class DockerProvider : public berth::Provider {
     long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
     int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
     auto engine = engine_for(property(c.properties, "host"), kWorkDeadline);
+    // The repository is cloned first, on this machine: its devcontainer.json, if any, decides
+    // the image and the container (providers/docker/devcontainer/).
+    Checkout checkout(fs::path(c.data_dir) / "staging" / c.workspace.name, c.workspace.name);
+    clone_repository(c, checkout);
+    auto plan = docker::dc::load_plan(c, checkout.clone, workdir_of(c));
     std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
-    ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
+    auto ensure = [&](const std::string& wanted) { ensure_image(*engine, wanted, property(c.properties, "pull"), c.progress); };
+    if (plan) {
+      c.progress.line("using " + plan->shown_as);
+      docker::dc::run_initialize_command(*plan, c.progress);
+      docker::dc::prepare_image(*plan, *engine, ensure, c.progress);
+      docker::dc::check_host_requirements(*plan, *engine);
+      image = plan->image;
+    } else {
+      ensure(image);
+    }
 
     std::string name = container_name(c);
     // A container of this name left by an interrupted create is ours (this home's identity):
@@ -262,7 +266,7 @@ class DockerProvider : public berth::Provider {
       engine->del("/containers/" + name + "?force=true&v=true");
     }
 
-    std::string workdir = workdir_of(c);
+    std::string workdir = plan ? plan->workspace_folder() : workdir_of(c);
     Json env = Json::array();
     for (const auto& item : split_env(property(c.properties, "env"))) env.push_back(item);
     for (const auto& [key, value] : c.workspace.env) env.push_back(key + "=" + value);
@@ -279,6 +283,7 @@ class DockerProvider : public berth::Provider {
               {"StopTimeout", stop_timeout},
               {"HostConfig", host_config}};
     if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
+    if (plan) docker::dc::shape_container(*plan, c, body);
     Reply created = engine->post("/containers/create?name=" + url_escape(name), body);
     if (created.status != 201) throw failed("cannot create container " + name + ": " + created.message());
     std::string id = created.json().value("Id", "");
@@ -287,19 +292,33 @@ class DockerProvider : public berth::Provider {
     c.provider_data["docker_host"] = engine->address();
     c.provider_data["workdir"] = workdir;
     c.provider_data["image"] = image;
+    if (plan) docker::dc::record_plan(*plan, c.provider_data);
     c.progress.line("container " + name + " (" + id.substr(0, 12) + ") from " + image);
 
-    copy_repository(*engine, c, id, workdir);
+    copy_repository(*engine, c, id, workdir, checkout);
     Reply started = engine->post("/containers/" + id + "/start");
     if (started.status != 204 && started.status != 304) throw failed("cannot start container " + name + ": " + started.message());
     c.progress.line("container started");
+    auto run = [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); };
+    if (plan) {
+      docker::dc::settle_container(*engine, c, run);
+      docker::dc::run_lifecycle(c, run);
+    } else {
+      docker::dc::give_to_user(c, run, property(c.properties, "user"), workdir);
+    }
   }
 
   void start(berth::OperationContext& c) override {
     auto engine = engine_for(engine_address(c), kWorkDeadline);
-    Reply reply = engine->post("/containers/" + container_id(c) + "/start");
+    // A start from error may find the container running (a lifecycle command failed after it
+    // started); the engine's 304 to a second start has no length, so it is not asked.
+    Reply found = engine->get("/containers/" + container_id(c) + "/json");
+    bool running = found.status == 200 && found.json()["State"].value("Running", false);
+    Reply reply = running ? Reply{304, ""} : engine->post("/containers/" + container_id(c) + "/start");
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());
+    // devcontainer.json's create-time commands not yet done (after a failure), then postStartCommand.
+    docker::dc::run_lifecycle(c, [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); });
   }
 
   void stop(berth::OperationContext& c) override {
@@ -357,13 +376,10 @@ class DockerProvider : public berth::Provider {
   int exec(berth::OperationContext& c, const berth::ExecRequest& request, berth::OutputSink& output) override {
     auto engine = engine_for(engine_address(c), kWorkDeadline);
     std::string id = container_id(c);
-    Json env = Json::array();
-    for (const auto& [key, value] : request.env) env.push_back(key + "=" + value);
-    Json body{{"Cmd", request.command}, {"Env", env}, {"AttachStdout", true}, {"AttachStderr", true},
-              {"AttachStdin", !request.stdin_data.empty()}, {"Tty", false},
-              {"WorkingDir", request.workdir.empty() ? workdir_of(c) : request.workdir}};
-    std::string user = request.user.empty() ? property(c.properties, "user") : request.user;
-    if (!user.empty()) body["User"] = user;
+    docker::ExecDefaults defaults = docker::exec_defaults(c, request);
+    Json body{{"Cmd", request.command}, {"Env", defaults.env}, {"AttachStdout", true}, {"AttachStderr", true},
+              {"AttachStdin", !request.stdin_data.empty()}, {"Tty", false}, {"WorkingDir", defaults.workdir}};
+    if (!defaults.user.empty()) body["User"] = defaults.user;
     Reply created = engine->post("/containers/" + id + "/exec", body);
     if (created.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (created.status == 409) throw berth::Error("conflict", "the container is not running (berth start " + c.workspace.name + ")");
@@ -390,6 +406,11 @@ class DockerProvider : public berth::Provider {
   }
 
   int session(berth::OperationContext& c, const berth::SessionRequest& request, berth::SessionChannel& channel) override {
+    // A person or an editor attaching: devcontainer.json's postAttachCommand first (its output
+    // goes to the workspace log; a failure ends the session with the command and its exit code).
+    if (request.attach) {
+      docker::dc::run_attach_commands(c, [&](const berth::ExecRequest& command, berth::OutputSink& output) { return exec(c, command, output); });
+    }
     auto engine = engine_for(engine_address(c), kWorkDeadline);
     return docker::run_session(*engine, command_place(c, request.user, request.workdir), request, channel, c.cancellation);
   }
@@ -400,10 +421,16 @@ class DockerProvider : public berth::Provider {
   }
 
  private:
-  // Where a command of this workspace runs, and as whom.
+  // Where a command of this workspace runs, and as whom: as every exec (docker::exec_defaults,
+  // devcontainer.json's remoteUser and remoteEnv included), the request's own user and folder first.
   docker::CommandPlace command_place(const berth::OperationContext& c, const std::string& user, const std::string& workdir) {
-    return docker::CommandPlace{container_id(c), c.workspace.name, user.empty() ? property(c.properties, "user") : user,
-                                workdir.empty() ? workdir_of(c) : workdir, {}};
+    docker::ExecDefaults defaults = docker::exec_defaults(c, berth::ExecRequest{{}, {}, workdir, user, {}});
+    berth::StringMap env;
+    for (const auto& item : defaults.env) {
+      size_t equals = item.find('=');
+      if (equals != std::string::npos) env[item.substr(0, equals)] = item.substr(equals + 1);
+    }
+    return docker::CommandPlace{container_id(c), c.workspace.name, defaults.user, defaults.workdir, env};
   }
 
   // A fresh Engine (and connection) per call, since operations on different workspaces run at
@@ -452,13 +479,7 @@ class DockerProvider : public berth::Provider {
     return it == c.provider_data.end() ? container_name(c) : it->second;
   }
 
-  static std::string workdir_of(const berth::OperationContext& c) {
-    auto it = c.provider_data.find("workdir");
-    if (it != c.provider_data.end()) return it->second;
-    std::string workdir = property(c.properties, "workdir");
-    if (size_t at = workdir.find("{name}"); at != std::string::npos) workdir.replace(at, 6, c.workspace.name);
-    return workdir.empty() ? "/workspaces/" + c.workspace.name : workdir;
-  }
+  static std::string workdir_of(const berth::OperationContext& c) { return docker::workspace_folder(c); }
 
   static void ensure_image(Engine& engine, const std::string& image, const std::string& policy, berth::ProgressSink& progress) {
     bool present = engine.get("/images/" + url_escape(image) + "/json").status == 200;
@@ -496,37 +517,57 @@ class DockerProvider : public berth::Provider {
     }
   }
 
-  // Clones on this machine and copies the files into the container through the archive API,
-  // so the image needs no git and a remote engine works the same.
-  static void copy_repository(Engine& engine, berth::OperationContext& c, const std::string& id, const std::string& workdir) {
-    fs::path staging = fs::path(c.data_dir) / "staging" / c.workspace.name;
+  // The repository cloned on this machine (an empty folder without one), removed with it.
+  struct Checkout {
+    fs::path staging;  // staging/NAME: clone/NAME is the clone, tree/ what is copied
+    fs::path clone;
+    Checkout(fs::path staging_folder, const std::string& name) : staging(std::move(staging_folder)), clone(staging / "clone" / name) {}
+    Checkout(const Checkout&) = delete;
+    ~Checkout() {
+      std::error_code ignored;
+      fs::remove_all(staging, ignored);
+    }
+  };
+
+  // Clones on this machine (so the image needs no git and a remote engine works the same),
+  // into a folder named as the workspace (${localWorkspaceFolderBasename}).
+  static void clone_repository(berth::OperationContext& c, const Checkout& checkout) {
     std::error_code error;
-    fs::remove_all(staging, error);
-    fs::path target = staging / fs::path(workdir).relative_path();
-    fs::create_directories(target.parent_path());
-    struct Cleanup {
-      fs::path path;
-      ~Cleanup() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-      }
-    } cleanup{staging};
+    fs::remove_all(checkout.staging, error);
+    fs::create_directories(checkout.clone.parent_path());
     const std::string& repository = c.workspace.repository;
     if (repository.empty()) {
-      fs::create_directories(target);
+      fs::create_directories(checkout.clone);
     } else {
       c.progress.line("cloning " + repository);
-      if (run_command({"git", "clone", "--quiet", "--", repository, target.string()}, c.progress) != 0) {
+      if (run_command({"git", "clone", "--quiet", "--", repository, checkout.clone.string()}, c.progress) != 0) {
         throw failed("git clone of " + repository + " failed");
       }
     }
+  }
+
+  // Copies the clone into the container at workdir through the archive API.
+  static void copy_repository(Engine& engine, berth::OperationContext& c, const std::string& id, const std::string& workdir,
+                              const Checkout& checkout) {
+    fs::path staging = checkout.staging / "tree";
+    fs::path relative = fs::path(workdir).relative_path();
+    if (relative.empty()) throw failed("the workspace folder cannot be / (the target's workdir or devcontainer.json's workspaceFolder)");
+    fs::path target = staging / relative;
+    fs::create_directories(target.parent_path());
+    // The folders above the repository as an image would have them (the server's umask may be
+    // 077, and the engine applies the archive's modes): readable by the user commands run as.
+    for (fs::path folder = target.parent_path(); folder != staging.parent_path() && !folder.empty(); folder = folder.parent_path()) {
+      fs::permissions(folder, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+    }
+    fs::rename(checkout.clone, target);
+    std::string top = relative.begin()->string();  // the archive holds that, never "/" itself
     // tar streams the staging tree (workdir and its parents) straight into the engine.
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw failed("pipe failed");
     pid_t pid = ::fork();
     if (pid == 0) {
       ::dup2(fds[1], 1);
-      ::execlp("tar", "tar", "-C", staging.c_str(), "-cf", "-", ".", static_cast<char*>(nullptr));
+      ::execlp("tar", "tar", "-C", staging.c_str(), "-cf", "-", "--", top.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(fds[1]);

@@ -1,5 +1,8 @@
 #include "engine.hpp"
 
+#include <cctype>
+#include <cstdio>
+
 #include <httplib.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -196,11 +199,14 @@ Reply Engine::post(const std::string& path, const Json& body) {
 }
 Reply Engine::del(const std::string& path) { return send("DELETE", versioned(path), "", ""); }
 
-Reply Engine::post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data) {
+Reply Engine::post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data,
+                             const std::string& body, const std::string& content_type) {
   auto& http = client();
   httplib::Request request;
   request.method = "POST";
   request.path = versioned(path);
+  request.body = body;
+  if (!body.empty()) request.set_header("Content-Type", content_type);
   Reply reply;
   request.response_handler = [&](const httplib::Response& response) {
     reply.status = response.status;
@@ -287,6 +293,20 @@ int Engine::hijack(const std::string& path, const Json& body) {
   set_socket_deadline(fd, SO_SNDTIMEO, std::chrono::seconds(0));
   set_socket_deadline(fd, SO_RCVTIMEO, std::chrono::seconds(0));
   return fd;
+}
+
+std::string url_escape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buffer[4];
+      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
+      out += buffer;
+    }
+  }
+  return out;
 }
 
 }  // namespace docker

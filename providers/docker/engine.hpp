@@ -15,6 +15,9 @@ namespace docker {
 
 using Json = nlohmann::json;
 
+// text with everything but [A-Za-z0-9-_.~] percent-encoded, for a query or path segment.
+std::string url_escape(const std::string& text);
+
 // An engine's answer to a request; status 0 never reaches callers (they get EngineUnreachable).
 struct Reply {
   int status = 0;
@@ -45,8 +48,10 @@ class Engine {
   Reply get(const std::string& path);
   Reply post(const std::string& path, const Json& body = nullptr);
   Reply del(const std::string& path);
-  // POST whose response is streamed to on_data as it comes (image pulls).
-  Reply post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data);
+  // POST whose response is streamed to on_data as it comes (image pulls; image builds, with
+  // the build context as body).
+  Reply post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data,
+                       const std::string& body = "", const std::string& content_type = "");
   // PUT of a body produced by `produce` (it returns false at the end) — archive uploads.
   Reply put_stream(const std::string& path, const std::string& content_type,
                    const std::function<bool(std::string& chunk)>& produce);

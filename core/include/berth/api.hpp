@@ -17,6 +17,7 @@ struct WorkspaceRequest {
   std::string repository;  ///< URL or absolute local path; empty for none
   std::string image;
   StringMap env;
+  StringMap options;  ///< create options for the provider (Workspace::options)
 };
 
 class Api {

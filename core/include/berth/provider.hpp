@@ -102,6 +102,8 @@ struct SessionRequest {
   bool tty = false;                  ///< with a terminal: one output stream, stdout; stderr is unused
   int rows = 24;                     ///< the terminal's size at the start
   int cols = 80;
+  bool attach = false;               ///< a person or an editor attaches (berth ssh, also --stdio), not a
+                                     ///< command run (berth exec): run what runs at attach (postAttachCommand)
 };
 
 /// One thing the client of a session (or of a port connection) did.

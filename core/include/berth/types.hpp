@@ -26,6 +26,7 @@ struct Workspace {
   std::string updated_at;
   std::string last_error;   ///< the message and what to do next, when state is error
   std::string operation;    ///< the operation in progress, empty when idle
+  StringMap options;  ///< create options for the provider, e.g. devcontainer=PATH, no_devcontainer=true
 };
 
 /// The type of one target property, as a provider's target manifest declares it.
