@@ -139,8 +139,9 @@ void define_forward(CLI::App& app, Invocation& run) {
   auto name = std::make_shared<std::string>();
   auto specs = std::make_shared<std::vector<std::string>>();
   app.add_option("name", *name, "Workspace name")->required();
-  app.add_option("ports", *specs, "[LOCAL:]REMOTE: listen on 127.0.0.1:LOCAL (default REMOTE) for port REMOTE in the workspace")
-      ->required();
+  app.add_option("ports", *specs,
+                 "[LOCAL:]REMOTE: listen on 127.0.0.1:LOCAL (default REMOTE) for port REMOTE in the workspace "
+                 "(default: the ports the workspace declares, e.g. devcontainer.json's forwardPorts)");
   app.footer("Examples:\n  berth forward api 8080\n  berth forward api 3000:80 5433:5432\n\n"
              "Each connection to the local port reaches the workspace's port through the berth server (also a remote one),\n"
              "many at once, until Ctrl-C.");
@@ -150,6 +151,22 @@ void define_forward(CLI::App& app, Invocation& run) {
     for (const auto& spec : *specs) forwards.push_back(parse_forward(spec));
     auto& api = run.session.api();
     Workspace workspace = api.get_workspace(*name);  // unknown workspace: said before listening
+    if (forwards.empty()) {
+      // What the workspace declares: any provider may record "forward_ports", a JSON list of
+      // ports (devcontainer.json's forwardPorts, which the docker provider records).
+      auto declared = workspace.provider_data.find("forward_ports");
+      Json ports = declared == workspace.provider_data.end() ? Json::array() : Json::parse(declared->second, nullptr, false);
+      for (const auto& port : ports.is_array() ? ports : Json::array()) {
+        if (port.is_number_integer()) {
+          forwards.push_back(parse_forward(std::to_string(port.get<int>())));
+        } else if (port.is_string()) {
+          std::cerr << "berth: not forwarding '" << port.get<std::string>() << "': a port of another service, not of the workspace" << std::endl;
+        }
+      }
+      if (forwards.empty()) {
+        throw invalid("workspace '" + *name + "' declares no ports to forward; name them: berth forward " + *name + " [LOCAL:]REMOTE ...");
+      }
+    }
     if (workspace.state != WorkspaceState::started) {
       throw conflict("workspace '" + *name + "' is " + to_string(workspace.state) + "; start it first: berth start " + *name);
     }

@@ -6,6 +6,8 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -156,6 +158,22 @@ TEST_F(Devcontainer, ImageEnvironmentAndContainerProperties) {
   EXPECT_EQ(attached.out, "/bin:/opt/tools\n/src/imgenv\n");
   ASSERT_EQ(server_.berth({"ssh", "imgenv", "--", "true"}).exit_code, 0);
   EXPECT_EQ(in("imgenv", "cat /tmp/attaches | wc -l"), "2") << "postAttachCommand at each berth ssh";
+  // berth forward with no ports forwards what forwardPorts declares (3000; "db:5432" is another
+  // service's). It is stopped once it says so.
+  fs::path said = server_.home() / "forward.err";
+  berth::test::RunOptions quiet;
+  quiet.env = {{"BERTH_HOME", server_.home().string()}, {"BERTH_NO_AUTOSTART", "1"}};
+  int forward = berth::test::spawn_program(
+      {"sh", "-c", "exec " + berth::test::berth_binary().string() + " forward imgenv 2> " + said.string()}, quiet);
+  EXPECT_TRUE(berth::test::wait_until([&] { return berth::test::read_text(said).find("Ctrl-C") != std::string::npos ||
+                                                   berth::test::read_text(said).find("in use") != std::string::npos; },
+                                      std::chrono::seconds(20)));
+  ::kill(forward, SIGKILL);
+  ::waitpid(forward, nullptr, 0);
+  std::string forwarding = berth::test::read_text(said);
+  EXPECT_TRUE(forwarding.find("forwarding 127.0.0.1:3000 -> port 3000 in imgenv") != std::string::npos ||
+              forwarding.find("port 3000 is already in use on this machine") != std::string::npos)
+      << forwarding;
   // postStartCommand at every start; the create-time commands once.
   ASSERT_EQ(server_.berth({"stop", "imgenv"}).exit_code, 0);
   ASSERT_EQ(server_.berth({"start", "imgenv"}).exit_code, 0);
