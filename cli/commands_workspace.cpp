@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <iostream>
 
 namespace fs = std::filesystem;
@@ -27,6 +28,16 @@ StringMap parse_env(const std::vector<std::string>& pairs) {
   return env;
 }
 
+StringMap parse_labels(const std::vector<std::string>& pairs) {
+  StringMap labels;
+  for (const auto& pair : pairs) {
+    size_t equals = pair.find('=');
+    if (equals == std::string::npos || equals == 0) throw invalid("--label '" + pair + "' must be KEY=VALUE");
+    labels[pair.substr(0, equals)] = pair.substr(equals + 1);
+  }
+  return labels;
+}
+
 Row workspace_row(const Workspace& w) {
   std::string state = w.operation.empty() ? to_string(w.state) : to_string(w.state) + " (" + w.operation + ")";
   return {w.name, w.target, w.provider, state, w.repository.empty() ? "-" : w.repository, when(w.created_at)};
@@ -42,6 +53,7 @@ void show_workspace(Session& session, const Workspace& w) {
                           {"image", w.image.empty() ? "-" : w.image},
                           {"created", w.created_at},
                           {"updated", w.updated_at}};
+    for (const auto& [key, value] : w.labels) rows.push_back({"label." + key, value});
     for (const auto& [key, value] : w.env) rows.push_back({"env." + key, value});
     for (const auto& [key, value] : w.provider_data) rows.push_back({"provider." + key, value});
     if (!w.last_error.empty()) rows.push_back({"error", w.last_error});
@@ -62,6 +74,7 @@ void define_create(CLI::App& app, Invocation& run) {
   app.footer("Examples:\n  berth create api --repo https://example.org/api.git\n  berth create api --target local-docker --env DEBUG=1 --detach\n  berth logs -f api                  follow a create started with --detach");
   auto request = std::make_shared<WorkspaceRequest>();
   auto env = std::make_shared<std::vector<std::string>>();
+  auto labels = std::make_shared<std::vector<std::string>>();
   auto detach = std::make_shared<bool>(false);
   auto devcontainer = std::make_shared<std::string>();
   auto no_devcontainer = std::make_shared<bool>(false);
@@ -70,15 +83,17 @@ void define_create(CLI::App& app, Invocation& run) {
   app.add_option("-r,--repo", request->repository, "Git repository to clone into it: URL or local path");
   app.add_option("--image", request->image, "Image to use instead of the target's default");
   app.add_option("-e,--env", *env, "Environment variable KEY=VALUE (repeatable)");
+  app.add_option("-l,--label", *labels, "Label KEY=VALUE, for berth list --label and on what the provider makes (repeatable)");
   app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
   auto chosen = app.add_option("--devcontainer", *devcontainer,
                                "The repository's devcontainer.json to use, relative to its root (when it has several)");
   app.add_flag("--no-devcontainer", *no_devcontainer, "Ignore the repository's devcontainer.json; use the target's image")->excludes(chosen);
-  app.callback([&run, request, env, detach, devcontainer, no_devcontainer] {
+  app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer] {
     require_name_argument("workspace", request->name);
     if (!request->target.empty()) require_name_argument("target", request->target);
     request->repository = resolve_repository(request->repository);
     request->env = parse_env(*env);
+    request->labels = parse_labels(*labels);
     if (!devcontainer->empty()) request->options["devcontainer"] = *devcontainer;
     if (*no_devcontainer) request->options["no_devcontainer"] = "true";
     Session& session = run.session;
@@ -106,11 +121,23 @@ void define_list(CLI::App& app, Invocation& run) {
   app.alias("ls");
   auto state = std::make_shared<std::string>();
   auto target = std::make_shared<std::string>();
+  auto labels = std::make_shared<std::vector<std::string>>();
   app.add_option("--state", *state, "Only workspaces in this state (started, stopped, error, ...)")
       ->check(CLI::IsMember({"creating", "started", "starting", "stopping", "stopped", "deleting", "error"}));
   app.add_option("--target", *target, "Only workspaces on this target");
-  app.callback([&run, state, target] {
+  app.add_option("-l,--label", *labels, "Only workspaces with this label: KEY=VALUE, or KEY for any value (repeatable: all must hold)");
+  app.callback([&run, state, target, labels] {
+    std::vector<std::pair<std::string, std::optional<std::string>>> wanted;
+    for (const auto& label : *labels) {
+      size_t equals = label.find('=');
+      if (equals == 0) throw invalid("--label '" + label + "' must be KEY=VALUE or KEY");
+      wanted.emplace_back(label.substr(0, equals), equals == std::string::npos ? std::nullopt : std::optional(label.substr(equals + 1)));
+    }
     auto keep = [&](const Workspace& w) {
+      for (const auto& [key, value] : wanted) {
+        auto it = w.labels.find(key);
+        if (it == w.labels.end() || (value && it->second != *value)) return false;
+      }
       return (state->empty() || to_string(w.state) == *state) && (target->empty() || w.target == *target);
     };
     if (run.session.format() != OutputFormat::table) {
@@ -121,12 +148,12 @@ void define_list(CLI::App& app, Invocation& run) {
     }
     // The table asks only for its columns: a fraction of the bytes to send and read.
     if (run.session.options.quiet) {  // names only, one a line, as `docker ps -q` (for xargs)
-      for (const auto& w : run.session.api().list_workspaces("name,state,target")) {
+      for (const auto& w : run.session.api().list_workspaces(wanted.empty() ? "name,state,target" : "name,state,target,labels")) {
         if (keep(w)) std::cout << w.name << '\n';
       }
       return;
     }
-    auto workspaces = run.session.api().list_workspaces("name,target,provider,state,operation,repository,created_at");
+    auto workspaces = run.session.api().list_workspaces(std::string("name,target,provider,state,operation,repository,created_at") + (wanted.empty() ? "" : ",labels"));
     std::vector<Row> rows;
     rows.reserve(workspaces.size());
     for (const auto& w : workspaces) {

@@ -6,6 +6,7 @@
 #include "names.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <thread>
 
@@ -472,6 +473,18 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
   }
   if (request.env.size() > 256) throw invalid("at most 256 env variables");
   if (request.options.size() > 64) throw invalid("at most 64 create options");
+  if (request.labels.size() > 64) throw invalid("at most 64 labels");
+  for (const auto& [key, value] : request.labels) {
+    // Keys as Docker and Kubernetes take them, so a provider can put them on what it makes.
+    bool key_ok = !key.empty() && key.size() <= 128 && std::isalnum(static_cast<unsigned char>(key.front())) &&
+                  key.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-") == std::string::npos;
+    if (!key_ok) {
+      throw invalid("label '" + key.substr(0, 80) + "' must start with a letter or digit and hold only letters, digits, '.', '_', '/', '-' (at most 128)");
+    }
+    if (value.size() > 256 || std::any_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+      throw invalid("the value of label '" + key + "' must be at most 256 characters, without control characters");
+    }
+  }
   Workspace workspace;
   {
     std::lock_guard lock(mutex_);
@@ -499,6 +512,7 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     workspace.image = request.image;
     workspace.env = request.env;
     workspace.options = request.options;
+    workspace.labels = request.labels;
     workspace.state = WorkspaceState::creating;
     workspace.operation = "create";
     workspace.created_at = workspace.updated_at = now_rfc3339();

@@ -96,7 +96,7 @@ int create(const std::string& socket, int clients, int each) {
       for (int i = 0; i < each; ++i) {
         std::string name = "c" + std::to_string(c) + "-" + std::to_string(i);
         try {
-          client.create_workspace({name, "", "", "", {}, {}}, nullptr);
+          client.create_workspace({name, "", "", "", {}, {}, {}}, nullptr);
           std::lock_guard lock(mutex);
           acknowledged.insert(name);
         } catch (const std::exception& error) {

@@ -190,7 +190,7 @@ Workspace ApiClient::create_workspace(const WorkspaceRequest& request, ProgressS
             {"repository", request.repository},
             {"image", request.image},
             {"env", request.env},
-            {"options", request.options}};
+            {"options", request.options}, {"labels", request.labels}};
   return run_operation(request.name, "/v1/workspaces", body.dump(), follow, false);
 }
 

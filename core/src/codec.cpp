@@ -117,32 +117,37 @@ PropertyType parse_property_type(const std::string& text) {
   throw invalid("unknown property type '" + text + "' (expected string, int, bool, enum, path or secret)");
 }
 
+const WorkspaceField* find_workspace_field(std::string_view name) {
+  for (const auto& field : kWorkspaceFieldTable) {
+    if (name == field.name) return &field;
+  }
+  return nullptr;
+}
+
 void to_json(Json& json, const Workspace& w) {
-  json = Json{{"name", w.name},         {"target", w.target},
-              {"provider", w.provider}, {"repository", w.repository},
-              {"image", w.image},       {"env", w.env},
-              {"state", to_string(w.state)}, {"provider_data", w.provider_data},
-              {"created_at", w.created_at},  {"updated_at", w.updated_at},
-              {"last_error", w.last_error},  {"operation", w.operation},
-              {"options", w.options}};
+  json = Json::object();
+  for (const auto& field : kWorkspaceFieldTable) {
+    switch (field.kind) {
+      case WorkspaceField::Kind::text: json[field.name] = w.*field.text; break;
+      case WorkspaceField::Kind::map: json[field.name] = w.*field.map; break;
+      case WorkspaceField::Kind::state: json[field.name] = to_string(w.state); break;
+    }
+  }
 }
 
 void from_json(const Json& json, Workspace& w) {
   if (!json.is_object()) throw invalid("a workspace must be an object");
-  w.name = string_field(json, "name");
-  w.target = string_field(json, "target");
-  w.provider = string_field(json, "provider");
-  w.repository = string_field(json, "repository");
-  w.image = string_field(json, "image");
-  w.env = map_field(json, "env");
-  std::string state = string_field(json, "state");
-  w.state = state.empty() ? WorkspaceState::creating : parse_workspace_state(state);
-  w.provider_data = map_field(json, "provider_data");
-  w.created_at = string_field(json, "created_at");
-  w.updated_at = string_field(json, "updated_at");
-  w.last_error = string_field(json, "last_error");
-  w.operation = string_field(json, "operation");
-  w.options = map_field(json, "options");
+  for (const auto& field : kWorkspaceFieldTable) {
+    switch (field.kind) {
+      case WorkspaceField::Kind::text: w.*field.text = string_field(json, field.name); break;
+      case WorkspaceField::Kind::map: w.*field.map = map_field(json, field.name); break;
+      case WorkspaceField::Kind::state: {
+        std::string state = string_field(json, field.name);
+        w.state = state.empty() ? WorkspaceState::creating : parse_workspace_state(state);
+        break;
+      }
+    }
+  }
 }
 
 void to_json(Json& json, const Target& t) {
@@ -219,6 +224,18 @@ void from_json(const Json& json, ProviderStatus& s) {
 
 namespace {
 
+// A text (or state) field of the table, by name; unknown names are skipped.
+void set_text_field(Workspace& w, std::string_view name, const std::string& text) {
+  const WorkspaceField* field = find_workspace_field(name);
+  if (!field) return;
+  if (field->kind == WorkspaceField::Kind::text) w.*field->text = text;
+  if (field->kind == WorkspaceField::Kind::state) w.state = parse_workspace_state(text);
+}
+
+}  // namespace
+
+namespace {
+
 void append_json_string(std::string& out, const std::string& text) {
   static const char* hex = "0123456789abcdef";
   out.push_back('"');
@@ -271,10 +288,8 @@ class WorkspaceListReader : public nlohmann::json_sax<Json> {
     ++depth_;
     if (depth_ == 2) records.emplace_back();
     if (depth_ == 3) {
-      map_ = field_ == "env"             ? &records.back().env
-             : field_ == "provider_data" ? &records.back().provider_data
-             : field_ == "options"       ? &records.back().options
-                                         : nullptr;
+      const WorkspaceField* field = find_workspace_field(field_);
+      map_ = field && field->kind == WorkspaceField::Kind::map ? &(records.back().*field->map) : nullptr;
     }
     return depth_ <= 3;
   }
@@ -302,17 +317,7 @@ class WorkspaceListReader : public nlohmann::json_sax<Json> {
       return true;
     }
     if (depth_ != 2) return false;
-    Workspace& w = records.back();
-    if (field_ == "name") w.name = text;
-    else if (field_ == "target") w.target = text;
-    else if (field_ == "provider") w.provider = text;
-    else if (field_ == "repository") w.repository = text;
-    else if (field_ == "image") w.image = text;
-    else if (field_ == "state") w.state = parse_workspace_state(text);
-    else if (field_ == "created_at") w.created_at = text;
-    else if (field_ == "updated_at") w.updated_at = text;
-    else if (field_ == "last_error") w.last_error = text;
-    else if (field_ == "operation") w.operation = text;
+    set_text_field(records.back(), field_, text);
     return true;
   }
 
@@ -332,23 +337,19 @@ void append_workspace_json(std::string& out, const Workspace& w, unsigned mask) 
     if (!first) out.push_back(',');
     first = false;
     out.push_back('"');
-    out += kWorkspaceFields[index];
+    out += kWorkspaceFieldTable[index].name;
     out += "\":";
     return true;
   };
-  if (field(0)) append_json_string(out, w.name);
-  if (field(1)) append_json_string(out, w.target);
-  if (field(2)) append_json_string(out, w.provider);
-  if (field(3)) append_json_string(out, w.repository);
-  if (field(4)) append_json_string(out, w.image);
-  if (field(5)) append_map(out, w.env);
-  if (field(6)) append_json_string(out, to_string(w.state));
-  if (field(7)) append_map(out, w.provider_data);
-  if (field(8)) append_json_string(out, w.created_at);
-  if (field(9)) append_json_string(out, w.updated_at);
-  if (field(10)) append_json_string(out, w.last_error);
-  if (field(11)) append_json_string(out, w.operation);
-  if (field(12)) append_map(out, w.options);
+  for (unsigned i = 0; i < kWorkspaceFieldCount; ++i) {
+    if (!field(static_cast<int>(i))) continue;
+    const WorkspaceField& entry = kWorkspaceFieldTable[i];
+    switch (entry.kind) {
+      case WorkspaceField::Kind::text: append_json_string(out, w.*entry.text); break;
+      case WorkspaceField::Kind::map: append_map(out, w.*entry.map); break;
+      case WorkspaceField::Kind::state: append_json_string(out, to_string(w.state)); break;
+    }
+  }
   out.push_back('}');
 }
 
@@ -358,14 +359,13 @@ unsigned workspace_field_mask(const std::string& comma_separated) {
   while (start <= comma_separated.size()) {
     size_t comma = comma_separated.find(',', start);
     std::string name = comma_separated.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    bool known = false;
-    for (unsigned i = 0; i < 12; ++i) {
-      if (name == kWorkspaceFields[i]) {
-        mask |= 1u << i;
-        known = true;
-      }
+    const WorkspaceField* field = find_workspace_field(name);
+    if (!field) {
+      std::string known;
+      for (const auto& entry : kWorkspaceFieldTable) known += std::string(known.empty() ? "" : ", ") + entry.name;
+      throw invalid("unknown workspace field '" + name + "' in fields (known: " + known + ")");
     }
-    if (!known) throw invalid("unknown workspace field '" + name + "' in fields (known: name, target, provider, repository, image, env, state, provider_data, created_at, updated_at, last_error, operation, options)");
+    mask |= 1u << static_cast<unsigned>(field - kWorkspaceFieldTable);
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -450,21 +450,13 @@ class WorkspaceListScanner {
     std::string key, value;
     do {
       if (!string(key) || !take(':')) return false;
-      if (key == "env" || key == "provider_data" || key == "options") {
-        if (!map(key == "env" ? w.env : key == "options" ? w.options : w.provider_data)) return false;
+      const WorkspaceField* field = find_workspace_field(key);
+      if (field && field->kind == WorkspaceField::Kind::map) {
+        if (!map(w.*field->map)) return false;
         continue;
       }
       if (!string(value)) return false;
-      if (key == "name") w.name = std::move(value);
-      else if (key == "target") w.target = std::move(value);
-      else if (key == "provider") w.provider = std::move(value);
-      else if (key == "repository") w.repository = std::move(value);
-      else if (key == "image") w.image = std::move(value);
-      else if (key == "state") w.state = parse_workspace_state(value);
-      else if (key == "created_at") w.created_at = std::move(value);
-      else if (key == "updated_at") w.updated_at = std::move(value);
-      else if (key == "last_error") w.last_error = std::move(value);
-      else if (key == "operation") w.operation = std::move(value);
+      set_text_field(w, key, value);
       value = std::string();
     } while (take(','));
     return take('}');
@@ -549,7 +541,8 @@ StringMap request_map(const Json& body, const char* key) {
 WorkspaceRequest parse_create_request(const std::string& text) {
   Json body = parse_request_object(text);
   return WorkspaceRequest{request_string(body, "name"), request_string(body, "target"), request_string(body, "repository"),
-                          request_string(body, "image"), request_map(body, "env"), request_map(body, "options")};
+                          request_string(body, "image"), request_map(body, "env"), request_map(body, "options"),
+                          request_map(body, "labels")};
 }
 
 ExecRequest parse_exec_request(const std::string& text) {

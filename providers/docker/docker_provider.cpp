@@ -283,6 +283,8 @@ class DockerProvider : public berth::Provider {
               {"StopTimeout", stop_timeout},
               {"HostConfig", host_config}};
     if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
+    // The user's labels, under berth's prefix: never one of berth's own (its identity label).
+    for (const auto& [key, value] : c.workspace.labels) body["Labels"]["dev.berth.label." + key] = value;
     if (plan) docker::dc::shape_container(*plan, c, body);
     Reply created = engine->post("/containers/create?name=" + url_escape(name), body);
     if (created.status != 201) throw failed("cannot create container " + name + ": " + created.message());

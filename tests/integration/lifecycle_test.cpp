@@ -497,3 +497,39 @@ TEST(Cli, AServerOfAnotherVersionIsWarnedAbout) {
   EXPECT_EQ(current.exit_code, 0);
   EXPECT_EQ(current.err.find("warning"), std::string::npos) << current.err;
 }
+
+// Labels: set at create, checked, shown, filtered on; every field of the table is askable.
+TEST(Cli, LabelsAreKeptShownAndFilteredOn) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "web1", "--label", "team=web", "-l", "tier=1"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "web2", "--label", "team=web"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "db1", "--label", "team=data"}).exit_code, 0);
+  Result bad = server.berth({"create", "bad", "--label", "-x=1"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("label '-x' must start with a letter or digit"), std::string::npos) << bad.err;
+  EXPECT_EQ(server.berth({"info", "bad"}).exit_code, 1) << "a refused create makes nothing";
+  Result malformed = server.berth({"create", "bad", "--label", "novalue"});
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_NE(malformed.err.find("--label 'novalue' must be KEY=VALUE"), std::string::npos) << malformed.err;
+
+  EXPECT_EQ(server.berth({"-q", "list", "--label", "team=web"}).out, "web1\nweb2\n");
+  EXPECT_EQ(server.berth({"-q", "list", "--label", "tier"}).out, "web1\n");
+  EXPECT_EQ(server.berth({"-q", "list", "-l", "team=web", "-l", "tier=1"}).out, "web1\n");
+  Result table = server.berth({"list", "--label", "team=data"});
+  EXPECT_NE(table.out.find("db1"), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("web1"), std::string::npos) << table.out;
+  Json listed = Json::parse(server.berth({"list", "-o", "json", "--label", "team=data"}).out);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["labels"]["team"], "data");
+  EXPECT_NE(server.berth({"info", "web1"}).out.find("label.tier"), std::string::npos);
+  // The record keeps them across a restart.
+  server.stop();
+  server.start();
+  EXPECT_EQ(Json::parse(server.berth({"info", "web1", "-o", "json"}).out)["labels"]["team"], "web");
+  // Every field may be asked for by name, the last ones too.
+  std::string fields = berth::test::send_raw(server.home() / "berth.sock",
+                                             "GET /v1/workspaces?fields=name,options,labels HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                             std::chrono::seconds(5));
+  EXPECT_NE(fields.find("\"labels\":{\"team\":\"data\"}"), std::string::npos) << fields;
+  EXPECT_NE(fields.find("\"options\":{}"), std::string::npos) << fields;
+}

@@ -398,7 +398,7 @@ TEST(Load, HundredClientsMixingOperationsLoseNothing) {
         try {
           if (action == 0 || mine.empty()) {
             std::string name = "l" + std::to_string(c) + "-" + std::to_string(next++);
-            api.create_workspace({name, "", "", "", {}, {}}, &quiet);
+            api.create_workspace({name, "", "", "", {}, {}, {}}, &quiet);
             mine.push_back(name);
             std::lock_guard lock(mutex);
             expected[name] = {true, "started"};

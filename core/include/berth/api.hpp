@@ -18,6 +18,7 @@ struct WorkspaceRequest {
   std::string image;
   StringMap env;
   StringMap options;  ///< create options for the provider (Workspace::options)
+  StringMap labels;   ///< the user's labels (Workspace::labels)
 };
 
 class Api {

@@ -27,6 +27,7 @@ struct Workspace {
   std::string last_error;   ///< the message and what to do next, when state is error
   std::string operation;    ///< the operation in progress, empty when idle
   StringMap options;  ///< create options for the provider, e.g. devcontainer=PATH, no_devcontainer=true
+  StringMap labels;   ///< the user's KEY=VALUE labels (berth create --label), for filtering and on the infrastructure
 };
 
 /// The type of one target property, as a provider's target manifest declares it.
