@@ -42,8 +42,13 @@ int processes_with(const std::string& marker) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string line((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // A process may end while it is read: then it counts as gone (a read error, not a throw).
+    std::string line;
+    int fd = ::open((entry.path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) line.append(buffer, static_cast<size_t>(n));
+    ::close(fd);
     for (char& c : line) c = c == '\0' ? ' ' : c;
     if (line.find(marker) != std::string::npos && line.find("berth") == std::string::npos) ++count;
   }
