@@ -96,7 +96,9 @@ int connect_to(const Location& location, std::string& error, std::chrono::second
   return fd;
 }
 
-// cpp-httplib 0.11 speaks TCP only; this connects it to the engine's Unix socket.
+// The engine's connection, made by berth (a Unix socket or TCP) within the engine's deadline:
+// httplib 0.11 could reach a Unix socket itself (set_address_family(AF_UNIX)), but its connect
+// has no deadline of its own for one, and a frozen engine must not stall a provider call.
 class UnixClient : public httplib::ClientImpl {
  public:
   UnixClient(Location location, std::chrono::seconds deadline)
