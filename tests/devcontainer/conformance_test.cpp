@@ -3,6 +3,7 @@
 // (tests/docker_fixture.sh), and is probed through `berth exec`, `berth info` and the engine
 // itself. Where the reference CLI (@devcontainers/cli) is installed, its merged configuration
 // of each fixture is compared with `berth devcontainer read`.
+#include "docker_engine.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -20,35 +21,14 @@ using Json = nlohmann::json;
 
 namespace {
 
+using berth::test::docker;
+using berth::test::engine_address;
+
 const fs::path kFixtures = fs::path(BERTH_TEST_SOURCE_DIR) / "tests/devcontainer/fixtures";
-
-// The engine's address, or "unavailable: why" (tests/docker_fixture.sh writes it).
-std::string engine_address() {
-  std::string status = berth::test::read_text(BERTH_DOCKER_STATUS);
-  if (status.rfind("ok ", 0) == 0) {
-    std::string address = status.substr(3);
-    while (!address.empty() && (address.back() == '\n' || address.back() == ' ')) address.pop_back();
-    return address;
-  }
-  return "unavailable: " + (status.empty() ? std::string("the docker_engine_start fixture did not run") : status);
-}
-
-#define REQUIRE_ENGINE(address)                                     \
-  std::string address = engine_address();                           \
-  if (address.rfind("unavailable", 0) == 0) {                       \
-    const char* ci = std::getenv("CI");                             \
-    if (ci && std::string(ci) == "true") FAIL() << address;         \
-    GTEST_SKIP() << address;                                        \
-  }
 
 std::string trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
-}
-
-Result docker(const std::string& address, std::vector<std::string> args) {
-  args.insert(args.begin(), {"docker", "-H", address});
-  return berth::test::run_program(args);
 }
 
 // A copy of a fixture folder made into a git repository with one commit, in its own folder

@@ -1,5 +1,6 @@
 // The docker provider against a real, private Docker engine (tests/docker_fixture.sh), checked
 // independently of berth by asking the engine itself with the docker CLI.
+#include "docker_engine.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -25,32 +26,10 @@ using Json = nlohmann::json;
 
 namespace {
 
+using berth::test::docker;
+using berth::test::engine_address;
+
 const char kImage[] = "berth-test:busybox";
-
-// The engine's address, or skips (fails in CI) with the fixture's reason.
-std::string engine_address() {
-  std::string status = berth::test::read_text(BERTH_DOCKER_STATUS);
-  if (status.rfind("ok ", 0) == 0) {
-    std::string address = status.substr(3);
-    while (!address.empty() && (address.back() == '\n' || address.back() == ' ')) address.pop_back();
-    return address;
-  }
-  if (status.empty()) status = "the docker_engine_start fixture did not run";
-  return "unavailable: " + status;
-}
-
-#define REQUIRE_ENGINE(address)                                              \
-  std::string address = engine_address();                                    \
-  if (address.rfind("unavailable", 0) == 0) {                                \
-    const char* ci = std::getenv("CI");                                      \
-    if (ci && std::string(ci) == "true") FAIL() << address;                  \
-    GTEST_SKIP() << address;                                                 \
-  }
-
-Result docker(const std::string& address, std::vector<std::string> args) {
-  args.insert(args.begin(), {"docker", "-H", address});
-  return berth::test::run_program(args);
-}
 
 void add_target(const ServerHome& server, const std::string& name, const std::string& address, const std::string& extra = "",
                 const std::string& image = kImage) {

@@ -3,6 +3,7 @@
 // input and output, a client that dies mid-session, the real ssh and scp clients through
 // berth ssh-config (image berth-test:openssh, scripts/docker-engine), and berth forward with
 // curl. What happened in the container is checked with the docker CLI where berth could lie.
+#include "docker_engine.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -32,34 +33,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using berth::test::docker;
+using berth::test::engine_address;
+
 const char kBusybox[] = "berth-test:busybox";
 const char kOpenssh[] = "berth-test:openssh";
 constexpr size_t kLarge = 20u << 20;
-
-// The engine's address, or skips (fails in CI) with the fixture's reason.
-std::string engine_address() {
-  std::string status = berth::test::read_text(BERTH_DOCKER_STATUS);
-  if (status.rfind("ok ", 0) == 0) {
-    std::string address = status.substr(3);
-    while (!address.empty() && (address.back() == '\n' || address.back() == ' ')) address.pop_back();
-    return address;
-  }
-  if (status.empty()) status = "the docker_engine_start fixture did not run";
-  return "unavailable: " + status;
-}
-
-#define REQUIRE_ENGINE(address)                             \
-  std::string address = engine_address();                   \
-  if (address.rfind("unavailable", 0) == 0) {               \
-    const char* ci = std::getenv("CI");                     \
-    if (ci && std::string(ci) == "true") FAIL() << address; \
-    GTEST_SKIP() << address;                                \
-  }
-
-Result docker(const std::string& address, std::vector<std::string> args) {
-  args.insert(args.begin(), {"docker", "-H", address});
-  return berth::test::run_program(args);
-}
 
 // A started workspace NAME on a target of the given image (no network: ports are reached
 // through the container, as on a remote engine).
