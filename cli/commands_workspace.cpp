@@ -267,14 +267,7 @@ void define_exec(CLI::App& app, Invocation& run) {
     request->env = parse_env(*env);
     bool tty = *with_tty && ::isatty(0) == 1;
     Json body{{"command", request->command}, {"env", request->env}, {"workdir", request->workdir}, {"user", request->user}, {"tty", tty}};
-    if (tty) {
-      int rows = 24, cols = 80;
-      terminal_size(0, rows, cols);
-      body["rows"] = rows;
-      body["cols"] = cols;
-      const char* term = std::getenv("TERM");
-      if (!request->env.count("TERM")) body["env"]["TERM"] = term && *term ? term : "xterm-256color";
-    }
+    if (tty) ask_for_terminal(body);
     auto& api = run.session.api();
     run.exit_code = relay_stream([&] { return api.open_stream("/v1/workspaces/" + *name + "/session", body.dump()); },
                                  RelayOptions{*with_stdin || tty ? 0 : -1, 1, 2, tty, !tty, "the command"});

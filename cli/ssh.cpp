@@ -51,14 +51,7 @@ Json session_body(const std::vector<std::string>& command, bool tty, const std::
   } else if (!shell.empty()) {
     body["command"] = std::vector<std::string>{shell};
   }
-  if (tty) {
-    int rows = 24, cols = 80;
-    terminal_size(0, rows, cols);
-    body["rows"] = rows;
-    body["cols"] = cols;
-    const char* term = std::getenv("TERM");
-    body["env"] = Json{{"TERM", term && *term ? term : "xterm-256color"}};
-  }
+  if (tty) ask_for_terminal(body);
   return body;
 }
 

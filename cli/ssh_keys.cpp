@@ -28,13 +28,24 @@ std::string read_text(const fs::path& path) {
   return s;
 }
 
-// PATH and PATH.pub, made by ssh-keygen under temporary names and renamed into place, so two
-// berth processes making them at once each see a whole pair.
+// PATH and PATH.pub, made by ssh-keygen in a fresh folder of their own (mkdtemp) and renamed
+// into place, so two berth processes making them at once each see a whole pair; the folder it
+// made is all that is removed afterwards.
 void make_key(const fs::path& path) {
   if (fs::exists(path) && fs::exists(path.string() + ".pub")) return;
-  std::string temporary = path.string() + ".new-" + std::to_string(::getpid());
-  fs::remove(temporary);
-  fs::remove(temporary + ".pub");
+  std::string folder_template = (path.parent_path() / ".keygen-XXXXXX").string();
+  if (::mkdtemp(folder_template.data()) == nullptr) throw unavailable("cannot make a folder in " + path.parent_path().string());
+  const fs::path made = folder_template;
+  struct Cleanup {
+    const fs::path& folder;
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove(folder / "key", ignored);
+      fs::remove(folder / "key.pub", ignored);
+      fs::remove(folder, ignored);
+    }
+  } cleanup{made};
+  std::string temporary = (made / "key").string();
   std::vector<std::string> args = {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth", "-f", temporary};
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());

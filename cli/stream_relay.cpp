@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <optional>
 
 namespace berth::cli {
@@ -109,6 +110,17 @@ bool terminal_size(int fd, int& rows, int& cols) {
   rows = size.ws_row;
   cols = size.ws_col;
   return true;
+}
+
+void ask_for_terminal(nlohmann::json& body) {
+  int rows = 24, cols = 80;
+  terminal_size(0, rows, cols);
+  body["tty"] = true;
+  body["rows"] = rows;
+  body["cols"] = cols;
+  const char* term = std::getenv("TERM");
+  if (!body.contains("env") || !body["env"].is_object()) body["env"] = nlohmann::json::object();
+  if (!body["env"].contains("TERM")) body["env"]["TERM"] = term && *term ? term : "xterm-256color";
 }
 
 int relay_stream(const std::function<int()>& open, const RelayOptions& options) {

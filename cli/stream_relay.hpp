@@ -2,6 +2,8 @@
 // The CLI's end of a berth stream (a session or a port connection, server/stream_routes.hpp):
 // what it reads goes out as 'i' frames, what comes back goes to its outputs. Knows nothing of
 // providers: every workspace is reached the same way, through the server.
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <string>
 
@@ -25,5 +27,9 @@ int relay_stream(const std::function<int()>& open, const RelayOptions& options);
 
 // The terminal size of fd, or false when it is not a terminal.
 bool terminal_size(int fd, int& rows, int& cols);
+
+// Asks a session body (POST .../session) for a terminal like this process's on stdin: its
+// size, and TERM (this one's) unless the body's env sets it.
+void ask_for_terminal(nlohmann::json& body);
 
 }  // namespace berth::cli

@@ -646,9 +646,7 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
           if (pending->cancel_reason.empty()) pending->cancel_reason = "the client went away";
         } else if ((pending->output_consumed += static_cast<uint32_t>(chunk.second.size())) >= kWindowUpdate) {
           // The host sends a stream's output only within the window this reopens.
-          uint32_t consumed = std::exchange(pending->output_consumed, 0);
-          std::string count;
-          for (int shift = 24; shift >= 0; shift -= 8) count.push_back(static_cast<char>((consumed >> shift) & 0xff));
+          std::string count = encode_u32(std::exchange(pending->output_consumed, 0));
           lock.unlock();
           instance->writer->data('w', id, count);
           lock.lock();

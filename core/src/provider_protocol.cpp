@@ -41,11 +41,16 @@ bool FrameWriter::data(char type, uint32_t call_id, std::string_view bytes) {
     }
     return true;
   }
-  std::string payload;
+  std::string payload = encode_u32(call_id);
   payload.reserve(4 + bytes.size());
-  for (int shift = 24; shift >= 0; shift -= 8) payload.push_back(static_cast<char>((call_id >> shift) & 0xff));
   payload.append(bytes);
   return write_all(encode_frame(type, payload));
+}
+
+std::string encode_u32(uint32_t value) {
+  std::string bytes;
+  for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>((value >> shift) & 0xff));
+  return bytes;
 }
 
 uint32_t frame_call_id(std::string_view payload) {

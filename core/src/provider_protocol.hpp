@@ -47,6 +47,8 @@ class FrameWriter {
   std::mutex mutex_;
 };
 
+// A 4-byte big-endian number (a call id, a window update's count), and back.
+std::string encode_u32(uint32_t value);
 // The 4-byte call id at the front of a data frame, and the rest.
 uint32_t frame_call_id(std::string_view payload);
 std::string_view frame_bytes(std::string_view payload);

@@ -4,6 +4,7 @@
 #include "engine.hpp"
 #include "session.hpp"
 #include "exec_defaults.hpp"
+#include "local_command.hpp"
 
 #include <berth/provider.hpp>
 
@@ -165,44 +166,6 @@ std::string read_or_make_identity(const std::string& data_dir) {
   throw failed(path.string() + " is not an identity berth wrote (32 hex digits); move it away and try again");
 }
 
-// Runs argv and returns its exit code, sending each output line to progress.
-int run_command(const std::vector<std::string>& argv, berth::ProgressSink& progress) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw failed("pipe failed");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  std::string pending;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) {
-    for (ssize_t i = 0; i < n; ++i) {
-      char c = buffer[i];
-      if (c == '\n' || c == '\r') {
-        if (!pending.empty()) progress.line(pending);
-        pending.clear();
-      } else {
-        pending.push_back(c);
-      }
-    }
-  }
-  if (!pending.empty()) progress.line(pending);
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 class DockerProvider : public berth::Provider {
  public:
@@ -497,21 +460,17 @@ class DockerProvider : public berth::Provider {
       tag = image.substr(colon + 1);
     }
     progress.line("pulling " + image);
-    std::string pending, stream_error, last;
+    docker::EventLines events;
+    std::string stream_error, last;
     Reply reply = engine.post_streaming("/images/create?fromImage=" + url_escape(repository) + "&tag=" + url_escape(tag),
                                         [&](std::string_view data) {
-                                          pending.append(data);
-                                          size_t newline;
-                                          while ((newline = pending.find('\n')) != std::string::npos) {
-                                            Json event = Json::parse(pending.substr(0, newline), nullptr, false);
-                                            pending.erase(0, newline + 1);
-                                            if (!event.is_object()) continue;
+                                          events.feed(data, [&](const Json& event) {
                                             if (event.contains("error")) stream_error = event.value("error", "");
                                             std::string line = event.value("status", "");
                                             if (event.contains("id")) line = event.value("id", "") + ": " + line;
                                             if (!line.empty() && line != last && event.value("progress", "").empty()) progress.line(line);
                                             last = line;
-                                          }
+                                          });
                                         });
     if (reply.status >= 400 || !stream_error.empty()) {
       throw failed("cannot pull image '" + image + "' to the engine at " + engine.address() + ": " +
@@ -542,7 +501,8 @@ class DockerProvider : public berth::Provider {
       fs::create_directories(checkout.clone);
     } else {
       c.progress.line("cloning " + repository);
-      if (run_command({"git", "clone", "--quiet", "--", repository, checkout.clone.string()}, c.progress) != 0) {
+      docker::ProgressLines lines(c.progress);
+      if (docker::run_local({"git", "clone", "--quiet", "--", repository, checkout.clone.string()}, "", lines) != 0) {
         throw failed("git clone of " + repository + " failed");
       }
     }

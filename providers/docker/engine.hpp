@@ -26,6 +26,25 @@ struct Reply {
   std::string message() const;  // the engine's own error message, or the body
 };
 
+// The engine's progress streams (image pulls, builds) are one JSON object a line: feed the
+// bytes as they come; each whole object goes to on_event (lines that are not objects are skipped).
+class EventLines {
+ public:
+  template <typename OnEvent>
+  void feed(std::string_view data, OnEvent on_event) {
+    pending_.append(data);
+    size_t newline;
+    while ((newline = pending_.find('\n')) != std::string::npos) {
+      Json event = Json::parse(pending_.substr(0, newline), nullptr, false);
+      pending_.erase(0, newline + 1);
+      if (event.is_object()) on_event(event);
+    }
+  }
+
+ private:
+  std::string pending_;
+};
+
 class EngineUnreachable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -61,7 +61,7 @@ class HostChannel : public SessionChannel {
     if (event.kind == SessionEvent::Kind::input) {
       consumed_ += static_cast<uint32_t>(event.data.size());
       if (consumed_ >= kWindowUpdate) {
-        std::string count = window_bytes(consumed_);
+        std::string count = encode_u32(consumed_);
         consumed_ = 0;
         lock.unlock();
         writer_.data('w', id_, count);
@@ -106,12 +106,6 @@ class HostChannel : public SessionChannel {
       closed_ = true;
     }
     changed_.notify_all();
-  }
-
-  static std::string window_bytes(uint32_t count) {
-    std::string bytes;
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>((count >> shift) & 0xff));
-    return bytes;
   }
 
  private:

@@ -76,16 +76,12 @@ void engine_build(Engine& engine, const fs::path& context, const std::string& do
                   const std::string& options, const std::string& what, berth::ProgressSink& progress) {
   std::string query = "/build?t=" + url_escape(tag) + "&dockerfile=" + url_escape(dockerfile) + "&rm=1&forcerm=1" + options;
   std::string tar = tar_context(context);
-  std::string pending, stream_error, partial_line;
+  EventLines events;
+  std::string stream_error, partial_line;
   Reply reply = engine.post_streaming(
       query,
       [&](std::string_view data) {
-        pending.append(data);
-        size_t newline;
-        while ((newline = pending.find('\n')) != std::string::npos) {
-          Json event = Json::parse(pending.substr(0, newline), nullptr, false);
-          pending.erase(0, newline + 1);
-          if (!event.is_object()) continue;
+        events.feed(data, [&](const Json& event) {
           if (event.contains("error")) stream_error = event.value("error", "");
           partial_line += event.value("stream", "");
           size_t end;
@@ -94,7 +90,7 @@ void engine_build(Engine& engine, const fs::path& context, const std::string& do
             partial_line.erase(0, end + 1);
             if (!line.empty()) progress.line(line);
           }
-        }
+        });
       },
       tar, "application/x-tar");
   if (!partial_line.empty()) progress.line(partial_line);
@@ -164,9 +160,7 @@ std::string install_features(const Plan& plan, Engine& engine, const std::string
   std::string container_user = root.contains("containerUser") ? root["containerUser"].get<std::string>() : image_user;
   std::string remote_user = root.contains("remoteUser") ? root["remoteUser"].get<std::string>() : container_user;
   fs::path context = plan.checkout.parent_path().parent_path() / "features";
-  std::error_code error;
-  fs::remove_all(context, error);
-  fs::create_directories(context);
+  fs::create_directories(context);  // inside this create's staging folder, which the clone made empty
   std::string dockerfile = "FROM " + base + "\nUSER root\n";
   for (size_t i = 0; i < plan.features.size(); ++i) {
     const auto& feature = plan.features[i];

@@ -2,6 +2,8 @@
 // in the container, in the spec's order, streamed to the workspace log.
 #include "plan.hpp"
 
+#include "../local_command.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -71,32 +73,10 @@ class LineSink : public berth::OutputSink {
 
 // Runs argv on this machine in folder; its output goes to log. Returns the exit code.
 int run_here(const std::vector<std::string>& argv, const fs::path& folder, LogLines& log, const std::string& prefix) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw failed("pipe failed");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::chdir(folder.c_str()) != 0) ::_exit(126);
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
   LineSink sink(log, prefix);
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) sink.write(berth::OutputStream::stdout_stream, std::string_view(buffer, static_cast<size_t>(n)));
+  int code = run_local(argv, folder.string(), sink);
   sink.flush();
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return code;
 }
 
 using Runner = std::function<int(const std::vector<std::string>& argv, LogLines& log, const std::string& prefix)>;
