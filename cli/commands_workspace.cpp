@@ -212,19 +212,43 @@ void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
   });
 }
 
+void define_rebuild(CLI::App& app, Invocation& run) {
+  app.footer("Examples:\n  berth rebuild api                 after editing .devcontainer/devcontainer.json in the workspace\n"
+             "  berth rebuild api --detach        follow it later: berth logs -f api");
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto detach = std::make_shared<bool>(false);
+  app.add_option("names", *names, "Workspace names (one or more)")->required();
+  app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
+  app.callback([&run, names, detach] {
+    for_each_name(run, *names, [&](const std::string& name) {
+      Progress progress(run.session, "rebuilding " + name, "the rebuild goes on in the server (follow it: berth logs -f " + name + ")");
+      Workspace w = run.session.api().rebuild_workspace(name, *detach ? nullptr : &progress);
+      progress.finish();
+      if (run.session.format() != OutputFormat::table) {
+        show_workspace(run.session, w);
+      } else if (!run.session.options.quiet) {
+        std::cout << "workspace '" << w.name << "' " << (*detach ? "is being rebuilt" : "rebuilt: " + to_string(w.state)) << '\n';
+      }
+    });
+  });
+}
+
 void define_delete(CLI::App& app, Invocation& run) {
-  app.footer("Examples:\n  berth delete api\n  berth delete api web --force      the records go even if the provider fails");
+  app.footer("Examples:\n  berth delete api\n  berth delete api web --force      the records go even if the provider fails\n"
+             "  berth delete api --keep-volume    keep the working tree's volume; berth create api finds it again");
   auto names = std::make_shared<std::vector<std::string>>();
   auto force = std::make_shared<bool>(false);
+  auto keep_volume = std::make_shared<bool>(false);
   auto detach = std::make_shared<bool>(false);
   app.alias("rm");
   app.add_option("names", *names, "Workspace names (one or more)")->required();
   app.add_flag("-f,--force", *force, "Remove the record even when the provider fails or the infrastructure is gone");
+  app.add_flag("--keep-volume", *keep_volume, "Keep the volume holding the working tree (docker); a later create of the same name reuses it");
   app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
-  app.callback([&run, names, force, detach] {
+  app.callback([&run, names, force, keep_volume, detach] {
     for_each_name(run, *names, [&](const std::string& name) {
       Progress progress(run.session, "deleting " + name, "the delete goes on in the server (follow it: berth logs -f " + name + ")");
-      std::string left_behind = run.session.api().delete_workspace(name, *force, *detach ? nullptr : &progress);
+      std::string left_behind = run.session.api().delete_workspace(name, *force, *keep_volume, *detach ? nullptr : &progress);
       progress.finish();
       // Shown with the progress already; said anyway when -q hid it.
       if (!left_behind.empty() && run.session.options.quiet) {
@@ -316,6 +340,7 @@ constexpr WorkspaceCommand kWorkspaceCommands[] = {
     {"info", "Show one workspace", define_info},
     {"start", "Start a stopped workspace", define_start},
     {"stop", "Stop a workspace", define_stop},
+    {"rebuild", "Make a workspace's container again from its (changed) definition, keeping its working tree", define_rebuild},
     {"delete", "Delete a workspace and what its provider made", define_delete},
     {"exec", "Run a command in a workspace: berth exec NAME -- CMD [ARGS...]", define_exec},
     {"ssh", "Open an interactive shell in a workspace (or speak SSH for OpenSSH clients: --stdio)", define_ssh},

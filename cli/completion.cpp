@@ -30,7 +30,7 @@ std::string join(const std::vector<std::string>& words) {
 // Which names a command takes, asked of the server when completing (`berth __complete KIND`).
 std::string names_for(const std::string& path) {
   static const std::map<std::string, std::string> kinds = {
-      {"info", "workspaces"},         {"start", "workspaces"},       {"stop", "workspaces"},       {"delete", "workspaces"},
+      {"info", "workspaces"},         {"start", "workspaces"},       {"stop", "workspaces"},       {"delete", "workspaces"},  {"rebuild", "workspaces"},
       {"exec", "workspaces"},         {"ssh", "workspaces"},         {"logs", "workspaces"},       {"target show", "targets"},
       {"target remove", "targets"},   {"target set-default", "targets"}, {"provider info", "providers"},
       {"provider enable", "providers"}, {"provider disable", "providers"}, {"provider logs", "providers"}};

@@ -60,6 +60,7 @@ bool flag(const httplib::Request& request, const char* name) {
 
 void send_accepted(httplib::Response& response, const WorkspaceService::Accepted& accepted) {
   if (accepted.log_offset >= 0) response.set_header("X-Berth-Log-Offset", std::to_string(accepted.log_offset));
+  if (accepted.log_ticket > 0) response.set_header("X-Berth-Log-Ticket", std::to_string(accepted.log_ticket));
   send_json(response, accepted.log_offset >= 0 ? 202 : 200, Json(accepted.record));
 }
 
@@ -235,7 +236,10 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_json(response, 200, Json(refresh ? service.refreshed_workspace(name) : service.workspace(name)));
   }));
   server.Delete(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    send_accepted(response, service.remove(request.matches[1], flag(request, "force")));
+    send_accepted(response, service.remove(request.matches[1], flag(request, "force"), flag(request, "keep_volume")));
+  }));
+  server.Post(R"(/v1/workspaces/([^/]+)/rebuild)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_accepted(response, service.rebuild(request.matches[1]));
   }));
   server.Post(R"(/v1/workspaces/([^/]+)/start)", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.start(request.matches[1]));
@@ -263,9 +267,17 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
       if (!digits) throw invalid("offset '" + text.substr(0, 40) + "' must be a whole number of bytes from 0 on");
       start = std::stoll(text);
     }
+    unsigned long long until = 0;  // ?until=TICKET: only until that operation ends (X-Berth-Log-Ticket)
+    if (request.has_param("until")) {
+      std::string text = request.get_param_value("until");
+      if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+        throw invalid("until '" + text.substr(0, 40) + "' must be an operation number (X-Berth-Log-Ticket)");
+      }
+      until = std::stoull(text);
+    }
     auto offset = std::make_shared<long long>(start);
-    response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset](size_t, httplib::DataSink& sink) {
-      bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500));
+    response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset, until](size_t, httplib::DataSink& sink) {
+      bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500), until);
       if (std::string fresh = read_home_file_from(path, *offset); !fresh.empty()) {
         if (!sink.write(fresh.data(), fresh.size())) return false;
         *offset += static_cast<long long>(fresh.size());

@@ -15,11 +15,15 @@ namespace berth {
 
 LogBook::Channel& LogBook::channel(const std::string& name) { return channels_[name]; }
 
-long long LogBook::begin(const std::string& name, bool fresh) {
+long long LogBook::begin(const std::string& name, bool fresh, unsigned long long* ticket) {
   std::lock_guard lock(mutex_);
   std::error_code error;
   if (fresh) fs::remove(path_of(name), error);
-  channel(name).active = true;
+  Channel& open = channel(name);
+  ++open.active;
+  unsigned long long number = ++last_begun_[name];
+  open.running[number] = true;
+  if (ticket) *ticket = number;
   return std::max(home_file_size(path_of(name)), 0LL);
 }
 
@@ -43,7 +47,13 @@ void LogBook::append(const std::string& name, std::string_view line) {
 void LogBook::end(const std::string& name) {
   {
     std::lock_guard lock(mutex_);
-    channels_.erase(name);
+    auto it = channels_.find(name);
+    if (it != channels_.end()) {
+      // The oldest running operation is taken as the one ending (they end in order but for
+      // an overlap of a stop with the work after a create, where either reading is fine).
+      if (!it->second.running.empty()) it->second.running.erase(it->second.running.begin());
+      if (--it->second.active <= 0) channels_.erase(it);
+    }
   }
   changed_.notify_all();
 }
@@ -56,12 +66,13 @@ void LogBook::close_all() {
   changed_.notify_all();
 }
 
-bool LogBook::wait_for_more(const std::string& name, long long offset, std::chrono::milliseconds max_wait) {
+bool LogBook::wait_for_more(const std::string& name, long long offset, std::chrono::milliseconds max_wait, unsigned long long until) {
   std::unique_lock lock(mutex_);
   auto grown = [&] { return home_file_size(path_of(name)) > offset; };
   auto ended = [&] {
     auto it = channels_.find(name);
-    return closed_ || it == channels_.end() || !it->second.active;
+    if (closed_ || it == channels_.end() || it->second.active == 0) return true;
+    return until != 0 && it->second.running.count(until) == 0;
   };
   changed_.wait_for(lock, max_wait, [&] { return grown() || ended(); });
   return grown() || !ended();

@@ -18,7 +18,8 @@ class LogBook {
 
   // Marks an operation as running on name and returns the log's size, where it starts.
   // fresh: the log is emptied first (a new workspace of a name used before).
-  long long begin(const std::string& name, bool fresh);
+  // ticket, when given, gets the operation's number on this log (for wait_for_more's until).
+  long long begin(const std::string& name, bool fresh, unsigned long long* ticket = nullptr);
   void append(const std::string& name, std::string_view line);
   // Marks the operation ended and wakes every follower.
   void end(const std::string& name);
@@ -28,13 +29,18 @@ class LogBook {
   std::filesystem::path path_of(const std::string& name) const { return folder_ / (name + ".log"); }
 
   // Waits up to max_wait for the log to grow past offset or the operation to end.
-  // Returns true while a follower should keep reading.
-  bool wait_for_more(const std::string& name, long long offset, std::chrono::milliseconds max_wait);
+  // Returns true while a follower should keep reading. until: follow only until operation
+  // number `until` has ended (0: until none runs), so a create's follower stops at its end
+  // even when the work after it (waitFor) begins at once.
+  bool wait_for_more(const std::string& name, long long offset, std::chrono::milliseconds max_wait, unsigned long long until = 0);
 
  private:
   struct Channel {
-    bool active = false;
+    int active = 0;  // operations writing to it now (an operation and the work after a create may overlap)
+    unsigned long long begun = 0;
+    std::map<unsigned long long, bool> running;  // by number: the operations not yet ended
   };
+  std::map<std::string, unsigned long long> last_begun_;  // name -> the last ticket (kept after the channel goes)
   Channel& channel(const std::string& name);  // under mutex_
 
   std::filesystem::path folder_;

@@ -3,6 +3,7 @@
 #include "clock.hpp"
 #include "codec.hpp"
 #include "errors.hpp"
+#include "module_files.hpp"
 #include "names.hpp"
 
 #include <algorithm>
@@ -20,9 +21,11 @@ constexpr long kDefaultTimeoutSeconds = 600;
 constexpr long kReconcileTimeoutSeconds = 30;
 constexpr long kRefreshTimeoutSeconds = 10;
 constexpr long kCheckTimeoutSeconds = 30;
+// A provider's note that work is left for after the workspace is ready (SDK 1.3).
+constexpr const char* kAfterReady = "berth.after_ready";
 
 const char* operation_name(int operation) {
-  static const char* names[] = {"create", "start", "stop", "delete"};
+  static const char* names[] = {"create", "start", "stop", "delete", "rebuild"};
   return names[operation];
 }
 
@@ -146,6 +149,9 @@ std::vector<std::string> WorkspaceService::load() {
     try {
       Workspace workspace = workspace_from_yaml(stored.text, stored.path.string());
       if (workspace.name != stored.name) throw invalid(stored.path.string() + ": name '" + workspace.name + "' does not match the file name");
+      if (workspace.state == WorkspaceState::started && workspace.operation.empty() && workspace.provider_data.count(kAfterReady)) {
+        to_finish_.push_back(workspace.name);  // the server stopped before that work was done
+      }
       if (is_transitional(workspace.state) || !workspace.operation.empty()) {
         // Busy until reconcile settles it: nothing else may start on it meanwhile.
         if (workspace.operation.empty()) workspace.operation = to_string(workspace.state);
@@ -169,6 +175,23 @@ void WorkspaceService::reconcile(const std::function<void(const std::string&)>& 
     std::lock_guard lock(mutex_);
     names.swap(to_reconcile_);
     running_ += static_cast<int>(names.size());
+  }
+  std::vector<std::string> unfinished;
+  {
+    std::lock_guard lock(mutex_);
+    unfinished.swap(to_finish_);
+  }
+  for (const auto& name : unfinished) {
+    runner_.submit([this, name] {
+      std::string what;
+      try {
+        Workspace seen = workspace(name);
+        what = seen.provider_data[kAfterReady];
+      } catch (const std::exception&) {
+        return;
+      }
+      run_after_ready(name, what);
+    });
   }
   for (const auto& name : names) {
     runner_.submit([this, name, report] {
@@ -216,10 +239,11 @@ std::string WorkspaceService::reconcile_one(const std::string& name) {
     workspace.state = WorkspaceState::error;
     std::string found = !cause.empty() ? "its provider could not tell its state: " + cause
                         : status.state == InfraState::gone ? "its infrastructure is gone"
-                        : was == WorkspaceState::creating ? "a create cut short may have left it half made"
+                        : was == WorkspaceState::creating ? "a " + interrupted + " cut short may have left it half made"
                         : status.detail.empty() ? "its state is uncertain" : status.detail;
     workspace.last_error = "the server stopped during " + interrupted + " and " + found + "; run 'berth " +
-                           (was == WorkspaceState::stopping ? "stop " : "delete ") + workspace.name + "'";
+                           (was == WorkspaceState::stopping ? "stop " : interrupted == "rebuild" ? "rebuild " : "delete ") +
+                           workspace.name + "'";
   }
   logs_.append(workspace.name, "==> reconciled after a server restart: " + to_string(workspace.state) +
                                    (workspace.last_error.empty() ? "" : " (" + workspace.last_error + ")"));
@@ -530,14 +554,14 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     finish_operation();
     throw;
   }
-  accepted.log_offset = logs_.begin(workspace.name, true);
+  accepted.log_offset = logs_.begin(workspace.name, true, &accepted.log_ticket);
   runner_.submit([this, name = workspace.name] { run_operation(name, Plan{Operation::create, WorkspaceState::creating, false}); });
   return accepted;
 }
 
-WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& name, Operation operation, bool force) {
+WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& name, Plan plan) {
   require_valid_name("workspace", name);
-  Plan plan{operation, WorkspaceState::deleting, force};
+  Operation operation = plan.operation;
   Workspace before;
   Workspace claimed;
   {
@@ -555,8 +579,17 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
     } else if (operation == Operation::stop) {
       if (workspace.state == WorkspaceState::stopped) return Accepted{workspace, -1};
       plan.during = WorkspaceState::stopping;
+    } else if (operation == Operation::rebuild) {
+      // Refused before anything changes when the provider cannot (built before SDK 1.3).
+      auto provider = providers_.find(workspace.provider);
+      auto api = provider ? parse_api_version(provider->api_version) : std::nullopt;
+      if (provider && !provider->broken && (!api || api->minor < 3)) {
+        throw Error("unsupported", "provider '" + workspace.provider + "' was built against SDK " + provider->api_version +
+                                       ", which has no rebuild (1.3); nothing was changed");
+      }
     }
     before = workspace;
+    plan.before = workspace.state;
     workspace.state = plan.during;
     workspace.operation = operation_name(static_cast<int>(operation));
     workspace.updated_at = now_rfc3339();
@@ -573,21 +606,27 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
     finish_operation();
     throw;
   }
-  long long offset = logs_.begin(name, false);
+  unsigned long long ticket = 0;
+  long long offset = logs_.begin(name, false, &ticket);
   runner_.submit([this, name, plan] { run_operation(name, plan); });
-  return Accepted{claimed, offset};
+  return Accepted{claimed, offset, ticket};
 }
 
 WorkspaceService::Accepted WorkspaceService::start(const std::string& name) {
-  return begin_operation(name, Operation::start, false);
+  return begin_operation(name, Plan{Operation::start, WorkspaceState::starting});
 }
 
 WorkspaceService::Accepted WorkspaceService::stop(const std::string& name) {
-  return begin_operation(name, Operation::stop, false);
+  return begin_operation(name, Plan{Operation::stop, WorkspaceState::stopping});
 }
 
-WorkspaceService::Accepted WorkspaceService::remove(const std::string& name, bool force) {
-  return begin_operation(name, Operation::destroy, force);
+WorkspaceService::Accepted WorkspaceService::remove(const std::string& name, bool force, bool keep_volume) {
+  return begin_operation(name, Plan{Operation::destroy, WorkspaceState::deleting, force, keep_volume});
+}
+
+// The record shows `creating` while it is made again (operation `rebuild`).
+WorkspaceService::Accepted WorkspaceService::rebuild(const std::string& name) {
+  return begin_operation(name, Plan{Operation::rebuild, WorkspaceState::creating});
 }
 
 void WorkspaceService::run_operation(const std::string& name, Plan plan) {
@@ -596,23 +635,35 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   progress.line("==> " + std::string(verb) + " " + name + " at " + now_rfc3339());
   Workspace workspace = this->workspace(name);
   std::string failure;
+  bool refused = false;  // the provider cannot do this at all (code unsupported): nothing changed
   try {
     Target target = operation_target(workspace, plan.operation == Operation::destroy);
     const char* method = plan.operation == Operation::destroy ? "destroy" : verb;
+    // What this delete keeps is said to the provider as a create option of this call only
+    // (never saved: a later failure must not leave it on the record).
+    Workspace asked = workspace;
+    if (plan.keep_volume) asked.options["keep_volume"] = "true";
     // The call ends by the deadline and its grace period at the latest: past them the provider's
     // process is killed, so the workspace is never freed while its provider is still at work.
-    call_provider(method, workspace, target, progress,
+    call_provider(method, asked, target, progress,
                   std::chrono::seconds(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds)), "the target's timeout");
+    workspace.provider_data = asked.provider_data;
   } catch (const std::exception& error) {
     failure = error.what();
     if (failure.empty()) failure = "the provider failed without a message";
+    auto* coded = dynamic_cast<const Error*>(&error);
+    refused = coded && coded->code() == "unsupported";
   }
   failure = providers_.redactor().apply(failure);
 
   bool remove_record = plan.operation == Operation::destroy && (failure.empty() || plan.force);
   workspace.operation.clear();
   workspace.updated_at = now_rfc3339();
-  if (!failure.empty()) {
+  if (!failure.empty() && refused && plan.operation == Operation::rebuild) {
+    // Nothing was touched: the workspace stays as it was, and the log says why.
+    progress.line("error: provider '" + workspace.provider + "' refused: " + failure);
+    workspace.state = plan.before;
+  } else if (!failure.empty()) {
     progress.line("error: " + failure);
     if (remove_record) {
       progress.line("warning: removed the record anyway (--force); what the provider made may be left behind: " + failure);
@@ -620,6 +671,7 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
     workspace.state = WorkspaceState::error;
     std::string next = plan.operation == Operation::destroy ? "berth delete " + name + " --force"
                        : plan.operation == Operation::create ? "berth logs " + name + ", then berth delete " + name
+                       : plan.operation == Operation::rebuild ? "berth logs " + name + ", fix it, then berth rebuild " + name
                                                              : "berth logs " + name + ", then berth " + verb + " " + name;
     workspace.last_error = std::string(verb) + " failed: " + failure + " (next: " + next + ")";
   } else if (plan.operation != Operation::destroy) {
@@ -649,6 +701,61 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   }
   progress.line(failure.empty() ? "==> " + std::string(verb) + " done: " + (remove_record ? "deleted" : to_string(workspace.state))
                                 : "==> " + std::string(verb) + " failed");
+  logs_.end(name);
+  finish_operation();
+  auto after = workspace.provider_data.find(kAfterReady);
+  if (failure.empty() && !remove_record && workspace.state == WorkspaceState::started && after != workspace.provider_data.end()) {
+    run_after_ready(name, after->second);
+  }
+}
+
+// The work a provider left for after the workspace is ready (devcontainer.json's commands
+// past waitFor): a start() call while the record stays `started`, so exec and ssh work
+// meanwhile, its lines in the workspace log. An operation begun meanwhile (stop, delete) wins:
+// the outcome is then only logged.
+void WorkspaceService::run_after_ready(const std::string& name, const std::string& what) {
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return;
+    ++running_;
+  }
+  logs_.begin(name, false);
+  LogProgress progress(logs_, name, providers_.redactor());
+  progress.line("==> after ready: " + what + " (the workspace is usable meanwhile)");
+  std::string failure;
+  Workspace seen;
+  try {
+    seen = this->workspace(name);
+    Target target = operation_target(seen, false);
+    call_provider("start", seen, target, progress, std::chrono::seconds(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds)),
+                  "the target's timeout");
+  } catch (const std::exception& error) {
+    failure = providers_.redactor().apply(*error.what() ? error.what() : "the provider failed without a message");
+  }
+  bool recorded = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = workspaces_.find(name);
+    if (it != workspaces_.end() && it->second.operation.empty() && it->second.state == WorkspaceState::started) {
+      Workspace updated = it->second;
+      updated.provider_data = seen.provider_data;
+      updated.provider_data.erase(kAfterReady);
+      if (!failure.empty()) {
+        updated.state = WorkspaceState::error;
+        updated.last_error = what + " failed: " + failure + " (next: berth logs " + name + ", then berth start " + name + ")";
+      }
+      updated.updated_at = now_rfc3339();
+      try {
+        save_workspace(updated);
+        it->second = updated;
+        recorded = true;
+      } catch (const std::exception& error) {
+        failure += std::string(failure.empty() ? "" : "; ") + "cannot save the record: " + error.what();
+      }
+    }
+  }
+  if (!failure.empty()) progress.line("error: " + failure);
+  progress.line(std::string("==> after ready ") + (failure.empty() ? "done" : "failed") + (recorded ? "" : " (the workspace changed meanwhile)"));
   logs_.end(name);
   finish_operation();
 }

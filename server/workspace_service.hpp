@@ -50,11 +50,15 @@ class WorkspaceService {
   struct Accepted {
     Workspace record;
     long long log_offset = 0;
+    unsigned long long log_ticket = 0;  // the operation's number on its log (LogBook::begin)
   };
   Accepted create(const WorkspaceRequest& request);
   Accepted start(const std::string& name);
   Accepted stop(const std::string& name);
-  Accepted remove(const std::string& name, bool force);
+  // keep_volume: the provider leaves the user's working tree (a volume) for a later create.
+  Accepted remove(const std::string& name, bool force, bool keep_volume = false);
+  // Makes the infrastructure again from its definition, keeping the working tree.
+  Accepted rebuild(const std::string& name);
   // Throws what exec would refuse with (unknown workspace, not started, no command).
   void check_exec(const std::string& name, const ExecRequest& request) const;
   // Runs a command with all of its stdin given (POST .../exec); a session without a terminal.
@@ -77,11 +81,13 @@ class WorkspaceService {
   void shutdown(std::chrono::milliseconds grace);
 
  private:
-  enum class Operation { create, start, stop, destroy };
+  enum class Operation { create, start, stop, destroy, rebuild };
   struct Plan {
     Operation operation;
     WorkspaceState during;
     bool force = false;
+    bool keep_volume = false;
+    WorkspaceState before = WorkspaceState::error;  // the state the operation found
   };
   // One call into the workspace's provider; provider_data is updated from the reply.
   ProviderReply call_provider(const std::string& method, Workspace& workspace, const Target& target,
@@ -90,9 +96,10 @@ class WorkspaceService {
   // A session or connect call, counted so shutdown can end it.
   ProviderReply stream_call(const std::string& method, const std::string& name, OutputSink& output, StreamInput& input,
                             const SessionRequest* session, int port);
-  Accepted begin_operation(const std::string& name, Operation operation, bool force);
+  Accepted begin_operation(const std::string& name, Plan plan);
   void run_operation(const std::string& name, Plan plan);
   void finish_operation();  // under no lock: one fewer running, wakes shutdown
+  void run_after_ready(const std::string& name, const std::string& what);
   void save_workspace(const Workspace& workspace);  // writes the file; caller owns the record
   Target target_with_defaults(const std::string& name) const;  // under mutex_, raw secrets
   // The target a lifecycle operation runs with; a delete still runs when the target was removed
@@ -118,6 +125,7 @@ class WorkspaceService {
   int execs_ = 0;  // execs in flight: shutdown cancels them and waits for them to end
   bool shutting_down_ = false;
   std::vector<std::string> to_reconcile_;
+  std::vector<std::string> to_finish_;  // started records whose after-ready work was cut short
   // Owns every operation's thread: bounded, and shutdown waits for each.
   OperationRunner runner_{64};
 };

@@ -119,7 +119,7 @@ ApiClient::Reply ApiClient::call(const std::string& method, const std::string& p
   }
   check_version(response.header("x-berth-version"));
   if (response.status >= 400) throw error_from_reply(response.status, response.body);
-  return Reply{response.status, std::move(response.body), response.header("x-berth-log-offset")};
+  return Reply{response.status, std::move(response.body), response.header("x-berth-log-offset"), response.header("x-berth-log-ticket")};
 }
 
 bool ApiClient::healthy() {
@@ -144,13 +144,14 @@ Workspace ApiClient::get_workspace(const std::string& name) {
   return parse_json(call("GET", "/v1/workspaces/" + encode_segment(name)).body).get<Workspace>();
 }
 
-void ApiClient::follow_log(const std::string& name, long long offset, ProgressSink& sink) {
+void ApiClient::follow_log(const std::string& name, long long offset, ProgressSink& sink, const std::string& until) {
   auto& client = connection();
   LineSplitter splitter(sink);
   HttpResponse response;
   client.set_timeout(std::chrono::seconds(kStreamTimeoutSeconds));
   try {
-    response = client.request("GET", "/v1/workspaces/" + encode_segment(name) + "/logs?follow=true&offset=" + std::to_string(offset), "",
+    response = client.request("GET", "/v1/workspaces/" + encode_segment(name) + "/logs?follow=true&offset=" + std::to_string(offset) +
+                                                        (until.empty() ? "" : "&until=" + until), "",
                               "", [&](std::string_view data) { splitter.feed(data.data(), data.size()); });
   } catch (const HttpError& error) {
     client.set_timeout(std::chrono::seconds(120));
@@ -169,7 +170,23 @@ Workspace ApiClient::run_operation(const std::string& name, const std::string& p
   // 200: nothing to do (already in that state), so no operation and no log to follow.
   if (!follow || reply.status == 200) return started;
   long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
-  follow_log(name, offset, *follow);
+  // The operation's own last lines: an operation the provider refused outright ends in
+  // "==> VERB failed" with the record unchanged (not in error), and that is a failure too.
+  struct Watch : ProgressSink {
+    ProgressSink& inner;
+    std::string last, last_error;
+    bool over = false;  // the operation's own end was seen: what follows is other work's
+    explicit Watch(ProgressSink& sink) : inner(sink) {}
+    void line(std::string_view text) override {
+      if (over) return;
+      over = text.rfind("==> ", 0) == 0 && (text.find(" done: ") != std::string_view::npos ||
+                                            (text.size() > 7 && text.substr(text.size() - 7) == " failed"));
+      last = text;
+      if (text.rfind("error: ", 0) == 0) last_error = text.substr(7);
+      inner.line(text);
+    }
+  } watch(*follow);
+  follow_log(name, offset, watch, reply.log_ticket);
   try {
     Workspace final_record =
         parse_json(call("GET", "/v1/workspaces/" + encode_segment(name) + "?refresh=false").body).get<Workspace>();
@@ -177,6 +194,8 @@ Workspace ApiClient::run_operation(const std::string& name, const std::string& p
       throw provider_failed(final_record.last_error.empty() ? "workspace '" + name + "' is in error"
                                                             : final_record.last_error);
     }
+    bool said_failed = watch.last.rfind("==> ", 0) == 0 && watch.last.size() > 7 && watch.last.compare(watch.last.size() - 7, 7, " failed") == 0;
+    if (said_failed) throw Error("unsupported", watch.last_error.empty() ? watch.last.substr(4) : watch.last_error);
     return final_record;
   } catch (const Error& error) {
     if (expect_gone && error.code() == "not_found") return started;
@@ -202,8 +221,17 @@ Workspace ApiClient::stop_workspace(const std::string& name, ProgressSink* follo
   return run_operation(name, "/v1/workspaces/" + encode_segment(name) + "/stop", "{}", follow, false);
 }
 
+Workspace ApiClient::rebuild_workspace(const std::string& name, ProgressSink* follow) {
+  return run_operation(name, "/v1/workspaces/" + encode_segment(name) + "/rebuild", "{}", follow, false);
+}
+
 std::string ApiClient::delete_workspace(const std::string& name, bool force, ProgressSink* follow) {
-  Reply reply = call("DELETE", "/v1/workspaces/" + encode_segment(name) + (force ? "?force=true" : ""));
+  return delete_workspace(name, force, false, follow);
+}
+
+std::string ApiClient::delete_workspace(const std::string& name, bool force, bool keep_volume, ProgressSink* follow) {
+  std::string query = force && keep_volume ? "?force=true&keep_volume=true" : force ? "?force=true" : keep_volume ? "?keep_volume=true" : "";
+  Reply reply = call("DELETE", "/v1/workspaces/" + encode_segment(name) + query);
   Json json = parse_json(reply.body);
   std::string left_behind = json.value("left_behind", "");
   if (follow && reply.status == 202) {

@@ -43,6 +43,8 @@ class ApiClient : public Api {
   Workspace start_workspace(const std::string& name, ProgressSink* follow) override;
   Workspace stop_workspace(const std::string& name, ProgressSink* follow) override;
   std::string delete_workspace(const std::string& name, bool force, ProgressSink* follow) override;
+  std::string delete_workspace(const std::string& name, bool force, bool keep_volume, ProgressSink* follow) override;
+  Workspace rebuild_workspace(const std::string& name, ProgressSink* follow) override;
   int exec(const std::string& name, const ExecRequest& request, OutputSink& output) override;
   std::string workspace_log(const std::string& name) override;
   // Opens a stream route (POST path with a JSON body and "Upgrade: berth-stream", see
@@ -50,7 +52,9 @@ class ApiClient : public Api {
   // throws the server's refusal as berth::Error. The caller owns (closes) the socket.
   int open_stream(const std::string& path, const std::string& body);
   // Follows the log from byte offset until the running operation ends.
-  void follow_log(const std::string& name, long long offset, ProgressSink& sink);
+  // until: an operation's number (X-Berth-Log-Ticket) to stop following at its end; empty:
+  // until no operation runs.
+  void follow_log(const std::string& name, long long offset, ProgressSink& sink, const std::string& until = "");
 
   std::vector<Target> list_targets() override;
   Target get_target(const std::string& name) override;
@@ -72,6 +76,7 @@ class ApiClient : public Api {
     int status = 0;
     std::string body;
     std::string log_offset;
+    std::string log_ticket;  // the operation's number on the log: follow only until it ends
   };
   // One request; throws unavailable when the server cannot be reached, and berth::Error with
   // the server's code for an error answer.

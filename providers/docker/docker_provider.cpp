@@ -5,6 +5,7 @@
 #include "session.hpp"
 #include "exec_defaults.hpp"
 #include "local_command.hpp"
+#include "working_tree.hpp"
 
 #include <berth/provider.hpp>
 
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <chrono>
@@ -198,79 +200,66 @@ class DockerProvider : public berth::Provider {
   }
 
   void create(berth::OperationContext& c) override {
-    long long memory = parse_memory(property(c.properties, "memory"));  // refused before anything is made
-    long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
-    int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
+    Limits limits = limits_of(c);  // refused before anything is made
     auto engine = engine_for(property(c.properties, "host"), kWorkDeadline);
+    std::string volume = container_name(c);
+    // A volume of this name left by an interrupted create is ours and half filled: replaced.
+    // One kept by `delete --keep-volume` holds the user's work: its tree is the checkout.
+    bool reuse = false;
+    switch (docker::volume_owner(*engine, volume, kIdentityLabel, identity(c.data_dir))) {
+      case docker::VolumeOwner::someone_else:
+        throw failed("a volume named " + volume + " exists and is not this berth home's; remove or rename it");
+      case docker::VolumeOwner::this_home:
+        reuse = docker::was_kept(c.data_dir, volume);
+        if (!reuse) docker::remove_volume(*engine, volume);
+        break;
+      case docker::VolumeOwner::none:
+        break;
+    }
     // The repository is cloned first, on this machine: its devcontainer.json, if any, decides
     // the image and the container (providers/docker/devcontainer/).
     Checkout checkout(fs::path(c.data_dir) / "staging" / c.workspace.name, c.workspace.name);
-    clone_repository(c, checkout);
-    auto plan = docker::dc::load_plan(c, checkout.clone, workdir_of(c));
-    std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
-    auto ensure = [&](const std::string& wanted) { ensure_image(*engine, wanted, property(c.properties, "pull"), c.progress); };
-    if (plan) {
-      c.progress.line("using " + plan->shown_as);
-      docker::dc::run_initialize_command(*plan, c.progress);
-      docker::dc::prepare_image(*plan, *engine, ensure, c.progress);
-      docker::dc::check_host_requirements(*plan, *engine);
-      image = plan->image;
+    if (reuse) {
+      c.progress.line("reusing volume " + volume + " (kept by berth delete --keep-volume): its working tree, not a new clone");
+      checkout.prepare();
+      std::string target_image = property(c.properties, "image");
+      ensure_image(*engine, target_image, property(c.properties, "pull"), c.progress);
+      docker::fetch_volume_tree(*engine, volume, target_image, own_labels(c), checkout.clone);
     } else {
-      ensure(image);
+      clone_repository(c, checkout);
     }
+    make_container(c, *engine, checkout, volume, limits, /*copy_tree=*/!reuse);
+    if (reuse) docker::note_kept(c.data_dir, volume, false);  // recorded on this workspace again
+  }
 
-    std::string name = container_name(c);
-    // A container of this name left by an interrupted create is ours (this home's identity):
-    // replace it. Anything else of that name is left alone.
-    if (Reply old = engine->get("/containers/" + name + "/json"); old.status == 200) {
-      if (label_of(old, kIdentityLabel) != identity(c.data_dir)) {
-        throw failed("a container named " + name + " exists and is not this berth home's; remove or rename it");
-      }
-      engine->del("/containers/" + name + "?force=true&v=true");
+  // The container again, from the definition as it is now in the working tree (a changed
+  // devcontainer.json or Dockerfile, a new image), with the same volume.
+  void rebuild(berth::OperationContext& c) override {
+    Limits limits = limits_of(c);
+    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    std::string volume = recorded(c, "volume");
+    if (volume.empty()) {
+      throw berth::Error("unsupported", "workspace '" + c.workspace.name + "' keeps its working tree in its container's own layer (made "
+                         "before berth used volumes, or a workspaceMount holds it), so a rebuild would lose it; copy out what you need, "
+                         "then berth delete " + c.workspace.name + " and create it again");
     }
-
-    std::string workdir = plan ? plan->workspace_folder() : workdir_of(c);
-    Json env = Json::array();
-    for (const auto& item : split_env(property(c.properties, "env"))) env.push_back(item);
-    for (const auto& [key, value] : c.workspace.env) env.push_back(key + "=" + value);
-    Json host_config{{"NetworkMode", property(c.properties, "network")}};
-    if (memory > 0) host_config["Memory"] = memory;
-    if (nano_cpus > 0) host_config["NanoCpus"] = nano_cpus;
-    Json body{{"Image", image},
-              // Sleeps until told to stop, and ends at once on SIGTERM (sh as PID 1 ignores it otherwise).
-              {"Cmd", {"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done"}},
-              {"Entrypoint", Json::array()},
-              {"Env", env},
-              {"WorkingDir", workdir},
-              {"Labels", {{kIdentityLabel, identity(c.data_dir)}, {"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}}},
-              {"StopTimeout", stop_timeout},
-              {"HostConfig", host_config}};
-    if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
-    // The user's labels, under berth's prefix: never one of berth's own (its identity label).
-    for (const auto& [key, value] : c.workspace.labels) body["Labels"]["dev.berth.label." + key] = value;
-    if (plan) docker::dc::shape_container(*plan, c, body);
-    Reply created = engine->post("/containers/create?name=" + url_escape(name), body);
-    if (created.status != 201) throw failed("cannot create container " + name + ": " + created.message());
-    std::string id = created.json().value("Id", "");
-    c.provider_data["container_id"] = id;
-    c.provider_data["container_name"] = name;
-    c.provider_data["docker_host"] = engine->address();
-    c.provider_data["workdir"] = workdir;
-    c.provider_data["image"] = image;
-    if (plan) docker::dc::record_plan(*plan, c.provider_data);
-    c.progress.line("container " + name + " (" + id.substr(0, 12) + ") from " + image);
-
-    copy_repository(*engine, c, id, workdir, checkout);
-    Reply started = engine->post("/containers/" + id + "/start");
-    if (started.status != 204 && started.status != 304) throw failed("cannot start container " + name + ": " + started.message());
-    c.progress.line("container started");
-    auto run = [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); };
-    if (plan) {
-      docker::dc::settle_container(*engine, c, run);
-      docker::dc::run_lifecycle(c, run);
+    if (docker::volume_owner(*engine, volume, kIdentityLabel, identity(c.data_dir)) != docker::VolumeOwner::this_home) {
+      throw failed("volume " + volume + " holding the working tree is gone or not this home's; nothing to rebuild from");
+    }
+    Checkout checkout(fs::path(c.data_dir) / "staging" / c.workspace.name, c.workspace.name);
+    checkout.prepare();
+    std::string old = recorded(c, "container_id");
+    Reply found = old.empty() ? Reply{404, ""} : engine->get("/containers/" + old + "/json");
+    bool old_is_ours = found.status == 200 && label_of(found, kIdentityLabel) == identity(c.data_dir);
+    c.progress.line("reading the working tree from volume " + volume);
+    if (old_is_ours) {
+      docker::fetch_tree(*engine, old, recorded(c, "workdir"), checkout.clone);
     } else {
-      docker::dc::give_to_user(c, run, property(c.properties, "user"), workdir);
+      std::string image = recorded(c, "image").empty() ? property(c.properties, "image") : recorded(c, "image");
+      ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
+      docker::fetch_volume_tree(*engine, volume, image, own_labels(c), checkout.clone);
     }
+    make_container(c, *engine, checkout, volume, limits, /*copy_tree=*/false);
   }
 
   void start(berth::OperationContext& c) override {
@@ -284,6 +273,7 @@ class DockerProvider : public berth::Provider {
     if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());
     // devcontainer.json's create-time commands not yet done (after a failure), then postStartCommand.
     docker::dc::run_lifecycle(c, [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); });
+    c.provider_data.erase("berth.after_ready");  // all done now
   }
 
   void stop(berth::OperationContext& c) override {
@@ -304,6 +294,7 @@ class DockerProvider : public berth::Provider {
     Reply found = engine->get("/containers/" + id + "/json");
     if (found.status == 404) {
       c.progress.line("container already gone");
+      remove_working_tree(*engine, c);
       return;
     }
     if (found.status != 200) throw failed("cannot inspect the container: " + found.message());
@@ -323,10 +314,12 @@ class DockerProvider : public berth::Provider {
     Reply reply = engine->del("/containers/" + id + "?force=true&v=true");
     if (reply.status == 404) {
       c.progress.line("container already gone");
-      return;
+    } else if (reply.status != 204) {
+      throw failed("cannot remove the container: " + reply.message());
+    } else {
+      c.progress.line("container removed");
     }
-    if (reply.status != 204) throw failed("cannot remove the container: " + reply.message());
-    c.progress.line("container removed");
+    remove_working_tree(*engine, c);
   }
 
   berth::Status status(berth::OperationContext& c) override {
@@ -386,6 +379,158 @@ class DockerProvider : public berth::Provider {
   }
 
  private:
+  // The repository cloned on this machine (an empty folder without one), removed with it.
+  struct Checkout {
+    fs::path staging;  // staging/NAME: clone/NAME is the clone, tree/ what is copied
+    fs::path clone;
+    Checkout(fs::path staging_folder, const std::string& name) : staging(std::move(staging_folder)), clone(staging / "clone" / name) {}
+    Checkout(const Checkout&) = delete;
+    // An empty staging folder, with clone's parent made and clone itself not.
+    void prepare() const {
+      std::error_code error;
+      fs::remove_all(staging, error);
+      fs::create_directories(clone.parent_path());
+    }
+    ~Checkout() {
+      std::error_code ignored;
+      fs::remove_all(staging, ignored);
+    }
+  };
+  // The working tree's volume create recorded: removed, or kept with `delete --keep-volume`
+  // (options keep_volume) for a later create of the same name. Only a volume with this home's
+  // identity; one still noted as kept (a create reusing it failed) is never removed here.
+  void remove_working_tree(Engine& engine, berth::OperationContext& c) {
+    std::string volume = recorded(c, "volume");
+    if (volume.empty()) return;
+    auto owner = docker::volume_owner(engine, volume, kIdentityLabel, identity(c.data_dir));
+    if (owner == docker::VolumeOwner::none) {
+      c.progress.line("volume " + volume + " already gone");
+      return;
+    }
+    if (owner == docker::VolumeOwner::someone_else) {
+      c.progress.line("volume " + volume + " is not this berth home's; it is left as it is");
+      return;
+    }
+    auto keep = c.workspace.options.find("keep_volume");
+    if ((keep != c.workspace.options.end() && keep->second == "true") || docker::was_kept(c.data_dir, volume)) {
+      docker::note_kept(c.data_dir, volume, true);
+      c.progress.line("volume " + volume + " kept with the working tree: berth create " + c.workspace.name +
+                      " --target " + c.workspace.target + " reuses it; docker volume rm " + volume + " removes it");
+      return;
+    }
+    docker::remove_volume(engine, volume);
+    c.progress.line("volume " + volume + " removed");
+  }
+
+  struct Limits {
+    long long memory = 0, nano_cpus = 0;
+    int stop_timeout = 10;
+  };
+  static Limits limits_of(const berth::OperationContext& c) {
+    return Limits{parse_memory(property(c.properties, "memory")), parse_cpus(property(c.properties, "cpus")),
+                  whole_number(c.properties, "stop_timeout", 0, 3600)};
+  }
+
+  static std::string recorded(const berth::OperationContext& c, const std::string& key) {
+    auto it = c.provider_data.find(key);
+    return it == c.provider_data.end() ? "" : it->second;
+  }
+
+  // The labels on everything this provider makes for the workspace.
+  Json own_labels(const berth::OperationContext& c) {
+    return Json{{kIdentityLabel, identity(c.data_dir)}, {"dev.berth.home", c.data_dir}, {"dev.berth.workspace", c.workspace.name}};
+  }
+
+  // From the checkout (a fresh clone, or the tree read from the volume): the image (pulled or
+  // built from devcontainer.json), the container with the volume at the workspace folder
+  // (the tree copied into it when copy_tree), started, its lifecycle commands run.
+  void make_container(berth::OperationContext& c, Engine& engine, Checkout& checkout, const std::string& volume, const Limits& limits,
+                      bool copy_tree) {
+    auto plan = docker::dc::load_plan(c, checkout.clone, workdir_of(c));
+    std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
+    auto ensure = [&](const std::string& wanted) { ensure_image(engine, wanted, property(c.properties, "pull"), c.progress); };
+    if (plan) {
+      c.progress.line("using " + plan->shown_as);
+      docker::dc::run_initialize_command(*plan, c.progress);
+      docker::dc::prepare_image(*plan, engine, ensure, c.progress);
+      docker::dc::check_host_requirements(*plan, engine);
+      image = plan->image;
+    } else {
+      ensure(image);
+    }
+
+    std::string name = container_name(c);
+    // A container of this name left by an interrupted create, or the one a rebuild replaces, is
+    // ours (this home's identity): replace it. Anything else of that name is left alone.
+    if (Reply old = engine.get("/containers/" + name + "/json"); old.status == 200) {
+      if (label_of(old, kIdentityLabel) != identity(c.data_dir)) {
+        throw failed("a container named " + name + " exists and is not this berth home's; remove or rename it");
+      }
+      Reply removed = engine.del("/containers/" + name + "?force=true&v=true");
+      if (removed.status != 204 && removed.status != 404) throw failed("cannot replace container " + name + ": " + removed.message());
+      if (!copy_tree) c.progress.line("removed the old container " + name);
+    }
+
+    std::string workdir = plan ? plan->workspace_folder() : workdir_of(c);
+    Json env = Json::array();
+    for (const auto& item : split_env(property(c.properties, "env"))) env.push_back(item);
+    for (const auto& [key, value] : c.workspace.env) env.push_back(key + "=" + value);
+    Json host_config{{"NetworkMode", property(c.properties, "network")}};
+    if (limits.memory > 0) host_config["Memory"] = limits.memory;
+    if (limits.nano_cpus > 0) host_config["NanoCpus"] = limits.nano_cpus;
+    Json body{{"Image", image},
+              // Sleeps until told to stop, and ends at once on SIGTERM (sh as PID 1 ignores it otherwise).
+              {"Cmd", {"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done"}},
+              {"Entrypoint", Json::array()},
+              {"Env", env},
+              {"WorkingDir", workdir},
+              {"Labels", own_labels(c)},
+              {"StopTimeout", limits.stop_timeout},
+              {"HostConfig", host_config}};
+    if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
+    // The user's labels, under berth's prefix: never one of berth's own (its identity label).
+    for (const auto& [key, value] : c.workspace.labels) body["Labels"]["dev.berth.label." + key] = value;
+    if (plan) docker::dc::shape_container(*plan, c, body);
+    // The working tree's volume at the workspace folder, unless devcontainer.json mounts
+    // something there itself (its workspaceMount): then the tree is in that mount.
+    Json& mounts = body["HostConfig"]["Mounts"];
+    if (!mounts.is_array()) mounts = Json::array();
+    bool mounted_by_user = std::any_of(mounts.begin(), mounts.end(), [&](const Json& m) { return m.value("Target", "") == workdir; });
+    if (!mounted_by_user) {
+      if (docker::volume_owner(engine, volume, kIdentityLabel, identity(c.data_dir)) == docker::VolumeOwner::none) {
+        docker::make_volume(engine, volume, own_labels(c));
+      }
+      mounts.push_back(Json{{"Type", "volume"}, {"Source", volume}, {"Target", workdir}});
+    }
+    if (mounts.empty()) body["HostConfig"].erase("Mounts");
+    Reply created = engine.post("/containers/create?name=" + url_escape(name), body);
+    if (created.status != 201) throw failed("cannot create container " + name + ": " + created.message());
+    std::string id = created.json().value("Id", "");
+    // What this container is, recorded afresh (a rebuild's plan may differ from the last).
+    c.provider_data.clear();
+    c.provider_data["container_id"] = id;
+    c.provider_data["container_name"] = name;
+    c.provider_data["docker_host"] = engine.address();
+    c.provider_data["workdir"] = workdir;
+    c.provider_data["image"] = image;
+    if (!mounted_by_user) c.provider_data["volume"] = volume;
+    if (plan) docker::dc::record_plan(*plan, c.provider_data);
+    c.progress.line("container " + name + " (" + id.substr(0, 12) + ") from " + image +
+                    (mounted_by_user ? "" : ", working tree in volume " + volume));
+
+    if (copy_tree) copy_repository(engine, c, id, workdir, checkout);
+    Reply started = engine.post("/containers/" + id + "/start");
+    if (started.status != 204 && started.status != 304) throw failed("cannot start container " + name + ": " + started.message());
+    c.progress.line("container started");
+    auto run = [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); };
+    if (plan) {
+      docker::dc::settle_container(engine, c, run);
+      docker::dc::run_lifecycle(c, run, /*until_ready=*/true);
+    } else {
+      docker::dc::give_to_user(c, run, property(c.properties, "user"), workdir);
+    }
+  }
+
   // Where a command of this workspace runs, and as whom: as every exec (docker::exec_defaults,
   // devcontainer.json's remoteUser and remoteEnv included), the request's own user and folder first.
   docker::CommandPlace command_place(const berth::OperationContext& c, const std::string& user, const std::string& workdir) {
@@ -478,24 +623,12 @@ class DockerProvider : public berth::Provider {
     }
   }
 
-  // The repository cloned on this machine (an empty folder without one), removed with it.
-  struct Checkout {
-    fs::path staging;  // staging/NAME: clone/NAME is the clone, tree/ what is copied
-    fs::path clone;
-    Checkout(fs::path staging_folder, const std::string& name) : staging(std::move(staging_folder)), clone(staging / "clone" / name) {}
-    Checkout(const Checkout&) = delete;
-    ~Checkout() {
-      std::error_code ignored;
-      fs::remove_all(staging, ignored);
-    }
-  };
+
 
   // Clones on this machine (so the image needs no git and a remote engine works the same),
   // into a folder named as the workspace (${localWorkspaceFolderBasename}).
   static void clone_repository(berth::OperationContext& c, const Checkout& checkout) {
-    std::error_code error;
-    fs::remove_all(checkout.staging, error);
-    fs::create_directories(checkout.clone.parent_path());
+    checkout.prepare();
     const std::string& repository = c.workspace.repository;
     if (repository.empty()) {
       fs::create_directories(checkout.clone);

@@ -203,9 +203,18 @@ Reply Engine::del(const std::string& path) { return send("DELETE", versioned(pat
 
 Reply Engine::post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data,
                              const std::string& body, const std::string& content_type) {
+  return send_streaming("POST", path, on_data, body, content_type);
+}
+
+Reply Engine::get_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data) {
+  return send_streaming("GET", path, on_data, "", "");
+}
+
+Reply Engine::send_streaming(const std::string& method, const std::string& path, const std::function<void(std::string_view)>& on_data,
+                             const std::string& body, const std::string& content_type) {
   auto& http = client();
   httplib::Request request;
-  request.method = "POST";
+  request.method = method;
   request.path = versioned(path);
   request.body = body;
   if (!body.empty()) request.set_header("Content-Type", content_type);

@@ -71,6 +71,8 @@ class Engine {
   // the build context as body).
   Reply post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data,
                        const std::string& body = "", const std::string& content_type = "");
+  // GET whose response is streamed to on_data as it comes (archive downloads).
+  Reply get_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data);
   // PUT of a body produced by `produce` (it returns false at the end) — archive uploads.
   Reply put_stream(const std::string& path, const std::string& content_type,
                    const std::function<bool(std::string& chunk)>& produce);
@@ -81,6 +83,8 @@ class Engine {
 
  private:
   Reply send(const std::string& method, const std::string& path, const std::string& body, const std::string& content_type);
+  Reply send_streaming(const std::string& method, const std::string& path, const std::function<void(std::string_view)>& on_data,
+                       const std::string& body, const std::string& content_type);
   std::string versioned(const std::string& path);
   int connect_socket();
   httplib::ClientImpl& client();

@@ -174,7 +174,9 @@ class OutputFrames : public OutputSink {
 
 class Host {
  public:
-  Host(std::shared_ptr<Provider> provider, FrameWriter& writer) : provider_(std::move(provider)), writer_(writer) {}
+  // `library_api`: the SDK version the library was built against (checked against its manifest).
+  Host(std::shared_ptr<Provider> provider, ApiVersion library_api, FrameWriter& writer)
+      : provider_(std::move(provider)), library_api_(library_api), writer_(writer) {}
 
   // Serves until the server closes the socket, then ends the process. Leader and followers:
   // one thread reads the socket; when a call arrives, it hands the reading to a follower and
@@ -343,6 +345,10 @@ class Host {
         reply["exit_code"] = provider_->session(context, session, *call.channel);
       } else if (method == "connect") {
         provider_->connect(context, request.value("port", 0), *call.channel);
+      } else if (method == "rebuild") {
+        // A library built against an older SDK has no such slot in its vtable: never call it.
+        if (!has_sdk(1, 3)) throw Error("unsupported", "this provider was built against SDK " + to_string(library_api_) + ", which has no rebuild (1.3)");
+        provider_->rebuild(context);
       } else if (method == "check_target") {
         TargetCheck check = provider_->check_target(properties, data_dir);
         reply["check"] = Json{{"ok", check.ok}, {"message", check.message}};
@@ -360,7 +366,14 @@ class Host {
     }
   }
 
+  // Whether the library was built against SDK major.minor or later: a virtual added in a later
+  // minor version is not in an older library's vtable.
+  bool has_sdk(int major, int minor) const {
+    return library_api_.major == major && library_api_.minor >= minor;
+  }
+
   std::shared_ptr<Provider> provider_;
+  ApiVersion library_api_;
   FrameWriter& writer_;
   std::mutex mutex_;
   std::map<uint32_t, std::shared_ptr<Call>> calls_;
@@ -477,7 +490,7 @@ int provider_host_main(const HostOptions& options) {
   try {
     // Never destroyed: detached threads serve from it until the process ends, also when a
     // provider calls exit() from one of them (a static's destructor would run under them).
-    auto* host = new Host(provider, writer);
+    auto* host = new Host(provider, options.manifest_api, writer);
     host->serve();
   } catch (const std::exception& error) {
     std::cerr << "berth-provider-host: " << error.what() << std::endl;

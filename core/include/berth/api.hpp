@@ -57,6 +57,13 @@ class Api {
   virtual ProviderStatus disable_provider(const std::string& name) = 0;
   /// What the provider printed: logs/providers/NAME.log (SDK 1.1).
   virtual std::string provider_log(const std::string& name) = 0;
+
+  // Added after 1.2 (at the end, so a plugin built before them still finds the others):
+  /// Makes the workspace's infrastructure again from its definition (a changed
+  /// devcontainer.json, a new image), keeping its working tree; follows as the lifecycle calls.
+  virtual Workspace rebuild_workspace(const std::string& name, ProgressSink* follow) = 0;
+  /// delete_workspace that, with keep_volume, leaves the working tree's volume for a later create.
+  virtual std::string delete_workspace(const std::string& name, bool force, bool keep_volume, ProgressSink* follow) = 0;
 };
 
 }  // namespace berth

@@ -8,7 +8,7 @@
 ///
 ///     name: folder                 # must equal info().name and the file's base name
 ///     version: 1.2.0               # must equal info().version
-///     api_version: "1.2"           # the SDK API version the library was built against
+///     api_version: "1.3"           # the SDK API version the library was built against
 ///     description: Workspaces as plain folders
 ///
 /// The library runs in its own process (berth-provider-host), never in the server's. That
@@ -191,6 +191,14 @@ class Provider {
     (void)properties;
     (void)data_dir;
     return {true, "not checked by this provider"};
+  }
+  /// Makes the workspace's infrastructure again from its definition (SDK 1.3): a new image and
+  /// machine or container from a changed configuration, while the user's work (the working
+  /// tree, uncommitted changes included) survives; leaves it started. `berth rebuild` comes
+  /// here. The default refuses; berth never calls it on a library built against SDK < 1.3.
+  virtual void rebuild(OperationContext& context) {
+    (void)context;
+    throw Error("unsupported", "this provider cannot rebuild its workspaces (it does not implement Provider::rebuild)");
   }
 };
 

@@ -192,19 +192,42 @@ void run_attach_commands(berth::OperationContext& c, const ExecFunction& exec) {
   }
 }
 
-void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec) {
+void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec, bool until_ready) {
   Json commands = recorded_commands(c);
   if (commands.is_null()) return;
   Runner run = in_container(exec);
-  static const std::pair<const char*, const char*> kCreateTime[] = {
-      {"onCreateCommands", "onCreateCommand"}, {"updateContentCommands", "updateContentCommand"}, {"postCreateCommands", "postCreateCommand"}};
+  static const std::pair<const char*, const char*> kStages[] = {{"onCreateCommands", "onCreateCommand"},
+                                                                {"updateContentCommands", "updateContentCommand"},
+                                                                {"postCreateCommands", "postCreateCommand"},
+                                                                {"postStartCommands", "postStartCommand"}};
+  // waitFor: the last stage the workspace waits for before it is ready (the spec's default
+  // updateContentCommand; initializeCommand ran on this machine already, so none here).
+  int last = 3;
+  if (until_ready) {
+    std::string wait_for = value_of(c.provider_data, "devcontainer.wait_for");
+    last = wait_for == "initializeCommand" ? -1 : wait_for == "onCreateCommand" ? 0 : wait_for == "postCreateCommand" ? 2
+           : wait_for == "postStartCommand" ? 3 : 1;
+  }
   int next = std::atoi(value_of(c.provider_data, "devcontainer.next_command").c_str());
-  for (int stage = next; stage < 3; ++stage) {
-    const auto& [plural, single] = kCreateTime[stage];
+  for (int stage = next; stage < 3 && stage <= last; ++stage) {
+    const auto& [plural, single] = kStages[stage];
     for (const auto& command : commands.value(plural, Json::array())) run_command(single, command, c.progress, run);
     c.provider_data["devcontainer.next_command"] = std::to_string(stage + 1);
   }
-  for (const auto& command : commands.value("postStartCommands", Json::array())) run_command("postStartCommand", command, c.progress, run);
+  if (last >= 3) {
+    for (const auto& command : commands.value("postStartCommands", Json::array())) run_command("postStartCommand", command, c.progress, run);
+    return;
+  }
+  // What is left goes on once the workspace is ready: the server calls start() again at once
+  // (berth.after_ready), which runs it from devcontainer.next_command.
+  std::string left;
+  for (int stage = std::max(next, last + 1); stage < 4; ++stage) {
+    if (!commands.value(kStages[stage].first, Json::array()).empty()) left += std::string(left.empty() ? "" : ", ") + kStages[stage].second;
+  }
+  if (left.empty()) return;
+  c.provider_data["berth.after_ready"] = left;
+  c.progress.line("ready (waitFor: " + value_of(c.provider_data, "devcontainer.wait_for") + "); " + left +
+                  " go on in the background: berth logs -f " + c.workspace.name);
 }
 
 }  // namespace docker::dc

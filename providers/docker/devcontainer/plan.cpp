@@ -236,6 +236,7 @@ void record_plan(const Plan& plan, berth::StringMap& data) {
   }
   data["devcontainer.commands"] = commands.dump();
   data["devcontainer.next_command"] = "0";
+  data["devcontainer.wait_for"] = merged.value("waitFor", std::string("updateContentCommand"));
   Json ports = merged.value("forwardPorts", Json::array());
   if (plan.config.document.value.contains("appPort")) {
     const Json& app = plan.config.document.value["appPort"];

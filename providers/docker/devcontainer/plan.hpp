@@ -72,7 +72,9 @@ void settle_container(Engine& engine, berth::OperationContext& c, const ExecFunc
 // Runs the create-time lifecycle commands not yet done (onCreate, updateContent, postCreate;
 // the next one is recorded, so a start after a failure goes on from there), then
 // postStartCommand. A failing command throws with its name, exit code and last lines.
-void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec);
+// until_ready (create, rebuild): only up to waitFor's command; what is left is named in
+// provider_data["berth.after_ready"], for the server to run through start() once it is ready.
+void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec, bool until_ready = false);
 
 // postAttachCommand, for a session about to start (berth ssh): the collected commands recorded
 // at create, run as every exec is (docker::exec_defaults). Nothing when there are none.
