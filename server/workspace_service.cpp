@@ -636,18 +636,17 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   Workspace workspace = this->workspace(name);
   std::string failure;
   bool refused = false;  // the provider cannot do this at all (code unsupported): nothing changed
+  // What this delete keeps is said to the provider as a create option of this call only
+  // (never saved: a later failure must not leave it on the record).
+  Workspace asked = workspace;
+  if (plan.keep_volume) asked.options["keep_volume"] = "true";
   try {
     Target target = operation_target(workspace, plan.operation == Operation::destroy);
     const char* method = plan.operation == Operation::destroy ? "destroy" : verb;
-    // What this delete keeps is said to the provider as a create option of this call only
-    // (never saved: a later failure must not leave it on the record).
-    Workspace asked = workspace;
-    if (plan.keep_volume) asked.options["keep_volume"] = "true";
     // The call ends by the deadline and its grace period at the latest: past them the provider's
     // process is killed, so the workspace is never freed while its provider is still at work.
     call_provider(method, asked, target, progress,
                   std::chrono::seconds(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds)), "the target's timeout");
-    workspace.provider_data = asked.provider_data;
   } catch (const std::exception& error) {
     failure = error.what();
     if (failure.empty()) failure = "the provider failed without a message";
@@ -655,6 +654,7 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
     refused = coded && coded->code() == "unsupported";
   }
   failure = providers_.redactor().apply(failure);
+  workspace.provider_data = asked.provider_data;  // also what it recorded before it failed
 
   bool remove_record = plan.operation == Operation::destroy && (failure.empty() || plan.force);
   workspace.operation.clear();

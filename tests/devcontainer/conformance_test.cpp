@@ -88,6 +88,11 @@ class Devcontainer : public ::testing::Test {
     return Json::parse(result.out);
   }
   std::string log(const std::string& name) { return server_.berth({"logs", name}).out; }
+  // Waits for the work left after the workspace was ready (the commands past waitFor).
+  void settle(const std::string& name) {
+    Result followed = server_.berth({"logs", "-f", name});
+    ASSERT_EQ(followed.exit_code, 0) << followed.out << followed.err;
+  }
   // Containers of the workspace on the engine, whatever their state.
   std::string containers_named(const std::string& name) {
     return trimmed(docker(address_, {"ps", "-a", "--filter", "label=dev.berth.workspace=" + name, "-q"}).out);
@@ -104,6 +109,7 @@ TEST_F(Devcontainer, ImageEnvironmentAndContainerProperties) {
   FixtureRepo repo("image-env");
   Result created = create("imgenv", {"--repo", repo.str()});
   ASSERT_EQ(created.exit_code, 0) << created.err << log("imgenv");
+  settle("imgenv");  // postCreateCommand and postStartCommand come after waitFor's default
   EXPECT_EQ(in("imgenv", "pwd"), "/src/imgenv") << "workspaceFolder with ${localWorkspaceFolderBasename} (the clone is named as the workspace)";
   EXPECT_EQ(in("imgenv", "cat README.md"), "hello from the repo") << "the repository is in the workspace folder";
   EXPECT_EQ(in("imgenv", "echo $GREETING $FOLDER $FOLDER_NAME"), "hello /src/imgenv imgenv") << "containerEnv and the container variables";
@@ -246,6 +252,69 @@ TEST_F(Devcontainer, AFailingCommandIsAnErrorAndStartGoesOnFromThere) {
   ASSERT_EQ(started.exit_code, 0) << started.err;
   EXPECT_EQ(in("failing", "cat /tmp/on-create"), "once") << "onCreateCommand, which succeeded, is not run again";
   EXPECT_EQ(in("failing", "cat /tmp/starts"), "started") << "postStartCommand runs once the create-time commands are done";
+}
+
+// waitFor at its default: the workspace is ready (berth create returns, exec works) once
+// updateContentCommand is done; postCreateCommand and postStartCommand go on after it.
+TEST_F(Devcontainer, WaitForReadiesTheWorkspaceAndTheRestGoesOnAfter) {
+  REQUIRE_ENGINE(address);
+  FixtureRepo repo("wait-for");
+  Result created = create("waiting", {"--repo", repo.str()});
+  ASSERT_EQ(created.exit_code, 0) << created.err << log("waiting");
+  EXPECT_EQ(info("waiting")["state"], "started");
+  EXPECT_EQ(in("waiting", "cat /tmp/updated"), "updated") << "waitFor's own command is done";
+  EXPECT_EQ(in("waiting", "test -e /tmp/post-create && echo ran || echo not yet"), "not yet")
+      << "postCreateCommand waits for /tmp/go: create did not wait for it";
+  in("waiting", "touch /tmp/go");
+  settle("waiting");
+  EXPECT_EQ(in("waiting", "cat /tmp/post-create"), "after");
+  EXPECT_EQ(in("waiting", "cat /tmp/starts"), "started");
+  EXPECT_NE(log("waiting").find("==> after ready done"), std::string::npos) << log("waiting");
+  Json data = info("waiting")["provider_data"];
+  EXPECT_FALSE(data.contains("berth.after_ready")) << "the work after ready is done and forgotten";
+
+  // A command past waitFor that fails puts the workspace in error, naming it.
+  FixtureRepo failing("wait-for", {{".devcontainer/devcontainer.json",
+                                    R"({"image": "berth-test:busybox", "postCreateCommand": "echo late failure; exit 4"})"}});
+  Result made = create("latefail", {"--repo", failing.str()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(server_.berth({"logs", "-f", "latefail"}).exit_code, 1) << "following the failed work says so";
+  Json record = info("latefail");
+  EXPECT_EQ(record["state"], "error");
+  EXPECT_NE(record["last_error"].get<std::string>().find("postCreateCommand failed with exit code 4"), std::string::npos) << record.dump();
+  ASSERT_EQ(server_.berth({"start", "latefail"}).exit_code, 1) << "start retries it, and it fails again";
+}
+
+// The working tree lives in a volume: berth rebuild makes the container again from the
+// devcontainer.json as edited in the workspace, and uncommitted work survives; delete removes
+// the volume, delete --keep-volume keeps it for the next create of the name.
+TEST_F(Devcontainer, RebuildKeepsTheWorkingTreeAndDeleteRemovesItsVolume) {
+  REQUIRE_ENGINE(address);
+  FixtureRepo repo("rebuild");
+  Result created = create("rb", {"--repo", repo.str()});
+  ASSERT_EQ(created.exit_code, 0) << created.err << log("rb");
+  EXPECT_EQ(in("rb", "echo $STAGE"), "one");
+  Json data = info("rb")["provider_data"];
+  std::string volume = data.value("volume", ""), old_id = data.value("container_id", "");
+  ASSERT_FALSE(volume.empty()) << data.dump();
+  in("rb", "echo wip > uncommitted.txt && sed -i 's/\"one\"/\"two\"/' .devcontainer/devcontainer.json");
+
+  Result rebuilt = server_.berth({"rebuild", "rb"});
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt.err << log("rb");
+  EXPECT_EQ(in("rb", "echo $STAGE"), "two") << "the devcontainer.json as edited in the workspace";
+  EXPECT_EQ(in("rb", "cat uncommitted.txt"), "wip") << "uncommitted work survives";
+  EXPECT_EQ(in("rb", "cat /tmp/made"), "made") << "a new container: its create-time commands ran once more, in it";
+  EXPECT_NE(info("rb")["provider_data"].value("container_id", ""), old_id);
+  EXPECT_NE(docker(address, {"inspect", old_id}).exit_code, 0) << "the old container is gone";
+
+  ASSERT_EQ(server_.berth({"delete", "rb", "--keep-volume"}).exit_code, 0);
+  EXPECT_EQ(docker(address, {"volume", "inspect", volume}).exit_code, 0) << "--keep-volume keeps it";
+  Result again = create("rb", {"--repo", repo.str()});
+  ASSERT_EQ(again.exit_code, 0) << again.err << log("rb");
+  EXPECT_EQ(in("rb", "cat uncommitted.txt"), "wip") << "a create of the name reuses the kept volume";
+  EXPECT_EQ(in("rb", "echo $STAGE"), "two");
+  ASSERT_EQ(server_.berth({"delete", "rb"}).exit_code, 0);
+  EXPECT_NE(docker(address, {"volume", "inspect", volume}).exit_code, 0) << "delete removes the volume";
 }
 
 TEST_F(Devcontainer, InitializeCommandRunsOnTheServersMachineInTheClone) {

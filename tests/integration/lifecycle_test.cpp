@@ -100,6 +100,22 @@ TEST(Lifecycle, SshOpensAShellInTheWorkspaceFolder) {
   EXPECT_NE(stopped.err.find("berth start box"), std::string::npos) << stopped.err;
 }
 
+// A provider that cannot rebuild (the host provider: a folder has no image) refuses, and the
+// workspace stays exactly as it was: started, usable, not in error.
+TEST(Lifecycle, RebuildOnAProviderWithoutItIsRefusedAndChangesNothing) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "plain"}).exit_code, 0);
+  Result rebuilt = server.berth({"rebuild", "plain"});
+  EXPECT_EQ(rebuilt.exit_code, 1);
+  EXPECT_NE(rebuilt.err.find("cannot rebuild its workspaces"), std::string::npos) << rebuilt.err;
+  Result info = server.berth({"info", "plain", "-o", "json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  auto record = nlohmann::json::parse(info.out);
+  EXPECT_EQ(record["state"], "started");
+  EXPECT_EQ(record.value("last_error", ""), "");
+  EXPECT_EQ(server.berth({"exec", "plain", "--", "true"}).exit_code, 0);
+}
+
 // A command that stops reading its stdin early (head, a closed descriptor) while input is still
 // coming: the rest is dropped, as with a local pipe, and the provider's process lives on.
 TEST(Lifecycle, ExecInputToACommandThatStopsReadingDoesNotCrashTheProvider) {

@@ -226,8 +226,8 @@ void run_lifecycle(berth::OperationContext& c, const ExecFunction& exec, bool un
   }
   if (left.empty()) return;
   c.provider_data["berth.after_ready"] = left;
-  c.progress.line("ready (waitFor: " + value_of(c.provider_data, "devcontainer.wait_for") + "); " + left +
-                  " go on in the background: berth logs -f " + c.workspace.name);
+  c.progress.line("ready (waitFor: " + value_of(c.provider_data, "devcontainer.wait_for") + "); then, in the background: " + left +
+                  " (berth logs -f " + c.workspace.name + ")");
 }
 
 }  // namespace docker::dc
