@@ -1,5 +1,7 @@
 // The docker provider: each workspace is a container on a Docker engine, driven through the
 // Engine API (no docker CLI needed). Written only against berth's public SDK.
+#include "agent_client.hpp"
+#include "agent_container.hpp"
 #include "devcontainer/plan.hpp"
 #include "engine.hpp"
 #include "session.hpp"
@@ -187,6 +189,8 @@ class DockerProvider : public berth::Provider {
                 {"memory", T::string, false, "", {}, "Memory limit, e.g. 512m or 2g (at least 6m)"},
                 {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing (0 to 3600)", 0, 3600},
                 {"env", T::string, false, "", {}, "Environment for every workspace: A=1,B=2"},
+                {"exec_via", T::enumeration, false, "auto", {"auto", "engine"},
+                 "How commands run: auto through berth's agent in the container when this machine reaches its socket, else the engine's exec; engine always the engine's exec"},
             }};
   }
 
@@ -271,6 +275,7 @@ class DockerProvider : public berth::Provider {
     Reply reply = running ? Reply{304, ""} : engine->post("/containers/" + container_id(c) + "/start");
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());
+    docker::agent::await_agent(c.provider_data, c.progress);
     // devcontainer.json's create-time commands not yet done (after a failure), then postStartCommand.
     docker::dc::run_lifecycle(c, [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); });
     c.provider_data.erase("berth.after_ready");  // all done now
@@ -319,6 +324,7 @@ class DockerProvider : public berth::Provider {
     } else {
       c.progress.line("container removed");
     }
+    docker::agent::forget(c.provider_data, c.data_dir);
     remove_working_tree(*engine, c);
   }
 
@@ -335,6 +341,9 @@ class DockerProvider : public berth::Provider {
     auto engine = engine_for(engine_address(c), kWorkDeadline);
     std::string id = container_id(c);
     docker::ExecDefaults defaults = docker::exec_defaults(c, request);
+    if (auto agent = docker::agent::connect(c.provider_data, c.properties)) {
+      return docker::agent::run_exec(*agent, command_place(c, request.user, request.workdir, request.env), request, output);
+    }
     Json body{{"Cmd", request.command}, {"Env", defaults.env}, {"AttachStdout", true}, {"AttachStderr", true},
               {"AttachStdin", !request.stdin_data.empty()}, {"Tty", false}, {"WorkingDir", defaults.workdir}};
     if (!defaults.user.empty()) body["User"] = defaults.user;
@@ -368,6 +377,9 @@ class DockerProvider : public berth::Provider {
     // goes to the workspace log; a failure ends the session with the command and its exit code).
     if (request.attach) {
       docker::dc::run_attach_commands(c, [&](const berth::ExecRequest& command, berth::OutputSink& output) { return exec(c, command, output); });
+    }
+    if (auto agent = docker::agent::connect(c.provider_data, c.properties)) {
+      return docker::agent::run_session(*agent, command_place(c, request.user, request.workdir), request, channel, c.cancellation);
     }
     auto engine = engine_for(engine_address(c), kWorkDeadline);
     return docker::run_session(*engine, command_place(c, request.user, request.workdir), request, channel, c.cancellation);
@@ -480,7 +492,7 @@ class DockerProvider : public berth::Provider {
     if (limits.nano_cpus > 0) host_config["NanoCpus"] = limits.nano_cpus;
     Json body{{"Image", image},
               // Sleeps until told to stop, and ends at once on SIGTERM (sh as PID 1 ignores it otherwise).
-              {"Cmd", {"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done"}},
+              {"Cmd", {"/bin/sh", "-c", docker::agent::kSleepLoop}},
               {"Entrypoint", Json::array()},
               {"Env", env},
               {"WorkingDir", workdir},
@@ -503,6 +515,7 @@ class DockerProvider : public berth::Provider {
       mounts.push_back(Json{{"Type", "volume"}, {"Source", volume}, {"Target", workdir}});
     }
     if (mounts.empty()) body["HostConfig"].erase("Mounts");
+    auto agent_placement = docker::agent::shape_container(engine, c, body, image, name);
     Reply created = engine.post("/containers/create?name=" + url_escape(name), body);
     if (created.status != 201) throw failed("cannot create container " + name + ": " + created.message());
     std::string id = created.json().value("Id", "");
@@ -515,6 +528,7 @@ class DockerProvider : public berth::Provider {
     c.provider_data["image"] = image;
     if (!mounted_by_user) c.provider_data["volume"] = volume;
     if (plan) docker::dc::record_plan(*plan, c.provider_data);
+    docker::agent::install(engine, id, agent_placement, c.provider_data);
     c.progress.line("container " + name + " (" + id.substr(0, 12) + ") from " + image +
                     (mounted_by_user ? "" : ", working tree in volume " + volume));
 
@@ -522,6 +536,7 @@ class DockerProvider : public berth::Provider {
     Reply started = engine.post("/containers/" + id + "/start");
     if (started.status != 204 && started.status != 304) throw failed("cannot start container " + name + ": " + started.message());
     c.progress.line("container started");
+    docker::agent::await_agent(c.provider_data, c.progress);
     auto run = [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); };
     if (plan) {
       docker::dc::settle_container(engine, c, run);
@@ -533,8 +548,9 @@ class DockerProvider : public berth::Provider {
 
   // Where a command of this workspace runs, and as whom: as every exec (docker::exec_defaults,
   // devcontainer.json's remoteUser and remoteEnv included), the request's own user and folder first.
-  docker::CommandPlace command_place(const berth::OperationContext& c, const std::string& user, const std::string& workdir) {
-    docker::ExecDefaults defaults = docker::exec_defaults(c, berth::ExecRequest{{}, {}, workdir, user, {}});
+  docker::CommandPlace command_place(const berth::OperationContext& c, const std::string& user, const std::string& workdir,
+                                     const berth::StringMap& env_of_request = {}) {
+    docker::ExecDefaults defaults = docker::exec_defaults(c, berth::ExecRequest{{}, env_of_request, workdir, user, {}});
     berth::StringMap env;
     for (const auto& item : defaults.env) {
       size_t equals = item.find('=');

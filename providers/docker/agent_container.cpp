@@ -1,0 +1,177 @@
+#include "agent_container.hpp"
+
+#include "agent/wire.hpp"
+#include "agent_client.hpp"
+#include "agent_image.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace docker::agent {
+namespace {
+
+namespace wire = berth_agent;
+
+berth::Error failed(const std::string& message) { return berth::Error("provider_failed", message); }
+
+std::string value_of(const berth::StringMap& map, const std::string& key) {
+  auto it = map.find(key);
+  return it == map.end() ? "" : it->second;
+}
+
+std::vector<std::string> strings_of(const Json& value) {
+  std::vector<std::string> out;
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      if (item.is_string()) out.push_back(item.get<std::string>());
+    }
+  } else if (value.is_string() && !value.get<std::string>().empty()) {
+    out.push_back(value.get<std::string>());
+  }
+  return out;
+}
+
+// One ustar header block for `name`.
+void tar_entry(std::string& tar, const std::string& name, char type, unsigned mode, size_t size) {
+  char header[512] = {};
+  std::snprintf(header, 100, "%s", name.c_str());
+  std::snprintf(header + 100, 8, "%07o", mode);
+  std::snprintf(header + 108, 8, "%07o", 0u);
+  std::snprintf(header + 116, 8, "%07o", 0u);
+  std::snprintf(header + 124, 12, "%011llo", static_cast<unsigned long long>(size));
+  std::snprintf(header + 136, 12, "%011llo", 0ull);
+  header[156] = type;
+  std::memcpy(header + 257, "ustar", 6);
+  std::memcpy(header + 263, "00", 2);
+  std::memset(header + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char byte : header) sum += byte;
+  std::snprintf(header + 148, 8, "%06o", sum);
+  header[155] = ' ';
+  tar.append(header, sizeof header);
+}
+
+// .berth/ (0755), .berth/agent (0755), .berth/run/ (0700, the socket's mount point), root's.
+std::string agent_archive() {
+  std::string_view binary = agent_image();
+  std::string tar;
+  tar.reserve(binary.size() + 4096);
+  tar_entry(tar, ".berth/", '5', 0755, 0);
+  tar_entry(tar, ".berth/agent", '0', 0755, binary.size());
+  tar.append(binary);
+  tar.append((512 - binary.size() % 512) % 512, '\0');
+  tar_entry(tar, ".berth/run/", '5', 0700, 0);
+  tar.append(1024, '\0');
+  return tar;
+}
+
+}  // namespace
+
+Placement shape_container(Engine& engine, const berth::OperationContext& c, Json& body, const std::string& image,
+                          const std::string& container_name) {
+  std::vector<std::string> entrypoint = strings_of(body.value("Entrypoint", Json()));
+  std::vector<std::string> command = strings_of(body.value("Cmd", Json()));
+  bool keep_image_command = !body.contains("Entrypoint") && !body.contains("Cmd");
+  std::string user = body.contains("User") && body["User"].is_string() ? body["User"].get<std::string>() : "";
+  if (keep_image_command || user.empty()) {
+    Reply inspected = engine.get("/images/" + url_escape(image) + "/json");
+    if (inspected.status != 200) throw failed("cannot inspect the image " + image + ": " + inspected.message());
+    const Json config = inspected.json().value("Config", Json::object());
+    if (keep_image_command) {
+      entrypoint = strings_of(config.value("Entrypoint", Json()));
+      command = strings_of(config.value("Cmd", Json()));
+    }
+    if (user.empty() && config.is_object() && config.contains("User") && config["User"].is_string()) user = config["User"].get<std::string>();
+  }
+  std::vector<std::string> main = entrypoint;
+  main.insert(main.end(), command.begin(), command.end());
+  if (main == std::vector<std::string>{"/bin/sh", "-c", kSleepLoop}) main.clear();  // the agent waits itself
+
+  Placement placement;
+  std::string address = engine.address();
+  fs::path folder = fs::path(c.data_dir) / "agents" / container_name;
+  if (value_of(c.properties, "exec_via") == "engine") {
+    placement.reason = "the target's exec_via is engine";
+  } else if (address.rfind("unix://", 0) != 0) {
+    placement.reason = "the engine at " + address + " is not on this machine, so the agent's socket is not either";
+  } else if (folder.string().find_first_of(":,") != std::string::npos) {
+    placement.reason = "the provider's data folder " + folder.string() + " holds ':' or ',', which a bind mount cannot name";
+  } else {
+    // A folder left by an earlier container of this name (this home's: the name holds its
+    // identity) is replaced.
+    std::error_code error;
+    fs::remove_all(folder, error);
+    fs::create_directories(folder);
+    ::chmod(folder.c_str(), 0700);
+    placement.socket_folder = folder.string();
+    Json& binds = body["HostConfig"]["Binds"];
+    if (!binds.is_array()) binds = Json::array();
+    binds.push_back(placement.socket_folder + ":" + wire::kSocketFolder);
+  }
+
+  Json agent_command = Json::array({wire::kAgentPath});
+  if (!placement.socket_folder.empty()) agent_command.insert(agent_command.end(), {"--listen", wire::kSocketFolder});
+  if (!user.empty()) agent_command.insert(agent_command.end(), {"--user", user});
+  agent_command.push_back("--");
+  body["Entrypoint"] = agent_command;
+  body["Cmd"] = main;
+  body["User"] = "0";  // the agent switches to each command's user itself
+  return placement;
+}
+
+void install(Engine& engine, const std::string& container_id, const Placement& placement, berth::StringMap& provider_data) {
+  std::string tar = agent_archive();
+  bool sent = false;
+  Reply reply = engine.put_stream("/containers/" + container_id + "/archive?path=/", "application/x-tar", [&](std::string& chunk) {
+    if (!sent) chunk = std::move(tar);
+    sent = true;
+    return false;
+  });
+  if (reply.status != 200) throw failed("cannot put berth's agent into the container: " + reply.message());
+  provider_data["agent"] = wire::kAgentPath;
+  if (!placement.socket_folder.empty()) {
+    provider_data["agent_socket_folder"] = placement.socket_folder;
+  } else {
+    provider_data.erase("agent_socket_folder");
+    provider_data["exec_via"] = "engine";
+  }
+}
+
+void await_agent(berth::StringMap& provider_data, berth::ProgressSink& progress) {
+  std::string folder = value_of(provider_data, "agent_socket_folder");
+  if (folder.empty()) {
+    if (!value_of(provider_data, "agent").empty()) provider_data["exec_via"] = "engine";
+    return;
+  }
+  // The agent binds its socket as it starts: a few milliseconds after the engine's start.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (true) {
+    if (connect_folder(folder)) {
+      provider_data["exec_via"] = "agent";
+      return;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  provider_data["exec_via"] = "engine";
+  progress.line("berth's agent did not answer on " + folder + "/" + wire::kSocketName +
+                " (an engine in a VM or another mount namespace?): commands run through the engine's exec");
+}
+
+void forget(const berth::StringMap& provider_data, const std::string& data_dir) {
+  std::string folder = value_of(provider_data, "agent_socket_folder");
+  if (folder.empty()) return;
+  fs::path own = fs::weakly_canonical(fs::path(data_dir) / "agents");
+  fs::path recorded = fs::weakly_canonical(folder);
+  if (recorded.parent_path() != own) return;  // not a folder this provider makes
+  std::error_code ignored;
+  fs::remove_all(recorded, ignored);
+}
+
+}  // namespace docker::agent

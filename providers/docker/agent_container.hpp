@@ -1,0 +1,47 @@
+#pragma once
+// berth-agent in a workspace's container (providers/docker/agent/, docs/agent.md): the
+// container's main process, put in through the archive API before the container starts, and,
+// when the engine runs on this machine, serving exec and sessions on a socket in a folder of
+// the provider's own that is bind-mounted into the container. Four hooks for make_container,
+// start and destroy: shape the create body, install before the start, await the socket after
+// it, forget the folder once the container is gone.
+#include "engine.hpp"
+
+#include <berth/provider.hpp>
+
+#include <string>
+
+namespace docker::agent {
+
+// berth's own main command when the image's is not kept: sleeps until told to stop. With the
+// agent as PID 1 it is not run at all (the agent waits itself).
+inline constexpr const char* kSleepLoop = "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done";
+
+// What shape_container decided, for install to record.
+struct Placement {
+  std::string socket_folder;  // on this machine, bind-mounted at /.berth/run; empty: exec through the engine
+  std::string reason;         // when empty: why (said in the workspace log)
+};
+
+// Turns the create body into one whose main process is the agent: the body's Entrypoint and
+// Cmd (or, when both are absent — devcontainer.json's overrideCommand: false — the image's)
+// become the agent's child, berth's own sleep loop none at all; the container's user (the
+// body's User, else the image's) becomes the agent's default user and the agent runs as root
+// to switch users. Adds the socket folder's bind mount when the engine is on this machine
+// (a unix:// address) and the target's exec_via is not "engine".
+Placement shape_container(Engine& engine, const berth::OperationContext& c, Json& body, const std::string& image,
+                          const std::string& container_name);
+
+// Puts the agent binary at /.berth/agent in the created (not yet started) container and
+// records what was placed: provider_data "agent" (its path) and "agent_socket_folder".
+void install(Engine& engine, const std::string& container_id, const Placement& placement, berth::StringMap& provider_data);
+
+// After the container started: waits (up to a second) for the agent to answer on its socket
+// and records provider_data "exec_via": "agent", or "engine" (with the reason in the log).
+void await_agent(berth::StringMap& provider_data, berth::ProgressSink& progress);
+
+// Removes the socket folder recorded for a container that is gone (only that folder, only
+// when it lies in this provider's data folder).
+void forget(const berth::StringMap& provider_data, const std::string& data_dir);
+
+}  // namespace docker::agent
