@@ -189,7 +189,11 @@ TEST_F(AgentDocker, CtrlCReachesTheCommandWithAndWithoutATerminal) {
     ASSERT_TRUE(berth::test::wait_until([&] { return berth::test::read_text(log).find("ready") != std::string::npos; }, 20s)) << name;
     ::kill(client, SIGINT);
     int status = 0;
-    ASSERT_TRUE(berth::test::wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, 20s)) << name << " did not end";
+    if (!berth::test::wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, 20s)) {
+      ::kill(client, SIGKILL);
+      ::waitpid(client, nullptr, 0);
+      FAIL() << name << ": berth exec did not end on SIGINT: " << berth::test::read_text(log);
+    }
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 5) << name << ": " << status << " " << berth::test::read_text(log);
     EXPECT_NE(berth::test::read_text(log).find("got-int"), std::string::npos) << name;
 
