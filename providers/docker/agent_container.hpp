@@ -1,10 +1,11 @@
 #pragma once
 // berth-agent in a workspace's container (providers/docker/agent/, docs/agent.md): the
-// container's main process, put in through the archive API before the container starts, and,
-// when the engine runs on this machine, serving exec and sessions on a socket in a folder of
-// the provider's own that is bind-mounted into the container. Four hooks for make_container,
+// container's main process, put in through the archive API before the container starts (or,
+// on an engine known to see this machine's files, bind-mounted from the provider's folder),
+// and, when the engine runs on this machine, serving exec and sessions on a socket in a folder
+// of the provider's own that is bind-mounted into the container. Hooks for make_container,
 // start and destroy: shape the create body, install before the start, await the socket after
-// it, forget the folder once the container is gone.
+// it; prepare a start again; forget the folder once the container is gone.
 #include "engine.hpp"
 
 #include <berth/provider.hpp>
@@ -21,6 +22,7 @@ inline constexpr const char* kSleepLoop = "trap 'exit 0' TERM INT; while :; do s
 struct Placement {
   std::string socket_folder;  // on this machine, bind-mounted at /.berth/run; empty: exec through the engine
   std::string reason;         // when empty: why (said in the workspace log)
+  bool binary_in_folder = false;  // the agent binary is in that folder too: no archive upload
 };
 
 // Turns the create body into one whose main process is the agent: the body's Entrypoint and
@@ -32,9 +34,14 @@ struct Placement {
 Placement shape_container(Engine& engine, const berth::OperationContext& c, Json& body, const std::string& image,
                           const std::string& container_name);
 
-// Puts the agent binary at /.berth/agent in the created (not yet started) container and
-// records what was placed: provider_data "agent" (its path) and "agent_socket_folder".
+// Puts the agent binary at /.berth/agent in the created (not yet started) container (unless
+// it is in the bound folder already) and records what was placed: provider_data "agent" (its
+// path in the container) and "agent_socket_folder".
 void install(Engine& engine, const std::string& container_id, const Placement& placement, berth::StringMap& provider_data);
+
+// Before a container is started again: the agent binary back in its bound folder if it was
+// there and is gone (the provider's data folder cleaned behind berth's back).
+void prepare_start(const berth::StringMap& provider_data);
 
 // After the container started: waits (up to a second) for the agent to answer on its socket
 // and records provider_data "exec_via": "agent", or "engine" (with the reason in the log).

@@ -272,6 +272,7 @@ class DockerProvider : public berth::Provider {
     // started); the engine's 304 to a second start has no length, so it is not asked.
     Reply found = engine->get("/containers/" + container_id(c) + "/json");
     bool running = found.status == 200 && found.json()["State"].value("Running", false);
+    if (!running) docker::agent::prepare_start(c.provider_data);
     Reply reply = running ? Reply{304, ""} : engine->post("/containers/" + container_id(c) + "/start");
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot start the container: " + reply.message());

@@ -271,8 +271,16 @@ TEST_F(AgentDocker, StopIsPromptTheAgentEndsOnSigterm) {
   EXPECT_TRUE(berth::test::wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, 20s));
   EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the command ended with its container: berth exec fails";
 
-  // Started again: a new agent, answering again.
+  // Started again: a new agent, answering again. The engine answered on "ag"'s bound socket,
+  // so it sees this machine's files: "st" got the agent binary in its bound folder, no archive
+  // upload; a start puts it back when it is gone from there.
+  Json data = provider_data(server_, "st");
+  EXPECT_EQ(data["agent"], "/.berth/run/berth-agent");
+  fs::path binary = fs::path(data["agent_socket_folder"].get<std::string>()) / "berth-agent";
+  ASSERT_TRUE(fs::exists(binary));
+  fs::remove(binary);
   ASSERT_EQ(server_.berth({"start", "st", "-q"}).exit_code, 0);
+  EXPECT_TRUE(fs::exists(binary));
   EXPECT_EQ(provider_data(server_, "st")["exec_via"], "agent");
   EXPECT_EQ(server_.berth({"exec", "st", "--", "sh", "-c", "echo $PPID"}).out, "1\n");
 }
