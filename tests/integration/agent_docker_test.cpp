@@ -355,4 +355,36 @@ TEST_F(AgentDocker, TheImagesOwnCommandRunsAsTheAgentsChild) {
   docker(address_, {"rmi", "berth-test:agent-entry"});
 }
 
+// An image of nothing but static files (no shell, no libc, no sleep): berth's old main
+// process (sh -c 'trap … sleep') could not run there; the agent waits, and runs commands.
+TEST_F(AgentDocker, AnImageWithoutAShellOrALibcRunsAndTakesCommands) {
+  REQUIRE_FIXTURE_ENGINE();
+  berth::test::TempDir scratch;
+  fs::path root = scratch.path() / "rootfs";
+  fs::create_directories(root / "etc");
+  fs::create_directories(root / "workspaces");
+  std::ofstream(root / "etc" / "passwd") << "root:x:0:0:root:/:/probe\n";
+  std::ofstream(root / "etc" / "group") << "root:x:0:\n";
+  fs::copy_file(BERTH_UNIX_PROBE, root / "probe");
+  Result packed = berth::test::run_program({"tar", "-C", root.string(), "-cf", (scratch.path() / "rootfs.tar").string(), "."});
+  ASSERT_EQ(packed.exit_code, 0) << packed.err;
+  Result imported = docker(address_, {"import", (scratch.path() / "rootfs.tar").string(), "berth-test:static-only"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  Result added = server_.add_target("name: static-only\nprovider: docker\nproperties:\n  host: " + address_ +
+                                    "\n  image: berth-test:static-only\n  pull: never\n  network: none\n  stop_timeout: \"30\"\n");
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  Result created = server_.berth({"create", "bare", "--target", "static-only", "-q"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(provider_data(server_, "bare")["exec_via"], "agent");
+  Result usage = server_.berth({"exec", "bare", "--", "/probe"});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_EQ(usage.err, "usage: unix_probe SOCKET\n");
+  EXPECT_EQ(server_.berth({"exec", "bare", "--", "no-such-program"}).exit_code, 127);
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(server_.berth({"stop", "bare", "-q"}).exit_code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  ASSERT_EQ(server_.berth({"delete", "bare", "-q"}).exit_code, 0);
+  docker(address_, {"rmi", "berth-test:static-only"});
+}
+
 }  // namespace
