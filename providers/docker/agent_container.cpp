@@ -52,8 +52,9 @@ void tar_entry(std::string& tar, const std::string& name, char type, unsigned mo
   std::snprintf(header + 124, 12, "%011llo", static_cast<unsigned long long>(size));
   std::snprintf(header + 136, 12, "%011llo", 0ull);
   header[156] = type;
-  std::memcpy(header + 257, "ustar", 6);
-  std::memcpy(header + 263, "00", 2);
+  std::memcpy(header + 257, "ustar", 6);  // magic "ustar\0", then version "00" (no NUL)
+  header[263] = '0';
+  header[264] = '0';
   std::memset(header + 148, ' ', 8);
   unsigned sum = 0;
   for (unsigned char byte : header) sum += byte;
