@@ -373,10 +373,13 @@ Target WorkspaceService::add_target(TargetDocument document) {
   return masked(target);
 }
 
-void WorkspaceService::remove_target(const std::string& name, bool force) {
+std::string WorkspaceService::remove_target(const std::string& name, bool force) {
   require_valid_name("target", name);
+  Target removed;
+  {
   std::lock_guard lock(mutex_);
   if (!targets_.count(name)) throw not_found("target '" + name + "' does not exist (berth target list)");
+  removed = targets_[name];
   std::vector<std::string> users;
   for (const auto& [workspace_name, workspace] : workspaces_) {
     if (workspace.target == name) users.push_back(workspace_name);
@@ -395,6 +398,20 @@ void WorkspaceService::remove_target(const std::string& name, bool force) {
     default_target_.clear();
     write_file_atomically(home_.settings_path(), json_to_yaml(Json{{"initialized", "true"}, {"default_target", ""}}));
   }
+  }
+  // Its provider lets go of what it kept for the target (a warm pool), with a deadline.
+  try {
+    ProviderCall call;
+    call.method = "release_target";
+    call.properties = &removed.properties;
+    call.data_dir = provider_data_dir(removed.provider);
+    call.timeout = std::chrono::seconds(kCheckTimeoutSeconds * 2);
+    call.timeout_source = "target remove's deadline";
+    providers_.process(removed.provider).call(call);
+  } catch (const std::exception& error) {
+    return std::string("provider '") + removed.provider + "' could not release what it kept for the target: " + error.what();
+  }
+  return "";
 }
 
 Target WorkspaceService::set_default_target(const std::string& name) {
