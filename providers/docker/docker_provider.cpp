@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace fs = std::filesystem;
 using docker::Engine;
@@ -416,9 +417,21 @@ class DockerProvider : public berth::Provider {
       fs::remove_all(staging, error);
       fs::create_directories(clone.parent_path());
     }
+    // Removed after the operation has answered: renamed aside at once (the next create of the
+    // name starts clean), deleted by a thread of its own.
     ~Checkout() {
       std::error_code ignored;
-      fs::remove_all(staging, ignored);
+      fs::path aside = staging.parent_path() / (".gone-" + staging.filename().string() + "-" + std::to_string(::getpid()) + "-" +
+                                                std::to_string(reinterpret_cast<uintptr_t>(this)));
+      fs::rename(staging, aside, ignored);
+      if (ignored) {
+        fs::remove_all(staging, ignored);
+        return;
+      }
+      std::thread([aside] {
+        std::error_code error;
+        fs::remove_all(aside, error);
+      }).detach();
     }
   };
   // The working tree's volume create recorded: removed, or kept with `delete --keep-volume`
@@ -509,8 +522,16 @@ class DockerProvider : public berth::Provider {
     c.provider_data["volume_target"] = spec.mount;
     c.provider_data["pooled"] = "true";  // env and labels live on the record, not the container
     c.progress.line("container " + name + " (" + taken.id.substr(0, 12) + ") from the warm pool, working tree in volume " + taken.volume);
-    copy_repository(engine, c, taken.id, workdir, checkout);
     auto run = [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); };
+    if (!c.workspace.repository.empty()) {
+      copy_repository(engine, c, taken.id, workdir, checkout);
+    } else {
+      // No repository: the folder only, by a command in the running container (cheaper than an archive).
+      docker::ProgressLines quiet(c.progress);
+      if (run(berth::ExecRequest{{"mkdir", "-p", "--", workdir}, {}, "/", "root", {}}, quiet) != 0) {
+        throw failed("cannot make " + workdir + " in the container");
+      }
+    }
     docker::dc::give_to_user(c, run, property(c.properties, "user"), workdir);
     return true;
   }
@@ -601,7 +622,9 @@ class DockerProvider : public berth::Provider {
     c.progress.line("container " + name + " (" + id.substr(0, 12) + ") from " + image +
                     (mounted_by_user ? "" : ", working tree in volume " + volume));
 
-    if (copy_tree) copy_repository(engine, c, id, workdir, checkout);
+    // Without a repository the engine makes the (empty) folder: it is the volume's mount point.
+    bool has_tree = !c.workspace.repository.empty() || !fs::is_empty(checkout.clone);
+    if (copy_tree && (has_tree || mount_at != workdir)) copy_repository(engine, c, id, workdir, checkout);
     Reply started = engine.post("/containers/" + id + "/start");
     if (started.status != 204 && started.status != 304) throw failed("cannot start container " + name + ": " + started.message());
     c.progress.line("container started");
