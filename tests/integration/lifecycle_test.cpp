@@ -440,6 +440,24 @@ TEST(Cli, CompletionOffersNamesFromTheServer) {
   EXPECT_FALSE(fs::exists(empty.path() / "none" / "berth.sock")) << "completion started a server";
 }
 
+// A server that does not come up is explained by what it wrote this time, not by earlier tries.
+TEST(Cli, AServerThatDoesNotStartIsExplainedByItsOwnLines) {
+  ServerHome server(ServerHome::Start::later);
+  fs::permissions(server.home(), fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
+                  fs::perm_options::add);
+  berth::test::RunOptions options;
+  options.env["BERTH_NO_AUTOSTART"] = "";  // the first command starts the server
+  const std::string reason = "is open to other users (mode 755); make it private: chmod 700 " + server.home().string();
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    Result listed = server.berth({"list"}, options);
+    EXPECT_EQ(listed.exit_code, 1) << listed.err;
+    EXPECT_NE(listed.err.find("the server did not come up; it wrote to "), std::string::npos) << listed.err;
+    size_t first = listed.err.find(reason);
+    EXPECT_NE(first, std::string::npos) << listed.err;
+    EXPECT_EQ(listed.err.find(reason, first + 1), std::string::npos) << "attempt " << attempt << " repeats earlier lines:\n" << listed.err;
+  }
+}
+
 // Every command's --help ends with examples of its own, never the top level's.
 TEST(Cli, EveryCommandsHelpHasItsOwnExamples) {
   ServerHome server;
