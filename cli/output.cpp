@@ -156,7 +156,8 @@ void on_interrupt(int) {
 Progress::Progress(Session& session, std::string title, const std::string& on_interrupt_text)
     : terminal_(::isatty(2) == 1), quiet_(session.options.quiet), title_(std::move(title)) {
   if (!on_interrupt_text.empty()) {
-    std::string note = "\nberth: interrupted; " + on_interrupt_text + "\n";
+    // On a terminal the spinner's line is cleared and replaced; elsewhere the note starts a line.
+    std::string note = std::string(terminal_ ? "\r\033[K" : "\n") + "berth: interrupted; " + on_interrupt_text + "\n";
     interrupt_note_size = std::min(note.size(), sizeof interrupt_note);
     std::memcpy(interrupt_note, note.data(), interrupt_note_size);
     ::signal(SIGINT, on_interrupt);
