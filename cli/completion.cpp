@@ -3,6 +3,7 @@
 #include "errors.hpp"
 #include "plugins.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <set>
@@ -104,24 +105,52 @@ void print_zsh(const std::map<std::string, std::vector<std::string>>& words, con
   print_bash(words, aliases);
 }
 
-void print_fish(const std::map<std::string, std::vector<std::string>>& words) {
-  std::cout << "# berth fish completion: berth completion fish | source\n";
-  for (const auto& [path, list] : words) {
-    if (path.find(' ') != std::string::npos) continue;  // fish: commands and one level below
+void print_fish(const std::map<std::string, std::vector<std::string>>& words, const std::map<std::string, std::string>& aliases) {
+  auto subcommands_of = [&](const std::string& path) {
     std::vector<std::string> subcommands;
-    for (const auto& word : list) {
+    for (const auto& word : words.at(path)) {
       if (word.rfind("--", 0) != 0) subcommands.push_back(word);
     }
-    std::string condition = path.empty() ? "__fish_use_subcommand" : "__fish_seen_subcommand_from " + path;
-    for (const auto& word : subcommands) std::cout << "complete -c berth -f -n '" << condition << "' -a '" << word << "'\n";
-    if (std::string kind = names_kind(path); !kind.empty()) {
-      std::cout << "complete -c berth -f -n '" << condition << "' -a '(berth __complete " << kind << " 2>/dev/null)'\n";
+    return subcommands;
+  };
+  // A command's words as typed: its name and its aliases (workspace ws, delete rm, ...).
+  auto spellings = [&](const std::string& path) {
+    std::string last = path.substr(path.rfind(' ') + 1);
+    for (const auto& [alias, name] : aliases) {
+      if (name == path) last += " " + alias.substr(alias.rfind(' ') + 1);
     }
-    for (const auto& sub : subcommands) {
-      if (std::string kind = names_kind(path + " " + sub); !kind.empty()) {
-        std::cout << "complete -c berth -f -n '" << condition << "; and __fish_seen_subcommand_from " << sub << "' -a '(berth __complete "
-                  << kind << " 2>/dev/null)'\n";
+    return last;
+  };
+  auto spellings_of_all = [&](const std::string& path, const std::vector<std::string>& subcommands) {
+    std::string all;
+    for (const auto& sub : subcommands) all += (all.empty() ? "" : " ") + spellings(path.empty() ? sub : path + " " + sub);
+    return all;
+  };
+  auto names = [](const std::string& condition, const std::string& kind) {
+    std::cout << "complete -c berth -f -n '" << condition << "' -a '(berth __complete " << kind << " 2>/dev/null)'\n";
+  };
+  std::cout << "# berth fish completion: berth completion fish | source\n";
+  const std::vector<std::string> top = subcommands_of("");
+  for (const auto& word : top) std::cout << "complete -c berth -f -n '__fish_use_subcommand' -a '" << word << "'\n";
+  for (const auto& command : top) {
+    const std::vector<std::string> subcommands = subcommands_of(command);
+    const std::string seen = "__fish_seen_subcommand_from " + spellings(command);
+    if (!subcommands.empty()) {
+      // A group's subcommands until one is given; then that one's names.
+      std::string condition = seen + "; and not __fish_seen_subcommand_from " + spellings_of_all(command, subcommands);
+      for (const auto& sub : subcommands) std::cout << "complete -c berth -f -n '" << condition << "' -a '" << sub << "'\n";
+      for (const auto& sub : subcommands) {
+        std::string kind = names_kind(command + " " + sub);
+        if (!kind.empty()) names(seen + "; and __fish_seen_subcommand_from " + spellings(command + " " + sub), kind);
       }
+    } else if (std::string kind = names_kind(command); !kind.empty()) {
+      // A shortcut such as stop, not a group's subcommand of that name (server stop).
+      std::string groups;
+      for (const auto& group : top) {
+        const auto subs = subcommands_of(group);
+        if (std::find(subs.begin(), subs.end(), command) != subs.end()) groups += " " + spellings(group);
+      }
+      names(seen + (groups.empty() ? "" : "; and not __fish_seen_subcommand_from" + groups), kind);
     }
   }
 }
@@ -186,7 +215,7 @@ void add_completion_command(Registry& registry) {
                           collect(*root, "", words, aliases);
                           if (*shell == "bash") print_bash(words, aliases);
                           if (*shell == "zsh") print_zsh(words, aliases);
-                          if (*shell == "fish") print_fish(words);
+                          if (*shell == "fish") print_fish(words, aliases);
                         });
                       }});
 }

@@ -430,6 +430,17 @@ TEST(Cli, CompletionOffersNamesFromTheServer) {
   EXPECT_EQ(complete("berth -o j", 2).out, "json\n");
   EXPECT_NE(complete("berth plugin disable ''", 3).out.find("prune\n"), std::string::npos);
   EXPECT_EQ(complete("berth exec alpha -- ''", 4).out, "\n") << "the command's own arguments are not berth's";
+  // fish, where installed: the same names, a group's subcommands only until one is given.
+  if (berth::test::run_program({"sh", "-c", "command -v fish"}).exit_code == 0) {
+    auto fish = [&](const std::string& line) {
+      return berth::test::run_program(
+          {"fish", "-c", "berth completion fish | source; complete -C '" + line + "' | string replace -r '\\t.*' '' | sort"}, options);
+    };
+    EXPECT_EQ(fish("berth stop ").out, "alpha\nbeta\n");
+    EXPECT_EQ(fish("berth ws rm ").out, "alpha\nbeta\n");
+    EXPECT_EQ(fish("berth target show ").out, "local\n");
+    EXPECT_EQ(fish("berth server ").out, "start\nstatus\nstop\n");
+  }
 
   berth::test::TempDir empty;
   options.env["BERTH_HOME"] = (empty.path() / "none").string();
