@@ -451,6 +451,18 @@ TEST(Cli, CompletionOffersNamesFromTheServer) {
   EXPECT_FALSE(fs::exists(empty.path() / "none" / "berth.sock")) << "completion started a server";
 }
 
+// A clone that fails says git's reason, not only its exit code, and how to free the name.
+TEST(Cli, AFailedCloneSaysWhyAndHowToFreeTheName) {
+  ServerHome server;
+  berth::test::TempDir scratch;
+  std::string missing = "file://" + (scratch.path() / "no-such-repository.git").string();
+  Result created = server.berth({"create", "c", "--repo", missing});
+  EXPECT_EQ(created.exit_code, 1);
+  EXPECT_NE(created.err.find("git clone of " + missing + " failed with exit code 128: '"), std::string::npos) << created.err;
+  EXPECT_NE(created.err.find("does not appear to be a git repository"), std::string::npos) << created.err;
+  EXPECT_NE(created.err.find("berth delete c"), std::string::npos) << created.err;
+}
+
 // A server that does not come up is explained by what it wrote this time, not by earlier tries.
 TEST(Cli, AServerThatDoesNotStartIsExplainedByItsOwnLines) {
   ServerHome server(ServerHome::Start::later);
