@@ -38,14 +38,27 @@ std::string command_key(const std::string& path) { return path.rfind("workspace 
 
 // Which names a command's arguments are (`berth __complete KIND`); "" for none.
 std::string names_kind(const std::string& path) {
-  static const std::map<std::string, std::string> kinds = {
-      {"info", "workspaces"},         {"start", "workspaces"},          {"stop", "workspaces"},
-      {"delete", "workspaces"},       {"exec", "workspaces"},           {"ssh", "workspaces"},
-      {"ssh-config", "workspaces"},   {"forward", "workspaces"},        {"logs", "workspaces"},
-      {"target show", "targets"},     {"target remove", "targets"},     {"target set-default", "targets"},
-      {"provider info", "providers"}, {"provider enable", "providers"}, {"provider disable", "providers"},
-      {"provider logs", "providers"}, {"plugin enable", "plugins"},     {"plugin disable", "plugins"},
-      {"profile use", "profiles"},    {"profile remove", "profiles"}};
+  static const std::map<std::string, std::string> kinds = {{"info", "workspaces"},
+                                                           {"start", "workspaces"},
+                                                           {"stop", "workspaces"},
+                                                           {"delete", "workspaces"},
+                                                           {"rebuild", "workspaces"},
+                                                           {"exec", "workspaces"},
+                                                           {"ssh", "workspaces"},
+                                                           {"ssh-config", "workspaces"},
+                                                           {"forward", "workspaces"},
+                                                           {"logs", "workspaces"},
+                                                           {"target show", "targets"},
+                                                           {"target remove", "targets"},
+                                                           {"target set-default", "targets"},
+                                                           {"provider info", "providers"},
+                                                           {"provider enable", "providers"},
+                                                           {"provider disable", "providers"},
+                                                           {"provider logs", "providers"},
+                                                           {"plugin enable", "plugins"},
+                                                           {"plugin disable", "plugins"},
+                                                           {"profile use", "profiles"},
+                                                           {"profile remove", "profiles"}};
   auto it = kinds.find(command_key(path));
   return it == kinds.end() ? "" : it->second;
 }
