@@ -533,8 +533,10 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     if (auto existing = workspaces_.find(request.name); existing != workspaces_.end()) {
       // A failed create leaves its record in error: say how to free the name.
       if (existing->second.state == WorkspaceState::error && existing->second.operation.empty()) {
-        throw conflict("workspace '" + request.name + "' already exists in state error (" + existing->second.last_error.substr(0, 300) +
-                       "); berth delete " + request.name + " frees the name");
+        // The error without its own "(next: ...)": the next step here is to free the name.
+        std::string error = existing->second.last_error.substr(0, existing->second.last_error.rfind(" (next: "));
+        throw conflict("workspace '" + request.name + "' already exists in state error (" + error.substr(0, 300) + "); berth delete " +
+                       request.name + " frees the name");
       }
       throw conflict("workspace '" + request.name + "' already exists (berth info " + request.name + ")");
     }

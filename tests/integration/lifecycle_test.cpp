@@ -302,6 +302,7 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   EXPECT_EQ(again_create.exit_code, 1);
   EXPECT_NE(again_create.err.find("already exists in state error"), std::string::npos) << again_create.err;
   EXPECT_NE(again_create.err.find("berth delete c frees the name"), std::string::npos) << again_create.err;
+  EXPECT_EQ(again_create.err.find("(next:"), std::string::npos) << "one next step, not two: " << again_create.err;
 
   // Several names at once, each reported; one that fails does not stop the others.
   Result stopped = server.berth({"stop", "b", "nosuch", "a"});
