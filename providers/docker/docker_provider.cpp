@@ -5,6 +5,7 @@
 #include "session.hpp"
 #include "exec_defaults.hpp"
 #include "local_command.hpp"
+#include "placement.hpp"
 #include "pool.hpp"
 #include "working_tree.hpp"
 
@@ -180,6 +181,7 @@ class DockerProvider : public berth::Provider {
             "Workspaces as containers on a Docker engine, local or remote, through the Engine API",
             {
                 {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH or tcp://HOST:PORT"},
+                {"hosts", T::string, false, "", {}, "Several engines, comma-separated, instead of host: each create goes to the one with the most free capacity"},
                 {"image", T::string, false, "debian:bookworm", {}, "Default image for workspaces (berth create --image overrides)"},
                 {"pull", T::enumeration, false, "missing", {"missing", "always", "never"}, "When to pull the image"},
                 {"workdir", T::string, false, "/workspaces/{name}", {}, "Folder in the container for the repository; {name} is the workspace"},
@@ -196,7 +198,9 @@ class DockerProvider : public berth::Provider {
   berth::TargetCheck check_target(const berth::StringMap& properties, const std::string& data_dir) override {
     parse_memory(property(properties, "memory"));
     parse_cpus(property(properties, "cpus"));
-    auto engine = engine_for(property(properties, "host"), kQuickDeadline);
+    auto addresses = docker::engine_addresses(properties);
+    if (addresses.size() > 1) return check_engines(properties, data_dir, addresses);
+    auto engine = engine_for(addresses.front(), kQuickDeadline);
     Reply reply = engine->get("/_ping");
     if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
     std::string message = "engine at " + engine->address() + " answers, API " + engine->api_version();
@@ -205,35 +209,80 @@ class DockerProvider : public berth::Provider {
         return {false, message + "; pool needs workdir FOLDER/{name} (its containers exist before their workspace's name), not '" +
                            property(properties, "workdir") + "'"};
       }
-      docker::PoolSpec spec = pool_spec_of(properties, data_dir);
+      docker::PoolSpec spec = pool_spec_of(properties, data_dir, engine->address());
       pool_.refill(spec);
       message += "; " + pool_.describe(spec);
     }
     return {true, message};
   }
 
+  // A target with several engines: each one's load, and the unreachable ones named (creates
+  // skip them); not ok while any is unreachable.
+  berth::TargetCheck check_engines(const berth::StringMap& properties, const std::string& data_dir, const std::vector<std::string>& addresses) {
+    auto loads = docker::engine_loads(addresses, [this](const std::string& address) { return engine_for(address, kQuickDeadline); });
+    std::string answering, unreachable;
+    for (const auto& load : loads) {
+      if (!load.reachable) {
+        unreachable += (unreachable.empty() ? "" : "; ") + load.address + " (" + load.problem + ")";
+        continue;
+      }
+      answering += (answering.empty() ? "" : ", ") + load.address + " (" + std::to_string(load.running) + " running)";
+      docker::PoolSpec spec = pool_spec_of(properties, data_dir, load.address);
+      if (spec.size > 0) {
+        pool_.refill(spec);
+        answering += " " + pool_.describe(spec);
+      }
+    }
+    if (unreachable.empty()) return {true, std::to_string(loads.size()) + " engines answer: " + answering};
+    return {false, "unreachable engine(s): " + unreachable + (answering.empty() ? "; no engine answers" : "; creates go to " + answering)};
+  }
+
   // The target is going: its warm pool's containers and volumes go with it.
   void release_target(const berth::StringMap& properties, const std::string& data_dir) override {
-    docker::PoolSpec spec = pool_spec_of(properties, data_dir);
-    if (spec.size > 0) pool_.drain(spec);
+    for (const auto& address : docker::engine_addresses(properties)) {
+      docker::PoolSpec spec = pool_spec_of(properties, data_dir, address);
+      if (spec.size > 0) pool_.drain(spec);
+    }
+  }
+
+  // Where a new workspace goes: the target's one engine, or of several the one with the most
+  // free capacity (a kept volume's engine first, while it answers); unreachable ones are
+  // skipped and said.
+  std::string place(berth::OperationContext& c, const std::optional<docker::KeptVolume>& kept) {
+    auto addresses = docker::engine_addresses(c.properties);
+    if (addresses.size() == 1) return addresses.front();
+    auto loads = docker::engine_loads(addresses, [this](const std::string& address) { return engine_for(address, kQuickDeadline); });
+    for (const auto& load : loads) {
+      if (!load.reachable) c.progress.line("engine " + load.address + " skipped: " + load.problem);
+      if (load.reachable && kept && load.address == kept->engine) return load.address;
+    }
+    std::string chosen = docker::choose_engine(loads);
+    for (const auto& load : loads) {
+      if (load.address == chosen) c.progress.line("placed on " + chosen + " (" + std::to_string(load.running) + " running containers)");
+    }
+    return chosen;
   }
 
   void create(berth::OperationContext& c) override {
     Limits limits = limits_of(c);  // refused before anything is made
-    auto engine = engine_for(property(c.properties, "host"), kWorkDeadline);
-    std::string volume = container_name(c);
+    std::string key = container_name(c);
+    auto kept = docker::kept_volume(c.data_dir, key);
+    auto engine = engine_for(place(c, kept), kWorkDeadline);
     // A volume of this name left by an interrupted create is ours and half filled: replaced.
     // One kept by `delete --keep-volume` holds the user's work: its tree is the checkout.
+    std::string volume = key;
     bool reuse = false;
-    switch (docker::volume_owner(*engine, volume, kIdentityLabel, identity(c.data_dir))) {
-      case docker::VolumeOwner::someone_else:
+    if (kept && (kept->engine.empty() || kept->engine == engine->address()) &&
+        docker::volume_owner(*engine, kept->volume, kIdentityLabel, identity(c.data_dir)) == docker::VolumeOwner::this_home) {
+      volume = kept->volume;
+      reuse = true;
+    }
+    if (!reuse) {
+      auto owner = docker::volume_owner(*engine, volume, kIdentityLabel, identity(c.data_dir));
+      if (owner == docker::VolumeOwner::someone_else) {
         throw failed("a volume named " + volume + " exists and is not this berth home's; remove or rename it");
-      case docker::VolumeOwner::this_home:
-        reuse = docker::was_kept(c.data_dir, volume);
-        if (!reuse) docker::remove_volume(*engine, volume);
-        break;
-      case docker::VolumeOwner::none:
-        break;
+      }
+      if (owner == docker::VolumeOwner::this_home) docker::remove_volume(*engine, volume);
     }
     // The repository is cloned first, on this machine: its devcontainer.json, if any, decides
     // the image and the container (providers/docker/devcontainer/).
@@ -249,13 +298,13 @@ class DockerProvider : public berth::Provider {
     }
     auto plan = docker::dc::load_plan(c, checkout.clone, workdir_of(c));
     if (!reuse && !plan && c.workspace.image.empty()) {
-      docker::PoolSpec spec = pool_spec_of(c.properties, c.data_dir);
+      docker::PoolSpec spec = pool_spec_of(c.properties, c.data_dir, engine->address());
       if (auto taken = pool_.take(spec)) {
         if (hand_out(c, *engine, *taken, spec, checkout)) return;
       }
     }
     make_container(c, *engine, checkout, volume, limits, /*copy_tree=*/!reuse, std::move(plan));
-    if (reuse) docker::note_kept(c.data_dir, volume, false);  // recorded on this workspace again
+    if (reuse) docker::forget_kept(c.data_dir, key);  // recorded on this workspace again
   }
 
   // The container again, from the definition as it is now in the working tree (a changed
@@ -450,8 +499,9 @@ class DockerProvider : public berth::Provider {
       return;
     }
     auto keep = c.workspace.options.find("keep_volume");
-    if ((keep != c.workspace.options.end() && keep->second == "true") || docker::was_kept(c.data_dir, volume)) {
-      docker::note_kept(c.data_dir, volume, true);
+    auto noted = docker::kept_volume(c.data_dir, container_name(c));
+    if ((keep != c.workspace.options.end() && keep->second == "true") || (noted && noted->volume == volume)) {
+      docker::note_kept(c.data_dir, container_name(c), {volume, engine.address()});
       c.progress.line("volume " + volume + " kept with the working tree: berth create " + c.workspace.name +
                       " --target " + c.workspace.target + " reuses it; docker volume rm " + volume + " removes it");
       return;
@@ -489,8 +539,8 @@ class DockerProvider : public berth::Provider {
     return body;
   }
 
-  docker::PoolSpec pool_spec_of(const berth::StringMap& properties, const std::string& data_dir) {
-    return docker::pool_spec(properties, identity(data_dir), data_dir);
+  docker::PoolSpec pool_spec_of(const berth::StringMap& properties, const std::string& data_dir, const std::string& address) {
+    return docker::pool_spec(properties, address, identity(data_dir), data_dir);
   }
 
   // A started container of the warm pool becomes the workspace: renamed, recorded, the

@@ -69,9 +69,9 @@ std::string pool_mount(const berth::StringMap& properties) {
   return folder.find('{') == std::string::npos ? folder : "";
 }
 
-PoolSpec pool_spec(const berth::StringMap& properties, const std::string& identity, const std::string& data_dir) {
+PoolSpec pool_spec(const berth::StringMap& properties, const std::string& address, const std::string& identity, const std::string& data_dir) {
   PoolSpec spec;
-  spec.address = value_of(properties, "host");
+  spec.address = address;
   spec.properties = properties;
   spec.identity = identity;
   spec.data_dir = data_dir;

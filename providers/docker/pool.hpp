@@ -39,7 +39,8 @@ struct PoolSpec {
 std::string pool_mount(const berth::StringMap& properties);
 
 // The pool of a target, or size 0 when it has none (or its workdir does not end in /{name}).
-PoolSpec pool_spec(const berth::StringMap& properties, const std::string& identity, const std::string& data_dir);
+// address: the engine (one of a target's `hosts`); each engine of a target has its own pool.
+PoolSpec pool_spec(const berth::StringMap& properties, const std::string& address, const std::string& identity, const std::string& data_dir);
 
 struct PoolContainer {
   std::string id;
