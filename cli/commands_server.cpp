@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "output.hpp"
 #include "home.hpp"
+#include "module_files.hpp"
 
 #include <unistd.h>
 #include "version.hpp"
@@ -86,8 +87,10 @@ void define_server(CLI::App& app, Invocation& run) {
 void define_version(CLI::App& app, Invocation& run) {
   app.footer("Examples:\n  berth version\n  berth --version\n  berth version -o json");
   app.callback([&run] {
-    Json json{{"version", BERTH_VERSION}, {"sdk_api", "1.0"}};
-    print_as(run.session, json, [] { std::cout << "berth " << BERTH_VERSION << " (SDK API 1.0)\n"; });
+    // The SDK version providers and plugins are built against (was a fixed "1.0").
+    std::string sdk = to_string(sdk_api_version);
+    Json json{{"version", BERTH_VERSION}, {"sdk_api", sdk}};
+    print_as(run.session, json, [&sdk] { std::cout << "berth " << BERTH_VERSION << " (SDK API " << sdk << ")\n"; });
   });
 }
 

@@ -1,5 +1,6 @@
 // The whole lifecycle through the real berth binary against a real berth serve.
 #include "test_support.hpp"
+#include "module_files.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -226,6 +227,7 @@ TEST(Cli, VersionHelpAndCompletion) {
   Result version = server.berth({"version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_NE(version.out.find("berth 0."), std::string::npos);
+  EXPECT_NE(version.out.find("(SDK API " + berth::to_string(berth::sdk_api_version) + ")"), std::string::npos) << "the SDK providers build against: " << version.out;
   Result help = server.berth({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   for (const char* word : {"workspace", "target", "provider", "server", "completion", "create", "exec"}) {
