@@ -127,10 +127,6 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.formatter(std::make_shared<HelpFormatter>());
-  app.footer(
-      "Examples:\n  berth create api --repo https://example.org/api.git\n  berth exec api -- make test\n"
-      "  berth ssh api\n  berth stop api && berth delete api\n  berth target add -f targets/local-docker.yaml\n"
-      "More: berth COMMAND --help; docs/ in the source tree.");
   auto& options = session.options;
   app.add_option("--home", options.home, "berth's home folder (env BERTH_HOME)")->envname("BERTH_HOME");
   app.add_option("--server", options.server, "Server address: unix:///PATH or http://HOST:PORT (env BERTH_SERVER)");
@@ -151,6 +147,12 @@ int run(int argc, char** argv) {
       sub->fallthrough();
       command.define(*sub, invocation);
     }
+    // Set after the commands are added: CLI11 copies a parent's footer into each subcommand
+    // made after it, and a command's help shows its own examples, not these.
+    app.footer(
+        "Examples:\n  berth create api --repo https://example.org/api.git\n  berth exec api -- make test\n"
+        "  berth ssh api\n  berth stop api && berth delete api\n  berth target add -f targets/local-docker.yaml\n"
+        "More: berth COMMAND --help; docs/ in the source tree.");
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
     return app.exit(help);

@@ -13,6 +13,10 @@ namespace berth::cli {
 namespace {
 
 void define_devcontainer(CLI::App& app, Invocation& run) {
+  app.footer(
+      "Examples:\n"
+      "  berth devcontainer read .\n"
+      "  berth devcontainer read ~/src/api --devcontainer .devcontainer/python/devcontainer.json");
   app.require_subcommand(1);
   auto folder = std::make_shared<std::string>();
   auto config = std::make_shared<std::string>();

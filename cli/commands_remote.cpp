@@ -13,6 +13,12 @@ namespace berth::cli {
 namespace {
 
 void define_apikey(CLI::App& app, Invocation& run) {
+  app.footer(
+      "Examples:\n"
+      "  berth server start --listen 127.0.0.1:7420\n"
+      "  berth apikey create laptop           printed once; berth keeps only its hash\n"
+      "  berth --server http://HOST:7420 --api-key KEY list\n"
+      "  berth apikey revoke laptop");
   app.require_subcommand(1);
   auto name = std::make_shared<std::string>();
   auto admin = std::make_shared<bool>(false);
@@ -54,6 +60,12 @@ void define_apikey(CLI::App& app, Invocation& run) {
 }
 
 void define_profile(CLI::App& app, Invocation& run) {
+  app.footer(
+      "Examples:\n"
+      "  berth profile add build-box --server http://build-box:7420 --api-key KEY\n"
+      "  berth profile use build-box          every command now talks to it\n"
+      "  berth profile use local              back to this home's own server\n"
+      "  berth profile list");
   app.require_subcommand(1);
   auto name = std::make_shared<std::string>();
   auto server = std::make_shared<std::string>();

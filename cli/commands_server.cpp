@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "output.hpp"
 #include "home.hpp"
+#include "module_files.hpp"
 
 #include <unistd.h>
 #include "version.hpp"
@@ -16,6 +17,10 @@ namespace berth::cli {
 namespace {
 
 void define_serve(CLI::App& app, Invocation& run) {
+  app.footer(
+      "Examples:\n"
+      "  berth serve                          until Ctrl-C; logs on the terminal\n"
+      "  berth serve --listen 0.0.0.0:7420    TCP too (clients need a key: berth apikey create NAME)");
   auto listen = std::make_shared<std::string>();
   app.add_option("--listen", *listen, "Also listen on TCP HOST:PORT (every request then needs an API key)");
   app.callback([&run, listen] {
@@ -35,6 +40,13 @@ void define_serve(CLI::App& app, Invocation& run) {
 }
 
 void define_server(CLI::App& app, Invocation& run) {
+  // Set first: start, stop and status inherit it.
+  app.footer(
+      "Examples:\n"
+      "  berth server start\n"
+      "  berth server start --listen 127.0.0.1:7420\n"
+      "  berth server status -o json\n"
+      "  berth server stop                    running operations finish first");
   app.require_subcommand(1);
   auto listen = std::make_shared<std::string>();
   auto* start = app.add_subcommand("start", "Start the server in the background (pid file, log file)");
@@ -73,9 +85,12 @@ void define_server(CLI::App& app, Invocation& run) {
 }
 
 void define_version(CLI::App& app, Invocation& run) {
+  app.footer("Examples:\n  berth version\n  berth --version\n  berth version -o json");
   app.callback([&run] {
-    Json json{{"version", BERTH_VERSION}, {"sdk_api", "1.0"}};
-    print_as(run.session, json, [] { std::cout << "berth " << BERTH_VERSION << " (SDK API 1.0)\n"; });
+    // The SDK version providers and plugins are built against (was a fixed "1.0").
+    std::string sdk = to_string(sdk_api_version);
+    Json json{{"version", BERTH_VERSION}, {"sdk_api", sdk}};
+    print_as(run.session, json, [&sdk] { std::cout << "berth " << BERTH_VERSION << " (SDK API " << sdk << ")\n"; });
   });
 }
 

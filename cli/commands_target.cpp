@@ -20,6 +20,13 @@ void show_target(Session& session, const Target& t) {
 }
 
 void define_target(CLI::App& app, Invocation& run) {
+  // Set first: the subcommands made below inherit it.
+  app.footer(
+      "Examples:\n"
+      "  berth target add -f targets/local-docker.yaml\n"
+      "  berth target list\n"
+      "  berth target set-default local-docker\n"
+      "  berth target remove old --force      even while workspaces use it");
   app.require_subcommand(1);
 
   auto file = std::make_shared<std::string>();
@@ -109,6 +116,12 @@ void print_manifest(const ProviderStatus& p) {
 }
 
 void define_provider(CLI::App& app, Invocation& run) {
+  app.footer(
+      "Examples:\n"
+      "  berth provider list\n"
+      "  berth provider info docker           the properties its targets take\n"
+      "  berth provider logs docker\n"
+      "  berth provider enable docker         after fixing what quarantined it");
   app.require_subcommand(1);
   auto* list = app.add_subcommand("list", "List providers: loaded or broken, built-in or drop-in");
   list->alias("ls");

@@ -45,19 +45,26 @@ Row workspace_row(const Workspace& w) {
 
 void show_workspace(Session& session, const Workspace& w) {
   print_as(session, Json(w), [&] {
+    // On a terminal, the time and how long ago: "2026-05-01T10:00:00Z (3 minutes ago)".
+    auto with_age = [](const std::string& time) {
+      std::string age = when(time);
+      return age == time ? time : time + " (" + age + ")";
+    };
     std::vector<Row> rows{{"name", w.name},
                           {"state", to_string(w.state) + (w.operation.empty() ? "" : " (" + w.operation + " in progress)")},
                           {"target", w.target},
                           {"provider", w.provider},
                           {"repository", w.repository.empty() ? "-" : w.repository},
                           {"image", w.image.empty() ? "-" : w.image},
-                          {"created", w.created_at},
-                          {"updated", w.updated_at}};
+                          {"created", with_age(w.created_at)},
+                          {"updated", with_age(w.updated_at)}};
     for (const auto& [key, value] : w.labels) rows.push_back({"label." + key, value});
     for (const auto& [key, value] : w.env) rows.push_back({"env." + key, value});
     for (const auto& [key, value] : w.provider_data) rows.push_back({"provider." + key, value});
     if (!w.last_error.empty()) rows.push_back({"error", w.last_error});
-    for (const auto& row : rows) std::cout << row[0] << ":" << std::string(13 - std::min<size_t>(12, row[0].size()), ' ') << row[1] << '\n';
+    size_t key_width = 0;
+    for (const auto& row : rows) key_width = std::max(key_width, row[0].size());
+    for (const auto& row : rows) std::cout << row[0] << ":" << std::string(key_width - row[0].size() + 2, ' ') << row[1] << '\n';
   });
 }
 
@@ -71,7 +78,11 @@ std::string resolve_repository(const std::string& repository) {
 }
 
 void define_create(CLI::App& app, Invocation& run) {
-  app.footer("Examples:\n  berth create api --repo https://example.org/api.git\n  berth create api --target local-docker --env DEBUG=1 --detach\n  berth logs -f api                  follow a create started with --detach");
+  app.footer(
+      "Examples:\n"
+      "  berth create api --repo https://example.org/api.git\n"
+      "  berth create api --target local-docker --env DEBUG=1 --detach\n"
+      "  berth logs -f api                  follow a create started with --detach");
   auto request = std::make_shared<WorkspaceRequest>();
   auto env = std::make_shared<std::vector<std::string>>();
   auto labels = std::make_shared<std::vector<std::string>>();
@@ -159,11 +170,13 @@ void define_list(CLI::App& app, Invocation& run) {
     for (const auto& w : workspaces) {
       if (keep(w)) rows.push_back(workspace_row(w));
     }
-    print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows, 3, run.session.colour());
+    print_table({"NAME", "TARGET", "PROVIDER", "STATE", "REPOSITORY", "CREATED"}, rows,
+                TableOptions{.state_column = 3, .colour = run.session.colour(), .droppable = {2}});
   });
 }
 
 void define_info(CLI::App& app, Invocation& run) {
+  app.footer("Examples:\n  berth info api\n  berth info api -o json | jq .provider_data");
   auto name = std::make_shared<std::string>();
   app.add_option("name", *name, "Workspace name")->required();
   app.callback([&run, name] {
@@ -189,6 +202,9 @@ void for_each_name(Invocation& run, const std::vector<std::string>& names, const
 }
 
 void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
+  app.footer(which == Lifecycle::start
+                 ? "Examples:\n  berth start api\n  berth start api web --detach\n  berth -q list --state stopped | xargs berth start"
+                 : "Examples:\n  berth stop api\n  berth stop api web db\n  berth -q list --label team=web | xargs berth stop");
   auto names = std::make_shared<std::vector<std::string>>();
   auto detach = std::make_shared<bool>(false);
   app.add_option("names", *names, "Workspace names (one or more)")->required();
@@ -272,7 +288,9 @@ class ConsoleOutput : public OutputSink {
 };
 
 void define_exec(CLI::App& app, Invocation& run) {
-  app.footer("Examples:\n  berth exec api -- make test\n  echo data | berth exec -i api -- wc -c\n  berth exec -it api -- top");
+  app.footer(
+      "Examples:\n  berth exec api -- make test\n  echo data | berth exec -i api -- wc -c\n  berth exec -it api -- top\n"
+      "The command's exit code is berth exec's own. Ctrl-C is passed on to the command.");
   auto name = std::make_shared<std::string>();
   auto request = std::make_shared<ExecRequest>();
   auto env = std::make_shared<std::vector<std::string>>();
@@ -285,7 +303,6 @@ void define_exec(CLI::App& app, Invocation& run) {
   app.add_option("-u,--user", request->user, "User to run as (providers that support it)");
   app.add_flag("-i,--stdin", *with_stdin, "Stream this process's standard input to the command (any size, binary as is)");
   app.add_flag("-t,--tty", *with_tty, "Give the command a terminal (with -i: an interactive program, e.g. top)");
-  app.footer("The command's exit code is berth exec's own. Ctrl-C is passed on to the command.");
   app.callback([&run, name, request, env, with_stdin, with_tty] {
     require_name_argument("workspace", *name);
     request->env = parse_env(*env);
@@ -299,6 +316,9 @@ void define_exec(CLI::App& app, Invocation& run) {
 }
 
 void define_logs(CLI::App& app, Invocation& run) {
+  app.footer(
+      "Examples:\n  berth logs api\n  berth logs -f api                    follow the running operation; exit 1 if it fails\n"
+      "  berth create api --detach && berth logs -f api");
   auto name = std::make_shared<std::string>();
   auto follow = std::make_shared<bool>(false);
   app.add_option("name", *name, "Workspace name")->required();
@@ -357,6 +377,9 @@ void add_workspace_commands(Registry& registry) {
   registry.push_back({"workspace", "Manage workspaces (create, list, info, start, stop, delete, exec, ssh, logs)",
                       "Workspaces", [](CLI::App& app, Invocation& run) {
                         app.alias("ws");
+                        app.footer(
+                            "Examples:\n  berth workspace create api --repo https://example.org/api.git\n  berth ws ls\n"
+                            "Each command is also a shortcut: berth create, berth list, ... (berth --help)");
                         app.require_subcommand(1);
                         for (const auto& command : kWorkspaceCommands) {
                           command.define(*app.add_subcommand(command.name, command.summary), run);

@@ -34,10 +34,14 @@ bool alive(int pid) {
   return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
 }
 
-std::string log_tail(const fs::path& path) {
+// The end of what the log gained past offset from (this start's lines, not an earlier one's).
+std::string log_tail(const fs::path& path, size_t from) {
   auto text = read_file(path).value_or("");
-  size_t start = text.size() > 800 ? text.size() - 800 : 0;
-  return text.substr(start);
+  if (from > text.size()) from = 0;  // the log was replaced meanwhile
+  size_t start = std::max(from, text.size() > 800 ? text.size() - 800 : size_t{0});
+  text = text.substr(start);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text.empty() ? "(nothing)" : text;
 }
 
 template <class Condition>
@@ -66,6 +70,7 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
   home.create_folders();
   fs::path self = fs::read_symlink("/proc/self/exe");
   std::string home_arg = home.data_dir == home.config_dir ? home.data_dir.string() : "";
+  const size_t log_size_before = read_file(home.server_log_path()).value_or("").size();
   pid_t pid = ::fork();
   if (pid < 0) throw unavailable("cannot start the server: fork failed");
   if (pid == 0) {
@@ -99,8 +104,8 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
       },
       deadline);
   if (!up || !client.healthy()) {
-    throw unavailable("the server did not come up; its log " + home.server_log_path().string() + " ends with:\n" +
-                      log_tail(home.server_log_path()));
+    throw unavailable("the server did not come up; it wrote to " + home.server_log_path().string() + ":\n" +
+                      log_tail(home.server_log_path(), log_size_before));
   }
   return pid;
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -13,22 +14,71 @@
 namespace berth::cli {
 
 namespace {
-// The terminal's width when standard output is one; 0 otherwise (a pipe gets whole lines).
+// The terminal's width when standard output is one: COLUMNS when it is a positive number (as
+// ls and ps read it), else the window's; 0 when output is not a terminal (a pipe gets whole
+// lines) or no width is known.
 size_t terminal_columns() {
+  if (::isatty(1) != 1) return 0;
+  if (const char* columns = std::getenv("COLUMNS"); columns && *columns) {
+    char* end = nullptr;
+    long value = std::strtol(columns, &end, 10);
+    if (*end == '\0' && value > 0) return static_cast<size_t>(value);
+  }
   winsize size{};
-  if (::isatty(1) != 1 || ::ioctl(1, TIOCGWINSZ, &size) != 0) return 0;
+  if (::ioctl(1, TIOCGWINSZ, &size) != 0) return 0;
   return size.ws_col;
+}
+
+// A cell cut to width with '~' where text was left out. A path or URL keeps its end (the
+// repository's name), anything else its start.
+std::string cut(const std::string& cell, size_t width) {
+  if (cell.size() <= width) return cell;
+  if (width == 0) return "";
+  if (cell.find('/') != std::string::npos) return "~" + cell.substr(cell.size() - (width - 1));
+  return cell.substr(0, width - 1) + "~";
 }
 }  // namespace
 
-void print_table(const Row& headings, const std::vector<Row>& rows, int state_column, bool colour) {
-  std::vector<size_t> widths(headings.size());
-  for (size_t i = 0; i < headings.size(); ++i) widths[i] = headings[i].size();
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+void print_table(const Row& all_headings, const std::vector<Row>& all_rows, const TableOptions& options) {
+  std::vector<size_t> all_widths(all_headings.size());
+  for (size_t i = 0; i < all_headings.size(); ++i) all_widths[i] = all_headings[i].size();
+  for (const auto& row : all_rows) {
+    for (size_t i = 0; i < row.size() && i < all_widths.size(); ++i) all_widths[i] = std::max(all_widths[i], row[i].size());
   }
-  // On a terminal narrower than the table, the widest columns give way (cells cut with '~').
-  if (size_t columns = terminal_columns(); columns > 0) {
+  const size_t columns = terminal_columns();
+  auto width_of = [&](const std::vector<bool>& shown) {
+    size_t sum = 0, count = 0;
+    for (size_t i = 0; i < all_widths.size(); ++i) {
+      if (shown[i]) sum += all_widths[i], ++count;
+    }
+    return sum + (count > 0 ? 2 * (count - 1) : 0);
+  };
+  // On a terminal narrower than the table, the droppable columns go first.
+  std::vector<bool> shown(all_headings.size(), true);
+  for (size_t drop : options.droppable) {
+    if (columns == 0 || width_of(shown) <= columns) break;
+    if (drop < shown.size()) shown[drop] = false;
+  }
+  Row headings;
+  std::vector<size_t> widths;
+  int state_column = -1;
+  for (size_t i = 0; i < all_headings.size(); ++i) {
+    if (!shown[i]) continue;
+    if (static_cast<int>(i) == options.state_column) state_column = static_cast<int>(headings.size());
+    headings.push_back(all_headings[i]);
+    widths.push_back(all_widths[i]);
+  }
+  std::vector<Row> rows;
+  rows.reserve(all_rows.size());
+  for (const auto& all_row : all_rows) {
+    Row& row = rows.emplace_back();
+    for (size_t i = 0; i < all_row.size() && i < shown.size(); ++i) {
+      if (shown[i]) row.push_back(all_row[i]);
+    }
+  }
+  const bool colour = options.colour;
+  // Then the widest columns give way (cells cut with '~').
+  if (columns > 0) {
     constexpr size_t kNarrowest = 8;
     auto total = [&] {
       size_t sum = 2 * (widths.size() - 1);
@@ -53,7 +103,7 @@ void print_table(const Row& headings, const std::vector<Row>& rows, int state_co
     std::string line;
     for (size_t i = 0; i < headings.size(); ++i) {
       std::string cell = i < row.size() ? row[i] : "";
-      if (cell.size() > widths[i]) cell = cell.substr(0, widths[i] - 1) + "~";
+      cell = cut(cell, widths[i]);
       size_t width = cell.size();
       line += colour && !heading && static_cast<int>(i) == state_column ? paint(cell) : cell;
       if (i + 1 < headings.size()) line += std::string(widths[i] - width + 2, ' ');
@@ -68,7 +118,7 @@ void print_table(const Row& headings, const std::vector<Row>& rows, int state_co
 }
 
 std::string when(const std::string& rfc3339) {
-  if (terminal_columns() == 0) return rfc3339;
+  if (::isatty(1) != 1) return rfc3339;
   std::tm parts{};
   if (::strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &parts) == nullptr) return rfc3339;
   long long seconds = static_cast<long long>(std::time(nullptr) - ::timegm(&parts));
@@ -106,7 +156,8 @@ void on_interrupt(int) {
 Progress::Progress(Session& session, std::string title, const std::string& on_interrupt_text)
     : terminal_(::isatty(2) == 1), quiet_(session.options.quiet), title_(std::move(title)) {
   if (!on_interrupt_text.empty()) {
-    std::string note = "\nberth: interrupted; " + on_interrupt_text + "\n";
+    // On a terminal the spinner's line is cleared and replaced; elsewhere the note starts a line.
+    std::string note = std::string(terminal_ ? "\r\033[K" : "\n") + "berth: interrupted; " + on_interrupt_text + "\n";
     interrupt_note_size = std::min(note.size(), sizeof interrupt_note);
     std::memcpy(interrupt_note, note.data(), interrupt_note_size);
     ::signal(SIGINT, on_interrupt);

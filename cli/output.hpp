@@ -18,9 +18,18 @@ using Row = std::vector<std::string>;
 // An RFC 3339 time as "3 minutes ago" on a terminal; as it is anywhere else.
 std::string when(const std::string& rfc3339);
 
-// With a state_column and colour (a terminal, no NO_COLOR), that column's workspace states are
-// coloured: started green, error red, an operation in progress yellow, stopped dim.
-void print_table(const Row& headings, const std::vector<Row>& rows, int state_column = -1, bool colour = false);
+struct TableOptions {
+  // With a state_column and colour (a terminal, no NO_COLOR), that column's workspace states
+  // are coloured: started green, error red, an operation in progress yellow, stopped dim.
+  int state_column = -1;
+  bool colour = false;
+  // Columns left out, in this order, while the table is wider than the terminal, before any
+  // cell is cut: what can be looked up elsewhere (a workspace's provider is its target's).
+  std::vector<size_t> droppable;
+};
+// Aligned columns; on a terminal the table fits its width (columns dropped, then the widest
+// cut with '~'), on a pipe every line is whole.
+void print_table(const Row& headings, const std::vector<Row>& rows, const TableOptions& options = {});
 // Prints json as JSON or YAML per the session's format; table_printer is used for tables.
 template <class TablePrinter>
 void print_as(Session& session, const Json& json, TablePrinter table_printer);

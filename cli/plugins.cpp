@@ -131,6 +131,11 @@ std::string arguments_footer(const PluginCommandSpec& command, const PluginEntry
 }
 
 void define_plugin_management(CLI::App& app, Invocation& run, const std::shared_ptr<const std::vector<PluginEntry>>& plugins) {
+  app.footer(
+      "Examples:\n"
+      "  berth plugin list\n"
+      "  berth plugin disable prune           its commands disappear from berth\n"
+      "  berth plugin enable prune");
   app.require_subcommand(1);
   auto* list = app.add_subcommand("list", "List every plugin and provider: kind, version, location, status");
   list->alias("ls");

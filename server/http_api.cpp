@@ -201,8 +201,10 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_json(response, 200, Json(service.target(request.matches[1])));
   }));
   server.Delete(R"(/v1/targets/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    service.remove_target(request.matches[1], flag(request, "force"));
-    send_json(response, 200, Json{{"deleted", std::string(request.matches[1])}});
+    std::string warning = service.remove_target(request.matches[1], flag(request, "force"));
+    Json body{{"deleted", std::string(request.matches[1])}};
+    if (!warning.empty()) body["warning"] = warning;
+    send_json(response, 200, body);
   }));
   server.Post(R"(/v1/targets/([^/]+)/default)", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_json(response, 200, Json(service.set_default_target(request.matches[1])));

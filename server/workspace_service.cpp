@@ -373,10 +373,13 @@ Target WorkspaceService::add_target(TargetDocument document) {
   return masked(target);
 }
 
-void WorkspaceService::remove_target(const std::string& name, bool force) {
+std::string WorkspaceService::remove_target(const std::string& name, bool force) {
   require_valid_name("target", name);
+  Target removed;
+  {
   std::lock_guard lock(mutex_);
   if (!targets_.count(name)) throw not_found("target '" + name + "' does not exist (berth target list)");
+  removed = targets_[name];
   std::vector<std::string> users;
   for (const auto& [workspace_name, workspace] : workspaces_) {
     if (workspace.target == name) users.push_back(workspace_name);
@@ -395,6 +398,20 @@ void WorkspaceService::remove_target(const std::string& name, bool force) {
     default_target_.clear();
     write_file_atomically(home_.settings_path(), json_to_yaml(Json{{"initialized", "true"}, {"default_target", ""}}));
   }
+  }
+  // Its provider lets go of what it kept for the target (a warm pool), with a deadline.
+  try {
+    ProviderCall call;
+    call.method = "release_target";
+    call.properties = &removed.properties;
+    call.data_dir = provider_data_dir(removed.provider);
+    call.timeout = std::chrono::seconds(kCheckTimeoutSeconds * 2);
+    call.timeout_source = "target remove's deadline";
+    providers_.process(removed.provider).call(call);
+  } catch (const std::exception& error) {
+    return std::string("provider '") + removed.provider + "' could not release what it kept for the target: " + error.what();
+  }
+  return "";
 }
 
 Target WorkspaceService::set_default_target(const std::string& name) {
@@ -516,8 +533,10 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     if (auto existing = workspaces_.find(request.name); existing != workspaces_.end()) {
       // A failed create leaves its record in error: say how to free the name.
       if (existing->second.state == WorkspaceState::error && existing->second.operation.empty()) {
-        throw conflict("workspace '" + request.name + "' already exists in state error (" + existing->second.last_error.substr(0, 300) +
-                       "); berth delete " + request.name + " frees the name");
+        // The error without its own "(next: ...)": the next step here is to free the name.
+        std::string error = existing->second.last_error.substr(0, existing->second.last_error.rfind(" (next: "));
+        throw conflict("workspace '" + request.name + "' already exists in state error (" + error.substr(0, 300) + "); berth delete " +
+                       request.name + " frees the name");
       }
       throw conflict("workspace '" + request.name + "' already exists (berth info " + request.name + ")");
     }

@@ -36,7 +36,9 @@ class WorkspaceService {
   std::vector<Target> targets() const;
   Target target(const std::string& name) const;
   Target add_target(TargetDocument document);
-  void remove_target(const std::string& name, bool force);
+  // Returns a warning when the provider could not release what it kept for the target (its
+  // warm pool); the target is removed either way.
+  std::string remove_target(const std::string& name, bool force);
   Target set_default_target(const std::string& name);
   TargetCheck check_target(const std::string& name);
 

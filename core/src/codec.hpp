@@ -1,5 +1,6 @@
 #pragma once
-// The one schema of every record: JSON for the API, the same shape as YAML on disk.
+// The one schema of every record: JSON for the API, the same shape as YAML on disk. Declared
+// here, defined one file per thing encoded (named beside each group below).
 #include <berth/api.hpp>
 #include <berth/provider.hpp>
 #include <berth/types.hpp>
@@ -12,19 +13,23 @@ namespace berth {
 
 using Json = nlohmann::json;
 
+// workspace_json.cpp
 void to_json(Json& json, const Workspace& workspace);
 void from_json(const Json& json, Workspace& workspace);
+WorkspaceState parse_workspace_state(const std::string& text);
+bool is_transitional(WorkspaceState state);
+
+// target_json.cpp
 void to_json(Json& json, const Target& target);
 void from_json(const Json& json, Target& target);
+
+// provider_json.cpp
 void to_json(Json& json, const PropertySpec& spec);
 void from_json(const Json& json, PropertySpec& spec);
 void to_json(Json& json, const ProviderInfo& info);
 void from_json(const Json& json, ProviderInfo& info);
 void to_json(Json& json, const ProviderStatus& status);
 void from_json(const Json& json, ProviderStatus& status);
-
-WorkspaceState parse_workspace_state(const std::string& text);
-bool is_transitional(WorkspaceState state);
 PropertyType parse_property_type(const std::string& text);
 
 // The fields of a workspace, in their order on the wire: the one table every workspace codec
@@ -53,8 +58,9 @@ inline const WorkspaceField kWorkspaceFieldTable[] = {
     {"labels", WorkspaceField::Kind::map, nullptr, &Workspace::labels},
 };
 inline constexpr unsigned kWorkspaceFieldCount = sizeof kWorkspaceFieldTable / sizeof kWorkspaceFieldTable[0];
-// The table's entry of that name; nullptr for none.
+// The table's entry of that name; nullptr for none (workspace_json.cpp).
 const WorkspaceField* find_workspace_field(std::string_view name);
+// workspace_list_json.cpp
 // Appends the workspace as a JSON object with the fields whose bit is set in mask (bit i is
 // kWorkspaceFieldTable[i]); written directly, without building a document.
 void append_workspace_json(std::string& out, const Workspace& workspace, unsigned mask);
@@ -63,6 +69,7 @@ inline constexpr unsigned kAllWorkspaceFields = (1u << kWorkspaceFieldCount) - 1
 // Reads a JSON array of workspaces straight into records (SAX, no document).
 std::vector<Workspace> parse_workspace_list(const std::string& json_text);
 
+// request_json.cpp
 // The body of POST /v1/workspaces: {name, target, repository, image, env, options}. Throws invalid
 // naming the field for anything else.
 WorkspaceRequest parse_create_request(const std::string& body);
@@ -78,7 +85,7 @@ Json parse_request_object(const std::string& body);
 std::string request_string(const Json& body, const char* key);
 StringMap request_map(const Json& body, const char* key);
 
-// The offset of the first byte that is not valid UTF-8, or npos.
+// utf8.cpp: the offset of the first byte that is not valid UTF-8, or npos.
 size_t first_invalid_utf8(std::string_view text);
 
 // Limits on YAML a user or a file hands us: size, nesting depth and total nodes (aliases
@@ -89,12 +96,12 @@ struct YamlLimits {
   size_t max_nodes = 100000;
 };
 
-// YAML text to JSON, scalars as strings. Throws invalid naming source and line on bad YAML.
+// yaml_reader.cpp: YAML text to JSON, scalars as strings. Throws invalid naming source and line on bad YAML.
 Json yaml_to_json(const std::string& text, const std::string& source, const YamlLimits& limits = {});
 // JSON to YAML that reads back exactly, in the shape parse_canonical_yaml reads (yaml_writer.cpp).
 std::string json_to_yaml(const Json& json);
 
-// Records as stored on disk.
+// record_yaml.cpp: records as stored on disk.
 std::string workspace_to_yaml(const Workspace& workspace);
 Workspace workspace_from_yaml(const std::string& text, const std::string& source);
 std::string target_to_yaml(const Target& target);

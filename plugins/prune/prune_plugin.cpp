@@ -39,6 +39,7 @@ class Prune : public berth::Plugin {
  public:
   int run(berth::Context& context, const std::string&, const std::vector<std::string>& args) override {
     long long older_than = 7LL * 86400;
+    std::string older_than_text = "7d";  // as the user wrote it, for messages
     bool dry_run = false;
     bool yes = false;
     for (size_t i = 0; i < args.size(); ++i) {
@@ -48,10 +49,12 @@ class Prune : public berth::Plugin {
       } else if (arg == "--yes" || arg == "-y") {
         yes = true;
       } else if (arg == "--older-than" && i + 1 < args.size()) {
-        older_than = duration_or_usage(context, args[++i]);
+        older_than_text = args[++i];
+        older_than = duration_or_usage(context, older_than_text);
         if (older_than < 0) return 2;
       } else if (arg.rfind("--older-than=", 0) == 0) {
-        older_than = duration_or_usage(context, arg.substr(13));
+        older_than_text = arg.substr(13);
+        older_than = duration_or_usage(context, older_than_text);
         if (older_than < 0) return 2;
       } else {
         context.err() << "berth prune: unknown argument '" << arg << "' (see berth prune --help)\n";
@@ -66,7 +69,7 @@ class Prune : public berth::Plugin {
       if (idle && age >= older_than) doomed.push_back(w);
     }
     if (doomed.empty()) {
-      context.out() << "nothing to prune: no stopped or errored workspace is older than " << older_than << " s\n";
+      context.out() << "nothing to prune: no stopped or errored workspace is older than " << older_than_text << "\n";
       return 0;
     }
     std::string names;

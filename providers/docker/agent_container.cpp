@@ -115,6 +115,11 @@ void write_binary(const fs::path& folder) {
 
 Placement shape_container(Engine& engine, const berth::OperationContext& c, Json& body, const std::string& image,
                           const std::string& container_name) {
+  return shape_container(engine, c.properties, c.data_dir, body, image, container_name);
+}
+
+Placement shape_container(Engine& engine, const berth::StringMap& properties, const std::string& data_dir, Json& body,
+                          const std::string& image, const std::string& container_name) {
   std::vector<std::string> entrypoint = strings_of(body.value("Entrypoint", Json()));
   std::vector<std::string> command = strings_of(body.value("Cmd", Json()));
   bool keep_image_command = !body.contains("Entrypoint") && !body.contains("Cmd");
@@ -135,8 +140,8 @@ Placement shape_container(Engine& engine, const berth::OperationContext& c, Json
 
   Placement placement;
   std::string address = engine.address();
-  fs::path folder = fs::path(c.data_dir) / "agents" / container_name;
-  if (value_of(c.properties, "exec_via") == "engine") {
+  fs::path folder = fs::path(data_dir) / "agents" / container_name;
+  if (value_of(properties, "exec_via") == "engine") {
     placement.reason = "the target's exec_via is engine";
   } else if (address.rfind("unix://", 0) != 0) {
     placement.reason = "the engine at " + address + " is not on this machine, so the agent's socket is not either";
@@ -224,6 +229,36 @@ void prepare_start(const berth::StringMap& provider_data) {
   fs::create_directories(folder, error);
   ::chmod(folder.c_str(), 0700);
   write_binary(folder);
+}
+
+void prepare_pool_container(Engine& engine, const std::string& container_id, const std::string& data_dir, const std::string& name) {
+  fs::path folder = fs::path(data_dir) / "agents" / name;
+  Placement placement;
+  std::error_code error;
+  if (fs::is_directory(folder, error)) placement.socket_folder = folder.string();
+  placement.binary_in_folder = fs::exists(folder / kBinaryName, error);
+  berth::StringMap unused;
+  install(engine, container_id, placement, unused);
+}
+
+void adopt_pool_container(const std::string& data_dir, const std::string& name, berth::StringMap& provider_data) {
+  fs::path folder = fs::path(data_dir) / "agents" / name;
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) return;  // a pool container made before the agent, or on a remote engine
+  provider_data["agent_socket_folder"] = folder.string();
+  provider_data["agent"] = fs::exists(folder / kBinaryName, error) ? kBoundAgentPath : wire::kAgentPath;
+  bool answers = connect_folder(folder.string()).has_value();
+  provider_data["exec_via"] = answers ? "agent" : "engine";
+  if (std::string address = value_of(provider_data, "docker_host"); answers && !address.empty()) {
+    std::lock_guard lock(shared_mutex);
+    engines_sharing_files.insert(address);
+  }
+}
+
+void forget_folder(const std::string& data_dir, const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") return;
+  std::error_code ignored;
+  fs::remove_all(fs::path(data_dir) / "agents" / name, ignored);
 }
 
 void forget(const berth::StringMap& provider_data, const std::string& data_dir) {

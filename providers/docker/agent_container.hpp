@@ -33,6 +33,9 @@ struct Placement {
 // (a unix:// address) and the target's exec_via is not "engine".
 Placement shape_container(Engine& engine, const berth::OperationContext& c, Json& body, const std::string& image,
                           const std::string& container_name);
+// The same from a target's properties and the provider's data folder (a warm pool's container).
+Placement shape_container(Engine& engine, const berth::StringMap& properties, const std::string& data_dir, Json& body,
+                          const std::string& image, const std::string& container_name);
 
 // Puts the agent binary at /.berth/agent in the created (not yet started) container (unless
 // it is in the bound folder already) and records what was placed: provider_data "agent" (its
@@ -46,6 +49,14 @@ void prepare_start(const berth::StringMap& provider_data);
 // After the container started: waits (up to a second) for the agent to answer on its socket
 // and records provider_data "exec_via": "agent", or "engine" (with the reason in the log).
 void await_agent(berth::StringMap& provider_data, berth::ProgressSink& progress);
+
+// A warm pool's container (providers/docker/pool.hpp): shaped as above with its pool name;
+// between its create and its start the agent goes in as install would; at its hand-out the
+// workspace's record gets what install and await_agent record. `forget_folder` removes the
+// socket folder of a pool container the pool removed.
+void prepare_pool_container(Engine& engine, const std::string& container_id, const std::string& data_dir, const std::string& name);
+void adopt_pool_container(const std::string& data_dir, const std::string& name, berth::StringMap& provider_data);
+void forget_folder(const std::string& data_dir, const std::string& name);
 
 // Removes the socket folder recorded for a container that is gone (only that folder, only
 // when it lies in this provider's data folder).

@@ -7,6 +7,8 @@
 #include "session.hpp"
 #include "exec_defaults.hpp"
 #include "local_command.hpp"
+#include "placement.hpp"
+#include "pool.hpp"
 #include "working_tree.hpp"
 
 #include <berth/provider.hpp>
@@ -30,6 +32,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace fs = std::filesystem;
 using docker::Engine;
@@ -180,6 +183,7 @@ class DockerProvider : public berth::Provider {
             "Workspaces as containers on a Docker engine, local or remote, through the Engine API",
             {
                 {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH or tcp://HOST:PORT"},
+                {"hosts", T::string, false, "", {}, "Several engines, comma-separated, instead of host: each create goes to the one with the most free capacity"},
                 {"image", T::string, false, "debian:bookworm", {}, "Default image for workspaces (berth create --image overrides)"},
                 {"pull", T::enumeration, false, "missing", {"missing", "always", "never"}, "When to pull the image"},
                 {"workdir", T::string, false, "/workspaces/{name}", {}, "Folder in the container for the repository; {name} is the workspace"},
@@ -189,36 +193,100 @@ class DockerProvider : public berth::Provider {
                 {"memory", T::string, false, "", {}, "Memory limit, e.g. 512m or 2g (at least 6m)"},
                 {"stop_timeout", T::integer, false, "10", {}, "Seconds stop waits before killing (0 to 3600)", 0, 3600},
                 {"env", T::string, false, "", {}, "Environment for every workspace: A=1,B=2"},
+                {"pool", T::integer, false, "0", {}, "Containers kept started for fast creates (0 to 20; needs workdir FOLDER/{name})", 0, 20},
                 {"exec_via", T::enumeration, false, "auto", {"auto", "engine"},
                  "How commands run: auto through berth's agent in the container when this machine reaches its socket, else the engine's exec; engine always the engine's exec"},
             }};
   }
 
-  berth::TargetCheck check_target(const berth::StringMap& properties, const std::string&) override {
+  berth::TargetCheck check_target(const berth::StringMap& properties, const std::string& data_dir) override {
     parse_memory(property(properties, "memory"));
     parse_cpus(property(properties, "cpus"));
-    auto engine = engine_for(property(properties, "host"), kQuickDeadline);
+    auto addresses = docker::engine_addresses(properties);
+    if (addresses.size() > 1) return check_engines(properties, data_dir, addresses);
+    auto engine = engine_for(addresses.front(), kQuickDeadline);
     Reply reply = engine->get("/_ping");
     if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
-    return {true, "engine at " + engine->address() + " answers, API " + engine->api_version()};
+    std::string message = "engine at " + engine->address() + " answers, API " + engine->api_version();
+    if (!property(properties, "pool").empty() && property(properties, "pool") != "0") {
+      if (docker::pool_mount(properties).empty()) {
+        return {false, message + "; pool needs workdir FOLDER/{name} (its containers exist before their workspace's name), not '" +
+                           property(properties, "workdir") + "'"};
+      }
+      docker::PoolSpec spec = pool_spec_of(properties, data_dir, engine->address());
+      pool_.refill(spec);
+      message += "; " + pool_.describe(spec);
+    }
+    return {true, message};
+  }
+
+  // A target with several engines: each one's load, and the unreachable ones named (creates
+  // skip them); not ok while any is unreachable.
+  berth::TargetCheck check_engines(const berth::StringMap& properties, const std::string& data_dir, const std::vector<std::string>& addresses) {
+    auto loads = docker::engine_loads(addresses, [this](const std::string& address) { return engine_for(address, kQuickDeadline); });
+    std::string answering, unreachable;
+    for (const auto& load : loads) {
+      if (!load.reachable) {
+        unreachable += (unreachable.empty() ? "" : "; ") + load.address + " (" + load.problem + ")";
+        continue;
+      }
+      answering += (answering.empty() ? "" : ", ") + load.address + " (" + std::to_string(load.running) + " running)";
+      docker::PoolSpec spec = pool_spec_of(properties, data_dir, load.address);
+      if (spec.size > 0) {
+        pool_.refill(spec);
+        answering += " " + pool_.describe(spec);
+      }
+    }
+    if (unreachable.empty()) return {true, std::to_string(loads.size()) + " engines answer: " + answering};
+    return {false, "unreachable engine(s): " + unreachable + (answering.empty() ? "; no engine answers" : "; creates go to " + answering)};
+  }
+
+  // The target is going: its warm pool's containers and volumes go with it.
+  void release_target(const berth::StringMap& properties, const std::string& data_dir) override {
+    for (const auto& address : docker::engine_addresses(properties)) {
+      docker::PoolSpec spec = pool_spec_of(properties, data_dir, address);
+      if (spec.size > 0) pool_.drain(spec);
+    }
+  }
+
+  // Where a new workspace goes: the target's one engine, or of several the one with the most
+  // free capacity (a kept volume's engine first, while it answers); unreachable ones are
+  // skipped and said.
+  std::string place(berth::OperationContext& c, const std::optional<docker::KeptVolume>& kept) {
+    auto addresses = docker::engine_addresses(c.properties);
+    if (addresses.size() == 1) return addresses.front();
+    auto loads = docker::engine_loads(addresses, [this](const std::string& address) { return engine_for(address, kQuickDeadline); });
+    for (const auto& load : loads) {
+      if (!load.reachable) c.progress.line("engine " + load.address + " skipped: " + load.problem);
+      if (load.reachable && kept && load.address == kept->engine) return load.address;
+    }
+    std::string chosen = docker::choose_engine(loads);
+    for (const auto& load : loads) {
+      if (load.address == chosen) c.progress.line("placed on " + chosen + " (" + std::to_string(load.running) + " running containers)");
+    }
+    return chosen;
   }
 
   void create(berth::OperationContext& c) override {
     Limits limits = limits_of(c);  // refused before anything is made
-    auto engine = engine_for(property(c.properties, "host"), kWorkDeadline);
-    std::string volume = container_name(c);
+    std::string key = container_name(c);
+    auto kept = docker::kept_volume(c.data_dir, key);
+    auto engine = engine_for(place(c, kept), kWorkDeadline);
     // A volume of this name left by an interrupted create is ours and half filled: replaced.
     // One kept by `delete --keep-volume` holds the user's work: its tree is the checkout.
+    std::string volume = key;
     bool reuse = false;
-    switch (docker::volume_owner(*engine, volume, kIdentityLabel, identity(c.data_dir))) {
-      case docker::VolumeOwner::someone_else:
+    if (kept && (kept->engine.empty() || kept->engine == engine->address()) &&
+        docker::volume_owner(*engine, kept->volume, kIdentityLabel, identity(c.data_dir)) == docker::VolumeOwner::this_home) {
+      volume = kept->volume;
+      reuse = true;
+    }
+    if (!reuse) {
+      auto owner = docker::volume_owner(*engine, volume, kIdentityLabel, identity(c.data_dir));
+      if (owner == docker::VolumeOwner::someone_else) {
         throw failed("a volume named " + volume + " exists and is not this berth home's; remove or rename it");
-      case docker::VolumeOwner::this_home:
-        reuse = docker::was_kept(c.data_dir, volume);
-        if (!reuse) docker::remove_volume(*engine, volume);
-        break;
-      case docker::VolumeOwner::none:
-        break;
+      }
+      if (owner == docker::VolumeOwner::this_home) docker::remove_volume(*engine, volume);
     }
     // The repository is cloned first, on this machine: its devcontainer.json, if any, decides
     // the image and the container (providers/docker/devcontainer/).
@@ -232,8 +300,15 @@ class DockerProvider : public berth::Provider {
     } else {
       clone_repository(c, checkout);
     }
-    make_container(c, *engine, checkout, volume, limits, /*copy_tree=*/!reuse);
-    if (reuse) docker::note_kept(c.data_dir, volume, false);  // recorded on this workspace again
+    auto plan = docker::dc::load_plan(c, checkout.clone, workdir_of(c));
+    if (!reuse && !plan && c.workspace.image.empty()) {
+      docker::PoolSpec spec = pool_spec_of(c.properties, c.data_dir, engine->address());
+      if (auto taken = pool_.take(spec)) {
+        if (hand_out(c, *engine, *taken, spec, checkout)) return;
+      }
+    }
+    make_container(c, *engine, checkout, volume, limits, /*copy_tree=*/!reuse, std::move(plan));
+    if (reuse) docker::forget_kept(c.data_dir, key);  // recorded on this workspace again
   }
 
   // The container again, from the definition as it is now in the working tree (a changed
@@ -263,7 +338,7 @@ class DockerProvider : public berth::Provider {
       ensure_image(*engine, image, property(c.properties, "pull"), c.progress);
       docker::fetch_volume_tree(*engine, volume, image, own_labels(c), checkout.clone);
     }
-    make_container(c, *engine, checkout, volume, limits, /*copy_tree=*/false);
+    make_container(c, *engine, checkout, volume, limits, /*copy_tree=*/false, docker::dc::load_plan(c, checkout.clone, workdir_of(c)));
   }
 
   void start(berth::OperationContext& c) override {
@@ -404,9 +479,21 @@ class DockerProvider : public berth::Provider {
       fs::remove_all(staging, error);
       fs::create_directories(clone.parent_path());
     }
+    // Removed after the operation has answered: renamed aside at once (the next create of the
+    // name starts clean), deleted by a thread of its own.
     ~Checkout() {
       std::error_code ignored;
-      fs::remove_all(staging, ignored);
+      fs::path aside = staging.parent_path() / (".gone-" + staging.filename().string() + "-" + std::to_string(::getpid()) + "-" +
+                                                std::to_string(reinterpret_cast<uintptr_t>(this)));
+      fs::rename(staging, aside, ignored);
+      if (ignored) {
+        fs::remove_all(staging, ignored);
+        return;
+      }
+      std::thread([aside] {
+        std::error_code error;
+        fs::remove_all(aside, error);
+      }).detach();
     }
   };
   // The working tree's volume create recorded: removed, or kept with `delete --keep-volume`
@@ -425,8 +512,9 @@ class DockerProvider : public berth::Provider {
       return;
     }
     auto keep = c.workspace.options.find("keep_volume");
-    if ((keep != c.workspace.options.end() && keep->second == "true") || docker::was_kept(c.data_dir, volume)) {
-      docker::note_kept(c.data_dir, volume, true);
+    auto noted = docker::kept_volume(c.data_dir, container_name(c));
+    if ((keep != c.workspace.options.end() && keep->second == "true") || (noted && noted->volume == volume)) {
+      docker::note_kept(c.data_dir, container_name(c), {volume, engine.address()});
       c.progress.line("volume " + volume + " kept with the working tree: berth create " + c.workspace.name +
                       " --target " + c.workspace.target + " reuses it; docker volume rm " + volume + " removes it");
       return;
@@ -439,9 +527,77 @@ class DockerProvider : public berth::Provider {
     long long memory = 0, nano_cpus = 0;
     int stop_timeout = 10;
   };
-  static Limits limits_of(const berth::OperationContext& c) {
-    return Limits{parse_memory(property(c.properties, "memory")), parse_cpus(property(c.properties, "cpus")),
-                  whole_number(c.properties, "stop_timeout", 0, 3600)};
+  static Limits limits_of(const berth::StringMap& properties) {
+    return Limits{parse_memory(property(properties, "memory")), parse_cpus(property(properties, "cpus")),
+                  whole_number(properties, "stop_timeout", 0, 3600)};
+  }
+  static Limits limits_of(const berth::OperationContext& c) { return limits_of(c.properties); }
+
+  // A container as the target's properties make it, before anything of a workspace.
+  static Json plain_body(const berth::StringMap& properties, const std::string& image, const std::string& workdir, const Limits& limits) {
+    Json env = Json::array();
+    for (const auto& item : split_env(property(properties, "env"))) env.push_back(item);
+    Json host_config{{"NetworkMode", property(properties, "network")}};
+    if (limits.memory > 0) host_config["Memory"] = limits.memory;
+    if (limits.nano_cpus > 0) host_config["NanoCpus"] = limits.nano_cpus;
+    Json body{{"Image", image},
+              // Sleeps until told to stop, and ends at once on SIGTERM (sh as PID 1 ignores it otherwise).
+              {"Cmd", {"/bin/sh", "-c", docker::agent::kSleepLoop}},
+              {"Entrypoint", Json::array()},
+              {"Env", env},
+              {"WorkingDir", workdir},
+              {"StopTimeout", limits.stop_timeout},
+              {"HostConfig", host_config}};
+    if (auto user = property(properties, "user"); !user.empty()) body["User"] = user;
+    return body;
+  }
+
+  docker::PoolSpec pool_spec_of(const berth::StringMap& properties, const std::string& data_dir, const std::string& address) {
+    return docker::pool_spec(properties, address, identity(data_dir), data_dir);
+  }
+
+  // A started container of the warm pool becomes the workspace: renamed, recorded, the
+  // repository copied into its volume. False (the container removed) when that fails, so the
+  // create goes the usual way.
+  bool hand_out(berth::OperationContext& c, Engine& engine, const docker::PoolContainer& taken, const docker::PoolSpec& spec,
+                Checkout& checkout) {
+    std::string name = container_name(c);
+    if (Reply old = engine.get("/containers/" + name + "/json"); old.status == 200) {
+      if (label_of(old, kIdentityLabel) != identity(c.data_dir)) {
+        throw failed("a container named " + name + " exists and is not this berth home's; remove or rename it");
+      }
+      engine.del("/containers/" + name + "?force=true&v=true");  // left by an interrupted create
+    }
+    Reply renamed = engine.post("/containers/" + taken.id + "/rename?name=" + url_escape(name));
+    if (renamed.status != 204) {
+      c.progress.line("the warm pool's container could not be taken (" + renamed.message() + "); making one");
+      engine.del("/containers/" + taken.id + "?force=true&v=true");
+      engine.del("/volumes/" + url_escape(taken.volume));
+      return false;
+    }
+    std::string workdir = workdir_of(c);
+    c.provider_data["container_id"] = taken.id;
+    c.provider_data["container_name"] = name;
+    c.provider_data["docker_host"] = engine.address();
+    c.provider_data["workdir"] = workdir;
+    c.provider_data["image"] = property(c.properties, "image");
+    c.provider_data["volume"] = taken.volume;
+    c.provider_data["volume_target"] = spec.mount;
+    c.provider_data["pooled"] = "true";  // env and labels live on the record, not the container
+    docker::agent::adopt_pool_container(c.data_dir, taken.volume, c.provider_data);
+    c.progress.line("container " + name + " (" + taken.id.substr(0, 12) + ") from the warm pool, working tree in volume " + taken.volume);
+    auto run = [&](const berth::ExecRequest& request, berth::OutputSink& output) { return exec(c, request, output); };
+    if (!c.workspace.repository.empty()) {
+      copy_repository(engine, c, taken.id, workdir, checkout);
+    } else {
+      // No repository: the folder only, by a command in the running container (cheaper than an archive).
+      docker::ProgressLines quiet(c.progress);
+      if (run(berth::ExecRequest{{"mkdir", "-p", "--", workdir}, {}, "/", "root", {}}, quiet) != 0) {
+        throw failed("cannot make " + workdir + " in the container");
+      }
+    }
+    docker::dc::give_to_user(c, run, property(c.properties, "user"), workdir);
+    return true;
   }
 
   static std::string recorded(const berth::OperationContext& c, const std::string& key) {
@@ -457,9 +613,8 @@ class DockerProvider : public berth::Provider {
   // From the checkout (a fresh clone, or the tree read from the volume): the image (pulled or
   // built from devcontainer.json), the container with the volume at the workspace folder
   // (the tree copied into it when copy_tree), started, its lifecycle commands run.
-  void make_container(berth::OperationContext& c, Engine& engine, Checkout& checkout, const std::string& volume, const Limits& limits,
-                      bool copy_tree) {
-    auto plan = docker::dc::load_plan(c, checkout.clone, workdir_of(c));
+  void make_container(berth::OperationContext& c, Engine& engine, Checkout& checkout, std::string volume, const Limits& limits,
+                      bool copy_tree, std::optional<docker::dc::Plan> plan) {
     std::string image = c.workspace.image.empty() ? property(c.properties, "image") : c.workspace.image;
     auto ensure = [&](const std::string& wanted) { ensure_image(engine, wanted, property(c.properties, "pull"), c.progress); };
     if (plan) {
@@ -485,35 +640,34 @@ class DockerProvider : public berth::Provider {
     }
 
     std::string workdir = plan ? plan->workspace_folder() : workdir_of(c);
-    Json env = Json::array();
-    for (const auto& item : split_env(property(c.properties, "env"))) env.push_back(item);
-    for (const auto& [key, value] : c.workspace.env) env.push_back(key + "=" + value);
-    Json host_config{{"NetworkMode", property(c.properties, "network")}};
-    if (limits.memory > 0) host_config["Memory"] = limits.memory;
-    if (limits.nano_cpus > 0) host_config["NanoCpus"] = limits.nano_cpus;
-    Json body{{"Image", image},
-              // Sleeps until told to stop, and ends at once on SIGTERM (sh as PID 1 ignores it otherwise).
-              {"Cmd", {"/bin/sh", "-c", docker::agent::kSleepLoop}},
-              {"Entrypoint", Json::array()},
-              {"Env", env},
-              {"WorkingDir", workdir},
-              {"Labels", own_labels(c)},
-              {"StopTimeout", limits.stop_timeout},
-              {"HostConfig", host_config}};
-    if (auto user = property(c.properties, "user"); !user.empty()) body["User"] = user;
+    Json body = plain_body(c.properties, image, workdir, limits);
+    for (const auto& [key, value] : c.workspace.env) body["Env"].push_back(key + "=" + value);
+    body["Labels"] = own_labels(c);
     // The user's labels, under berth's prefix: never one of berth's own (its identity label).
     for (const auto& [key, value] : c.workspace.labels) body["Labels"]["dev.berth.label." + key] = value;
     if (plan) docker::dc::shape_container(*plan, c, body);
     // The working tree's volume at the workspace folder, unless devcontainer.json mounts
-    // something there itself (its workspaceMount): then the tree is in that mount.
+    // something there itself (its workspaceMount): then the tree is in that mount. A workspace
+    // from the warm pool has the volume at the folder above (the tree in NAME/ of it): a rebuild
+    // keeps that while the folder stays; a new folder gets a volume of its own, the tree copied.
     Json& mounts = body["HostConfig"]["Mounts"];
     if (!mounts.is_array()) mounts = Json::array();
     bool mounted_by_user = std::any_of(mounts.begin(), mounts.end(), [&](const Json& m) { return m.value("Target", "") == workdir; });
+    std::string mount_at = workdir, retired_volume;
+    if (std::string above = recorded(c, "volume_target"); !above.empty() && !mounted_by_user) {
+      if (recorded(c, "workdir") == workdir) {
+        mount_at = above;
+      } else {
+        retired_volume = volume;
+        volume = container_name(c);
+        copy_tree = true;
+      }
+    }
     if (!mounted_by_user) {
       if (docker::volume_owner(engine, volume, kIdentityLabel, identity(c.data_dir)) == docker::VolumeOwner::none) {
         docker::make_volume(engine, volume, own_labels(c));
       }
-      mounts.push_back(Json{{"Type", "volume"}, {"Source", volume}, {"Target", workdir}});
+      mounts.push_back(Json{{"Type", "volume"}, {"Source", volume}, {"Target", mount_at}});
     }
     if (mounts.empty()) body["HostConfig"].erase("Mounts");
     auto agent_placement = docker::agent::shape_container(engine, c, body, image, name);
@@ -528,12 +682,15 @@ class DockerProvider : public berth::Provider {
     c.provider_data["workdir"] = workdir;
     c.provider_data["image"] = image;
     if (!mounted_by_user) c.provider_data["volume"] = volume;
+    if (mount_at != workdir) c.provider_data["volume_target"] = mount_at;
     if (plan) docker::dc::record_plan(*plan, c.provider_data);
     docker::agent::install(engine, id, agent_placement, c.provider_data);
     c.progress.line("container " + name + " (" + id.substr(0, 12) + ") from " + image +
                     (mounted_by_user ? "" : ", working tree in volume " + volume));
 
-    if (copy_tree) copy_repository(engine, c, id, workdir, checkout);
+    // Without a repository the engine makes the (empty) folder: it is the volume's mount point.
+    bool has_tree = !c.workspace.repository.empty() || !fs::is_empty(checkout.clone);
+    if (copy_tree && (has_tree || mount_at != workdir)) copy_repository(engine, c, id, workdir, checkout);
     Reply started = engine.post("/containers/" + id + "/start");
     if (started.status != 204 && started.status != 304) throw failed("cannot start container " + name + ": " + started.message());
     c.progress.line("container started");
@@ -545,6 +702,7 @@ class DockerProvider : public berth::Provider {
     } else {
       docker::dc::give_to_user(c, run, property(c.properties, "user"), workdir);
     }
+    if (!retired_volume.empty() && docker::remove_volume(engine, retired_volume)) c.progress.line("volume " + retired_volume + " removed (the tree moved)");
   }
 
   // Where a command of this workspace runs, and as whom: as every exec (docker::exec_defaults,
@@ -720,6 +878,19 @@ class DockerProvider : public berth::Provider {
 
   std::mutex mutex_;
   std::map<std::string, std::string> versions_;  // address -> negotiated API version
+  docker::WarmPool pool_{[this](const std::string& address) { return engine_for(address, kWorkDeadline); },
+                         [](const docker::PoolSpec& spec) {
+                           return plain_body(spec.properties, property(spec.properties, "image"), spec.mount, limits_of(spec.properties));
+                         },
+                         // berth-agent as each pool container's main process (docs/agent.md).
+                         docker::PoolHooks{
+                             [](const docker::PoolSpec& spec, Engine& engine, Json& body, const std::string& name) {
+                               docker::agent::shape_container(engine, spec.properties, spec.data_dir, body, body.value("Image", ""), name);
+                             },
+                             [](const docker::PoolSpec& spec, Engine& engine, const std::string& id, const std::string& name) {
+                               docker::agent::prepare_pool_container(engine, id, spec.data_dir, name);
+                             },
+                             [](const docker::PoolSpec& spec, const std::string& name) { docker::agent::forget_folder(spec.data_dir, name); }}};
   std::map<std::string, std::string> identities_;  // data folder -> this home's identity
 };
 

@@ -26,6 +26,8 @@ ExecDefaults exec_defaults(const berth::OperationContext& c, const berth::ExecRe
   if (defaults.user.empty()) defaults.user = value_of(c.provider_data, "remote_user");
   if (defaults.user.empty()) defaults.user = value_of(c.properties, "user");
   berth::StringMap env;
+  // A container from the warm pool was made before its workspace: create --env lives on the record.
+  if (value_of(c.provider_data, "pooled") == "true") env.insert(c.workspace.env.begin(), c.workspace.env.end());
   if (auto remote = value_of(c.provider_data, "remote_env"); !remote.empty()) {
     auto parsed = nlohmann::json::parse(remote, nullptr, false);
     if (parsed.is_object()) {

@@ -97,24 +97,36 @@ void fetch_volume_tree(Engine& engine, const std::string& volume, const std::str
   fetch_tree(engine, id, "/berth-tree", into);
 }
 
-void note_kept(const std::string& data_dir, const std::string& volume, bool kept) {
-  fs::path note = fs::path(data_dir) / "kept-volumes" / volume;
+void note_kept(const std::string& data_dir, const std::string& key, const KeptVolume& kept) {
+  fs::path note = fs::path(data_dir) / "kept-volumes" / key;
   std::error_code error;
-  if (!kept) {
-    fs::remove(note, error);
-    return;
-  }
   fs::create_directories(note.parent_path(), error);
+  std::string text = kept.volume + "\n" + kept.engine + "\n";
   int fd = ::open(note.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) throw failed("cannot note the kept volume in " + note.string() + ": " + std::strerror(errno));
-  bool synced = ::fsync(fd) == 0;
+  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ::close(fd);
-  if (!synced) throw failed("cannot note the kept volume in " + note.string());
+  if (!written) throw failed("cannot note the kept volume in " + note.string());
 }
 
-bool was_kept(const std::string& data_dir, const std::string& volume) {
+void forget_kept(const std::string& data_dir, const std::string& key) {
   std::error_code error;
-  return fs::is_regular_file(fs::path(data_dir) / "kept-volumes" / volume, error);
+  fs::remove(fs::path(data_dir) / "kept-volumes" / key, error);
+}
+
+std::optional<KeptVolume> kept_volume(const std::string& data_dir, const std::string& key) {
+  int fd = ::open((fs::path(data_dir) / "kept-volumes" / key).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buffer[1024];
+  ssize_t n = ::read(fd, buffer, sizeof buffer);
+  ::close(fd);
+  std::string text = n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+  size_t newline = text.find('\n');
+  KeptVolume kept;
+  kept.volume = text.substr(0, newline);
+  if (newline != std::string::npos) kept.engine = text.substr(newline + 1, text.find('\n', newline + 1) - newline - 1);
+  if (kept.volume.empty()) kept.volume = key;  // a note from before notes held the name
+  return kept;
 }
 
 }  // namespace docker

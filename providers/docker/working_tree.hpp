@@ -8,6 +8,7 @@
 #include <berth/provider.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace docker {
@@ -31,9 +32,15 @@ void fetch_tree(Engine& engine, const std::string& container, const std::string&
 void fetch_volume_tree(Engine& engine, const std::string& volume, const std::string& image, const Json& labels,
                        const std::filesystem::path& into);
 
-// Volumes kept by delete --keep-volume, noted in the provider's own folder so a create
-// tells them from a volume an interrupted create left half filled.
-void note_kept(const std::string& data_dir, const std::string& volume, bool kept);
-bool was_kept(const std::string& data_dir, const std::string& volume);
+// Volumes kept by delete --keep-volume, noted in the provider's own folder under the
+// workspace's container name (`key`) with the volume's name and engine, so a create of the
+// name finds it (a pooled workspace's volume has a name of its own) and tells it from a
+// volume an interrupted create left half filled.
+struct KeptVolume {
+  std::string volume, engine;
+};
+void note_kept(const std::string& data_dir, const std::string& key, const KeptVolume& kept);
+void forget_kept(const std::string& data_dir, const std::string& key);
+std::optional<KeptVolume> kept_volume(const std::string& data_dir, const std::string& key);
 
 }  // namespace docker

@@ -30,10 +30,18 @@ class ProgressLines : public berth::OutputSink {
   ~ProgressLines() override {
     if (!pending_.empty()) progress_.line(pending_);
   }
+  // The first line that began with prefix (git's "fatal: "), for the error; "" for none.
+  std::string first_line_starting(std::string_view prefix) const {
+    for (const auto& line : noted_) {
+      if (line.rfind(prefix, 0) == 0) return line;
+    }
+    return pending_.rfind(prefix, 0) == 0 ? pending_ : "";
+  }
   void write(berth::OutputStream, std::string_view data) override {
     for (char c : data) {
       if (c == '\n' || c == '\r') {
         if (!pending_.empty()) progress_.line(pending_);
+        if (pending_.rfind("fatal: ", 0) == 0 && noted_.size() < 4) noted_.push_back(pending_);
         pending_.clear();
       } else {
         pending_.push_back(c);
@@ -44,6 +52,7 @@ class ProgressLines : public berth::OutputSink {
  private:
   berth::ProgressSink& progress_;
   std::string pending_;
+  std::vector<std::string> noted_;  // the first few "fatal: " lines
 };
 
 class HostProvider : public berth::Provider {
@@ -101,7 +110,12 @@ class HostProvider : public berth::Provider {
       context.progress.line("cloning " + repository);
       ProgressLines lines(context.progress);
       int code = host::run_process({{"git", "clone", "--progress", "--", repository, folder.string()}, "", {{"GIT_TERMINAL_PROMPT", "0"}}, "", &context.cancellation}, lines);
-      if (code != 0) throw berth::Error("provider_failed", "git clone of " + repository + " failed with exit code " + std::to_string(code));
+      if (code != 0) {
+        // git's own reason ("fatal: ... does not appear to be a git repository") says more than its code.
+        std::string reason = lines.first_line_starting("fatal: ");
+        throw berth::Error("provider_failed", "git clone of " + repository + " failed with exit code " + std::to_string(code) +
+                                                  (reason.empty() ? "" : ": " + reason.substr(7)));
+      }
     }
     fs::remove(stopped_marker(context), error);
     marker.complete = true;

@@ -349,6 +349,8 @@ class Host {
         // A library built against an older SDK has no such slot in its vtable: never call it.
         if (!has_sdk(1, 3)) throw Error("unsupported", "this provider was built against SDK " + to_string(library_api_) + ", which has no rebuild (1.3)");
         provider_->rebuild(context);
+      } else if (method == "release_target") {
+        if (has_sdk(1, 3)) provider_->release_target(properties, data_dir);
       } else if (method == "check_target") {
         TargetCheck check = provider_->check_target(properties, data_dir);
         reply["check"] = Json{{"ok", check.ok}, {"message", check.message}};

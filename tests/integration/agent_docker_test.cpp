@@ -387,4 +387,43 @@ TEST_F(AgentDocker, AnImageWithoutAShellOrALibcRunsAndTakesCommands) {
   docker(address_, {"rmi", "berth-test:static-only"});
 }
 
+// A warm pool's containers (pool: N) run the agent too: a workspace handed out from the pool
+// runs its commands through it, and the pool's own socket folders go with the pool.
+TEST_F(AgentDocker, APooledWorkspaceRunsCommandsThroughTheAgent) {
+  REQUIRE_FIXTURE_ENGINE();
+  Result added = server_.add_target("name: warm\nprovider: docker\nproperties:\n  host: " + address_ + "\n  image: " + kBusybox +
+                                    "\n  pull: never\n  network: none\n  stop_timeout: \"1\"\n  pool: \"2\"\n");
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  server_.berth({"doctor"});  // starts filling the pool
+  fs::path agents = server_.home() / "provider-data" / "docker" / "agents";
+  auto pool_folders = [&] {
+    int count = 0;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(agents, error)) count += entry.path().filename().string().find("-pool_") != std::string::npos;
+    return count;
+  };
+  auto pool_running = [&] {
+    Result listed = docker(address_, {"ps", "-q", "--filter", "name=-pool_"});
+    return std::count(listed.out.begin(), listed.out.end(), '\n');
+  };
+  ASSERT_TRUE(berth::test::wait_until([&] { return pool_running() == 2; }, 30s)) << server_.berth({"doctor"}).out;
+  EXPECT_EQ(pool_folders(), 2);
+
+  Result created = server_.berth({"create", "pooled", "--target", "warm", "-q"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  ASSERT_NE(server_.berth({"logs", "pooled"}).out.find("from the warm pool"), std::string::npos);
+  EXPECT_EQ(provider_data(server_, "pooled")["exec_via"], "agent");
+  EXPECT_EQ(server_.berth({"exec", "pooled", "--", "sh", "-c", "echo $PPID; pwd"}).out, "1\n/workspaces/pooled\n");
+  Result pid1 = docker(address_, {"exec", container_of(server_, "pooled"), "cat", "/proc/1/cmdline"});
+  EXPECT_EQ(pid1.out.substr(0, pid1.out.find('\0')).rfind("/.berth/", 0), 0u) << pid1.out;
+
+  fs::path folder = provider_data(server_, "pooled")["agent_socket_folder"].get<std::string>();
+  EXPECT_TRUE(fs::exists(folder / "agent.sock")) << folder;
+  ASSERT_TRUE(berth::test::wait_until([&] { return pool_running() == 2; }, 30s));
+  ASSERT_EQ(server_.berth({"delete", "pooled", "-q"}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(folder)) << "the workspace's socket folder goes with it";
+  ASSERT_EQ(server_.berth({"target", "remove", "warm"}).exit_code, 0);
+  EXPECT_EQ(pool_folders(), 0) << "the drained pool's socket folders are removed";
+}
+
 }  // namespace

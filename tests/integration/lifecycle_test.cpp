@@ -1,5 +1,6 @@
 // The whole lifecycle through the real berth binary against a real berth serve.
 #include "test_support.hpp"
+#include "module_files.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -226,6 +227,7 @@ TEST(Cli, VersionHelpAndCompletion) {
   Result version = server.berth({"version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_NE(version.out.find("berth 0."), std::string::npos);
+  EXPECT_NE(version.out.find("(SDK API " + berth::to_string(berth::sdk_api_version) + ")"), std::string::npos) << "the SDK providers build against: " << version.out;
   Result help = server.berth({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   for (const char* word : {"workspace", "target", "provider", "server", "completion", "create", "exec"}) {
@@ -302,6 +304,7 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   EXPECT_EQ(again_create.exit_code, 1);
   EXPECT_NE(again_create.err.find("already exists in state error"), std::string::npos) << again_create.err;
   EXPECT_NE(again_create.err.find("berth delete c frees the name"), std::string::npos) << again_create.err;
+  EXPECT_EQ(again_create.err.find("(next:"), std::string::npos) << "one next step, not two: " << again_create.err;
 
   // Several names at once, each reported; one that fails does not stop the others.
   Result stopped = server.berth({"stop", "b", "nosuch", "a"});
@@ -385,9 +388,27 @@ TEST(Cli, ListFitsANarrowTerminal) {
     EXPECT_LE(visible.size(), 100u) << line;
   }
   EXPECT_EQ(rows, 2) << shown.out;
-  EXPECT_NE(shown.out.find("~"), std::string::npos) << "the long repository cell was cut: " << shown.out;
+  EXPECT_NE(shown.out.find("~r"), std::string::npos) << "the long repository cell was cut: " << shown.out;
+  EXPECT_NE(shown.out.find("r/repository"), std::string::npos) << "a path keeps its end, the repository's name: " << shown.out;
   EXPECT_NE(shown.out.find("just now"), std::string::npos) << shown.out;
   EXPECT_NE(shown.out.find("\033[32mstarted\033[0m"), std::string::npos) << "the state in green: " << shown.out;
+  // COLUMNS says the width, as for ls: the provider column goes before any cell is cut.
+  options.env["COLUMNS"] = "60";
+  berth::test::Terminal narrow({berth::test::berth_binary().string(), "list"}, options);
+  Result narrowed = narrow.finish(std::chrono::seconds(10));
+  EXPECT_EQ(narrowed.exit_code, 0) << narrowed.out;
+  std::istringstream narrow_lines(narrowed.out);
+  for (std::string line; std::getline(narrow_lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    EXPECT_LE(std::regex_replace(line, std::regex("\033\\[[0-9;]*m"), "").size(), 60u) << line;
+  }
+  EXPECT_EQ(narrowed.out.find("PROVIDER"), std::string::npos) << narrowed.out;
+  EXPECT_NE(narrowed.out.find("r/repository"), std::string::npos) << narrowed.out;
+  options.env.erase("COLUMNS");
+  berth::test::Terminal info({berth::test::berth_binary().string(), "info", "w"}, options);
+  Result informed = info.finish(std::chrono::seconds(10));
+  EXPECT_NE(informed.out.find("Z (just now)"), std::string::npos) << "info says how long ago too: " << informed.out;
+  EXPECT_EQ(server.berth({"info", "w"}).out.find("(just now)"), std::string::npos) << "not on a pipe";
   options.env["NO_COLOR"] = "1";
   berth::test::Terminal plain({berth::test::berth_binary().string(), "list"}, options);
   Result uncoloured = plain.finish(std::chrono::seconds(10));
@@ -417,6 +438,28 @@ TEST(Cli, CompletionOffersNamesFromTheServer) {
   EXPECT_NE(targets.out.find("local\n"), std::string::npos) << targets.out;
   Result providers = complete("berth provider info ''", 3);
   EXPECT_NE(providers.out.find("host\n"), std::string::npos) << providers.out;
+  // Commands that take several names keep offering them; aliases are commands too.
+  Result more = complete("berth stop alpha ''", 3);
+  EXPECT_NE(more.out.find("alpha\nbeta\n"), std::string::npos) << more.out << more.err;
+  EXPECT_EQ(complete("berth ws rm b", 3).out, "beta\n");
+  EXPECT_EQ(complete("berth rm b", 2).out, "beta\n");
+  // Option values: targets, states, output formats; plugin names from this machine.
+  EXPECT_EQ(complete("berth create gamma --target ''", 4).out, "local\n");
+  EXPECT_EQ(complete("berth list --state sto", 3).out, "stopped\nstopping\n");
+  EXPECT_EQ(complete("berth -o j", 2).out, "json\n");
+  EXPECT_NE(complete("berth plugin disable ''", 3).out.find("prune\n"), std::string::npos);
+  EXPECT_EQ(complete("berth exec alpha -- ''", 4).out, "\n") << "the command's own arguments are not berth's";
+  // fish, where installed: the same names, a group's subcommands only until one is given.
+  if (berth::test::run_program({"sh", "-c", "command -v fish"}).exit_code == 0) {
+    auto fish = [&](const std::string& line) {
+      return berth::test::run_program(
+          {"fish", "-c", "berth completion fish | source; complete -C '" + line + "' | string replace -r '\\t.*' '' | sort"}, options);
+    };
+    EXPECT_EQ(fish("berth stop ").out, "alpha\nbeta\n");
+    EXPECT_EQ(fish("berth ws rm ").out, "alpha\nbeta\n");
+    EXPECT_EQ(fish("berth target show ").out, "local\n");
+    EXPECT_EQ(fish("berth server ").out, "start\nstatus\nstop\n");
+  }
 
   berth::test::TempDir empty;
   options.env["BERTH_HOME"] = (empty.path() / "none").string();
@@ -425,6 +468,67 @@ TEST(Cli, CompletionOffersNamesFromTheServer) {
   EXPECT_EQ(nothing.out, "");
   EXPECT_EQ(nothing.err, "");
   EXPECT_FALSE(fs::exists(empty.path() / "none" / "berth.sock")) << "completion started a server";
+}
+
+// A clone that fails says git's reason, not only its exit code, and how to free the name.
+TEST(Cli, AFailedCloneSaysWhyAndHowToFreeTheName) {
+  ServerHome server;
+  berth::test::TempDir scratch;
+  std::string missing = "file://" + (scratch.path() / "no-such-repository.git").string();
+  Result created = server.berth({"create", "c", "--repo", missing});
+  EXPECT_EQ(created.exit_code, 1);
+  EXPECT_NE(created.err.find("git clone of " + missing + " failed with exit code 128: '"), std::string::npos) << created.err;
+  EXPECT_NE(created.err.find("does not appear to be a git repository"), std::string::npos) << created.err;
+  EXPECT_NE(created.err.find("berth delete c"), std::string::npos) << created.err;
+}
+
+// A server that does not come up is explained by what it wrote this time, not by earlier tries.
+TEST(Cli, AServerThatDoesNotStartIsExplainedByItsOwnLines) {
+  ServerHome server(ServerHome::Start::later);
+  fs::permissions(server.home(), fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
+                  fs::perm_options::add);
+  berth::test::RunOptions options;
+  options.env["BERTH_NO_AUTOSTART"] = "";  // the first command starts the server
+  const std::string reason = "is open to other users (mode 755); make it private: chmod 700 " + server.home().string();
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    Result listed = server.berth({"list"}, options);
+    EXPECT_EQ(listed.exit_code, 1) << listed.err;
+    EXPECT_NE(listed.err.find("the server did not come up; it wrote to "), std::string::npos) << listed.err;
+    size_t first = listed.err.find(reason);
+    EXPECT_NE(first, std::string::npos) << listed.err;
+    EXPECT_EQ(listed.err.find(reason, first + 1), std::string::npos) << "attempt " << attempt << " repeats earlier lines:\n" << listed.err;
+  }
+}
+
+// Every command's --help ends with examples of its own, never the top level's.
+TEST(Cli, EveryCommandsHelpHasItsOwnExamples) {
+  ServerHome server;
+  const std::string top = server.berth({"--help"}).out;
+  EXPECT_NE(top.find("Examples:\n  berth create api"), std::string::npos) << top;
+  const std::vector<std::vector<std::string>> commands{{"workspace"},   {"create"},        {"list"},     {"info"},
+                                                       {"start"},       {"stop"},          {"delete"},   {"exec"},
+                                                       {"ssh"},         {"forward"},       {"logs"},     {"workspace", "stop"},
+                                                       {"target"},      {"target", "add"}, {"provider"}, {"provider", "info"},
+                                                       {"plugin"},      {"serve"},         {"server"},   {"server", "start"},
+                                                       {"version"},     {"completion"},    {"apikey"},   {"profile"},
+                                                       {"devcontainer"}};
+  for (std::vector<std::string> command : commands) {
+    std::string name;
+    for (const auto& word : command) name += " " + word;
+    command.push_back("--help");
+    Result help = server.berth(command);
+    EXPECT_EQ(help.exit_code, 0) << name;
+    EXPECT_NE(help.out.find("Examples:\n  "), std::string::npos) << name << ":\n" << help.out;
+    EXPECT_EQ(help.out.find("More: berth COMMAND --help"), std::string::npos) << name << " shows the top level's examples:\n" << help.out;
+  }
+  Result stop = server.berth({"stop", "--help"});
+  EXPECT_NE(stop.out.find("  berth stop api web db\n"), std::string::npos) << stop.out;
+  Result exec = server.berth({"exec", "--help"});
+  EXPECT_NE(exec.out.find("  berth exec api -- make test\n"), std::string::npos) << exec.out;
+  EXPECT_NE(exec.out.find("The command's exit code is berth exec's own."), std::string::npos) << exec.out;
+  // prune says the age as it was given.
+  Result prune = server.berth({"prune", "--older-than", "30d"});
+  EXPECT_NE(prune.out.find("is older than 30d\n"), std::string::npos) << prune.out;
 }
 
 // delete --force of a workspace whose provider fails: the API says what may be left behind,

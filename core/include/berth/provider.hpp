@@ -200,6 +200,12 @@ class Provider {
     (void)context;
     throw Error("unsupported", "this provider cannot rebuild its workspaces (it does not implement Provider::rebuild)");
   }
+  /// The target with these properties is being removed (SDK 1.3): release what you keep for
+  /// it apart from workspaces, such as a warm pool. The default does nothing.
+  virtual void release_target(const StringMap& properties, const std::string& data_dir) {
+    (void)properties;
+    (void)data_dir;
+  }
 };
 
 }  // namespace berth
