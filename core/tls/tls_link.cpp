@@ -358,7 +358,7 @@ int connect(int sock, const TlsClientOptions& options, std::string& error, std::
   bool shaken = handshake(ssl, sock, false, options.deadline, reason);
   if (client_certificate_missing) {
     return fail(ssl, "the server requires a client certificate (mutual TLS) and none was given: "
-                     "give one with --tls-cert FILE and --tls-key FILE (or a profile's tls_cert and tls_key)");
+                     "give one with --tls-cert FILE and --tls-key FILE (a profile's or a docker target's tls_cert and tls_key)");
   }
   if (!shaken) return fail(ssl, "TLS handshake failed: " + reason);
   X509* certificate = SSL_get1_peer_certificate(ssl);
@@ -380,7 +380,7 @@ int connect(int sock, const TlsClientOptions& options, std::string& error, std::
       std::string hint = result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH
                              ? " (the certificate is not for '" + host + "')"
                          : result == X509_V_ERR_CERT_HAS_EXPIRED ? " (renew the server's certificate)"
-                                                                 : " (give the CA that signed it with --tls-ca FILE, or pin the certificate: berth profile add)";
+                                                                 : " (trust the CA that signed it: --tls-ca FILE, or a profile's or docker target's tls_ca; or pin it: berth profile add)";
       return fail(ssl, "the server's certificate is not trusted: " + why + hint + "; its SHA-256 is " + presented);
     }
   }

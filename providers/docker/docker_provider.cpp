@@ -175,7 +175,11 @@ class DockerProvider : public berth::Provider {
             "0.1.0",
             "Workspaces as containers on a Docker engine, local or remote, through the Engine API",
             {
-                {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH or tcp://HOST:PORT"},
+                {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH, tcp://HOST[:PORT] or ssh://[USER@]HOST[:PORT]"},
+                {"tls_ca", T::path, false, "", {}, "tcp:// over TLS: the CA certificate (PEM) that signed the engine's (as docker --tlscacert)"},
+                {"tls_cert", T::path, false, "", {}, "tcp:// over TLS: berth's client certificate (PEM) (as docker --tlscert)"},
+                {"tls_key", T::path, false, "", {}, "tcp:// over TLS: the client certificate's key (PEM) (as docker --tlskey)"},
+                {"tls_verify", T::boolean, false, "true", {}, "With TLS: check the engine's certificate (false: encrypt only, as docker --tls)"},
                 {"image", T::string, false, "debian:bookworm", {}, "Default image for workspaces (berth create --image overrides)"},
                 {"pull", T::enumeration, false, "missing", {"missing", "always", "never"}, "When to pull the image"},
                 {"workdir", T::string, false, "/workspaces/{name}", {}, "Folder in the container for the repository; {name} is the workspace"},
@@ -191,7 +195,7 @@ class DockerProvider : public berth::Provider {
   berth::TargetCheck check_target(const berth::StringMap& properties, const std::string&) override {
     parse_memory(property(properties, "memory"));
     parse_cpus(property(properties, "cpus"));
-    auto engine = engine_for(property(properties, "host"), kQuickDeadline);
+    auto engine = engine_for(properties, property(properties, "host"), kQuickDeadline);
     Reply reply = engine->get("/_ping");
     if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
     return {true, "engine at " + engine->address() + " answers, API " + engine->api_version()};
@@ -201,7 +205,7 @@ class DockerProvider : public berth::Provider {
     long long memory = parse_memory(property(c.properties, "memory"));  // refused before anything is made
     long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
     int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
-    auto engine = engine_for(property(c.properties, "host"), kWorkDeadline);
+    auto engine = engine_for(c.properties, property(c.properties, "host"), kWorkDeadline);
     // The repository is cloned first, on this machine: its devcontainer.json, if any, decides
     // the image and the container (providers/docker/devcontainer/).
     Checkout checkout(fs::path(c.data_dir) / "staging" / c.workspace.name, c.workspace.name);
@@ -274,7 +278,7 @@ class DockerProvider : public berth::Provider {
   }
 
   void start(berth::OperationContext& c) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     // A start from error may find the container running (a lifecycle command failed after it
     // started); the engine's 304 to a second start has no length, so it is not asked.
     Reply found = engine->get("/containers/" + container_id(c) + "/json");
@@ -288,7 +292,7 @@ class DockerProvider : public berth::Provider {
 
   void stop(berth::OperationContext& c) override {
     int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
-    auto engine = engine_for(engine_address(c), kWorkDeadline + std::chrono::seconds(stop_timeout));
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline + std::chrono::seconds(stop_timeout));
     Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + std::to_string(stop_timeout));
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot stop the container: " + reply.message());
@@ -298,7 +302,7 @@ class DockerProvider : public berth::Provider {
   // target is gone), and only while it is this home's: its identity label is ours, or, for a
   // container made before identities, it is the very container whose id create recorded.
   void destroy(berth::OperationContext& c) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     auto recorded = c.provider_data.find("container_id");
     std::string id = recorded != c.provider_data.end() ? recorded->second : container_name(c);
     Reply found = engine->get("/containers/" + id + "/json");
@@ -330,7 +334,7 @@ class DockerProvider : public berth::Provider {
   }
 
   berth::Status status(berth::OperationContext& c) override {
-    auto engine = engine_for(engine_address(c), kQuickDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kQuickDeadline);
     Reply reply = engine->get("/containers/" + container_id(c) + "/json");
     if (reply.status == 404) return {berth::InfraState::gone, "container gone"};
     if (reply.status != 200) throw failed("cannot inspect the container: " + reply.message());
@@ -339,7 +343,7 @@ class DockerProvider : public berth::Provider {
   }
 
   int exec(berth::OperationContext& c, const berth::ExecRequest& request, berth::OutputSink& output) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     std::string id = container_id(c);
     docker::ExecDefaults defaults = docker::exec_defaults(c, request);
     Json body{{"Cmd", request.command}, {"Env", defaults.env}, {"AttachStdout", true}, {"AttachStderr", true},
@@ -376,12 +380,12 @@ class DockerProvider : public berth::Provider {
     if (request.attach) {
       docker::dc::run_attach_commands(c, [&](const berth::ExecRequest& command, berth::OutputSink& output) { return exec(c, command, output); });
     }
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     return docker::run_session(*engine, command_place(c, request.user, request.workdir), request, channel, c.cancellation);
   }
 
   void connect(berth::OperationContext& c, int port, berth::SessionChannel& channel) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     docker::connect_port(*engine, command_place(c, "", ""), port, channel, c.cancellation);
   }
 
@@ -400,19 +404,35 @@ class DockerProvider : public berth::Provider {
 
   // A fresh Engine (and connection) per call, since operations on different workspaces run at
   // once; the negotiated API version is remembered per address so it is asked only once.
-  std::shared_ptr<Engine> engine_for(const std::string& address, std::chrono::seconds deadline) {
+  std::shared_ptr<Engine> engine_for(const berth::StringMap& properties, const std::string& address, std::chrono::seconds deadline) {
     std::string known;
     {
       std::lock_guard lock(mutex_);
       known = versions_[address];
     }
-    auto engine = std::make_shared<Engine>(address, known, deadline);
+    auto engine = std::make_shared<Engine>(link_of(properties, address), known, deadline);
     if (known.empty()) {
       std::string negotiated = engine->api_version();
       std::lock_guard lock(mutex_);
       versions_[address] = negotiated;
     }
     return engine;
+  }
+
+  // How to reach the engine at address: a tcp:// one over TLS when the target names any of
+  // tls_ca, tls_cert, tls_key (the same for every engine of the target).
+  static docker::EngineLink link_of(const berth::StringMap& properties, const std::string& address) {
+    docker::EngineLink link{address, false, {}};
+    link.tls_options.ca_file = property(properties, "tls_ca");
+    link.tls_options.cert_file = property(properties, "tls_cert");
+    link.tls_options.key_file = property(properties, "tls_key");
+    link.tls_options.verify = property(properties, "tls_verify") != "false";
+    bool any = !link.tls_options.ca_file.empty() || !link.tls_options.cert_file.empty() || !link.tls_options.key_file.empty();
+    link.tls = any && address.rfind("tcp://", 0) == 0;
+    for (const auto& [name, path] : {std::pair{"tls_ca", link.tls_options.ca_file}, {"tls_cert", link.tls_options.cert_file}, {"tls_key", link.tls_options.key_file}}) {
+      if (!path.empty() && path.front() != '/') throw failed(std::string("property '") + name + "' must be an absolute path (got '" + path + "')");
+    }
+    return link;
   }
 
   // The engine the workspace's container was made on, as create recorded it (the target may

@@ -1,0 +1,104 @@
+// The docker provider reaching engines elsewhere: over TLS (the private engine also listens on
+// a loopback port with --tlsverify, scripts/docker-engine), over ssh:// (a real sshd started
+// here, in front of that engine), and placed across several engines.
+#include "docker_engine.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::ServerHome;
+using Json = nlohmann::json;
+
+namespace {
+
+const char kImage[] = "berth-test:busybox";
+
+fs::path engine_dir() { return fs::path(BERTH_DOCKER_STATUS).parent_path(); }
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+Result add_target(const ServerHome& server, const std::string& name, const std::string& host_line, const std::string& extra = "") {
+  berth::test::RunOptions yaml;
+  yaml.stdin_data = "name: " + name + "\nprovider: docker\nproperties:\n  " + host_line + "\n  image: " + kImage +
+                    "\n  pull: never\n  network: none\n  stop_timeout: \"2\"\n" + extra;
+  return server.berth({"target", "add", "-f", "-"}, yaml);
+}
+
+Json info(const ServerHome& server, const std::string& name) {
+  Result result = server.berth({"info", name, "-o", "json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return result.exit_code == 0 ? Json::parse(result.out) : Json::object();
+}
+
+std::string engine_state(const std::string& address, const std::string& id) {
+  Result inspected = berth::test::docker(address, {"inspect", "-f", "{{.State.Status}}", id});
+  return inspected.exit_code != 0 ? "missing" : trimmed(inspected.out);
+}
+
+// Create, a hijacked exec stream with input, stop, start, delete: each checked on the engine
+// itself through its Unix socket.
+void whole_lifecycle(const ServerHome& server, const std::string& target, const std::string& unix_address) {
+  Result created = server.berth({"create", "w", "--target", target});
+  ASSERT_EQ(created.exit_code, 0) << created.err << created.out;
+  std::string id = info(server, "w")["provider_data"].value("container_id", "");
+  EXPECT_EQ(engine_state(unix_address, id), "running");
+  berth::test::RunOptions input;
+  input.stdin_data = std::string(200000, 'q') + "end";
+  Result streamed = server.berth({"exec", "-i", "w", "--", "sh", "-c", "wc -c; exit 6"}, input);
+  EXPECT_EQ(streamed.exit_code, 6) << streamed.err;
+  EXPECT_EQ(trimmed(streamed.out), "200003");
+  EXPECT_EQ(server.berth({"stop", "w"}).exit_code, 0);
+  EXPECT_EQ(engine_state(unix_address, id), "exited");
+  EXPECT_EQ(server.berth({"start", "w"}).exit_code, 0);
+  EXPECT_EQ(engine_state(unix_address, id), "running");
+  Result deleted = server.berth({"delete", "w"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(engine_state(unix_address, id), "missing");
+}
+
+TEST(DockerTls, LifecycleAndStreamsOverTlsVerify) {
+  REQUIRE_ENGINE(address);
+  std::string tls_address = trimmed(berth::test::read_text(engine_dir() / "tls-address"));
+  ASSERT_FALSE(tls_address.empty()) << "scripts/docker-engine wrote no tls-address";
+  fs::path tls = engine_dir() / "tls";
+  ServerHome server;
+  std::string files = "  tls_ca: " + (tls / "ca.pem").string() + "\n  tls_cert: " + (tls / "client.pem").string() +
+                      "\n  tls_key: " + (tls / "client-key.pem").string() + "\n";
+  Result added = add_target(server, "secure", "host: " + tls_address, files);
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  whole_lifecycle(server, "secure", address);
+
+  // No client certificate: the engine (--tlsverify) refuses, and berth says why.
+  ASSERT_EQ(add_target(server, "no-cert", "host: " + tls_address, "  tls_ca: " + (tls / "ca.pem").string() + "\n").exit_code, 0);
+  Result refused = server.berth({"create", "x", "--target", "no-cert"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE((refused.err + refused.out).find("requires a client certificate"), std::string::npos) << refused.err << refused.out;
+  server.berth({"delete", "--force", "x"});
+
+  // A CA that did not sign the engine's certificate.
+  berth::test::TempDir other;
+  Result made = berth::test::run_program({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                                          (other.path() / "k.pem").string(), "-out", (other.path() / "ca.pem").string(), "-days", "2", "-subj", "/CN=other"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  std::string wrong = "  tls_ca: " + (other.path() / "ca.pem").string() + "\n  tls_cert: " + (tls / "client.pem").string() +
+                      "\n  tls_key: " + (tls / "client-key.pem").string() + "\n";
+  ASSERT_EQ(add_target(server, "wrong-ca", "host: " + tls_address, wrong).exit_code, 0);
+  Result untrusted = server.berth({"create", "y", "--target", "wrong-ca"});
+  EXPECT_NE(untrusted.exit_code, 0);
+  EXPECT_NE((untrusted.err + untrusted.out).find("certificate is not trusted"), std::string::npos) << untrusted.err << untrusted.out;
+  server.berth({"delete", "--force", "y"});
+}
+
+}  // namespace
