@@ -51,8 +51,11 @@ class LinkedClient : public httplib::ClientImpl {
 };
 
 std::string unreachable_message(const std::string& address, const std::string& cause) {
-  return "cannot reach the Docker engine at " + address + ": " + cause +
-         " (start Docker, e.g. 'sudo systemctl start docker', or set the target's host property)";
+  std::string hint = cause.rfind("TLS: ", 0) == 0 || cause.find("docker CLI") != std::string::npos ? ""
+                     : address.rfind("ssh://", 0) == 0
+                         ? " (check that the server's user can ssh there without a password prompt, and run docker version there)"
+                         : " (start Docker, e.g. 'sudo systemctl start docker', or set the target's host property)";
+  return "cannot reach the Docker engine at " + address + ": " + cause + hint;
 }
 
 }  // namespace

@@ -101,4 +101,102 @@ TEST(DockerTls, LifecycleAndStreamsOverTlsVerify) {
   server.berth({"delete", "--force", "y"});
 }
 
+// A real sshd (Debian's, unpacked by scripts/docker-engine) on a high loopback port with
+// throw-away host and user keys, whose sessions reach the private engine (DOCKER_HOST). The
+// server's ssh finds the user key and the known host key through an ssh configuration, as a
+// user's ~/.ssh/config would give them: an `ssh` first on PATH that adds -F CONFIG.
+class Sshd {
+ public:
+  // without_docker: sessions run with a PATH where no docker CLI is.
+  Sshd(const std::string& engine, bool without_docker = false) {
+    fs::path sshd = engine_dir() / "openssh" / "usr" / "sbin" / "sshd";
+    if (!fs::exists(sshd)) {
+      skip_ = "no sshd unpacked in " + sshd.string() + " (scripts/docker-engine start makes it)";
+      return;
+    }
+    const fs::path& t = dir_.path();
+    for (const char* key : {"host_key", "id"}) {
+      Result made = berth::test::run_program({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (t / key).string()});
+      EXPECT_EQ(made.exit_code, 0) << made.err;
+    }
+    fs::copy_file(t / "id.pub", t / "authorized_keys");
+    port = berth::test::free_tcp_port();
+    std::ofstream(t / "sshd_config") << "Port " << port << "\nListenAddress 127.0.0.1\nHostKey " << (t / "host_key").string()
+                                     << "\nAuthorizedKeysFile " << (t / "authorized_keys").string() << "\nPidFile " << (t / "sshd.pid").string()
+                                     << "\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+                                     << "SetEnv DOCKER_HOST=" << engine << "\n"
+                                     << (without_docker ? "ForceCommand /usr/bin/env PATH=/nonexistent /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n" : "");
+    std::ofstream(t / "known_hosts") << "[127.0.0.1]:" << port << " " << berth::test::read_text(t / "host_key.pub");
+    std::ofstream(t / "ssh_config") << "Host 127.0.0.1\n  IdentityFile " << (t / "id").string() << "\n  IdentitiesOnly yes\n  UserKnownHostsFile "
+                                    << (t / "known_hosts").string() << "\n  StrictHostKeyChecking yes\n";
+    fs::create_directories(t / "bin");
+    std::ofstream(t / "bin" / "ssh") << "#!/bin/sh\nexec /usr/bin/ssh -F " << (t / "ssh_config").string() << " \"$@\"\n";
+    fs::permissions(t / "bin" / "ssh", fs::perms::owner_all);
+    fs::create_directories("/run/sshd");  // its privilege-separation folder
+    pid_ = berth::test::spawn_program({sshd.string(), "-D", "-e", "-f", (t / "sshd_config").string()});
+    bool up = berth::test::wait_until([&] { return berth::test::run_program({"ssh", "-F", (t / "ssh_config").string(), "-o", "BatchMode=yes",
+                                                                              "-p", std::to_string(port), "root@127.0.0.1", "true"})
+                                                      .exit_code != 255; },
+                                      std::chrono::seconds(10));
+    EXPECT_TRUE(up) << "sshd did not come up on port " << port;
+  }
+  ~Sshd() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  const std::string& skip() const { return skip_; }
+  // PATH for the berth server, with the ssh that uses this configuration first.
+  std::string path() const { return (dir_.path() / "bin").string() + ":" + std::getenv("PATH"); }
+  int port = 0;
+
+ private:
+  berth::test::TempDir dir_;
+  int pid_ = -1;
+  std::string skip_;
+};
+
+TEST(DockerSsh, LifecycleAndStreamsOverSsh) {
+  REQUIRE_ENGINE(address);
+  Sshd sshd(address);
+  if (!sshd.skip().empty()) GTEST_SKIP() << sshd.skip();
+  ::setenv("PATH", sshd.path().c_str(), 1);  // the server started next runs this ssh
+  ServerHome server;
+  std::string remote = "ssh://root@127.0.0.1:" + std::to_string(sshd.port);
+  ASSERT_EQ(add_target(server, "far", "host: " + remote).exit_code, 0);
+  whole_lifecycle(server, "far", address);
+  // One ssh child per connection, and none left once the work is done.
+  EXPECT_TRUE(berth::test::wait_until([] { return berth::test::run_program({"pgrep", "-f", "dial-stdio"}).exit_code != 0; },
+                                      std::chrono::seconds(10)));
+}
+
+TEST(DockerSsh, RemoteWithoutDockerCliIsNamed) {
+  REQUIRE_ENGINE(address);
+  Sshd sshd(address, true);
+  if (!sshd.skip().empty()) GTEST_SKIP() << sshd.skip();
+  ::setenv("PATH", sshd.path().c_str(), 1);
+  ServerHome server;
+  ASSERT_EQ(add_target(server, "bare", "host: ssh://root@127.0.0.1:" + std::to_string(sshd.port)).exit_code, 0);
+  Result refused = server.berth({"create", "w", "--target", "bare"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE((refused.err + refused.out).find("the remote machine has no docker CLI"), std::string::npos) << refused.err << refused.out;
+  Result doctor = server.berth({"doctor"});
+  EXPECT_NE(doctor.out.find("no docker CLI"), std::string::npos) << doctor.out;
+  server.berth({"delete", "--force", "w"});
+}
+
+TEST(DockerSsh, MalformedHostsAreRefusedWithTheFormExpected) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  for (const std::string host : {"ssh://root@127.0.0.1:99999", "ftp://x", "tcp://:2375", "ssh://-oProxyCommand=x"}) {
+    ASSERT_EQ(add_target(server, "odd", "host: \"" + host + "\"").exit_code, 0);
+    Result refused = server.berth({"create", "w", "--target", "odd"});
+    EXPECT_EQ(refused.exit_code, 1) << host;
+    EXPECT_NE((refused.err + refused.out).find("Docker host '" + host + "'"), std::string::npos) << refused.err << refused.out;
+    server.berth({"delete", "--force", "w"});
+    server.berth({"target", "remove", "odd", "--force"});
+  }
+}
+
 }  // namespace
