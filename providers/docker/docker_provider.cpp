@@ -2,6 +2,7 @@
 // Engine API (no docker CLI needed). Written only against berth's public SDK.
 #include "devcontainer/plan.hpp"
 #include "engine.hpp"
+#include "placement.hpp"
 #include "session.hpp"
 #include "exec_defaults.hpp"
 #include "local_command.hpp"
@@ -176,6 +177,7 @@ class DockerProvider : public berth::Provider {
             "Workspaces as containers on a Docker engine, local or remote, through the Engine API",
             {
                 {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH, tcp://HOST[:PORT] or ssh://[USER@]HOST[:PORT]"},
+                {"hosts", T::string, false, "", {}, "Several engines, comma-separated (replaces host): each create goes to the one with the most free capacity"},
                 {"tls_ca", T::path, false, "", {}, "tcp:// over TLS: the CA certificate (PEM) that signed the engine's (as docker --tlscacert)"},
                 {"tls_cert", T::path, false, "", {}, "tcp:// over TLS: berth's client certificate (PEM) (as docker --tlscert)"},
                 {"tls_key", T::path, false, "", {}, "tcp:// over TLS: the client certificate's key (PEM) (as docker --tlskey)"},
@@ -195,17 +197,30 @@ class DockerProvider : public berth::Provider {
   berth::TargetCheck check_target(const berth::StringMap& properties, const std::string&) override {
     parse_memory(property(properties, "memory"));
     parse_cpus(property(properties, "cpus"));
-    auto engine = engine_for(properties, property(properties, "host"), kQuickDeadline);
-    Reply reply = engine->get("/_ping");
-    if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
-    return {true, "engine at " + engine->address() + " answers, API " + engine->api_version()};
+    auto engines = docker::engines_of(property(properties, "host"), property(properties, "hosts"));
+    std::string answered, failures;
+    for (const auto& address : engines) {
+      try {
+        auto engine = engine_for(properties, address, kQuickDeadline);
+        Reply reply = engine->get("/_ping");
+        if (reply.status != 200) throw std::runtime_error("the engine at " + engine->address() + " answered " + reply.message());
+        answered += (answered.empty() ? "" : "; ") + ("engine at " + engine->address() + " answers, API " + engine->api_version());
+      } catch (const std::exception& error) {
+        if (engines.size() == 1) throw;
+        failures += (failures.empty() ? "" : "; ") + std::string(error.what());
+      }
+    }
+    if (!failures.empty()) {
+      return {false, failures + (answered.empty() ? "" : " (creates go to the others: " + answered + ")")};
+    }
+    return {true, answered};
   }
 
   void create(berth::OperationContext& c) override {
     long long memory = parse_memory(property(c.properties, "memory"));  // refused before anything is made
     long long nano_cpus = parse_cpus(property(c.properties, "cpus"));
     int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
-    auto engine = engine_for(c.properties, property(c.properties, "host"), kWorkDeadline);
+    auto engine = engine_for(c.properties, placed_engine(c), kWorkDeadline);
     // The repository is cloned first, on this machine: its devcontainer.json, if any, decides
     // the image and the container (providers/docker/devcontainer/).
     Checkout checkout(fs::path(c.data_dir) / "staging" / c.workspace.name, c.workspace.name);
@@ -417,6 +432,23 @@ class DockerProvider : public berth::Provider {
       versions_[address] = negotiated;
     }
     return engine;
+  }
+
+  // The engine a new workspace goes to: the target's only one, or the freest of its `hosts`
+  // (placement.hpp); engines that do not answer are skipped, and said so in the log.
+  std::string placed_engine(berth::OperationContext& c) {
+    auto engines = docker::engines_of(property(c.properties, "host"), property(c.properties, "hosts"));
+    if (engines.size() == 1) return engines.front();
+    auto placement = docker::place(engines, [&](const std::string& address) {
+      Reply reply = engine_for(c.properties, address, kQuickDeadline)->get("/info");
+      if (reply.status != 200) throw std::runtime_error("the engine answered /info with " + reply.message());
+      Json info = reply.json();
+      return docker::EngineLoad{info.value("MemTotal", 0LL), info.value("ContainersRunning", 0LL)};
+    });
+    for (const auto& [address, why] : placement.skipped) c.progress.line("engine " + address + " skipped: " + why);
+    if (placement.chosen.empty()) throw failed("none of the target's engines answers (" + property(c.properties, "hosts") + ")");
+    c.progress.line("placed on engine " + placement.chosen);
+    return placement.chosen;
   }
 
   // How to reach the engine at address: a tcp:// one over TLS when the target names any of

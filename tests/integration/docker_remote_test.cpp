@@ -186,6 +186,74 @@ TEST(DockerSsh, RemoteWithoutDockerCliIsNamed) {
   server.berth({"delete", "--force", "w"});
 }
 
+// An engine of the test's own (scripts/docker-engine, busybox image only), stopped at the end.
+class OwnEngine {
+ public:
+  OwnEngine() {
+    berth::test::RunOptions options;
+    options.env = {{"BERTH_ENGINE_MINIMAL", "1"}};
+    Result started = berth::test::run_program({(berth::test::source_dir() / "scripts" / "docker-engine").string(), "start", dir_.path().string()}, options);
+    EXPECT_EQ(started.exit_code, 0) << started.err;
+    address = trimmed(started.out);
+  }
+  ~OwnEngine() { stop(); }
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    berth::test::run_program({(berth::test::source_dir() / "scripts" / "docker-engine").string(), "stop", dir_.path().string()});
+  }
+  std::string address;
+
+ private:
+  berth::test::TempDir dir_;
+  bool stopped_ = false;
+};
+
+// A target with two engines: a create goes to the freer one and is recorded there; with one
+// engine stopped, creates go to the other, and doctor names the stopped one.
+TEST(DockerPlacement, CreatesGoToTheFreerEngineAndSkipUnreachableOnes) {
+  REQUIRE_ENGINE(address);
+  OwnEngine first, second;
+  ASSERT_EQ(first.address.rfind("unix://", 0), 0u) << first.address;
+  ASSERT_EQ(second.address.rfind("unix://", 0), 0u) << second.address;
+  // Fill the first: two containers running that berth did not make.
+  for (int i = 0; i < 2; ++i) {
+    Result ran = berth::test::docker(first.address, {"run", "-d", "--network", "none", kImage, "sleep", "600"});
+    ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  }
+  ServerHome server;
+  ASSERT_EQ(add_target(server, "pair", "hosts: " + first.address + ", " + second.address).exit_code, 0);
+  Result created = server.berth({"create", "a", "--target", "pair"});
+  ASSERT_EQ(created.exit_code, 0) << created.err << created.out;
+  Json a = info(server, "a");
+  EXPECT_EQ(a["provider_data"].value("docker_host", ""), second.address);
+  EXPECT_EQ(engine_state(second.address, a["provider_data"].value("container_id", "")), "running");
+  Result shown = server.berth({"info", "a"});
+  EXPECT_NE(shown.out.find("provider.docker_host: " + second.address), std::string::npos) << shown.out;
+  // Every later operation goes to the engine it was placed on.
+  EXPECT_EQ(server.berth({"exec", "a", "--", "true"}).exit_code, 0);
+  EXPECT_EQ(server.berth({"stop", "a"}).exit_code, 0);
+  EXPECT_EQ(engine_state(second.address, a["provider_data"].value("container_id", "")), "exited");
+
+  second.stop();
+  Result placed = server.berth({"create", "b", "--target", "pair"});
+  ASSERT_EQ(placed.exit_code, 0) << placed.err << placed.out;
+  EXPECT_NE(placed.err.find("engine " + second.address + " skipped"), std::string::npos) << placed.err;
+  Json b = info(server, "b");
+  EXPECT_EQ(b["provider_data"].value("docker_host", ""), first.address);
+  EXPECT_EQ(engine_state(first.address, b["provider_data"].value("container_id", "")), "running");
+  Result doctor = server.berth({"doctor"});
+  EXPECT_NE(doctor.out.find("[FAIL]"), std::string::npos) << doctor.out;
+  EXPECT_NE(doctor.out.find(second.address), std::string::npos) << doctor.out;
+  EXPECT_EQ(server.berth({"delete", "b"}).exit_code, 0);
+  EXPECT_EQ(engine_state(first.address, b["provider_data"].value("container_id", "")), "missing");
+  server.berth({"delete", "--force", "a"});
+  first.stop();
+  Result none = server.berth({"create", "c", "--target", "pair"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE((none.err + none.out).find("none of the target's engines answers"), std::string::npos) << none.err << none.out;
+}
+
 TEST(DockerSsh, MalformedHostsAreRefusedWithTheFormExpected) {
   REQUIRE_ENGINE(address);
   ServerHome server;
