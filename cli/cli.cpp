@@ -71,7 +71,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 // group such as `berth workspace`), says which exist and which one was probably meant.
 // Returns false when the error is of another kind.
 bool explain_command_error(CLI::App& app, int argc, char** argv) {
-  const std::set<std::string> with_value{"--home", "--server", "--api-key", "-o", "--output"};
+  const std::set<std::string> with_value{"--home", "--server", "--api-key", "--tls-ca", "--tls-cert", "--tls-key", "-o", "--output"};
   CLI::App* level = &app;
   std::string path = "berth";
   for (int i = 1; i < argc; ++i) {
@@ -129,8 +129,11 @@ int run(int argc, char** argv) {
   app.formatter(std::make_shared<HelpFormatter>());
   auto& options = session.options;
   app.add_option("--home", options.home, "berth's home folder (env BERTH_HOME)")->envname("BERTH_HOME");
-  app.add_option("--server", options.server, "Server address: unix:///PATH or http://HOST:PORT (env BERTH_SERVER)");
+  app.add_option("--server", options.server, "Server address: unix:///PATH, https://HOST:PORT or http://HOST:PORT (env BERTH_SERVER)");
   app.add_option("--api-key", options.api_key, "API key for a TCP server (env BERTH_API_KEY)");
+  app.add_option("--tls-ca", options.tls_ca, "For an https:// server: the CA certificate (PEM) that signed its certificate (env BERTH_TLS_CA)");
+  app.add_option("--tls-cert", options.tls_cert, "A client certificate (PEM), for a server that requires one (env BERTH_TLS_CERT)");
+  app.add_option("--tls-key", options.tls_key, "The client certificate's private key (PEM) (env BERTH_TLS_KEY)");
   app.add_option("-o,--output", options.output, "Output format: table, json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   app.add_flag("-q,--quiet", options.quiet, "Print only what was asked for");

@@ -42,6 +42,8 @@ void add_devcontainer_commands(Registry& registry);
 // The CLI's own settings (<config>/config.yaml): profiles of servers and the active one.
 nlohmann::json read_profiles(const Session& session);
 void write_profiles(const Session& session, const nlohmann::json& config);
+// A profile's TLS settings: tls_ca, tls_cert, tls_key, tls_pin (a pinned SHA-256).
+TlsClientOptions profile_tls(const nlohmann::json& profile);
 
 // berth ssh NAME and berth ssh-config (cli/ssh.cpp), berth forward (cli/forward.cpp).
 void define_ssh(CLI::App& app, Invocation& run);

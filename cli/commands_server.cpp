@@ -16,13 +16,35 @@
 namespace berth::cli {
 namespace {
 
+// The options of the TCP listener, shared by `berth serve` and `berth server start`.
+struct ListenOptions {
+  std::string listen, tls_cert, tls_key, tls_client_ca;
+  bool insecure = false;
+  std::vector<std::string> arguments() const {
+    std::vector<std::string> args;
+    for (const auto& [flag, value] : {std::pair{"--listen", listen}, {"--tls-cert", tls_cert}, {"--tls-key", tls_key}, {"--tls-client-ca", tls_client_ca}}) {
+      if (!value.empty()) args.insert(args.end(), {flag, flag == std::string("--listen") ? value : fs::absolute(value).string()});
+    }
+    if (insecure) args.push_back("--insecure");
+    return args;
+  }
+};
+
+void add_listen_options(CLI::App& app, ListenOptions& options) {
+  app.add_option("--listen", options.listen, "Also listen on TCP HOST:PORT (every request then needs an API key)");
+  app.add_option("--tls-cert", options.tls_cert, "TLS on the TCP listener: the server's certificate (PEM, followed by its chain)");
+  app.add_option("--tls-key", options.tls_key, "The certificate's private key (PEM)");
+  app.add_option("--tls-client-ca", options.tls_client_ca, "Mutual TLS: require client certificates signed by this CA (PEM)");
+  app.add_flag("--insecure", options.insecure, "Allow plain HTTP on an address other than loopback (API keys cross the network in clear text)");
+}
+
 void define_serve(CLI::App& app, Invocation& run) {
   app.footer(
       "Examples:\n"
       "  berth serve                          until Ctrl-C; logs on the terminal\n"
       "  berth serve --listen 0.0.0.0:7420    TCP too (clients need a key: berth apikey create NAME)");
-  auto listen = std::make_shared<std::string>();
-  app.add_option("--listen", *listen, "Also listen on TCP HOST:PORT (every request then needs an API key)");
+  auto listen = std::make_shared<ListenOptions>();
+  add_listen_options(app, *listen);
   app.callback([&run, listen] {
     // The server is its own program (it alone links the HTTP server); this process becomes it.
     std::string server = (executable_dir().parent_path() / "libexec" / "berth" / "berth-server").string();
@@ -30,7 +52,7 @@ void define_serve(CLI::App& app, Invocation& run) {
     Home resolved = run.session.home();
     std::vector<std::string> args{server};
     if (resolved.data_dir == resolved.config_dir) args.insert(args.end(), {"--home", home});
-    if (!listen->empty()) args.insert(args.end(), {"--listen", *listen});
+    for (auto& arg : listen->arguments()) args.push_back(arg);
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -48,16 +70,16 @@ void define_server(CLI::App& app, Invocation& run) {
       "  berth server status -o json\n"
       "  berth server stop                    running operations finish first");
   app.require_subcommand(1);
-  auto listen = std::make_shared<std::string>();
+  auto listen = std::make_shared<ListenOptions>();
   auto* start = app.add_subcommand("start", "Start the server in the background (pid file, log file)");
-  start->add_option("--listen", *listen, "Also listen on TCP HOST:PORT (every request then needs an API key)");
+  add_listen_options(*start, *listen);
   start->callback([&run, listen] {
     Home home = run.session.home();
     if (daemon_status(home).running) {
       std::cout << "a server is already running for " << home.data_dir.string() << '\n';
       return;
     }
-    int pid = start_daemon(home, std::chrono::seconds(15), *listen);
+    int pid = start_daemon(home, std::chrono::seconds(15), listen->arguments());
     std::cout << "server started (pid " << pid << ", log " << home.server_log_path().string() << ")\n";
   });
   app.add_subcommand("stop", "Stop the background server, letting running operations finish")->callback([&run] {

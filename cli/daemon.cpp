@@ -66,7 +66,7 @@ DaemonStatus daemon_status(const Home& home) {
   return status;
 }
 
-int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std::string& listen) {
+int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std::vector<std::string>& serve_args) {
   home.create_folders();
   fs::path self = fs::read_symlink("/proc/self/exe");
   std::string home_arg = home.data_dir == home.config_dir ? home.data_dir.string() : "";
@@ -85,7 +85,7 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
     std::vector<std::string> args{self.string()};
     if (!home_arg.empty()) args.insert(args.end(), {"--home", home_arg});
     args.push_back("serve");
-    if (!listen.empty()) args.insert(args.end(), {"--listen", listen});
+    args.insert(args.end(), serve_args.begin(), serve_args.end());
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);

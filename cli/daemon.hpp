@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace berth::cli {
 
@@ -14,8 +15,8 @@ struct DaemonStatus {
 
 // Starts `berth serve` for home in the background and waits until it answers.
 // Returns its pid; throws unavailable with the log's last lines when it does not come up.
-// listen: also a TCP HOST:PORT for the server (empty: the Unix socket only).
-int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std::string& listen = "");
+// serve_args: more arguments for `berth serve` (--listen, the TLS files; none: the Unix socket only).
+int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std::vector<std::string>& serve_args = {});
 // Sends SIGTERM and waits for the process to end. False when no server was running.
 bool stop_daemon(const Home& home, std::chrono::milliseconds deadline);
 DaemonStatus daemon_status(const Home& home);

@@ -25,6 +25,15 @@ bool Session::local_server() const {
   return options.server.empty() && (env == nullptr || *env == '\0');
 }
 
+TlsClientOptions profile_tls(const Json& profile) {
+  TlsClientOptions tls;
+  tls.ca_file = profile.value("tls_ca", "");
+  tls.cert_file = profile.value("tls_cert", "");
+  tls.key_file = profile.value("tls_key", "");
+  tls.pin_sha256 = profile.value("tls_pin", "");
+  return tls;
+}
+
 bool Session::stdout_is_terminal() const { return ::isatty(1) == 1; }
 
 bool Session::colour() const {
@@ -46,19 +55,31 @@ ApiClient& Session::api() {
   }
   Home home = this->home();
   bool from_profile = false;
+  TlsClientOptions tls;
   if (address.empty()) {
     // The active profile, if any, names a server elsewhere (berth profile use NAME).
     Json config = read_profiles(*this);
     std::string active = config.value("active", "");
     if (!active.empty() && config["profiles"].contains(active)) {
-      address = config["profiles"][active].value("server", "");
-      if (key.empty()) key = config["profiles"][active].value("api_key", "");
+      const Json& profile = config["profiles"][active];
+      address = profile.value("server", "");
+      if (key.empty()) key = profile.value("api_key", "");
+      tls = profile_tls(profile);
       from_profile = !address.empty();
     }
   }
+  // The command line (or environment) wins over the profile, item by item.
+  auto given = [](const std::string& option, const char* env) -> std::string {
+    if (!option.empty()) return option;
+    const char* value = std::getenv(env);
+    return value ? value : "";
+  };
+  if (auto ca = given(options.tls_ca, "BERTH_TLS_CA"); !ca.empty()) tls.ca_file = ca, tls.pin_sha256.clear();
+  if (auto cert = given(options.tls_cert, "BERTH_TLS_CERT"); !cert.empty()) tls.cert_file = cert;
+  if (auto tls_key = given(options.tls_key, "BERTH_TLS_KEY"); !tls_key.empty()) tls.key_file = tls_key;
   if (address.empty()) address = "unix://" + home.socket_path().string();
   remote_ = !local_server() || from_profile;
-  client_ = std::make_unique<ApiClient>(Endpoint{address, key});
+  client_ = std::make_unique<ApiClient>(Endpoint{address, key, tls});
   if (options.verbose) client_->set_trace(&std::cerr);
   client_->on_version_mismatch([address, quiet = options.quiet](const std::string& server) {
     if (quiet) return;

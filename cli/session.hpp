@@ -17,6 +17,9 @@ struct GlobalOptions {
   std::string home;
   std::string server;
   std::string api_key;
+  std::string tls_ca;    // for an https:// server: the CA that signed its certificate
+  std::string tls_cert;  // a client certificate and key, for a server that requires one
+  std::string tls_key;
   std::string output = "table";
   bool quiet = false;
   bool verbose = false;

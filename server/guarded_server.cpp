@@ -1,6 +1,7 @@
 #include "guarded_server.hpp"
 
 #include "stream_routes.hpp"
+#include "tls_link.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -145,9 +146,9 @@ class DeadlineStream : public httplib::Stream {
 }  // namespace
 
 GuardedServer::GuardedServer(bool keyed, std::chrono::milliseconds head_deadline, size_t unauthenticated_per_address,
-                             StreamRoutes* streams)
+                             StreamRoutes* streams, const tls::ServerContext* tls)
     : keyed_(keyed),
-      head_deadline_(head_deadline), per_address_(unauthenticated_per_address), streams_(streams) {}
+      head_deadline_(head_deadline), per_address_(unauthenticated_per_address), streams_(streams), tls_(tls) {}
 
 void GuardedServer::mark_authenticated() {
   if (current_connection) current_connection->authenticated = true;
@@ -179,6 +180,13 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   socklen_t size = sizeof peer;
   ::getpeername(sock, reinterpret_cast<sockaddr*>(&peer), &size);
   std::string address = address_of(peer);
+  if (tls_) {
+    // The handshake has the head's deadline; a failed one (a plain-HTTP client, an untrusted
+    // or missing client certificate) just ends the connection.
+    std::string error;
+    sock = tls_->accept(sock, head_deadline_, error);
+    if (sock == INVALID_SOCKET) return true;
+  }
   bool pending = keyed_;
   uint64_t id = pending ? admit(address, sock) : 0;
   // A stream's first request carries its key like any other; its connection is then its own.

@@ -7,6 +7,9 @@
 // answer, and each address may keep only a few connections that have not authenticated yet
 // (one more ends the oldest). Keyed clients are then never left waiting behind idle or slow
 // strangers.
+// With TLS, the connection's socket is replaced after the handshake by the plain end of a
+// relay (core/tls/tls_link.hpp): everything after it, httplib's request loop and the stream
+// routes alike, reads and writes plain bytes.
 #include <httplib.h>
 
 #include <chrono>
@@ -19,12 +22,18 @@
 namespace berth {
 
 class StreamRoutes;
+namespace tls {
+class ServerContext;
+}
 
 class GuardedServer : public httplib::Server {
  public:
   // keyed: every request must carry an API key (TCP). streams: the stream routes, which take
   // a connection whose first request is theirs.
-  GuardedServer(bool keyed, std::chrono::milliseconds head_deadline, size_t unauthenticated_per_address, StreamRoutes* streams);
+  // tls: when given, every connection starts with its TLS handshake (within the head
+  // deadline) and all that follows, stream routes included, runs over it.
+  GuardedServer(bool keyed, std::chrono::milliseconds head_deadline, size_t unauthenticated_per_address, StreamRoutes* streams,
+                const tls::ServerContext* tls = nullptr);
 
   // Says that the request the calling worker is serving carried a live key (the API-key check
   // calls it); a connection whose request did not is closed after the answer.
@@ -46,6 +55,7 @@ class GuardedServer : public httplib::Server {
   std::chrono::milliseconds head_deadline_;
   size_t per_address_;
   StreamRoutes* streams_;
+  const tls::ServerContext* tls_;
   std::mutex mutex_;
   std::map<std::string, std::deque<Pending>> pending_;
   uint64_t next_id_ = 0;

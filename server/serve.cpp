@@ -10,8 +10,10 @@
 #include "record_folder.hpp"
 #include "stream_routes.hpp"
 #include "guarded_server.hpp"
+#include "tls_link.hpp"
 #include "workspace_service.hpp"
 
+#include <arpa/inet.h>
 #include <httplib.h>
 #include <malloc.h>
 #include <signal.h>
@@ -63,6 +65,33 @@ class UnixSocketServer : public GuardedServer {
 };
 
 void log_line(const std::string& text) { std::cerr << "berth serve: " << text << std::endl; }
+
+// Only this machine can reach it: 127.0.0.0/8, ::1, localhost.
+bool loopback_host(std::string host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+// The TLS flags must make sense together, and a listener that others can reach must be TLS
+// unless the user says --insecure. Returns "" or what is wrong.
+std::string check_listen_options(const ServeOptions& options, const std::string& host) {
+  bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (options.listen.empty()) {
+    if (tls || !options.tls_client_ca.empty()) return "--tls-cert, --tls-key and --tls-client-ca are for the TCP listener: give --listen HOST:PORT too";
+    return "";
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) return "--tls-cert and --tls-key go together: give both (PEM files)";
+  if (!options.tls_client_ca.empty() && !tls) return "--tls-client-ca needs TLS: give --tls-cert and --tls-key too";
+  if (!tls && !loopback_host(host) && !options.insecure) {
+    return "--listen " + options.listen + " is reachable from other machines, and without TLS its API keys would cross the network in clear text: "
+           "give --tls-cert FILE --tls-key FILE (see README, \"Remote servers\"), or --insecure to accept that";
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -144,7 +173,16 @@ int serve(const ServeOptions& options) {
 
   // TCP, when asked: the same API, and every request must carry a live API key.
   std::unique_ptr<GuardedServer> tcp;
+  std::unique_ptr<tls::ServerContext> tls_context;
   std::thread tcp_thread;
+  if (!options.tls_cert.empty()) {
+    try {
+      tls_context = std::make_unique<tls::ServerContext>(options.tls_cert, options.tls_key, options.tls_client_ca);
+    } catch (const std::exception& error) {
+      log_line(error.what());
+      return 2;
+    }
+  }
   if (!options.listen.empty()) {
     size_t colon = options.listen.rfind(':');
     int port = 0;
@@ -156,7 +194,12 @@ int serve(const ServeOptions& options) {
       log_line("--listen '" + options.listen + "' must be HOST:PORT, e.g. 127.0.0.1:7420");
       return 2;
     }
-    tcp = std::make_unique<GuardedServer>(true, kRequestHeadDeadline, kUnauthenticatedPerAddress, &keyed_streams);
+    if (tls_context) {
+      // nothing more to check
+    } else if (!loopback_host(options.listen.substr(0, colon))) {
+      log_line("warning: --insecure: plain HTTP on " + options.listen + "; API keys and everything else cross the network in clear text");
+    }
+    tcp = std::make_unique<GuardedServer>(true, kRequestHeadDeadline, kUnauthenticatedPerAddress, &keyed_streams, tls_context.get());
     configure(*tcp);
     // Small answers on kept-alive connections would otherwise wait ~40 ms for delayed ACKs.
     tcp->set_tcp_nodelay(true);
@@ -167,7 +210,8 @@ int serve(const ServeOptions& options) {
     }
     if (keys.list().empty()) log_line("no API key exists yet: make one with 'berth apikey create NAME' on the socket");
     tcp_thread = std::thread([&] { tcp->listen_after_bind(); });
-    log_line("listening on http://" + options.listen + " (API key required)");
+    log_line("listening on " + std::string(tls_context ? "https://" : "http://") + options.listen + " (API key required" +
+             (options.tls_client_ca.empty() ? "" : ", and a client certificate signed by " + options.tls_client_ca) + ")");
   }
   std::string error;
   if (!server.bind_unix(home.socket_path(), error)) {
@@ -209,20 +253,35 @@ namespace berth {
 
 int server_main(int argc, char** argv) {
   std::string home_option;
-  std::string listen;
+  ServeOptions options;
+  std::map<std::string, std::string*> with_value{{"--home", &home_option},
+                                                 {"--listen", &options.listen},
+                                                 {"--tls-cert", &options.tls_cert},
+                                                 {"--tls-key", &options.tls_key},
+                                                 {"--tls-client-ca", &options.tls_client_ca}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if ((arg == "--home" || arg == "--listen") && i + 1 < argc) {
-      (arg == "--home" ? home_option : listen) = argv[++i];
+    if (auto it = with_value.find(arg); it != with_value.end() && i + 1 < argc) {
+      *it->second = argv[++i];
+    } else if (arg == "--insecure") {
+      options.insecure = true;
     } else {
-      std::cerr << "usage: berth-server [--home DIR] [--listen HOST:PORT] (run it as: berth serve)" << std::endl;
+      std::cerr << "usage: berth-server [--home DIR] [--listen HOST:PORT [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]]"
+                   " (run it as: berth serve)"
+                << std::endl;
       return 2;
     }
   }
+  std::string problem = check_listen_options(options, options.listen.substr(0, options.listen.rfind(':')));
+  if (!problem.empty()) {
+    log_line(problem);
+    return 2;
+  }
   try {
     // <prefix>/libexec/berth/berth-server finds the built-in providers in <prefix>/lib/berth/providers.
-    fs::path providers = executable_dir().parent_path().parent_path() / "lib" / "berth" / "providers";
-    return serve(ServeOptions{resolve_home(home_option), providers, listen});
+    options.builtin_providers = executable_dir().parent_path().parent_path() / "lib" / "berth" / "providers";
+    options.home = resolve_home(home_option);
+    return serve(options);
   } catch (const std::exception& error) {
     std::cerr << "berth serve: " << error.what() << std::endl;
     return 1;

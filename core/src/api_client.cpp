@@ -85,7 +85,7 @@ ApiClient::~ApiClient() = default;
 
 HttpClient& ApiClient::connection() {
   if (client_) return *client_;
-  client_ = std::make_unique<HttpClient>(endpoint_.address);
+  client_ = std::make_unique<HttpClient>(endpoint_.address, endpoint_.tls);
   if (!endpoint_.api_key.empty()) client_->set_header("Authorization", "Bearer " + endpoint_.api_key);
   return *client_;
 }
@@ -114,8 +114,9 @@ ApiClient::Reply ApiClient::call(const std::string& method, const std::string& p
       start();
       return call(method, path, body, content_type);
     }
-    throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + error.what() +
-                      " (start it with 'berth server start', or check --server)");
+    std::string why = error.what();
+    throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + why +
+                      (why.rfind("TLS: ", 0) == 0 ? "" : " (start it with 'berth server start', or check --server)"));
   }
   check_version(response.header("x-berth-version"));
   if (response.status >= 400) throw error_from_reply(response.status, response.body);
@@ -313,7 +314,7 @@ void ApiClient::check_version(const std::string& server_version) {
 int ApiClient::open_stream(const std::string& path, const std::string& body) {
   std::string error;
   bool absent = false;
-  int fd = connect_socket(endpoint_.address, error, &absent);
+  int fd = connect_socket(endpoint_.address, error, &absent, &endpoint_.tls);
   if (fd < 0) {
     absent_server_ = absent;
     if (absent && start_server_) {
@@ -323,7 +324,7 @@ int ApiClient::open_stream(const std::string& path, const std::string& body) {
       return open_stream(path, body);
     }
     throw unavailable("cannot reach the berth server at " + endpoint_.address + ": " + error +
-                      " (start it with 'berth server start', or check --server)");
+                      (error.rfind("TLS: ", 0) == 0 ? "" : " (start it with 'berth server start', or check --server)"));
   }
   std::string host = endpoint_.address.rfind("unix:", 0) == 0 ? "berth" : endpoint_.address.substr(endpoint_.address.find("//") + 2);
   std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + host +

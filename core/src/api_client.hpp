@@ -11,8 +11,9 @@
 namespace berth {
 
 struct Endpoint {
-  std::string address;  // unix:///path/to/berth.sock or http://host:port
+  std::string address;  // unix:///path/to/berth.sock, http://host:port or https://host:port
   std::string api_key;  // sent as Authorization: Bearer, when not empty
+  TlsClientOptions tls = {};  // for https://: the CA, a pinned fingerprint, a client certificate
 };
 
 class ApiClient : public Api {

@@ -25,7 +25,7 @@ std::string HttpResponse::header(const std::string& lowercase_name) const {
   return it == headers.end() ? "" : it->second;
 }
 
-HttpClient::HttpClient(std::string address) : address_(std::move(address)) {}
+HttpClient::HttpClient(std::string address, TlsClientOptions tls) : address_(std::move(address)), tls_(std::move(tls)) {}
 HttpClient::~HttpClient() { close(); }
 
 void HttpClient::close() {
@@ -38,7 +38,7 @@ void HttpClient::close() {
 void HttpClient::connect() {
   connect_error_.clear();
   absent_server_ = false;
-  fd_ = connect_socket(address_, connect_error_, &absent_server_);
+  fd_ = connect_socket(address_, connect_error_, &absent_server_, &tls_);
   if (fd_ < 0) throw HttpError(true, connect_error_);
 }
 

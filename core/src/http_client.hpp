@@ -4,6 +4,8 @@
 // Why not cpp-httplib here: Debian's libcpp-httplib links OpenSSL and brotli and initialises
 // OpenSSL when loaded, which was a fifth of every `berth` command's start-up; the server,
 // which needs a full HTTP server, still uses it.
+#include "tls_options.hpp"
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -21,8 +23,9 @@ struct HttpResponse {
 
 class HttpClient {
  public:
-  // address: unix:///PATH, http://HOST:PORT or tcp://HOST:PORT
-  explicit HttpClient(std::string address);
+  // address: unix:///PATH, http://HOST:PORT, https://HOST:PORT or tcp://HOST:PORT; tls: what
+  // an https:// server's certificate must be (default: trusted by the system's CAs).
+  explicit HttpClient(std::string address, TlsClientOptions tls = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -50,6 +53,7 @@ class HttpClient {
   void read_exact(size_t size, const std::function<void(std::string_view)>& sink);
 
   std::string address_;
+  TlsClientOptions tls_;
   std::map<std::string, std::string> extra_headers_;
   std::chrono::seconds timeout_{120};
   int fd_ = -1;

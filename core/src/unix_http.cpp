@@ -1,6 +1,7 @@
 #include "unix_http.hpp"
 
 #include "errors.hpp"
+#include "tls_loader.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@ namespace {
 
 struct Location {
   bool unix_socket = true;
+  bool tls = false;
   std::string path;
   std::string host;
   int port = 80;
@@ -24,7 +26,7 @@ struct Location {
 
 Location parse(const std::string& address) {
   Location location;
-  for (const char* scheme : {"unix://", "http://", "tcp://"}) {
+  for (const char* scheme : {"unix://", "http://", "https://", "tcp://"}) {
     std::string prefix = scheme;
     if (address.rfind(prefix, 0) != 0) continue;
     std::string rest = address.substr(prefix.size());
@@ -36,7 +38,12 @@ Location parse(const std::string& address) {
     size_t colon = rest.rfind(':');
     if (colon == std::string::npos) throw invalid("address '" + address + "' needs a port: " + prefix + "HOST:PORT");
     location.unix_socket = false;
+    location.tls = prefix == "https://";
     location.host = rest.substr(0, colon);
+    // [::1]:7420
+    if (location.host.size() > 2 && location.host.front() == '[' && location.host.back() == ']') {
+      location.host = location.host.substr(1, location.host.size() - 2);
+    }
     try {
       location.port = std::stoi(rest.substr(colon + 1));
     } catch (const std::exception&) {
@@ -44,7 +51,7 @@ Location parse(const std::string& address) {
     }
     return location;
   }
-  throw invalid("address '" + address + "' must start with unix://, http:// or tcp://");
+  throw invalid("address '" + address + "' must start with unix://, http://, https:// or tcp://");
 }
 
 int connect_unix(const std::string& path, std::string& error, bool* absent) {
@@ -91,15 +98,38 @@ int connect_tcp(const std::string& host, int port, std::string& error) {
 
 }  // namespace
 
-int connect_socket(const std::string& address, std::string& error, bool* absent_server) {
+int connect_socket(const std::string& address, std::string& error, bool* absent_server, const TlsClientOptions* tls) {
   Location location = parse(address);
-  return location.unix_socket ? connect_unix(location.path, error, absent_server) : connect_tcp(location.host, location.port, error);
+  if (location.unix_socket) return connect_unix(location.path, error, absent_server);
+  int fd = connect_tcp(location.host, location.port, error);
+  if (fd < 0 || !location.tls) return fd;
+  TlsClientOptions options = tls ? *tls : TlsClientOptions{};
+  if (options.server_name.empty()) options.server_name = location.host;
+  fd = tls_connect(fd, options, error);
+  if (fd < 0) error = "TLS: " + error;
+  return fd;
 }
 
-int open_raw_stream(const std::string& address, const std::string& request, int& status, std::string& head) {
+TlsProbe probe_tls(const std::string& address, const TlsClientOptions& tls) {
+  TlsProbe probe;
   Location location = parse(address);
+  if (!location.tls) throw invalid("address '" + address + "' is not https://HOST:PORT");
+  int fd = connect_tcp(location.host, location.port, probe.error);
+  if (fd < 0) {
+    probe.error = "cannot reach " + address + ": " + probe.error;
+    return probe;
+  }
+  TlsClientOptions options = tls;
+  if (options.server_name.empty()) options.server_name = location.host;
+  fd = tls_connect(fd, options, probe.error, &probe.fingerprint);
+  probe.accepted = fd >= 0;
+  if (fd >= 0) ::close(fd);
+  return probe;
+}
+
+int open_raw_stream(const std::string& address, const std::string& request, int& status, std::string& head, const TlsClientOptions* tls) {
   std::string error;
-  int fd = location.unix_socket ? connect_unix(location.path, error, nullptr) : connect_tcp(location.host, location.port, error);
+  int fd = connect_socket(address, error, nullptr, tls);
   if (fd < 0) throw unavailable("cannot reach " + address + ": " + error);
   for (size_t sent = 0; sent < request.size();) {
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);

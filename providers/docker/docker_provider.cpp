@@ -4,6 +4,7 @@
 #include "agent_container.hpp"
 #include "devcontainer/plan.hpp"
 #include "engine.hpp"
+#include "placement.hpp"
 #include "session.hpp"
 #include "exec_defaults.hpp"
 #include "local_command.hpp"
@@ -182,8 +183,12 @@ class DockerProvider : public berth::Provider {
             "0.1.0",
             "Workspaces as containers on a Docker engine, local or remote, through the Engine API",
             {
-                {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH or tcp://HOST:PORT"},
+                {"host", T::string, false, "unix:///var/run/docker.sock", {}, "Engine address: unix:///PATH, tcp://HOST[:PORT] or ssh://[USER@]HOST[:PORT]"},
                 {"hosts", T::string, false, "", {}, "Several engines, comma-separated, instead of host: each create goes to the one with the most free capacity"},
+                {"tls_ca", T::path, false, "", {}, "tcp:// over TLS: the CA certificate (PEM) that signed the engine's (as docker --tlscacert)"},
+                {"tls_cert", T::path, false, "", {}, "tcp:// over TLS: berth's client certificate (PEM) (as docker --tlscert)"},
+                {"tls_key", T::path, false, "", {}, "tcp:// over TLS: the client certificate's key (PEM) (as docker --tlskey)"},
+                {"tls_verify", T::boolean, false, "true", {}, "With TLS: check the engine's certificate (false: encrypt only, as docker --tls)"},
                 {"image", T::string, false, "debian:bookworm", {}, "Default image for workspaces (berth create --image overrides)"},
                 {"pull", T::enumeration, false, "missing", {"missing", "always", "never"}, "When to pull the image"},
                 {"workdir", T::string, false, "/workspaces/{name}", {}, "Folder in the container for the repository; {name} is the workspace"},
@@ -204,7 +209,7 @@ class DockerProvider : public berth::Provider {
     parse_cpus(property(properties, "cpus"));
     auto addresses = docker::engine_addresses(properties);
     if (addresses.size() > 1) return check_engines(properties, data_dir, addresses);
-    auto engine = engine_for(addresses.front(), kQuickDeadline);
+    auto engine = engine_for(properties, addresses.front(), kQuickDeadline);
     Reply reply = engine->get("/_ping");
     if (reply.status != 200) return {false, "the engine at " + engine->address() + " answered " + reply.message()};
     std::string message = "engine at " + engine->address() + " answers, API " + engine->api_version();
@@ -223,7 +228,7 @@ class DockerProvider : public berth::Provider {
   // A target with several engines: each one's load, and the unreachable ones named (creates
   // skip them); not ok while any is unreachable.
   berth::TargetCheck check_engines(const berth::StringMap& properties, const std::string& data_dir, const std::vector<std::string>& addresses) {
-    auto loads = docker::engine_loads(addresses, [this](const std::string& address) { return engine_for(address, kQuickDeadline); });
+    auto loads = docker::engine_loads(addresses, [this, &properties](const std::string& address) { return engine_for(properties, address, kQuickDeadline); });
     std::string answering, unreachable;
     for (const auto& load : loads) {
       if (!load.reachable) {
@@ -255,7 +260,7 @@ class DockerProvider : public berth::Provider {
   std::string place(berth::OperationContext& c, const std::optional<docker::KeptVolume>& kept) {
     auto addresses = docker::engine_addresses(c.properties);
     if (addresses.size() == 1) return addresses.front();
-    auto loads = docker::engine_loads(addresses, [this](const std::string& address) { return engine_for(address, kQuickDeadline); });
+    auto loads = docker::engine_loads(addresses, [this, &c](const std::string& address) { return engine_for(c.properties, address, kQuickDeadline); });
     for (const auto& load : loads) {
       if (!load.reachable) c.progress.line("engine " + load.address + " skipped: " + load.problem);
       if (load.reachable && kept && load.address == kept->engine) return load.address;
@@ -271,7 +276,7 @@ class DockerProvider : public berth::Provider {
     Limits limits = limits_of(c);  // refused before anything is made
     std::string key = container_name(c);
     auto kept = docker::kept_volume(c.data_dir, key);
-    auto engine = engine_for(place(c, kept), kWorkDeadline);
+    auto engine = engine_for(c.properties, place(c, kept), kWorkDeadline);
     // A volume of this name left by an interrupted create is ours and half filled: replaced.
     // One kept by `delete --keep-volume` holds the user's work: its tree is the checkout.
     std::string volume = key;
@@ -315,7 +320,7 @@ class DockerProvider : public berth::Provider {
   // devcontainer.json or Dockerfile, a new image), with the same volume.
   void rebuild(berth::OperationContext& c) override {
     Limits limits = limits_of(c);
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     std::string volume = recorded(c, "volume");
     if (volume.empty()) {
       throw berth::Error("unsupported", "workspace '" + c.workspace.name + "' keeps its working tree in its container's own layer (made "
@@ -342,7 +347,7 @@ class DockerProvider : public berth::Provider {
   }
 
   void start(berth::OperationContext& c) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     // A start from error may find the container running (a lifecycle command failed after it
     // started); the engine's 304 to a second start has no length, so it is not asked.
     Reply found = engine->get("/containers/" + container_id(c) + "/json");
@@ -359,7 +364,7 @@ class DockerProvider : public berth::Provider {
 
   void stop(berth::OperationContext& c) override {
     int stop_timeout = whole_number(c.properties, "stop_timeout", 0, 3600);
-    auto engine = engine_for(engine_address(c), kWorkDeadline + std::chrono::seconds(stop_timeout));
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline + std::chrono::seconds(stop_timeout));
     Reply reply = engine->post("/containers/" + container_id(c) + "/stop?t=" + std::to_string(stop_timeout));
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
     if (reply.status != 204 && reply.status != 304) throw failed("cannot stop the container: " + reply.message());
@@ -369,7 +374,7 @@ class DockerProvider : public berth::Provider {
   // target is gone), and only while it is this home's: its identity label is ours, or, for a
   // container made before identities, it is the very container whose id create recorded.
   void destroy(berth::OperationContext& c) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     auto recorded = c.provider_data.find("container_id");
     std::string id = recorded != c.provider_data.end() ? recorded->second : container_name(c);
     Reply found = engine->get("/containers/" + id + "/json");
@@ -405,7 +410,7 @@ class DockerProvider : public berth::Provider {
   }
 
   berth::Status status(berth::OperationContext& c) override {
-    auto engine = engine_for(engine_address(c), kQuickDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kQuickDeadline);
     Reply reply = engine->get("/containers/" + container_id(c) + "/json");
     if (reply.status == 404) return {berth::InfraState::gone, "container gone"};
     if (reply.status != 200) throw failed("cannot inspect the container: " + reply.message());
@@ -414,7 +419,7 @@ class DockerProvider : public berth::Provider {
   }
 
   int exec(berth::OperationContext& c, const berth::ExecRequest& request, berth::OutputSink& output) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     std::string id = container_id(c);
     docker::ExecDefaults defaults = docker::exec_defaults(c, request);
     if (auto agent = docker::agent::connect(c.provider_data, c.properties)) {
@@ -457,12 +462,12 @@ class DockerProvider : public berth::Provider {
     if (auto agent = docker::agent::connect(c.provider_data, c.properties)) {
       return docker::agent::run_session(*agent, command_place(c, request.user, request.workdir), request, channel, c.cancellation);
     }
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     return docker::run_session(*engine, command_place(c, request.user, request.workdir), request, channel, c.cancellation);
   }
 
   void connect(berth::OperationContext& c, int port, berth::SessionChannel& channel) override {
-    auto engine = engine_for(engine_address(c), kWorkDeadline);
+    auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     docker::connect_port(*engine, command_place(c, "", ""), port, channel, c.cancellation);
   }
 
@@ -720,19 +725,35 @@ class DockerProvider : public berth::Provider {
 
   // A fresh Engine (and connection) per call, since operations on different workspaces run at
   // once; the negotiated API version is remembered per address so it is asked only once.
-  std::shared_ptr<Engine> engine_for(const std::string& address, std::chrono::seconds deadline) {
+  std::shared_ptr<Engine> engine_for(const berth::StringMap& properties, const std::string& address, std::chrono::seconds deadline) {
     std::string known;
     {
       std::lock_guard lock(mutex_);
       known = versions_[address];
     }
-    auto engine = std::make_shared<Engine>(address, known, deadline);
+    auto engine = std::make_shared<Engine>(link_of(properties, address), known, deadline);
     if (known.empty()) {
       std::string negotiated = engine->api_version();
       std::lock_guard lock(mutex_);
       versions_[address] = negotiated;
     }
     return engine;
+  }
+
+  // How to reach the engine at address: a tcp:// one over TLS when the target names any of
+  // tls_ca, tls_cert, tls_key (the same for every engine of the target).
+  static docker::EngineLink link_of(const berth::StringMap& properties, const std::string& address) {
+    docker::EngineLink link{address, false, {}};
+    link.tls_options.ca_file = property(properties, "tls_ca");
+    link.tls_options.cert_file = property(properties, "tls_cert");
+    link.tls_options.key_file = property(properties, "tls_key");
+    link.tls_options.verify = property(properties, "tls_verify") != "false";
+    bool any = !link.tls_options.ca_file.empty() || !link.tls_options.cert_file.empty() || !link.tls_options.key_file.empty();
+    link.tls = any && address.rfind("tcp://", 0) == 0;
+    for (const auto& [name, path] : {std::pair{"tls_ca", link.tls_options.ca_file}, {"tls_cert", link.tls_options.cert_file}, {"tls_key", link.tls_options.key_file}}) {
+      if (!path.empty() && path.front() != '/') throw failed(std::string("property '") + name + "' must be an absolute path (got '" + path + "')");
+    }
+    return link;
   }
 
   // The engine the workspace's container was made on, as create recorded it (the target may
@@ -878,7 +899,7 @@ class DockerProvider : public berth::Provider {
 
   std::mutex mutex_;
   std::map<std::string, std::string> versions_;  // address -> negotiated API version
-  docker::WarmPool pool_{[this](const std::string& address) { return engine_for(address, kWorkDeadline); },
+  docker::WarmPool pool_{[this](const docker::PoolSpec& spec) { return engine_for(spec.properties, spec.address, kWorkDeadline); },
                          [](const docker::PoolSpec& spec) {
                            return plain_body(spec.properties, property(spec.properties, "image"), spec.mount, limits_of(spec.properties));
                          },

@@ -19,95 +19,24 @@ namespace {
 
 constexpr const char* kNewestApi = "1.41";
 
-struct Location {
-  bool unix_socket = true;
-  std::string path;  // unix
-  std::string host;  // tcp
-  int port = 2375;
-};
-
-Location parse_address(const std::string& address) {
-  Location location;
-  if (address.rfind("unix://", 0) == 0) {
-    location.path = address.substr(7);
-    return location;
-  }
-  if (address.rfind("tcp://", 0) == 0) {
-    location.unix_socket = false;
-    std::string rest = address.substr(6);
-    size_t colon = rest.rfind(':');
-    location.host = rest.substr(0, colon);
-    if (colon != std::string::npos) {
-      std::string port = rest.substr(colon + 1);
-      char* end = nullptr;
-      long number = std::strtol(port.c_str(), &end, 10);
-      if (port.empty() || *end != '\0' || number < 1 || number > 65535) {
-        throw std::runtime_error("Docker host '" + address + "' has a bad port '" + port + "': expected tcp://HOST:PORT, PORT from 1 to 65535");
-      }
-      location.port = static_cast<int>(number);
-    }
-    return location;
-  }
-  throw std::runtime_error("Docker host '" + address + "' must be unix:///PATH or tcp://HOST:PORT");
-}
-
-// Connecting waits at most deadline (SO_SNDTIMEO bounds connect on Unix and TCP sockets alike:
-// a frozen engine's full backlog, or a host that drops packets).
 void set_socket_deadline(int fd, int option, std::chrono::seconds deadline) {
   timeval value{static_cast<time_t>(deadline.count()), 0};
   ::setsockopt(fd, SOL_SOCKET, option, &value, sizeof value);
 }
 
-int connect_to(const Location& location, std::string& error, std::chrono::seconds deadline) {
-  if (location.unix_socket) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (location.path.size() >= sizeof address.sun_path) {
-      error = "socket path too long";
-      return -1;
-    }
-    std::memcpy(address.sun_path, location.path.c_str(), location.path.size() + 1);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0) set_socket_deadline(fd, SO_SNDTIMEO, deadline);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      error = std::strerror(errno);
-      if (fd >= 0) ::close(fd);
-      return -1;
-    }
-    return fd;
-  }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(location.host.c_str(), std::to_string(location.port).c_str(), &hints, &found); rc != 0) {
-    error = gai_strerror(rc);
-    return -1;
-  }
-  int fd = -1;
-  for (addrinfo* it = found; it; it = it->ai_next) {
-    fd = ::socket(it->ai_family, it->ai_socktype | SOCK_CLOEXEC, it->ai_protocol);
-    if (fd >= 0) set_socket_deadline(fd, SO_SNDTIMEO, deadline);
-    if (fd >= 0 && ::connect(fd, it->ai_addr, it->ai_addrlen) == 0) break;
-    error = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(found);
-  return fd;
-}
-
-// The engine's connection, made by berth (a Unix socket or TCP) within the engine's deadline:
-// httplib 0.11 could reach a Unix socket itself (set_address_family(AF_UNIX)), but its connect
-// has no deadline of its own for one, and a frozen engine must not stall a provider call.
-class UnixClient : public httplib::ClientImpl {
+// The engine's connection, made by berth (engine_link.hpp: a Unix socket, TCP, TLS or ssh)
+// within the engine's deadline: httplib 0.11 has no deadline of its own for connecting to a
+// Unix socket, and no ssh; a frozen engine must not stall a provider call.
+class LinkedClient : public httplib::ClientImpl {
  public:
-  UnixClient(Location location, std::chrono::seconds deadline)
-      : httplib::ClientImpl("docker", 80), location_(std::move(location)), deadline_(deadline) {}
+  LinkedClient(EngineLink link, std::chrono::seconds deadline)
+      : httplib::ClientImpl("docker", 80), link_(std::move(link)), deadline_(deadline) {}
   std::string last_error;
+  std::shared_ptr<SshReport> ssh;  // the last connection's ssh child, for ssh://
 
  protected:
   bool create_and_connect_socket(Socket& socket, httplib::Error& error) override {
-    int fd = connect_to(location_, last_error, deadline_);
+    int fd = connect_engine(link_, deadline_, last_error, &ssh);
     if (fd < 0) {
       error = httplib::Error::Connection;
       return false;
@@ -117,13 +46,16 @@ class UnixClient : public httplib::ClientImpl {
   }
 
  private:
-  Location location_;
+  EngineLink link_;
   std::chrono::seconds deadline_;
 };
 
 std::string unreachable_message(const std::string& address, const std::string& cause) {
-  return "cannot reach the Docker engine at " + address + ": " + cause +
-         " (start Docker, e.g. 'sudo systemctl start docker', or set the target's host property)";
+  std::string hint = cause.rfind("TLS: ", 0) == 0 || cause.find("docker CLI") != std::string::npos ? ""
+                     : address.rfind("ssh://", 0) == 0
+                         ? " (check that the server's user can ssh there without a password prompt, and run docker version there)"
+                         : " (start Docker, e.g. 'sudo systemctl start docker', or set the target's host property)";
+  return "cannot reach the Docker engine at " + address + ": " + cause + hint;
 }
 
 }  // namespace
@@ -139,18 +71,14 @@ std::string Reply::message() const {
   return body.empty() ? "HTTP " + std::to_string(status) : body;
 }
 
-Engine::Engine(std::string address, std::string api_version, std::chrono::seconds deadline)
-    : address_(std::move(address)), version_(std::move(api_version)), deadline_(deadline) {}
+Engine::Engine(EngineLink link, std::string api_version, std::chrono::seconds deadline)
+    : link_(std::move(link)), version_(std::move(api_version)), deadline_(deadline) {}
 Engine::~Engine() = default;
 
 httplib::ClientImpl& Engine::client() {
   if (client_) return *client_;
-  Location location = parse_address(address_);
-  if (location.unix_socket) {
-    client_ = std::make_unique<UnixClient>(location, deadline_);
-  } else {
-    client_ = std::make_unique<httplib::ClientImpl>(location.host, location.port);
-  }
+  parse_engine_address(link_.address);  // a malformed address is its own error, not "unreachable"
+  client_ = std::make_unique<LinkedClient>(link_, deadline_);
   client_->set_keep_alive(true);
   client_->set_connection_timeout(std::min<time_t>(5, deadline_.count()), 0);
   client_->set_read_timeout(deadline_.count(), 0);
@@ -167,21 +95,14 @@ Reply Engine::send(const std::string& method, const std::string& path, const std
   if (!body.empty()) request.set_header("Content-Type", content_type);
   httplib::Response response;
   httplib::Error error = httplib::Error::Success;
-  if (!http.send(request, response, error)) {
-    auto* unix_client = dynamic_cast<UnixClient*>(&http);
-    std::string cause = unix_client && !unix_client->last_error.empty() ? unix_client->last_error : httplib::to_string(error);
-    if (error == httplib::Error::Read || error == httplib::Error::Write) {
-      cause = "it did not answer within " + std::to_string(deadline_.count()) + " s (is it frozen or overloaded?)";
-    }
-    throw EngineUnreachable(unreachable_message(address_, cause));
-  }
+  if (!http.send(request, response, error)) throw EngineUnreachable(unreachable_message(address(), failure_cause(error)));
   return Reply{response.status, std::move(response.body)};
 }
 
 const std::string& Engine::api_version() {
   if (!version_.empty()) return version_;
   Reply reply = send("GET", "/version", "", "");
-  if (reply.status != 200) throw std::runtime_error("the Docker engine at " + address_ + " answered /version with " + reply.message());
+  if (reply.status != 200) throw std::runtime_error("the Docker engine at " + address() + " answered /version with " + reply.message());
   std::string engine_version = reply.json().value("ApiVersion", kNewestApi);
   // The older of the engine's newest and ours: both sides then speak it.
   auto number = [](const std::string& v) {
@@ -233,10 +154,7 @@ Reply Engine::send_streaming(const std::string& method, const std::string& path,
   };
   httplib::Response response;
   httplib::Error error = httplib::Error::Success;
-  if (!http.send(request, response, error)) {
-    std::string cause = error == httplib::Error::Read ? "it sent nothing for " + std::to_string(deadline_.count()) + " s" : httplib::to_string(error);
-    throw EngineUnreachable(unreachable_message(address_, cause));
-  }
+  if (!http.send(request, response, error)) throw EngineUnreachable(unreachable_message(address(), failure_cause(error)));
   return reply;
 }
 
@@ -253,14 +171,27 @@ Reply Engine::put_stream(const std::string& path, const std::string& content_typ
         return true;
       },
       content_type.c_str());
-  if (!result) throw EngineUnreachable(unreachable_message(address_, httplib::to_string(result.error())));
+  if (!result) throw EngineUnreachable(unreachable_message(address(), failure_cause(result.error())));
   return Reply{result->status, result->body};
 }
 
-int Engine::connect_socket() {
+std::string Engine::failure_cause(httplib::Error error) {
+  auto& linked = static_cast<LinkedClient&>(client());
+  // An ssh child that ended says why far better than the closed connection it leaves.
+  if (linked.ssh) {
+    if (std::string why = linked.ssh->failure(std::chrono::seconds(2)); !why.empty()) return why;
+  }
+  if (error == httplib::Error::Connection && !linked.last_error.empty()) return linked.last_error;
+  if (error == httplib::Error::Read || error == httplib::Error::Write) {
+    return "it did not answer within " + std::to_string(deadline_.count()) + " s (is it frozen or overloaded?)";
+  }
+  return httplib::to_string(error);
+}
+
+int Engine::connect_socket(std::shared_ptr<SshReport>& ssh) {
   std::string error;
-  int fd = connect_to(parse_address(address_), error, deadline_);
-  if (fd < 0) throw EngineUnreachable(unreachable_message(address_, error));
+  int fd = connect_engine(link_, deadline_, error, &ssh);
+  if (fd < 0) throw EngineUnreachable(unreachable_message(address(), error));
   return fd;
 }
 
@@ -268,7 +199,8 @@ int Engine::hijack(const std::string& path, const Json& body) {
   std::string payload = body.dump();
   std::string request = "POST " + versioned(path) + " HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
                         "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
-  int fd = connect_socket();
+  std::shared_ptr<SshReport> ssh;
+  int fd = connect_socket(ssh);
   // The request and the answer's head have the engine's deadline; the raw stream after it has
   // none (a command may be silent for as long as it likes).
   set_socket_deadline(fd, SO_SNDTIMEO, deadline_);
@@ -277,7 +209,7 @@ int Engine::hijack(const std::string& path, const Json& body) {
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) {
       ::close(fd);
-      throw EngineUnreachable(unreachable_message(address_, std::strerror(errno)));
+      throw EngineUnreachable(unreachable_message(address(), std::strerror(errno)));
     }
     sent += static_cast<size_t>(n);
   }
@@ -291,7 +223,8 @@ int Engine::hijack(const std::string& path, const Json& body) {
   int status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
   if (status == 0 && head.find("\r\n\r\n") == std::string::npos) {
     ::close(fd);
-    throw EngineUnreachable(unreachable_message(address_, "it did not answer within " + std::to_string(deadline_.count()) + " s"));
+    std::string why = ssh ? ssh->failure(std::chrono::seconds(2)) : "";
+    throw EngineUnreachable(unreachable_message(address(), why.empty() ? "it did not answer within " + std::to_string(deadline_.count()) + " s" : why));
   }
   if (status != 101 && status != 200) {
     std::string rest(4096, '\0');

@@ -9,7 +9,12 @@
 #include <string>
 #include <string_view>
 
-namespace httplib { class ClientImpl; }
+#include "engine_link.hpp"
+
+namespace httplib {
+class ClientImpl;
+enum class Error;
+}
 
 namespace docker {
 
@@ -52,15 +57,15 @@ class EngineUnreachable : public std::runtime_error {
 
 class Engine {
  public:
-  // address: unix:///path/docker.sock or tcp://host:port
+  // link: the engine's address (unix://, tcp:// or ssh://) and TLS settings (engine_link.hpp).
   // api_version: already negotiated with this engine, or empty to ask it on first use.
   // deadline: how long connecting, and each wait for the engine to take or send data, may
   // last; an engine that stops answering (frozen, overloaded) fails the call after it.
-  explicit Engine(std::string address, std::string api_version = "",
+  explicit Engine(EngineLink link, std::string api_version = "",
                   std::chrono::seconds deadline = std::chrono::seconds(60));
   ~Engine();
 
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return link_.address; }
   // The negotiated API version, e.g. "1.41" (asks the engine on first use).
   const std::string& api_version();
 
@@ -86,10 +91,11 @@ class Engine {
   Reply send_streaming(const std::string& method, const std::string& path, const std::function<void(std::string_view)>& on_data,
                        const std::string& body, const std::string& content_type);
   std::string versioned(const std::string& path);
-  int connect_socket();
+  int connect_socket(std::shared_ptr<SshReport>& ssh);
+  std::string failure_cause(httplib::Error error);
   httplib::ClientImpl& client();
 
-  std::string address_;
+  EngineLink link_;
   std::string version_;
   std::chrono::seconds deadline_;
   std::unique_ptr<httplib::ClientImpl> client_;

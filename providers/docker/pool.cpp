@@ -90,7 +90,7 @@ std::optional<PoolContainer> WarmPool::take(const PoolSpec& spec) {
   if (spec.size <= 0) return std::nullopt;
   std::optional<PoolContainer> taken;
   try {
-    ensure_adopted(spec, *engines_(spec.address));  // after a restart, the first create is warm too
+    ensure_adopted(spec, *engines_(spec));  // after a restart, the first create is warm too
   } catch (const std::exception& error) {
     std::lock_guard lock(mutex_);
     pools_[spec.key].last_error = error.what();
@@ -120,7 +120,7 @@ void WarmPool::refill(const PoolSpec& spec) {
 
 void WarmPool::fill(PoolSpec spec) {
   try {
-    auto engine = engines_(spec.address);
+    auto engine = engines_(spec);
     bool adopted;
     {
       std::lock_guard lock(mutex_);
@@ -238,7 +238,7 @@ int WarmPool::drain(const PoolSpec& spec) {
     pool.ready.clear();
     filler_ended_.wait_for(lock, std::chrono::seconds(60), [&] { return pools_[spec.key].filling == 0; });
   }
-  auto engine = engines_(spec.address);
+  auto engine = engines_(spec);
   Reply listed = engine->get("/containers/json?all=true&filters=" + filters(spec));
   int removed = 0;
   if (listed.status == 200) {

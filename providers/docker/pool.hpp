@@ -58,7 +58,7 @@ struct PoolHooks {
 
 class WarmPool {
  public:
-  using EngineFactory = std::function<std::shared_ptr<Engine>(const std::string& address)>;
+  using EngineFactory = std::function<std::shared_ptr<Engine>(const PoolSpec& spec)>;  // the engine at spec.address
   // The /containers/create body of a pool container (image, command, env, limits), without
   // labels or mounts, which the pool adds.
   using BodyFactory = std::function<Json(const PoolSpec&)>;

@@ -1,0 +1,223 @@
+// TLS on berth's own TCP listener: certificates made by the real openssl for each test, a real
+// `berth serve --tls-cert ...`, and the real berth CLI as the client (the berth-tls module).
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using berth::test::Result;
+using berth::test::RunOptions;
+using berth::test::ServerHome;
+
+namespace {
+
+// A throw-away PKI in a temp folder: CAs, and certificates they sign.
+class Pki {
+ public:
+  Pki() { make_ca("ca"); }
+  fs::path file(const std::string& name) const { return dir_.path() / name; }
+
+  void make_ca(const std::string& name) {
+    run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", file(name + ".key"),
+         "-out", file(name + ".pem"), "-days", "3", "-subj", "/CN=" + name});
+  }
+  // name.pem and name.key for the host names and addresses in alt_names (DNS:x,IP:y), signed
+  // by ca; days < 0 makes one that has already expired.
+  void make_cert(const std::string& name, const std::string& ca, const std::string& alt_names, int days = 2,
+                 const std::string& usage = "serverAuth") {
+    std::ofstream(file(name + ".ext")) << "subjectAltName=" << alt_names << "\nextendedKeyUsage=" << usage << "\n";
+    run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", file(name + ".key"), "-out",
+         file(name + ".csr"), "-subj", "/CN=" + name});
+    run({"openssl", "x509", "-req", "-in", file(name + ".csr"), "-CA", file(ca + ".pem"), "-CAkey", file(ca + ".key"),
+         "-CAcreateserial", "-out", file(name + ".pem"), "-days", std::to_string(days), "-extfile", file(name + ".ext")});
+  }
+  // The certificate's SHA-256 as openssl prints it, without the "sha256 Fingerprint=" prefix.
+  std::string fingerprint(const std::string& name) const {
+    std::string out = run({"openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", file(name + ".pem")});
+    out = out.substr(out.find('=') + 1);
+    return out.substr(0, out.find('\n'));
+  }
+
+ private:
+  std::string run(std::vector<fs::path> args) const {
+    std::vector<std::string> argv(args.begin(), args.end());
+    Result result = berth::test::run_program(argv);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return result.out;
+  }
+  berth::test::TempDir dir_;
+};
+
+// A server whose TCP listener runs TLS with the given certificate (and optional client CA),
+// with an API key made on its socket.
+struct TlsServer {
+  TlsServer(const Pki& pki, const std::string& cert, const std::string& client_ca = "") : server(ServerHome::Start::later) {
+    port = berth::test::free_tcp_port();
+    std::vector<std::string> args{"--listen", "127.0.0.1:" + std::to_string(port), "--tls-cert", pki.file(cert + ".pem").string(),
+                                  "--tls-key", pki.file(cert + ".key").string()};
+    if (!client_ca.empty()) args.insert(args.end(), {"--tls-client-ca", pki.file(client_ca + ".pem").string()});
+    server.set_serve_args(args);
+    server.start();
+    Result made = server.berth({"apikey", "create", "client", "-q"});
+    EXPECT_EQ(made.exit_code, 0) << made.err;
+    key = made.out.substr(0, made.out.find('\n'));
+  }
+  // berth with --server https://HOST:PORT and the key, from a home of its own (a remote client).
+  Result remote(const std::string& host, std::vector<std::string> args, const RunOptions& extra = {}) const {
+    args.insert(args.begin(), {berth::test::berth_binary().string(), "--home", client_home.path().string(), "--server",
+                               "https://" + host + ":" + std::to_string(port), "--api-key", key});
+    RunOptions options = extra;
+    options.env.insert({{"BERTH_SERVER", ""}, {"BERTH_API_KEY", ""}, {"BERTH_NO_AUTOSTART", "1"}});
+    return berth::test::run_program(args, options);
+  }
+  ServerHome server;
+  berth::test::TempDir client_home;
+  int port = 0;
+  std::string key;
+};
+
+TEST(Tls, GoodCertificateCarriesRequestsAndStreams) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:localhost,IP:127.0.0.1");
+  TlsServer tls(pki, "server");
+  EXPECT_NE(tls.server.server_log().find("listening on https://127.0.0.1:"), std::string::npos) << tls.server.server_log();
+  ASSERT_EQ(tls.server.add_target("name: here\nprovider: host\n").exit_code, 0);
+  ASSERT_EQ(tls.server.berth({"create", "w", "--target", "here", "-q"}).exit_code, 0);
+  std::string ca = pki.file("ca.pem").string();
+  for (const std::string host : {"localhost", "127.0.0.1"}) {
+    Result listed = tls.remote(host, {"--tls-ca", ca, "list", "-q"});
+    EXPECT_EQ(listed.exit_code, 0) << listed.err;
+    EXPECT_EQ(listed.out, "w\n");
+  }
+  // The stream routes (a session with standard input, half-closed at its end) run over TLS too.
+  std::string input(300000, 'x');
+  for (size_t i = 0; i < input.size(); i += 7) input[i] = static_cast<char>('a' + i % 26);
+  RunOptions with_input;
+  with_input.stdin_data = input;
+  Result streamed = tls.remote("localhost", {"--tls-ca", ca, "exec", "-i", "w", "--", "sh", "-c", "cat; exit 5"}, with_input);
+  EXPECT_EQ(streamed.exit_code, 5) << streamed.err;
+  EXPECT_TRUE(streamed.out == input) << "got " << streamed.out.size() << " bytes of " << input.size();
+  // Plain HTTP on the TLS port gets an answer that says so.
+  Result plain = berth::test::run_program({berth::test::berth_binary().string(), "--server", "http://127.0.0.1:" + std::to_string(tls.port),
+                                           "--api-key", tls.key, "list"});
+  EXPECT_NE(plain.exit_code, 0);
+  EXPECT_NE(plain.err.find("speaks HTTPS only"), std::string::npos) << plain.err;
+}
+
+TEST(Tls, CertificateOfAnotherCaIsRefused) {
+  Pki pki;
+  pki.make_ca("other");
+  pki.make_cert("server", "other", "DNS:localhost,IP:127.0.0.1");
+  TlsServer tls(pki, "server");
+  Result refused = tls.remote("localhost", {"--tls-ca", pki.file("ca.pem").string(), "list"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("certificate is not trusted"), std::string::npos) << refused.err;
+  // With no CA given, the system's CAs do not know it either.
+  Result system = tls.remote("localhost", {"list"});
+  EXPECT_NE(system.err.find("certificate is not trusted"), std::string::npos) << system.err;
+  EXPECT_NE(system.err.find(pki.fingerprint("server")), std::string::npos) << system.err;
+}
+
+TEST(Tls, ExpiredCertificateIsRefused) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:localhost,IP:127.0.0.1", -1);
+  TlsServer tls(pki, "server");
+  Result refused = tls.remote("localhost", {"--tls-ca", pki.file("ca.pem").string(), "list"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("certificate has expired"), std::string::npos) << refused.err;
+}
+
+TEST(Tls, CertificateForAnotherHostIsRefused) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:elsewhere.example");
+  TlsServer tls(pki, "server");
+  for (const std::string host : {"localhost", "127.0.0.1"}) {
+    Result refused = tls.remote(host, {"--tls-ca", pki.file("ca.pem").string(), "list"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("the certificate is not for '" + host + "'"), std::string::npos) << refused.err;
+  }
+}
+
+TEST(Tls, ClientCertificateRequiredAndMissing) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:localhost,IP:127.0.0.1");
+  pki.make_ca("clients");
+  pki.make_ca("strangers");
+  pki.make_cert("me", "clients", "DNS:me", 2, "clientAuth");
+  pki.make_cert("stranger", "strangers", "DNS:stranger", 2, "clientAuth");
+  TlsServer tls(pki, "server", "clients");
+  EXPECT_NE(tls.server.server_log().find("client certificate"), std::string::npos) << tls.server.server_log();
+  std::string ca = pki.file("ca.pem").string();
+  Result missing = tls.remote("localhost", {"--tls-ca", ca, "list"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("requires a client certificate"), std::string::npos) << missing.err;
+  Result mine = tls.remote("localhost", {"--tls-ca", ca, "--tls-cert", pki.file("me.pem").string(), "--tls-key", pki.file("me.key").string(), "list"});
+  EXPECT_EQ(mine.exit_code, 0) << mine.err;
+  Result strange = tls.remote("localhost", {"--tls-ca", ca, "--tls-cert", pki.file("stranger.pem").string(), "--tls-key",
+                                            pki.file("stranger.key").string(), "list"});
+  EXPECT_EQ(strange.exit_code, 1);
+  EXPECT_EQ(strange.out, "");
+}
+
+// berth profile add pins a certificate no CA vouches for, as ssh does a host key; a server that
+// later presents another certificate is refused.
+TEST(Tls, ProfilePinsTheCertificateOnFirstUse) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:localhost,IP:127.0.0.1");
+  pki.make_cert("impostor", "ca", "DNS:localhost,IP:127.0.0.1");
+  TlsServer tls(pki, "server");
+  berth::test::TempDir client;
+  RunOptions env;
+  env.env = {{"BERTH_HOME", client.path().string()}, {"BERTH_SERVER", ""}, {"BERTH_API_KEY", ""}, {"BERTH_NO_AUTOSTART", "1"}};
+  auto berth = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), berth::test::berth_binary().string());
+    return berth::test::run_program(args, env);
+  };
+  std::string url = "https://localhost:" + std::to_string(tls.port);
+  // Not a terminal, no pin: nothing is saved, and the fingerprint to compare is shown.
+  Result unpinned = berth({"profile", "add", "big", "--server", url, "--api-key", tls.key});
+  EXPECT_EQ(unpinned.exit_code, 2) << unpinned.err;
+  EXPECT_NE(unpinned.err.find(pki.fingerprint("server")), std::string::npos) << unpinned.err;
+  EXPECT_EQ(berth({"profile", "list", "-q"}).out.find("big"), std::string::npos);
+  Result wrong = berth({"profile", "add", "big", "--server", url, "--api-key", tls.key, "--tls-pin", pki.fingerprint("impostor")});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("not the --tls-pin"), std::string::npos) << wrong.err;
+  Result pinned = berth({"profile", "add", "big", "--server", url, "--api-key", tls.key, "--tls-pin", pki.fingerprint("server")});
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.err;
+  EXPECT_NE(pinned.out.find("pinned"), std::string::npos) << pinned.out;
+  Result listed = berth({"list"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+
+  // The same address, another certificate (of a CA the client does not know anyway).
+  tls.server.stop();
+  tls.server.set_serve_args({"--listen", "127.0.0.1:" + std::to_string(tls.port), "--tls-cert", pki.file("impostor.pem").string(),
+                             "--tls-key", pki.file("impostor.key").string()});
+  tls.server.start();
+  Result changed = berth({"list"});
+  EXPECT_EQ(changed.exit_code, 1);
+  EXPECT_NE(changed.err.find("not the pinned one"), std::string::npos) << changed.err;
+}
+
+TEST(Tls, PlainHttpBeyondLoopbackNeedsInsecure) {
+  ServerHome refused(ServerHome::Start::later);
+  int port = berth::test::free_tcp_port();
+  Result result = berth::test::run_program({berth::test::berth_binary().string(), "--home", refused.home().string(), "serve", "--listen",
+                                            "0.0.0.0:" + std::to_string(port)});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("clear text"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--tls-cert"), std::string::npos) << result.err;
+
+  ServerHome insecure(ServerHome::Start::later);
+  insecure.set_serve_args({"--listen", "0.0.0.0:" + std::to_string(port), "--insecure"});
+  insecure.start();
+  EXPECT_NE(insecure.server_log().find("warning: --insecure"), std::string::npos) << insecure.server_log();
+
+  Result half = berth::test::run_program({berth::test::berth_binary().string(), "--home", refused.home().string(), "serve", "--listen",
+                                          "127.0.0.1:" + std::to_string(port), "--tls-cert", "/nonexistent.pem"});
+  EXPECT_EQ(half.exit_code, 2);
+  EXPECT_NE(half.err.find("--tls-cert and --tls-key go together"), std::string::npos) << half.err;
+}
+
+}  // namespace
