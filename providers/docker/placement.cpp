@@ -75,7 +75,7 @@ std::string choose_engine(const std::vector<EngineLoad>& loads) {
   if (best) return best->address;
   std::string problems;
   for (const auto& load : loads) problems += (problems.empty() ? "" : "; ") + load.address + ": " + load.problem;
-  throw berth::Error("provider_failed", "no engine of the target answers (" + problems + ")");
+  throw berth::Error("provider_failed", "none of the target's engines answers (" + problems + ")");
 }
 
 }  // namespace docker
