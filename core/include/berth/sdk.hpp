@@ -28,7 +28,8 @@ struct ApiVersion {
 
 /// 1.1: OperationContext::cancellation (deadline and cancellation), ABI facts in the handshake.
 /// 1.2: Provider::session (interactive sessions, streamed stdin) and Provider::connect (ports).
-inline constexpr ApiVersion sdk_api_version{1, 2};
+/// 1.3: Provider::watch (changes made outside berth, reported as they happen), InfraState::paused.
+inline constexpr ApiVersion sdk_api_version{1, 3};
 
 /// The error type of berth, with a stable code that maps to an HTTP status and an exit code:
 /// "invalid", "not_found", "conflict", "provider_failed", "unauthorized", "too_large",
