@@ -539,7 +539,11 @@ void WorkspaceService::apply_change(const std::string& provider, const InfraChan
     seen = *found;
     epoch = epochs_[seen.name];
   }
-  if (auto status = ask_status(seen, "berth's watch deadline")) settle_found(seen, epoch, *status);
+  if (auto status = ask_status(seen, "berth's watch deadline")) {
+    // The event's own words when the provider finds what it reported ("container died (exit code 137)").
+    if (status->state == change.state && !change.detail.empty()) status->detail = change.detail;
+    settle_found(seen, epoch, *status);
+  }
 }
 
 void WorkspaceService::watch_workspace(const Workspace& workspace) {
@@ -793,6 +797,9 @@ void WorkspaceService::check_started(const std::string& name) const {
   if (workspace.state != WorkspaceState::started || !workspace.operation.empty()) {
     if (workspace.state == WorkspaceState::stopped) {
       throw conflict("workspace '" + name + "' is stopped; start it first: berth start " + name);
+    }
+    if (workspace.state == WorkspaceState::paused && workspace.operation.empty()) {
+      throw conflict("workspace '" + name + "' is paused (outside berth); resume it: berth start " + name);
     }
     throw conflict("workspace '" + name + "' is " + (workspace.operation.empty() ? to_string(workspace.state) : workspace.operation + " in progress") +
                    ", not started" + (workspace.state == WorkspaceState::error ? " (" + workspace.last_error + ")" : ""));

@@ -5,6 +5,7 @@
 #include "session.hpp"
 #include "exec_defaults.hpp"
 #include "local_command.hpp"
+#include "watch.hpp"
 
 #include <berth/provider.hpp>
 
@@ -120,6 +121,7 @@ std::vector<std::string> split_env(const std::string& text) {
 
 // The label that says which berth home made a container.
 constexpr const char* kIdentityLabel = "dev.berth.identity";
+static_assert(std::string_view(kIdentityLabel) == docker::kIdentityLabel, "the watch filters on the same label");
 
 // This home's identity on Docker engines: 32 random hex digits made once, at the provider's
 // first use, and kept in its own folder (0600). Two homes at the same path on two machines
@@ -278,6 +280,12 @@ class DockerProvider : public berth::Provider {
     // A start from error may find the container running (a lifecycle command failed after it
     // started); the engine's 304 to a second start has no length, so it is not asked.
     Reply found = engine->get("/containers/" + container_id(c) + "/json");
+    // Paused outside berth (docker pause): start resumes it.
+    if (found.status == 200 && found.json()["State"].value("Paused", false)) {
+      Reply resumed = engine->post("/containers/" + container_id(c) + "/unpause");
+      if (resumed.status != 204) throw failed("cannot resume the paused container: " + resumed.message());
+      c.progress.line("container resumed (it was paused)");
+    }
     bool running = found.status == 200 && found.json()["State"].value("Running", false);
     Reply reply = running ? Reply{304, ""} : engine->post("/containers/" + container_id(c) + "/start");
     if (reply.status == 404) throw failed("container gone: it was removed outside berth; delete the workspace (berth delete " + c.workspace.name + ")");
@@ -335,6 +343,7 @@ class DockerProvider : public berth::Provider {
     if (reply.status == 404) return {berth::InfraState::gone, "container gone"};
     if (reply.status != 200) throw failed("cannot inspect the container: " + reply.message());
     Json state = reply.json()["State"];
+    if (state.value("Paused", false)) return {berth::InfraState::paused, "container paused"};
     return {state.value("Running", false) ? berth::InfraState::started : berth::InfraState::stopped, state.value("Status", "")};
   }
 
@@ -384,6 +393,9 @@ class DockerProvider : public berth::Provider {
     auto engine = engine_for(engine_address(c), kWorkDeadline);
     docker::connect_port(*engine, command_place(c, "", ""), port, channel, c.cancellation);
   }
+
+  // Containers stopped, paused or removed outside berth, reported as the engines tell (watch.cpp).
+  void watch(berth::WatchContext& context) override { docker::watch_engines(context, identity(context.data_dir())); }
 
  private:
   // Where a command of this workspace runs, and as whom: as every exec (docker::exec_defaults,

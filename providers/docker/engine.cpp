@@ -231,6 +231,38 @@ Reply Engine::post_streaming(const std::string& path, const std::function<void(s
   return reply;
 }
 
+Reply Engine::get_streaming(const std::string& path, const std::function<bool(std::string_view)>& on_data,
+                            const std::function<void()>& on_headers) {
+  auto& http = client();
+  httplib::Request request;
+  request.method = "GET";
+  request.path = versioned(path);
+  Reply reply;
+  request.response_handler = [&](const httplib::Response& response) {
+    reply.status = response.status;
+    if (reply.status < 400 && on_headers) on_headers();
+    return true;
+  };
+  request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+    if (reply.status >= 400) {
+      reply.body.append(data, size);
+      return true;
+    }
+    return on_data(std::string_view(data, size));
+  };
+  httplib::Response response;
+  httplib::Error error = httplib::Error::Success;
+  if (!http.send(request, response, error) && error != httplib::Error::Canceled) {
+    std::string cause = error == httplib::Error::Read ? "it sent nothing for " + std::to_string(deadline_.count()) + " s" : httplib::to_string(error);
+    throw EngineUnreachable(unreachable_message(address_, cause));
+  }
+  return reply;
+}
+
+void Engine::abort() {
+  if (client_) client_->stop();
+}
+
 Reply Engine::put_stream(const std::string& path, const std::string& content_type,
                          const std::function<bool(std::string& chunk)>& produce) {
   auto& http = client();
