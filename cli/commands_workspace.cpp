@@ -134,7 +134,7 @@ void define_list(CLI::App& app, Invocation& run) {
   auto target = std::make_shared<std::string>();
   auto labels = std::make_shared<std::vector<std::string>>();
   app.add_option("--state", *state, "Only workspaces in this state (started, stopped, error, ...)")
-      ->check(CLI::IsMember({"creating", "started", "starting", "stopping", "stopped", "deleting", "error"}));
+      ->check(CLI::IsMember({"creating", "started", "starting", "stopping", "stopped", "deleting", "error", "paused"}));
   app.add_option("--target", *target, "Only workspaces on this target");
   app.add_option("-l,--label", *labels, "Only workspaces with this label: KEY=VALUE, or KEY for any value (repeatable: all must hold)");
   app.callback([&run, state, target, labels] {

@@ -28,6 +28,13 @@ constexpr size_t kStdinChunk = 64 << 10;
 // Output a client has not taken yet, per exec: past it the exec is cancelled.
 constexpr size_t kMaxQueuedOutput = 16 << 20;
 
+// Whether a call is over (answered, or berth asked it to end): nothing more goes to its host.
+template <typename Pending>
+bool relay_finished(Pending& pending) {
+  std::lock_guard lock(pending.mutex);
+  return pending.done || !pending.cancel_reason.empty();
+}
+
 long long epoch_ms(std::chrono::system_clock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
 }
@@ -44,6 +51,7 @@ struct ProviderProcess::Pending {
   std::string method;
   ProgressSink* progress = nullptr;
   OutputSink* output = nullptr;
+  WatchFeed* watch = nullptr;
   std::mutex mutex;
   std::condition_variable changed;
   bool done = false;
@@ -442,7 +450,9 @@ void ProviderProcess::on_frame(Instance& instance, char type, std::string_view p
   }
   auto pending = find(message.value("id", 0u));
   if (!pending) return;
-  if (kind == "progress") {
+  if (kind == "change") {
+    if (pending->watch) pending->watch->changed(infra_change_from_json(message));
+  } else if (kind == "progress") {
     if (auto data = message.find("provider_data"); data != message.end() && data->is_object()) {
       StringMap snapshot = data->get<StringMap>();
       std::lock_guard lock(pending->mutex);
@@ -534,6 +544,7 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
   pending->method = what;
   pending->progress = call.progress;
   pending->output = call.output;
+  pending->watch = call.watch;
   uint32_t id = 0;
   {
     std::lock_guard lock(mutex_);
@@ -620,6 +631,29 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
       thread.join();
     }
   } input_join{call.input, input_thread, *pending};
+
+  // A watch's set of workspaces goes to the host on a thread of its own, the same way.
+  std::thread feed_thread;
+  if (call.watch && sent) {
+    feed_thread = std::thread([&] {
+      call.watch->run([&](const Json& update) {
+        if (relay_finished(*pending)) return false;
+        Json frame = update;
+        frame["type"] = "watched";
+        frame["id"] = id;
+        return instance->writer->json(frame);
+      });
+    });
+  }
+  struct FeedJoin {
+    WatchFeed* watch;
+    std::thread& thread;
+    ~FeedJoin() {
+      if (!thread.joinable()) return;
+      watch->stop();
+      thread.join();
+    }
+  } feed_join{call.watch, feed_thread};
 
   std::unique_lock lock(pending->mutex);
   // Waits until `until` or `stop` holds, writing queued output to the client meanwhile (on

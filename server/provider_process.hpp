@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -44,9 +45,24 @@ class StreamInput {
   virtual void stop() = 0;
 };
 
+// The server's side of a watch call (SDK 1.3): the workspaces to watch go out, the changes the
+// provider saw come in.
+class WatchFeed {
+ public:
+  virtual ~WatchFeed() = default;
+  // Runs on its own thread for the life of the call: sends the workspaces to watch with `send`
+  // ({"put": [...], "drop": [...]}), all of them first, then each change of the set, until
+  // stop() is called or send returns false (the call is over).
+  virtual void run(const std::function<bool(const Json&)>& send) = 0;
+  virtual void stop() = 0;
+  // A change the provider reported; called on the thread that reads the provider's socket, so
+  // it must not wait for that provider.
+  virtual void changed(InfraChange change) = 0;
+};
+
 // One call into a provider, as the server makes it.
 struct ProviderCall {
-  std::string method;  // create, start, stop, destroy, status, exec, session, connect, check_target
+  std::string method;  // create, start, stop, destroy, status, exec, session, connect, check_target, watch
   std::string label;   // what messages call it ("exec" for a session without a terminal); default: method
   const Workspace* workspace = nullptr;
   const StringMap* properties = nullptr;
@@ -58,6 +74,7 @@ struct ProviderCall {
   const SessionRequest* session = nullptr;  // session
   int port = 0;                             // connect
   StreamInput* input = nullptr;             // session, connect: the client's side
+  WatchFeed* watch = nullptr;               // watch
   std::chrono::seconds timeout{0};  // 0: no deadline
   std::string timeout_source;       // what set it, for the message: "the target's timeout"
 };

@@ -233,6 +233,8 @@ int serve(const ServeOptions& options) {
   // Records left mid-operation are settled in the background, each within a deadline: a slow
   // engine or a crashing provider never keeps the server from answering.
   service.reconcile(log_line);
+  // Changes made outside berth (a container stopped or removed) reach the records as they happen.
+  service.start_watches(log_line);
   server.listen_after_bind();
   if (tcp) tcp->stop();
   if (tcp_thread.joinable()) tcp_thread.join();

@@ -64,7 +64,11 @@ WorkspaceService::WorkspaceService(Home home, ProviderRegistry& providers, LogBo
       target_files_(home_.targets_dir()),
       workspace_files_(home_.workspaces_dir()) {}
 
-WorkspaceService::~WorkspaceService() { runner_.shutdown(); }
+WorkspaceService::~WorkspaceService() {
+  // The watches' handlers call into this service: they end before anything of it does.
+  for (auto& [provider, watch] : watches_) watch->stop();
+  runner_.shutdown();
+}
 
 namespace {
 long timeout_seconds(const Target& target, const char* property, long fallback) {
@@ -165,6 +169,7 @@ std::vector<std::string> WorkspaceService::load() {
   {
     std::lock_guard lock(mutex_);
     update_secrets();
+    for (const auto& [name, workspace] : workspaces_) watch_workspace(workspace);
   }
   return problems;
 }
@@ -234,6 +239,9 @@ std::string WorkspaceService::reconcile_one(const std::string& name) {
   } else if (status.state == InfraState::stopped && was != WorkspaceState::creating) {
     workspace.state = WorkspaceState::stopped;
     workspace.last_error.clear();
+  } else if (status.state == InfraState::paused && was != WorkspaceState::creating) {
+    workspace.state = WorkspaceState::paused;
+    workspace.last_error.clear();
   } else {
     // An interrupted create is an error: nothing proves it finished (a clone may be half done).
     workspace.state = WorkspaceState::error;
@@ -251,6 +259,7 @@ std::string WorkspaceService::reconcile_one(const std::string& name) {
   {
     std::lock_guard lock(mutex_);
     workspaces_[name] = workspace;
+    watch_workspace(workspace);
   }
   return "reconciled workspace '" + workspace.name + "' left in " + interrupted + ": now " + to_string(workspace.state) +
          (workspace.last_error.empty() ? "" : " (" + workspace.last_error + ")");
@@ -455,29 +464,64 @@ Workspace WorkspaceService::workspace(const std::string& name) const {
   return it->second;
 }
 
+namespace {
+
+// Records that the infrastructure may change under: not mid-operation, not in error.
+bool is_settled(const Workspace& workspace) {
+  return workspace.operation.empty() && (workspace.state == WorkspaceState::started || workspace.state == WorkspaceState::stopped ||
+                                         workspace.state == WorkspaceState::paused);
+}
+
+// The record's state for what a provider found; `otherwise` when it cannot tell.
+WorkspaceState state_for(InfraState found, WorkspaceState otherwise) {
+  switch (found) {
+    case InfraState::started: return WorkspaceState::started;
+    case InfraState::stopped: return WorkspaceState::stopped;
+    case InfraState::paused: return WorkspaceState::paused;
+    case InfraState::gone: return WorkspaceState::error;
+    case InfraState::unknown: break;
+  }
+  return otherwise;
+}
+
+}  // namespace
+
 Workspace WorkspaceService::refreshed_workspace(const std::string& name) {
-  Workspace seen = workspace(name);
-  bool settled = seen.operation.empty() && (seen.state == WorkspaceState::started || seen.state == WorkspaceState::stopped);
-  if (!settled) return seen;
-  Status status;
+  require_valid_name("workspace", name);
+  Workspace seen;
+  uint64_t epoch = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = workspaces_.find(name);
+    if (it == workspaces_.end()) throw not_found("workspace '" + name + "' does not exist (berth list)");
+    seen = it->second;
+    epoch = epochs_[name];
+  }
+  if (!is_settled(seen)) return seen;
+  auto status = ask_status(seen, "berth info's deadline");
+  return status ? settle_found(seen, epoch, *status) : seen;  // a provider that cannot tell leaves it as it was
+}
+
+std::optional<Status> WorkspaceService::ask_status(const Workspace& seen, const std::string& deadline_source) {
   try {
     Target target = target_with_defaults(seen.target);
-    LogProgress progress(logs_, name, providers_.redactor());
+    LogProgress progress(logs_, seen.name, providers_.redactor());
     Workspace copy = seen;
     long timeout = std::min(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds), kRefreshTimeoutSeconds);
-    status = call_provider("status", copy, target, progress, std::chrono::seconds(timeout), "berth info's deadline").status;
+    return call_provider("status", copy, target, progress, std::chrono::seconds(timeout), deadline_source).status;
   } catch (const std::exception&) {
-    return seen;  // the provider cannot tell now; the record stays as it was
+    return std::nullopt;
   }
-  WorkspaceState real = status.state == InfraState::started   ? WorkspaceState::started
-                        : status.state == InfraState::stopped ? WorkspaceState::stopped
-                        : status.state == InfraState::gone    ? WorkspaceState::error
-                                                              : seen.state;
+}
+
+Workspace WorkspaceService::settle_found(const Workspace& seen, uint64_t epoch, const Status& status) {
+  WorkspaceState real = state_for(status.state, seen.state);
   if (real == seen.state) return seen;
+  const std::string& name = seen.name;
   std::lock_guard lock(mutex_);
   auto it = workspaces_.find(name);
   // Changed meanwhile (an operation began or ended): that newer record wins.
-  if (it == workspaces_.end() || !it->second.operation.empty() || it->second.updated_at != seen.updated_at ||
+  if (it == workspaces_.end() || !it->second.operation.empty() || epochs_[name] != epoch || it->second.updated_at != seen.updated_at ||
       it->second.state != seen.state) {
     return it == workspaces_.end() ? seen : it->second;
   }
@@ -488,10 +532,99 @@ Workspace WorkspaceService::refreshed_workspace(const std::string& name) {
                            ? (status.detail.empty() ? "its infrastructure is gone" : status.detail) +
                                  " (changed outside berth); delete the workspace: berth delete " + name
                            : "";
+  // Under the lock, as the record in memory: the file and the memory never disagree in order
+  // with an operation claiming the record meanwhile (each write is atomic: temporary, fsync, rename).
   save_workspace(updated);
   it->second = updated;
-  logs_.append(name, "==> found " + to_string(real) + " outside berth" + (updated.last_error.empty() ? "" : ": " + updated.last_error));
+  std::string detail = !updated.last_error.empty() ? updated.last_error : status.detail;
+  logs_.append(name, "==> found " + to_string(real) + " outside berth" + (detail.empty() ? "" : ": " + detail));
   return updated;
+}
+
+void WorkspaceService::apply_change(const std::string& provider, const InfraChange& change) {
+  Workspace seen;
+  uint64_t epoch = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return;
+    auto matches = [&](const Workspace& workspace) {
+      if (workspace.provider != provider) return false;
+      for (const auto& [key, value] : change.match) {
+        auto held = workspace.provider_data.find(key);
+        if (held == workspace.provider_data.end() || held->second != value) return false;
+      }
+      return true;
+    };
+    const Workspace* found = nullptr;
+    if (!change.workspace.empty()) {
+      auto it = workspaces_.find(change.workspace);
+      if (it != workspaces_.end() && matches(it->second)) found = &it->second;
+    } else if (!change.match.empty()) {
+      for (const auto& [name, workspace] : workspaces_) {
+        if (matches(workspace)) {
+          found = &workspace;
+          break;
+        }
+      }
+    }
+    if (!found) return;  // not this provider's, or of a container the record no longer holds
+    if (!found->operation.empty()) {
+      // berth's own operation is at work on it (and may cause what was reported): its outcome
+      // is recorded when it ends, and then the provider is asked again.
+      recheck_.insert(found->name);
+      return;
+    }
+    if (!is_settled(*found)) return;
+    // What the record says already: nothing to ask.
+    if (change.state != InfraState::unknown && state_for(change.state, found->state) == found->state) return;
+    seen = *found;
+    epoch = epochs_[seen.name];
+  }
+  if (auto status = ask_status(seen, "berth's watch deadline")) {
+    // The event's own words when the provider finds what it reported ("container died (exit code 137)").
+    if (status->state == change.state && !change.detail.empty()) status->detail = change.detail;
+    settle_found(seen, epoch, *status);
+  }
+}
+
+void WorkspaceService::watch_workspace(const Workspace& workspace) {
+  std::unique_ptr<ProviderWatch>& watch = watches_[workspace.provider];
+  if (!watch) {
+    std::string provider = workspace.provider;
+    ProviderWatch::Options options;
+    options.provider = provider;
+    options.data_dir = provider_data_dir(provider);
+    options.process = [this, provider]() -> ProviderProcess& { return providers_.process(provider); };
+    options.on_change = [this, provider](const InfraChange& change) { apply_change(provider, change); };
+    options.note = [this](const std::string& line) {
+      std::function<void(const std::string&)> report;
+      {
+        std::lock_guard lock(mutex_);
+        report = watch_report_;
+      }
+      if (report) report(line);
+    };
+    watch = std::make_unique<ProviderWatch>(std::move(options));
+    if (watching_ && !shutting_down_) watch->start();
+  }
+  WatchedWorkspace watched{workspace.name, {}, workspace.provider_data};
+  if (auto target = targets_.find(workspace.target); target != targets_.end()) watched.properties = target->second.properties;
+  watch->put(watched);
+  if (workspace.operation.empty() && recheck_.erase(workspace.name) > 0) watch->recheck(workspace.name);
+}
+
+void WorkspaceService::unwatch_workspace(const Workspace& workspace) {
+  recheck_.erase(workspace.name);
+  epochs_.erase(workspace.name);
+  if (auto it = watches_.find(workspace.provider); it != watches_.end()) it->second->drop(workspace.name);
+}
+
+void WorkspaceService::start_watches(const std::function<void(const std::string&)>& report) {
+  std::lock_guard lock(mutex_);
+  watch_report_ = report;
+  watching_ = true;
+  if (shutting_down_) return;
+  for (auto& [provider, watch] : watches_) watch->start();
 }
 
 void WorkspaceService::save_workspace(const Workspace& workspace) {
@@ -560,6 +693,8 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     workspace.operation = "create";
     workspace.created_at = workspace.updated_at = now_rfc3339();
     workspaces_[workspace.name] = workspace;  // claims the name
+    ++epochs_[workspace.name];
+    watch_workspace(workspace);
     ++running_;
   }
   Accepted accepted{workspace, 0};
@@ -569,6 +704,7 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     {
       std::lock_guard lock(mutex_);
       workspaces_.erase(workspace.name);
+      unwatch_workspace(workspace);
     }
     finish_operation();
     throw;
@@ -613,6 +749,7 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
     workspace.operation = operation_name(static_cast<int>(operation));
     workspace.updated_at = now_rfc3339();
     claimed = workspace;
+    ++epochs_[name];
     ++running_;
   }
   try {
@@ -714,8 +851,10 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
     std::lock_guard lock(mutex_);
     if (remove_record) {
       workspaces_.erase(name);
+      unwatch_workspace(workspace);
     } else {
       workspaces_[name] = workspace;
+      watch_workspace(workspace);
     }
   }
   progress.line(failure.empty() ? "==> " + std::string(verb) + " done: " + (remove_record ? "deleted" : to_string(workspace.state))
@@ -784,6 +923,9 @@ void WorkspaceService::check_started(const std::string& name) const {
   if (workspace.state != WorkspaceState::started || !workspace.operation.empty()) {
     if (workspace.state == WorkspaceState::stopped) {
       throw conflict("workspace '" + name + "' is stopped; start it first: berth start " + name);
+    }
+    if (workspace.state == WorkspaceState::paused && workspace.operation.empty()) {
+      throw conflict("workspace '" + name + "' is paused (outside berth); resume it: berth start " + name);
     }
     throw conflict("workspace '" + name + "' is " + (workspace.operation.empty() ? to_string(workspace.state) : workspace.operation + " in progress") +
                    ", not started" + (workspace.state == WorkspaceState::error ? " (" + workspace.last_error + ")" : ""));
@@ -880,10 +1022,14 @@ ProviderReply WorkspaceService::stream_call(const std::string& method, const std
 
 void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
   std::vector<Workspace> unfinished;
+  std::vector<ProviderWatch*> watches;
   {
     std::unique_lock lock(mutex_);
     shutting_down_ = true;
+    for (auto& [provider, watch] : watches_) watches.push_back(watch.get());
   }
+  // Watches are never done: each is asked to end now (and its host is stopped below).
+  for (auto* watch : watches) watch->cancel();
   // An exec may never end by itself (a shell, a server): end every one now. Each ends at the
   // cancel, or its host is killed after the grace period; either way it ends before the wait.
   for (const char* method : {"exec", "session", "port connection"}) providers_.cancel_all(method, "cancelled: berth-server is shutting down");
@@ -893,6 +1039,7 @@ void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
   }
   // What still runs is ended with its host; each operation then records that it failed.
   providers_.stop_all("berth-server is shutting down");
+  for (auto* watch : watches) watch->stop();
   runner_.shutdown();
   {
     std::unique_lock lock(mutex_);

@@ -6,6 +6,7 @@
 #include "log_book.hpp"
 #include "operation_runner.hpp"
 #include "provider_registry.hpp"
+#include "provider_watch.hpp"
 #include "record_folder.hpp"
 #include "target_document.hpp"
 
@@ -15,7 +16,10 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <optional>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +36,10 @@ class WorkspaceService {
   // Settles, in the background, each record load() found mid-operation by asking its provider
   // (with a deadline); `report` gets one line per record. Returns at once.
   void reconcile(const std::function<void(const std::string&)>& report);
+  // Starts, in the background, the watch of each provider that has workspaces (and of each
+  // that gets one later): what a provider reports changed outside berth updates the records
+  // (provider_watch.hpp). `report` gets the watches' notes. Returns at once.
+  void start_watches(const std::function<void(const std::string&)>& report);
 
   std::vector<Target> targets() const;
   Target target(const std::string& name) const;
@@ -110,6 +118,20 @@ class WorkspaceService {
   Target masked(const Target& target) const;
   std::string provider_data_dir(const std::string& provider) const;
   std::string reconcile_one(const std::string& name);
+  // A change a provider's watch reported: for a settled record of that provider (name and
+  // provider_data as the change says), the provider's status decides, as in refreshed_workspace;
+  // a record busy with an operation is looked at again when the operation ends.
+  void apply_change(const std::string& provider, const InfraChange& change);
+  // The provider's status of a record seen at `epoch`, within berth's refresh deadline;
+  // nothing when the provider cannot tell.
+  std::optional<Status> ask_status(const Workspace& seen, const std::string& deadline_source);
+  // Records what the provider found when the record is still as seen (no operation began or
+  // ended since, same state); returns the record as it now is.
+  Workspace settle_found(const Workspace& seen, uint64_t epoch, const Status& status);
+  // Under mutex_: the record's provider watches it as it now is (the watch made when needed);
+  // unwatch when the record is gone.
+  void watch_workspace(const Workspace& workspace);
+  void unwatch_workspace(const Workspace& workspace);
   void update_secrets();  // under mutex_: the redactor learns every secret property value
 
   Home home_;
@@ -128,6 +150,15 @@ class WorkspaceService {
   bool shutting_down_ = false;
   std::vector<std::string> to_reconcile_;
   std::vector<std::string> to_finish_;  // started records whose after-ready work was cut short
+  // Bumped when an operation claims a record: a status asked before must not overwrite what
+  // the operation did.
+  std::map<std::string, uint64_t> epochs_;
+  // Provider watches, by provider; made with a provider's first record, started by
+  // start_watches, never removed before shutdown.
+  std::map<std::string, std::unique_ptr<ProviderWatch>> watches_;
+  bool watching_ = false;
+  std::function<void(const std::string&)> watch_report_;
+  std::set<std::string> recheck_;  // reported on while busy: looked at again when the operation ends
   // Owns every operation's thread: bounded, and shutdown waits for each.
   OperationRunner runner_{64};
 };

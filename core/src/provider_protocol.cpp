@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -81,11 +82,21 @@ Json abi_facts_to_json(const AbiFacts& f) {
                 {"target_check", f.size_of_target_check},
                 {"cancellation", f.size_of_cancellation},
                 {"session_request", f.size_of_session_request},
-                {"session_event", f.size_of_session_event}}}};
+                {"session_event", f.size_of_session_event},
+                {"watched_workspace", f.size_of_watched_workspace},
+                {"infra_change", f.size_of_infra_change}}}};
+}
+
+AbiFacts read_abi_facts(const AbiFacts& reported) {
+  AbiFacts facts{};
+  std::memcpy(&facts, &reported, std::min<size_t>(std::max<size_t>(reported.size, sizeof facts.size), sizeof facts));
+  return facts;
 }
 
 std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host) {
-  if (library.size < sizeof(AbiFacts)) {
+  // SDK 1.2's facts are the oldest a host of this SDK takes: older libraries call sessions
+  // through the exec() fallback of a struct layout that is no longer berth's.
+  if (library.size < offsetof(AbiFacts, size_of_watched_workspace)) {
     return "its ABI facts are from an older SDK: rebuild it against this berth's SDK (" + std::to_string(host.sdk_major) + "." +
            std::to_string(host.sdk_minor) + ")";
   }
@@ -113,9 +124,15 @@ std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host) {
                                {"berth::TargetCheck", &AbiFacts::size_of_target_check},
                                {"berth::Cancellation", &AbiFacts::size_of_cancellation},
                                {"berth::SessionRequest", &AbiFacts::size_of_session_request},
-                               {"berth::SessionEvent", &AbiFacts::size_of_session_event}};
+                               {"berth::SessionEvent", &AbiFacts::size_of_session_event},
+                               {"berth::WatchedWorkspace", &AbiFacts::size_of_watched_workspace},
+                               {"berth::InfraChange", &AbiFacts::size_of_infra_change}};
+  const AbiFacts layout{};
   for (const auto& size : sizes) {
-    if (library.*size.field != host.*size.field) {
+    // A field the library's (older) SDK did not have: it never sees that struct.
+    auto offset = static_cast<size_t>(reinterpret_cast<const char*>(&(layout.*size.field)) - reinterpret_cast<const char*>(&layout));
+    bool known = offset < library.size;
+    if (known && library.*size.field != host.*size.field) {
       return std::string("its SDK headers differ from berth's (sizeof ") + size.name + " is " +
              std::to_string(library.*size.field) + ", berth's is " + std::to_string(host.*size.field) +
              "): rebuild it against this berth's installed SDK headers, unmodified";
@@ -125,19 +142,61 @@ std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host) {
 }
 
 Json status_to_json(const Status& status) {
-  const char* names[] = {"started", "stopped", "gone", "unknown"};
-  return Json{{"state", names[static_cast<int>(status.state)]}, {"detail", status.detail}};
+  return Json{{"state", infra_state_name(status.state)}, {"detail", status.detail}};
 }
 
 Status status_from_json(const Json& json) {
   Status status;
-  std::string state = json.value("state", "unknown");
-  status.state = state == "started" ? InfraState::started
-                 : state == "stopped" ? InfraState::stopped
-                 : state == "gone"    ? InfraState::gone
-                                      : InfraState::unknown;
+  status.state = infra_state_from_name(json.value("state", "unknown"));
   status.detail = json.value("detail", "");
   return status;
+}
+
+const char* infra_state_name(InfraState state) {
+  switch (state) {
+    case InfraState::started: return "started";
+    case InfraState::stopped: return "stopped";
+    case InfraState::gone: return "gone";
+    case InfraState::paused: return "paused";
+    case InfraState::unknown: break;
+  }
+  return "unknown";
+}
+
+InfraState infra_state_from_name(const std::string& name) {
+  for (InfraState state : {InfraState::started, InfraState::stopped, InfraState::gone, InfraState::paused}) {
+    if (name == infra_state_name(state)) return state;
+  }
+  return InfraState::unknown;
+}
+
+Json infra_change_to_json(const InfraChange& change) {
+  return Json{{"workspace", change.workspace}, {"match", change.match}, {"state", infra_state_name(change.state)}, {"detail", change.detail}};
+}
+
+InfraChange infra_change_from_json(const Json& json) {
+  InfraChange change;
+  change.workspace = json.value("workspace", "");
+  if (auto match = json.find("match"); match != json.end() && match->is_object()) {
+    for (const auto& [key, value] : match->items()) {
+      if (value.is_string()) change.match[key] = value.get<std::string>();
+    }
+  }
+  change.state = infra_state_from_name(json.value("state", "unknown"));
+  change.detail = json.value("detail", "");
+  return change;
+}
+
+Json watched_workspace_to_json(const WatchedWorkspace& workspace) {
+  return Json{{"name", workspace.name}, {"properties", workspace.properties}, {"provider_data", workspace.provider_data}};
+}
+
+WatchedWorkspace watched_workspace_from_json(const Json& json) {
+  WatchedWorkspace workspace;
+  workspace.name = json.value("name", "");
+  workspace.properties = json.value("properties", StringMap{});
+  workspace.provider_data = json.value("provider_data", StringMap{});
+  return workspace;
 }
 
 Json exec_request_to_json(const ExecRequest& request) {

@@ -3,7 +3,7 @@
 // their socket. Language-neutral by design (docs/providers.md, "The provider protocol"): every
 // frame is one type byte, a 4-byte big-endian length, then that many bytes.
 //   'J'  a JSON object: {"type": ..., "id": N, ...}  (hello, refused, call, cancel, progress,
-//        result, error)
+//        result, error; for a watch call: watched (server to host), change (host to server))
 //   'o', 'e'  a call's stdout / stderr bytes: a 4-byte big-endian call id, then the bytes
 //   'i'  a call's stdin bytes (server to host), same layout
 //   'c'  a call's end of stdin: the 4-byte call id
@@ -54,12 +54,23 @@ uint32_t frame_call_id(std::string_view payload);
 std::string_view frame_bytes(std::string_view payload);
 
 Json abi_facts_to_json(const AbiFacts& facts);
+// The facts a library reported, copied as far as its `size` says (an older SDK's are shorter;
+// the fields it did not have are 0).
+AbiFacts read_abi_facts(const AbiFacts& reported);
 // Why a library with `library` facts cannot run in a host with `host` facts; empty when it can.
 // Says what to rebuild with.
 std::string abi_mismatch(const AbiFacts& library, const AbiFacts& host);
 
 Json status_to_json(const Status& status);
 Status status_from_json(const Json& json);
+const char* infra_state_name(InfraState state);  // "started", ..., "unknown"
+InfraState infra_state_from_name(const std::string& name);
+// A watch call's frames: the workspaces the server asks it to watch ("watched": put, drop), and
+// what the provider saw ("change").
+Json infra_change_to_json(const InfraChange& change);
+InfraChange infra_change_from_json(const Json& json);
+Json watched_workspace_to_json(const WatchedWorkspace& workspace);
+WatchedWorkspace watched_workspace_from_json(const Json& json);
 Json exec_request_to_json(const ExecRequest& request);  // without stdin: that goes as frames
 ExecRequest exec_request_from_json(const Json& json);
 

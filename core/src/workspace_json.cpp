@@ -8,7 +8,7 @@ namespace berth {
 
 WorkspaceState parse_workspace_state(const std::string& text) {
   for (auto state : {WorkspaceState::creating, WorkspaceState::started, WorkspaceState::starting, WorkspaceState::stopping,
-                     WorkspaceState::stopped, WorkspaceState::deleting, WorkspaceState::error}) {
+                     WorkspaceState::stopped, WorkspaceState::deleting, WorkspaceState::error, WorkspaceState::paused}) {
     if (to_string(state) == text) return state;
   }
   throw invalid("unknown workspace state '" + text + "'");

@@ -11,6 +11,7 @@
 #include "placement.hpp"
 #include "pool.hpp"
 #include "working_tree.hpp"
+#include "watch.hpp"
 
 #include <berth/provider.hpp>
 
@@ -128,6 +129,7 @@ std::vector<std::string> split_env(const std::string& text) {
 
 // The label that says which berth home made a container.
 constexpr const char* kIdentityLabel = "dev.berth.identity";
+static_assert(std::string_view(kIdentityLabel) == docker::kIdentityLabel, "the watch filters on the same label");
 
 // This home's identity on Docker engines: 32 random hex digits made once, at the provider's
 // first use, and kept in its own folder (0600). Two homes at the same path on two machines
@@ -351,6 +353,12 @@ class DockerProvider : public berth::Provider {
     // A start from error may find the container running (a lifecycle command failed after it
     // started); the engine's 304 to a second start has no length, so it is not asked.
     Reply found = engine->get("/containers/" + container_id(c) + "/json");
+    // Paused outside berth (docker pause): start resumes it.
+    if (found.status == 200 && found.json()["State"].value("Paused", false)) {
+      Reply resumed = engine->post("/containers/" + container_id(c) + "/unpause");
+      if (resumed.status != 204) throw failed("cannot resume the paused container: " + resumed.message());
+      c.progress.line("container resumed (it was paused)");
+    }
     bool running = found.status == 200 && found.json()["State"].value("Running", false);
     if (!running) docker::agent::prepare_start(c.provider_data);
     Reply reply = running ? Reply{304, ""} : engine->post("/containers/" + container_id(c) + "/start");
@@ -415,6 +423,7 @@ class DockerProvider : public berth::Provider {
     if (reply.status == 404) return {berth::InfraState::gone, "container gone"};
     if (reply.status != 200) throw failed("cannot inspect the container: " + reply.message());
     Json state = reply.json()["State"];
+    if (state.value("Paused", false)) return {berth::InfraState::paused, "container paused"};
     return {state.value("Running", false) ? berth::InfraState::started : berth::InfraState::stopped, state.value("Status", "")};
   }
 
@@ -470,6 +479,9 @@ class DockerProvider : public berth::Provider {
     auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     docker::connect_port(*engine, command_place(c, "", ""), port, channel, c.cancellation);
   }
+
+  // Containers stopped, paused or removed outside berth, reported as the engines tell (watch.cpp).
+  void watch(berth::WatchContext& context) override { docker::watch_engines(context, identity(context.data_dir())); }
 
  private:
   // The repository cloned on this machine (an empty folder without one), removed with it.
@@ -743,17 +755,7 @@ class DockerProvider : public berth::Provider {
   // How to reach the engine at address: a tcp:// one over TLS when the target names any of
   // tls_ca, tls_cert, tls_key (the same for every engine of the target).
   static docker::EngineLink link_of(const berth::StringMap& properties, const std::string& address) {
-    docker::EngineLink link{address, false, {}};
-    link.tls_options.ca_file = property(properties, "tls_ca");
-    link.tls_options.cert_file = property(properties, "tls_cert");
-    link.tls_options.key_file = property(properties, "tls_key");
-    link.tls_options.verify = property(properties, "tls_verify") != "false";
-    bool any = !link.tls_options.ca_file.empty() || !link.tls_options.cert_file.empty() || !link.tls_options.key_file.empty();
-    link.tls = any && address.rfind("tcp://", 0) == 0;
-    for (const auto& [name, path] : {std::pair{"tls_ca", link.tls_options.ca_file}, {"tls_cert", link.tls_options.cert_file}, {"tls_key", link.tls_options.key_file}}) {
-      if (!path.empty() && path.front() != '/') throw failed(std::string("property '") + name + "' must be an absolute path (got '" + path + "')");
-    }
-    return link;
+    return docker::engine_link(properties, address);
   }
 
   // The engine the workspace's container was made on, as create recorded it (the target may

@@ -127,10 +127,6 @@ Reply Engine::post_streaming(const std::string& path, const std::function<void(s
   return send_streaming("POST", path, on_data, body, content_type);
 }
 
-Reply Engine::get_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data) {
-  return send_streaming("GET", path, on_data, "", "");
-}
-
 Reply Engine::send_streaming(const std::string& method, const std::string& path, const std::function<void(std::string_view)>& on_data,
                              const std::string& body, const std::string& content_type) {
   auto& http = client();
@@ -156,6 +152,38 @@ Reply Engine::send_streaming(const std::string& method, const std::string& path,
   httplib::Error error = httplib::Error::Success;
   if (!http.send(request, response, error)) throw EngineUnreachable(unreachable_message(address(), failure_cause(error)));
   return reply;
+}
+
+Reply Engine::get_streaming(const std::string& path, const std::function<bool(std::string_view)>& on_data,
+                            const std::function<void()>& on_headers) {
+  auto& http = client();
+  httplib::Request request;
+  request.method = "GET";
+  request.path = versioned(path);
+  Reply reply;
+  request.response_handler = [&](const httplib::Response& response) {
+    reply.status = response.status;
+    if (reply.status < 400 && on_headers) on_headers();
+    return true;
+  };
+  request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+    if (reply.status >= 400) {
+      reply.body.append(data, size);
+      return true;
+    }
+    return on_data(std::string_view(data, size));
+  };
+  httplib::Response response;
+  httplib::Error error = httplib::Error::Success;
+  if (!http.send(request, response, error) && error != httplib::Error::Canceled) {
+    std::string cause = error == httplib::Error::Read ? "it sent nothing for " + std::to_string(deadline_.count()) + " s" : httplib::to_string(error);
+    throw EngineUnreachable(unreachable_message(address(), cause));
+  }
+  return reply;
+}
+
+void Engine::abort() {
+  if (client_) client_->stop();
 }
 
 Reply Engine::put_stream(const std::string& path, const std::string& content_type,

@@ -76,8 +76,13 @@ class Engine {
   // the build context as body).
   Reply post_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data,
                        const std::string& body = "", const std::string& content_type = "");
-  // GET whose response is streamed to on_data as it comes (archive downloads).
-  Reply get_streaming(const std::string& path, const std::function<void(std::string_view)>& on_data);
+  // GET whose response is streamed to on_data as it comes (the engine's /events), until the
+  // engine ends it, on_data returns false, a read waits past the deadline, or abort().
+  // on_headers runs once the engine answered (the stream is open), before any data.
+  Reply get_streaming(const std::string& path, const std::function<bool(std::string_view)>& on_data,
+                      const std::function<void()>& on_headers = {});
+  // Ends a get_streaming or post_streaming in progress on another thread (closes its connection).
+  void abort();
   // PUT of a body produced by `produce` (it returns false at the end) — archive uploads.
   Reply put_stream(const std::string& path, const std::string& content_type,
                    const std::function<bool(std::string& chunk)>& produce);

@@ -262,4 +262,24 @@ int connect_engine(const EngineLink& link, std::chrono::seconds deadline, std::s
   return fd;
 }
 
+EngineLink engine_link(const berth::StringMap& properties, const std::string& address) {
+  auto property = [&](const char* key) {
+    auto it = properties.find(key);
+    return it == properties.end() ? std::string() : it->second;
+  };
+  EngineLink link{address, false, {}};
+  link.tls_options.ca_file = property("tls_ca");
+  link.tls_options.cert_file = property("tls_cert");
+  link.tls_options.key_file = property("tls_key");
+  link.tls_options.verify = property("tls_verify") != "false";
+  bool any = !link.tls_options.ca_file.empty() || !link.tls_options.cert_file.empty() || !link.tls_options.key_file.empty();
+  link.tls = any && address.rfind("tcp://", 0) == 0;
+  for (const auto& [name, path] : {std::pair{"tls_ca", link.tls_options.ca_file}, {"tls_cert", link.tls_options.cert_file}, {"tls_key", link.tls_options.key_file}}) {
+    if (!path.empty() && path.front() != '/') {
+      throw berth::Error("provider_failed", std::string("property '") + name + "' must be an absolute path (got '" + path + "')");
+    }
+  }
+  return link;
+}
+
 }  // namespace docker

@@ -10,6 +10,9 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <berth/sdk.hpp>
+#include <berth/types.hpp>
+
 #include <string>
 
 namespace docker {
@@ -20,6 +23,10 @@ struct EngineLink {
   bool tls = false;              // tcp:// over TLS
   berth::TlsClientOptions tls_options;  // ca_file, cert_file, key_file, verify
 };
+
+// How to reach the engine at address for a target with these properties: a tcp:// one over
+// TLS when the target names any of tls_ca, tls_cert, tls_key (the same for each of its engines).
+EngineLink engine_link(const berth::StringMap& properties, const std::string& address);
 
 // The parts of an address; throws std::invalid_argument saying what form is expected.
 struct Location {

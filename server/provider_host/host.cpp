@@ -120,6 +120,74 @@ class HostChannel : public SessionChannel {
   uint32_t consumed_ = 0;        // input bytes taken since the last window update
 };
 
+// A watch call's side of the provider (SDK 1.3): the workspaces the server sent ("watched"
+// frames, applied by the reader), and the changes the provider reports, sent at once.
+class HostWatch : public WatchContext {
+ public:
+  HostWatch(FrameWriter& writer, uint32_t id, std::string data_dir, const Cancellation& cancellation)
+      : writer_(writer), id_(id), data_dir_(std::move(data_dir)), cancellation_(cancellation) {}
+  const std::string& data_dir() const override { return data_dir_; }
+  const Cancellation& cancellation() const override { return cancellation_; }
+  std::vector<WatchedWorkspace> workspaces() override {
+    std::lock_guard lock(mutex_);
+    seen_ = generation_;
+    std::vector<WatchedWorkspace> all;
+    all.reserve(workspaces_.size());
+    for (const auto& [name, workspace] : workspaces_) all.push_back(workspace);
+    return all;
+  }
+  bool changed(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return generation_ != seen_ || woken_; });
+  }
+  void report(const InfraChange& change) override {
+    Json message = infra_change_to_json(change);
+    message["type"] = "change";
+    message["id"] = id_;
+    if (!writer_.json(message)) throw Error("provider_failed", "berth-server went away");
+  }
+
+  // From the reader: {"put": [workspace...], "drop": [name...]}.
+  void apply(const Json& message) {
+    {
+      std::lock_guard lock(mutex_);
+      if (auto put = message.find("put"); put != message.end() && put->is_array()) {
+        for (const auto& item : *put) {
+          WatchedWorkspace workspace = watched_workspace_from_json(item);
+          if (!workspace.name.empty()) workspaces_[workspace.name] = std::move(workspace);
+        }
+      }
+      if (auto drop = message.find("drop"); drop != message.end() && drop->is_array()) {
+        for (const auto& name : *drop) {
+          if (name.is_string()) workspaces_.erase(name.get<std::string>());
+        }
+      }
+      ++generation_;
+    }
+    changed_.notify_all();
+  }
+  // Cancelled: a provider waiting in changed() returns now.
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      woken_ = true;
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  FrameWriter& writer_;
+  uint32_t id_;
+  std::string data_dir_;
+  const Cancellation& cancellation_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, WatchedWorkspace> workspaces_;
+  uint64_t generation_ = 0;
+  uint64_t seen_ = 0;
+  bool woken_ = false;
+};
+
 // One call in progress, as the host tracks it.
 struct Call {
   explicit Call(Cancellation::Clock::time_point deadline) : cancellation(deadline) {}
@@ -127,6 +195,7 @@ struct Call {
   Json request;
   std::string stdin_data;
   std::unique_ptr<HostChannel> channel;  // session and connect
+  std::unique_ptr<HostWatch> watch;      // watch
 };
 
 // Progress lines, and with each the provider's data when it changed since the last line: what
@@ -239,6 +308,7 @@ class Host {
         call->request = std::move(message);
         std::string method = call->request.value("method", "");
         if (method == "session" || method == "connect") call->channel = std::make_unique<HostChannel>(writer_, id);
+        if (method == "watch") call->watch = std::make_unique<HostWatch>(writer_, id, call->request.value("data_dir", ""), call->cancellation);
         {
           std::lock_guard lock(mutex_);
           calls_[id] = call;
@@ -249,7 +319,10 @@ class Host {
         if (auto call = find(id)) {
           call->cancellation.request();
           if (call->channel) call->channel->close();
+          if (call->watch) call->watch->wake();
         }
+      } else if (kind == "watched") {
+        if (auto call = find(id); call && call->watch) call->watch->apply(message);
       }
       return;
     }
@@ -286,6 +359,7 @@ class Host {
       std::lock_guard lock(mutex_);
       for (const auto& [id, call] : calls_) {
         call->cancellation.request();
+        if (call->watch) call->watch->wake();
         if (!call->channel) continue;
         call->channel->close();
         bool queued = false;  // never started: nothing to wait for
@@ -346,11 +420,13 @@ class Host {
       } else if (method == "connect") {
         provider_->connect(context, request.value("port", 0), *call.channel);
       } else if (method == "rebuild") {
-        // A library built against an older SDK has no such slot in its vtable: never call it.
-        if (!has_sdk(1, 3)) throw Error("unsupported", "this provider was built against SDK " + to_string(library_api_) + ", which has no rebuild (1.3)");
+        require_sdk(ApiVersion{1, 3}, "Provider::rebuild");
         provider_->rebuild(context);
       } else if (method == "release_target") {
-        if (has_sdk(1, 3)) provider_->release_target(properties, data_dir);
+        if (library_api_.minor >= 3) provider_->release_target(properties, data_dir);  // nothing to release before 1.3
+      } else if (method == "watch") {
+        require_sdk(ApiVersion{1, 3}, "Provider::watch");
+        provider_->watch(*call.watch);
       } else if (method == "check_target") {
         TargetCheck check = provider_->check_target(properties, data_dir);
         reply["check"] = Json{{"ok", check.ok}, {"message", check.message}};
@@ -368,14 +444,16 @@ class Host {
     }
   }
 
-  // Whether the library was built against SDK major.minor or later: a virtual added in a later
-  // minor version is not in an older library's vtable.
-  bool has_sdk(int major, int minor) const {
-    return library_api_.major == major && library_api_.minor >= minor;
+  // Refuses a method that came with SDK `since` when the library was built against an older
+  // minor: its vtable has no slot for it, and calling through one would jump past the table.
+  void require_sdk(ApiVersion since, const char* method) const {
+    if (library_api_.major == since.major && library_api_.minor >= since.minor) return;
+    throw Error("unsupported", "this provider was built against SDK " + to_string(library_api_) + ", which has no " + method +
+                                   " (SDK " + to_string(since) + "); rebuild it against this berth's SDK to use it");
   }
 
   std::shared_ptr<Provider> provider_;
-  ApiVersion library_api_;
+  ApiVersion library_api_;  // what the library reported (berth_provider_api_version)
   FrameWriter& writer_;
   std::mutex mutex_;
   std::map<uint32_t, std::shared_ptr<Call>> calls_;
@@ -389,7 +467,7 @@ using Library = boost::dll::shared_library;
 
 // Loads the library and makes its provider, or says why not. Nothing of the library runs
 // before the open descriptor is checked; only its constructors run before the handshake.
-std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::string& refusal) {
+std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::string& refusal, ApiVersion& library_api) {
   int fd = -1;
   try {
     fd = open_module_library(options.library, options.dropin);
@@ -430,15 +508,17 @@ std::shared_ptr<Provider> load(const HostOptions& options, Json& hello, std::str
     refusal = reason;
     return nullptr;
   }
+  library_api = *reported;
   if (missing("berth_provider_abi") || missing("berth_provider_create")) return nullptr;
-  const AbiFacts* facts = library->get<const AbiFacts*() noexcept>("berth_provider_abi")();
+  const AbiFacts* reported_facts = library->get<const AbiFacts*() noexcept>("berth_provider_abi")();
   constexpr AbiFacts own = compiled_abi_facts();
-  if (facts == nullptr) {
+  if (reported_facts == nullptr) {
     refusal = "the library reports no ABI facts";
     return nullptr;
   }
-  hello["abi"] = abi_facts_to_json(*facts);
-  if (auto reason = abi_mismatch(*facts, own); !reason.empty()) {
+  const AbiFacts facts = read_abi_facts(*reported_facts);  // an older SDK's are shorter than ours
+  hello["abi"] = abi_facts_to_json(facts);
+  if (auto reason = abi_mismatch(facts, own); !reason.empty()) {
     refusal = reason;
     return nullptr;
   }
@@ -483,7 +563,8 @@ int provider_host_main(const HostOptions& options) {
   Json hello{{"type", "hello"}, {"protocol", kProviderProtocolVersion}, {"sdk", to_string(sdk_api_version)},
              {"host_abi", abi_facts_to_json(compiled_abi_facts())}, {"pid", ::getpid()}};
   std::string refusal;
-  auto provider = load(options, hello, refusal);
+  ApiVersion library_api{0, 0};
+  auto provider = load(options, hello, refusal, library_api);
   if (!provider) {
     writer.json(Json{{"type", "refused"}, {"reason", refusal}, {"abi", hello.value("abi", Json())}});
     ::_exit(0);  // no destructors: the library's could hang or crash
@@ -492,7 +573,7 @@ int provider_host_main(const HostOptions& options) {
   try {
     // Never destroyed: detached threads serve from it until the process ends, also when a
     // provider calls exit() from one of them (a static's destructor would run under them).
-    auto* host = new Host(provider, options.manifest_api, writer);
+    auto* host = new Host(provider, library_api, writer);
     host->serve();
   } catch (const std::exception& error) {
     std::cerr << "berth-provider-host: " << error.what() << std::endl;

@@ -85,8 +85,15 @@ struct OperationContext {
   const Cancellation& cancellation = never_cancelled();  ///< the deadline, and whether berth asked to stop (SDK 1.1)
 };
 
-/// The real state of a workspace's infrastructure, as the provider finds it.
-enum class InfraState { started, stopped, gone, unknown };
+/// The real state of a workspace's infrastructure, as the provider finds it. New states only
+/// ever go at the end (the numbers cross the boundary).
+enum class InfraState {
+  started,
+  stopped,
+  gone,
+  unknown,
+  paused  ///< frozen where it stood (docker pause): not running commands until resumed (SDK 1.3)
+};
 
 struct Status {
   InfraState state = InfraState::unknown;
@@ -131,6 +138,45 @@ class SessionChannel : public OutputSink {
   /// The next event, waiting up to `timeout` for one; nullopt when none came in that time.
   /// After `closed` it returns `closed` again.
   virtual std::optional<SessionEvent> next(std::chrono::milliseconds timeout) = 0;
+};
+
+/// One workspace the server asks a provider to watch (SDK 1.3): as berth recorded it.
+struct WatchedWorkspace {
+  std::string name;
+  StringMap properties;     ///< its target's properties, defaults filled in (empty when the target was removed)
+  StringMap provider_data;  ///< what the provider recorded for it (a container id, an engine address)
+};
+
+/// A change to a workspace's infrastructure the provider saw happen (SDK 1.3): a container
+/// stopped, paused or removed by someone else. The server takes it as a hint: it asks the
+/// provider's status() for the workspace before it changes the record, and leaves a workspace
+/// alone while one of berth's own operations runs on it (it looks again when that ends).
+struct InfraChange {
+  std::string workspace;  ///< the workspace's name; empty when only `match` identifies it
+  StringMap match;        ///< provider_data entries the record must hold, e.g. {"container_id": ID}:
+                          ///< a change of a removed workspace's old container never hits its successor
+  InfraState state = InfraState::unknown;  ///< the state the provider saw
+  std::string detail;     ///< what happened, in the infrastructure's words ("container died, exit code 137")
+};
+
+/// What a provider's watch() receives (SDK 1.3): the workspaces to watch, kept current by the
+/// server while the watch runs, and where changes go.
+class WatchContext {
+ public:
+  virtual ~WatchContext() = default;
+  /// A folder the host gives this provider for its own files (as OperationContext::data_dir).
+  virtual const std::string& data_dir() const = 0;
+  /// Requested when the server shuts down, or the watch is to be restarted: return soon.
+  virtual const Cancellation& cancellation() const = 0;
+  /// Every workspace of this provider as berth records it now (also those busy with an
+  /// operation). Calling it marks the set as seen, for changed().
+  virtual std::vector<WatchedWorkspace> workspaces() = 0;
+  /// Waits up to `timeout` until the set differs from the one workspaces() last returned (a
+  /// workspace was created, removed or re-recorded), or cancellation was requested; true then.
+  virtual bool changed(std::chrono::milliseconds timeout) = 0;
+  /// Tells the server what happened; may be called from any thread while watch() runs.
+  /// Throws when the server is gone (the watch should then return).
+  virtual void report(const InfraChange& change) = 0;
 };
 
 /// A provider. The host makes one per process and calls it from several threads at once, for
@@ -192,6 +238,11 @@ class Provider {
     (void)data_dir;
     return {true, "not checked by this provider"};
   }
+
+  // Virtuals added by later SDK minors go here, below every older one, so the vtable slots of
+  // a library built against an older minor stay where the host expects them; the host calls
+  // one only when the library reported that minor or newer (it has no slot for it otherwise).
+
   /// Makes the workspace's infrastructure again from its definition (SDK 1.3): a new image and
   /// machine or container from a changed configuration, while the user's work (the working
   /// tree, uncommitted changes included) survives; leaves it started. `berth rebuild` comes
@@ -206,6 +257,19 @@ class Provider {
     (void)properties;
     (void)data_dir;
   }
+  /// Follows the infrastructure for changes berth did not make (SDK 1.3, optional), and
+  /// reports each with context.report(), until context.cancellation() is requested; then
+  /// returns. The server starts it once per provider process while the provider has
+  /// workspaces, restarts it (with back-off) when it throws or the process dies, and cancels
+  /// it at shutdown. Events lost while no watch ran are the provider's to recover: report the
+  /// state of every watched workspace when (re)connecting; the server ignores reports that
+  /// match its records. The default says the provider has no watch, and the server does not
+  /// ask again while it runs: records then change only through berth's own operations and
+  /// `berth info`.
+  virtual void watch(WatchContext& context) {
+    (void)context;
+    throw Error("unsupported", "this provider does not watch its infrastructure (it does not implement Provider::watch)");
+  }
 };
 
 }  // namespace berth
@@ -215,7 +279,9 @@ namespace berth {
 /// What the library was compiled with, as this header sees it: the host compares it with its
 /// own before it calls anything else, so a library built with another standard library ABI or
 /// against headers whose structs differ is refused instead of corrupting memory. Plain C
-/// layout; new fields only ever go at the end (`size` says how many there are).
+/// layout; new fields only ever go at the end (`size` says how many there are). A library of
+/// an older minor has fewer: the host compares the ones it has, and never hands it the newer
+/// structs (it calls no method of a newer minor).
 struct AbiFacts {
   std::uint32_t size;             ///< sizeof(AbiFacts) as the library saw it
   std::int32_t sdk_major;
@@ -236,6 +302,8 @@ struct AbiFacts {
   std::uint32_t size_of_cancellation;
   std::uint32_t size_of_session_request;  ///< SDK 1.2
   std::uint32_t size_of_session_event;    ///< SDK 1.2
+  std::uint32_t size_of_watched_workspace;  ///< SDK 1.3
+  std::uint32_t size_of_infra_change;       ///< SDK 1.3
 };
 
 /// The facts of whoever compiles this line: the library through BERTH_PROVIDER, the host itself.
@@ -258,7 +326,7 @@ inline constexpr AbiFacts compiled_abi_facts() {
 #endif
       sizeof(std::string), sizeof(StringMap), sizeof(Workspace), sizeof(OperationContext), sizeof(ProviderInfo),
       sizeof(PropertySpec), sizeof(ExecRequest), sizeof(Status), sizeof(TargetCheck), sizeof(Cancellation),
-      sizeof(SessionRequest), sizeof(SessionEvent)};
+      sizeof(SessionRequest), sizeof(SessionEvent), sizeof(WatchedWorkspace), sizeof(InfraChange)};
 }
 
 }  // namespace berth

@@ -28,7 +28,8 @@ struct ApiVersion {
 
 /// 1.1: OperationContext::cancellation (deadline and cancellation), ABI facts in the handshake.
 /// 1.2: Provider::session (interactive sessions, streamed stdin) and Provider::connect (ports).
-/// 1.3: Provider::rebuild (make the infrastructure again from its definition, keeping the work).
+/// 1.3: Provider::rebuild and Provider::release_target (rebuild keeping the work; a target's pool released);
+///      Provider::watch (changes made outside berth, reported as they happen), InfraState::paused.
 inline constexpr ApiVersion sdk_api_version{1, 3};
 
 /// The error type of berth, with a stable code that maps to an HTTP status and an exit code:

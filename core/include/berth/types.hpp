@@ -10,7 +10,9 @@ using StringMap = std::map<std::string, std::string>;
 
 /// The life of a workspace: creating -> started <-> stopped, with starting, stopping and
 /// deleting in between, and error (with a message) from which start, stop and delete are allowed.
-enum class WorkspaceState { creating, started, starting, stopping, stopped, deleting, error };
+/// paused: its infrastructure was frozen outside berth (docker pause); start resumes it. New
+/// states only ever go at the end.
+enum class WorkspaceState { creating, started, starting, stopping, stopped, deleting, error, paused };
 
 /// One dev environment, as the server records it.
 struct Workspace {
@@ -100,6 +102,7 @@ inline std::string to_string(WorkspaceState state) {
     case WorkspaceState::stopped: return "stopped";
     case WorkspaceState::deleting: return "deleting";
     case WorkspaceState::error: return "error";
+    case WorkspaceState::paused: return "paused";
   }
   return "error";
 }
