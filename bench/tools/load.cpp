@@ -1,6 +1,8 @@
 // berth-load: what bench/run needs that no stock tool does over a Unix socket.
 //   berth-load fill HOME N                     N started host workspaces, written as the server writes them
-//   berth-load get SOCKET NAME CLIENTS SECONDS keep-alive GETs of one workspace; requests/s, p50, p99
+//   berth-load get SOCKET NAME CLIENTS SECONDS keep-alive GETs of one workspace (NAME "-": the list);
+//                                              requests/s, p50, p99. SOCKET may be an address
+//                                              (https://HOST:PORT, with BERTH_API_KEY and BERTH_TLS_CA)
 //   berth-load create SOCKET CLIENTS EACH      concurrent creates; waits, then checks every acknowledged record
 #include "api_client.hpp"
 #include "clock.hpp"
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -54,9 +57,13 @@ int get(const std::string& socket, const std::string& name, int clients, int sec
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&] {
-      berth::HttpClient client("unix://" + socket);
+      bool address = socket.find("://") != std::string::npos;
+      berth::TlsClientOptions tls;
+      if (const char* ca = std::getenv("BERTH_TLS_CA")) tls.ca_file = ca;
+      berth::HttpClient client(address ? socket : "unix://" + socket, tls);
+      if (const char* key = std::getenv("BERTH_API_KEY"); key && *key) client.set_header("Authorization", std::string("Bearer ") + key);
       std::vector<double> mine;
-      std::string path = "/v1/workspaces/" + name;
+      std::string path = name == "-" ? "/v1/workspaces" : "/v1/workspaces/" + name;
       while (Clock::now() < until) {
         auto start = Clock::now();
         int status = 0;
