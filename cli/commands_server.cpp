@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include "version.hpp"
 
+#include "module_files.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -74,8 +76,9 @@ void define_server(CLI::App& app, Invocation& run) {
 
 void define_version(CLI::App& app, Invocation& run) {
   app.callback([&run] {
-    Json json{{"version", BERTH_VERSION}, {"sdk_api", "1.0"}};
-    print_as(run.session, json, [] { std::cout << "berth " << BERTH_VERSION << " (SDK API 1.0)\n"; });
+    // The SDK this berth's providers and plugins are built against (it said 1.0 whatever it was).
+    Json json{{"version", BERTH_VERSION}, {"sdk_api", to_string(sdk_api_version)}};
+    print_as(run.session, json, [] { std::cout << "berth " << BERTH_VERSION << " (SDK API " << to_string(sdk_api_version) << ")\n"; });
   });
 }
 
