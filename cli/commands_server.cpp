@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include "version.hpp"
 
+#include "module_files.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <iostream>

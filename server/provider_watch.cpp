@@ -81,12 +81,8 @@ bool ProviderWatch::unsupported() const {
 void ProviderWatch::put(const WatchedWorkspace& workspace) {
   {
     std::lock_guard lock(mutex_);
-    auto it = workspaces_.find(workspace.name);
-    if (it != workspaces_.end() && it->second.properties == workspace.properties && it->second.provider_data == workspace.provider_data) {
-      return;  // the provider knows it as it is
-    }
-    workspaces_[workspace.name] = workspace;
-    if (feeding_) outbox_.push_back(Json{{"put", Json::array({watched_workspace_to_json(workspace)})}});
+    if (!feeding_) return;
+    outbox_.push_back(Json{{"put", Json::array({watched_workspace_to_json(workspace)})}});
   }
   changed_.notify_all();
 }
@@ -94,8 +90,8 @@ void ProviderWatch::put(const WatchedWorkspace& workspace) {
 void ProviderWatch::drop(const std::string& name) {
   {
     std::lock_guard lock(mutex_);
-    if (workspaces_.erase(name) == 0) return;
-    if (feeding_) outbox_.push_back(Json{{"drop", Json::array({name})}});
+    if (!feeding_) return;
+    outbox_.push_back(Json{{"drop", Json::array({name})}});
   }
   changed_.notify_all();
 }
@@ -141,18 +137,20 @@ void ProviderWatch::feed(const std::function<bool(const Json&)>& send, const boo
       watch.outbox_.clear();
     }
   } done{*this, lock};
-  // The whole set first (an empty put when there is none, so the provider knows it has it).
+  // The whole set first, a page at a time (an empty put when there is none, so the provider
+  // knows it has it). What changes meanwhile waits in outbox_ and goes after it: a record put
+  // twice is harmless. Pages are asked without the lock (the service takes its own first).
   outbox_.clear();
-  std::vector<Json> first;
-  Json put = Json::array();
-  for (const auto& [name, workspace] : workspaces_) {
-    put.push_back(watched_workspace_to_json(workspace));
-    if (put.size() == kPutChunk) first.push_back(Json{{"put", std::exchange(put, Json::array())}});
-  }
-  if (!put.empty() || first.empty()) first.push_back(Json{{"put", put}});
   lock.unlock();
-  for (const auto& update : first) {
-    if (!send(update)) return;
+  std::string after;
+  for (bool first = true;; first = false) {
+    std::vector<WatchedWorkspace> page = options_.workspaces(after, kPutChunk);
+    if (page.empty() && !first) break;
+    Json put = Json::array();
+    for (const auto& workspace : page) put.push_back(watched_workspace_to_json(workspace));
+    if (!send(Json{{"put", std::move(put)}})) return;
+    if (page.size() < kPutChunk) break;
+    after = page.back().name;
   }
   lock.lock();
   while (true) {

@@ -10,7 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <map>
+#include <vector>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -25,6 +25,9 @@ class ProviderWatch {
     // The provider's process, looked up at each (re)start: throws while it is broken,
     // quarantined, disabled or closed.
     std::function<ProviderProcess&()> process;
+    // The provider's workspaces in name order after `after`, at most `limit`: what a call is
+    // sent when it starts (no copy of them is kept here). Called without this watch's lock.
+    std::function<std::vector<WatchedWorkspace>(const std::string& after, size_t limit)> workspaces;
     // A change the provider reported (or a recheck()); runs on the watch's handler thread.
     std::function<void(const InfraChange&)> on_change;
     // One line for the server's log.
@@ -44,7 +47,8 @@ class ProviderWatch {
   // be inside a provider call: stop the provider's host first for a quick end.
   void stop();
 
-  // The workspace is watched with these properties and provider data (again, when they changed).
+  // The workspace is to be watched with these properties and provider data (again, when they
+  // changed): sent to the running call, if any (a call that starts later gets the whole set).
   void put(const WatchedWorkspace& workspace);
   void drop(const std::string& name);
   // Queues a change with unknown state for the workspace, so the handler looks again (after
@@ -65,7 +69,6 @@ class ProviderWatch {
   Options options_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::map<std::string, WatchedWorkspace> workspaces_;
   std::deque<Json> outbox_;  // set changes the running call has not been sent yet
   bool feeding_ = false;     // a call's feed runs: set changes go to outbox_
   std::deque<InfraChange> changes_;  // reported, not yet handled; at most one per workspace

@@ -595,6 +595,14 @@ void WorkspaceService::watch_workspace(const Workspace& workspace) {
     options.provider = provider;
     options.data_dir = provider_data_dir(provider);
     options.process = [this, provider]() -> ProviderProcess& { return providers_.process(provider); };
+    options.workspaces = [this, provider](const std::string& after, size_t limit) {
+      std::vector<WatchedWorkspace> page;
+      std::lock_guard lock(mutex_);
+      for (auto it = workspaces_.upper_bound(after); it != workspaces_.end() && page.size() < limit; ++it) {
+        if (it->second.provider == provider) page.push_back(watched_of(it->second));
+      }
+      return page;
+    };
     options.on_change = [this, provider](const InfraChange& change) { apply_change(provider, change); };
     options.note = [this](const std::string& line) {
       std::function<void(const std::string&)> report;
@@ -607,10 +615,14 @@ void WorkspaceService::watch_workspace(const Workspace& workspace) {
     watch = std::make_unique<ProviderWatch>(std::move(options));
     if (watching_ && !shutting_down_) watch->start();
   }
+  watch->put(watched_of(workspace));
+  if (workspace.operation.empty() && recheck_.erase(workspace.name) > 0) watch->recheck(workspace.name);
+}
+
+WatchedWorkspace WorkspaceService::watched_of(const Workspace& workspace) const {
   WatchedWorkspace watched{workspace.name, {}, workspace.provider_data};
   if (auto target = targets_.find(workspace.target); target != targets_.end()) watched.properties = target->second.properties;
-  watch->put(watched);
-  if (workspace.operation.empty() && recheck_.erase(workspace.name) > 0) watch->recheck(workspace.name);
+  return watched;
 }
 
 void WorkspaceService::unwatch_workspace(const Workspace& workspace) {

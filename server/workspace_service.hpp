@@ -132,6 +132,7 @@ class WorkspaceService {
   // unwatch when the record is gone.
   void watch_workspace(const Workspace& workspace);
   void unwatch_workspace(const Workspace& workspace);
+  WatchedWorkspace watched_of(const Workspace& workspace) const;  // under mutex_
   void update_secrets();  // under mutex_: the redactor learns every secret property value
 
   Home home_;
