@@ -211,11 +211,14 @@ int note_certificate_request(SSL*, X509**, EVP_PKEY**) {
 // One context per set of files, kept for the process's life: the Docker engine client
 // connects often, and loading the CAs each time is waste.
 SSL_CTX* client_context(const TlsClientOptions& options, std::string& error) {
-  static std::mutex mutex;
-  static std::map<std::string, SSL_CTX*> contexts;
+  // Kept for the process's life and reachable to the end (allocated, never destroyed): relay
+  // threads may still use a context while the process exits, and a map destroyed at exit
+  // would drop the only pointers to them.
+  static auto* mutex = new std::mutex;
+  static auto* contexts = new std::map<std::string, SSL_CTX*>;
   std::string key = options.ca_file + '\n' + options.cert_file + '\n' + options.key_file;
-  std::lock_guard lock(mutex);
-  if (auto it = contexts.find(key); it != contexts.end()) return it->second;
+  std::lock_guard lock(*mutex);
+  if (auto it = contexts->find(key); it != contexts->end()) return it->second;
   SSL_CTX* context = SSL_CTX_new(TLS_client_method());
   if (!context) {
     error = openssl_reason("cannot make a TLS context");
@@ -251,7 +254,7 @@ SSL_CTX* client_context(const TlsClientOptions& options, std::string& error) {
   } else {
     SSL_CTX_set_client_cert_cb(context, note_certificate_request);
   }
-  contexts[key] = context;
+  (*contexts)[key] = context;
   return context;
 }
 
