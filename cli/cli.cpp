@@ -52,6 +52,19 @@ std::shared_ptr<const std::vector<PluginEntry>> find_plugins(const Registry& bui
   }
 }
 
+// The command the line names (its first word that is not a global option or an option's value),
+// or "" when it names none.
+std::string named_command(int argc, char** argv) {
+  const std::set<std::string> with_value{"--home", "--server", "--api-key", "--tls-ca", "--tls-cert", "--tls-key", "-o", "--output"};
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--") return "";
+    if (word.empty() || word[0] != '-') return word;
+    if (with_value.count(word)) ++i;
+  }
+  return "";
+}
+
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -123,7 +136,10 @@ int run(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   Session session;
   Invocation invocation{session};
-  CLI::App app{"berth: dev environments on any infrastructure, from one CLI", "berth"};
+  // Never torn down: the process ends right after, and freeing the command tree was a tenth of a
+  // short command's run. The pointer keeps it reachable, so leak checkers do not count it.
+  static CLI::App* const tree = new CLI::App{"berth: dev environments on any infrastructure, from one CLI", "berth"};
+  CLI::App& app = *tree;
   app.require_subcommand(1);
   app.fallthrough();
   app.formatter(std::make_shared<HelpFormatter>());
@@ -143,12 +159,19 @@ int run(int argc, char** argv) {
 
   try {
     Registry registry = built_in_commands();
-    add_plugin_commands(registry, find_plugins(registry, argc, argv));
+    // A line that names a built-in command needs only that command's options: the others are
+    // listed by name and summary (CLI11 builds each option's parser, a third of a short
+    // command's run), and plugins, which cannot take a built-in's name, are not looked for.
+    // Anything else (no command, an alias, a typo, a plugin's command, completion) gets all.
+    std::string named = named_command(argc, argv);
+    bool only_named = named != "__complete" && named != "completion" &&
+                      std::any_of(registry.begin(), registry.end(), [&](const Command& command) { return command.name == named; });
+    if (!only_named) add_plugin_commands(registry, find_plugins(registry, argc, argv));
     for (const auto& command : registry) {
       CLI::App* sub = app.add_subcommand(command.name, command.summary);
       sub->group(command.group);
       sub->fallthrough();
-      command.define(*sub, invocation);
+      if (!only_named || command.name == named) command.define(*sub, invocation);
     }
     // Set after the commands are added: CLI11 copies a parent's footer into each subcommand
     // made after it, and a command's help shows its own examples, not these.

@@ -3,6 +3,7 @@
 #include "clock.hpp"
 #include "codec.hpp"
 #include "errors.hpp"
+#include "home.hpp"
 #include "names.hpp"
 
 #include <openssl/crypto.h>
@@ -31,7 +32,7 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 ApiKeyStore::ApiKeyStore(std::filesystem::path folder) : files_(std::move(folder)) {}
 
 void ApiKeyStore::load() {
-  std::filesystem::create_directories(files_.folder());
+  create_private_folders(files_.folder());
   std::lock_guard lock(mutex_);
   for (const auto& stored : files_.load_all()) {
     try {

@@ -6,6 +6,7 @@
 #include "module_files.hpp"
 #include "names.hpp"
 #include "guarded_server.hpp"
+#include "shared_listing.hpp"
 #include "version.hpp"
 
 #include <httplib.h>
@@ -215,18 +216,26 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_json(response, 200, Json{{"ok", check.ok}, {"message", check.message}});
   }));
 
-  server.Get("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
+  // Concurrent listings share one body, sent from where it lies (a list of 10,000 is megabytes;
+  // httplib 0.11's set_content would copy it).
+  auto listing = std::make_shared<SharedListing>();
+  server.Get("/v1/workspaces", guarded([&service, listing](const httplib::Request& request, httplib::Response& response) {
     unsigned mask = request.has_param("fields") ? workspace_field_mask(request.get_param_value("fields")) : kAllWorkspaceFields;
-    std::string body = "[";
-    service.for_each_workspace([&](const Workspace& workspace) {
-      if (body.size() > 1) body.push_back(',');
-      append_workspace_json(body, workspace, mask);
+    SharedListing::Body body = listing->get(mask, [&](size_t last_size) {
+      std::string text;
+      text.reserve(last_size + last_size / 8 + 64);
+      text.push_back('[');
+      service.for_each_workspace([&](const Workspace& workspace) {
+        if (text.size() > 1) text.push_back(',');
+        append_workspace_json(text, workspace, mask);
+      });
+      text.push_back(']');
+      return text;
     });
-    body.push_back(']');
     response.status = 200;
-    // Moved, not copied (httplib 0.11's set_content copies): a list of 10,000 is megabytes.
-    response.body = std::move(body);
-    response.set_header("Content-Type", kJson);
+    response.set_content_provider(body->size(), kJson, [body](size_t offset, size_t length, httplib::DataSink& sink) {
+      return sink.write(body->data() + offset, length);
+    });
   }));
   server.Post("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.create(parse_create_request(request.body)));

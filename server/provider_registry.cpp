@@ -3,6 +3,7 @@
 #include "atomic_file.hpp"
 #include "codec.hpp"
 #include "errors.hpp"
+#include "home.hpp"
 #include "module_files.hpp"
 
 #include <sys/stat.h>
@@ -21,8 +22,11 @@ ProviderRegistry::~ProviderRegistry() { stop_all("berth-server is shutting down"
 
 void ProviderRegistry::load(const ProviderPaths& paths) {
   paths_ = paths;
-  std::error_code ignored;
-  fs::create_directories(paths.log_folder, ignored);
+  try {
+    create_private_folders(paths.log_folder);
+  } catch (const std::exception&) {
+    // The providers' logs then go nowhere; the providers still load.
+  }
   std::set<std::string> disabled;
   if (auto text = read_file(paths.settings_file)) {
     try {
@@ -148,7 +152,7 @@ void ProviderRegistry::load(const ProviderPaths& paths) {
   for (auto& start : starts) start.join();
   if (fresh_cache != cache) {
     try {
-      fs::create_directories(paths.info_cache.parent_path());
+      create_private_folders(paths.info_cache.parent_path());
       write_file_atomically(paths.info_cache, fresh_cache.dump());
     } catch (const std::exception&) {
       // A cache that cannot be written only costs a start next time.

@@ -350,6 +350,32 @@ static void check_target_root(const Target& target, const ProviderInfo& provider
   }
 }
 
+// What the manifest cannot say (the form of an address) the provider checks before anything is
+// saved (SDK 1.4, Provider::validate_target; older libraries accept everything). Its refusal
+// names the property; the message gets the file and the property's line.
+void WorkspaceService::validate_with_provider(const Target& target, const std::function<std::string(const std::string&)>& line) {
+  try {
+    ProviderCall call;
+    call.method = "validate_target";
+    call.properties = &target.properties;
+    call.data_dir = provider_data_dir(target.provider);
+    call.timeout = std::chrono::seconds(kCheckTimeoutSeconds);
+    call.timeout_source = "target add's deadline";
+    providers_.process(target.provider).call(call);
+  } catch (const Error& error) {
+    std::string message = error.what();
+    if (error.code() != "invalid") {
+      throw invalid(line("provider") + ": provider '" + target.provider + "' could not check the target (nothing was saved): " + message);
+    }
+    std::string where = line("");
+    const std::string prefix = "property '";
+    if (size_t end = message.find('\'', prefix.size()); message.rfind(prefix, 0) == 0 && end != std::string::npos) {
+      where = line(message.substr(prefix.size(), end - prefix.size()));
+    }
+    throw invalid(where + ": " + message);
+  }
+}
+
 Target WorkspaceService::add_target(TargetDocument document) {
   Target& target = document.target;
   require_valid_name("target", target.name);
@@ -369,6 +395,7 @@ Target WorkspaceService::add_target(TargetDocument document) {
   auto manifest = providers_.manifest_of(target.provider);
   if (!manifest) throw invalid(line("provider") + ": provider '" + target.provider + "' is broken: " + provider->reason);
   validate_target_properties(document, *manifest);
+  validate_with_provider(target, line);
   target.is_default = false;
   std::lock_guard lock(mutex_);
   if (shutting_down_) throw unavailable("the server is shutting down");
@@ -645,8 +672,11 @@ void WorkspaceService::save_workspace(const Workspace& workspace) {
 
 std::string WorkspaceService::provider_data_dir(const std::string& provider) const {
   fs::path dir = home_.provider_data_dir() / provider;
-  std::error_code error;
-  fs::create_directories(dir, error);
+  try {
+    create_private_folders(dir);
+  } catch (const std::exception&) {
+    // The provider says so when it writes there.
+  }
   return dir.string();
 }
 

@@ -91,6 +91,7 @@ class WorkspaceService {
   void shutdown(std::chrono::milliseconds grace);
 
  private:
+  void validate_with_provider(const Target& target, const std::function<std::string(const std::string&)>& line);
   enum class Operation { create, start, stop, destroy, rebuild };
   struct Plan {
     Operation operation;

@@ -206,6 +206,28 @@ class DockerProvider : public berth::Provider {
             }};
   }
 
+  // What `target add` checks before it saves the target (SDK 1.4), without connecting anywhere:
+  // the form of every engine address (scheme, port), the limits, the TLS files' paths.
+  void validate_target(const berth::StringMap& properties) override {
+    std::string key = property(properties, "hosts").empty() ? "host" : "hosts";
+    for (const auto& address : docker::engine_addresses(properties)) {
+      try {
+        docker::parse_engine_address(address);
+        docker::engine_link(properties, address);
+      } catch (const std::invalid_argument& bad) {
+        throw berth::Error("invalid", "property '" + key + "': " + bad.what());
+      } catch (const berth::Error& bad) {
+        throw berth::Error("invalid", bad.what());  // already names its property
+      }
+    }
+    parse_memory(property(properties, "memory"));
+    parse_cpus(property(properties, "cpus"));
+    if (!property(properties, "pool").empty() && property(properties, "pool") != "0" && docker::pool_mount(properties).empty()) {
+      throw berth::Error("invalid", "property 'pool': a pool needs workdir FOLDER/{name} (its containers exist before their workspace's name), not '" +
+                                        property(properties, "workdir") + "'");
+    }
+  }
+
   berth::TargetCheck check_target(const berth::StringMap& properties, const std::string& data_dir) override {
     parse_memory(property(properties, "memory"));
     parse_cpus(property(properties, "cpus"));

@@ -427,6 +427,8 @@ class Host {
       } else if (method == "watch") {
         require_sdk(ApiVersion{1, 3}, "Provider::watch");
         provider_->watch(*call.watch);
+      } else if (method == "validate_target") {
+        if (library_api_.minor >= 4) provider_->validate_target(properties);  // nothing to say before 1.4
       } else if (method == "check_target") {
         TargetCheck check = provider_->check_target(properties, data_dir);
         reply["check"] = Json{{"ok", check.ok}, {"message", check.message}};

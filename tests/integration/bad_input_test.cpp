@@ -78,6 +78,34 @@ TEST_F(BadInput, TargetFiles) {
   expect_refused({"target", "add", "-f", "-"}, 2, "<stdin>:4: property 'root' must be a single value", stdin_yaml);
 }
 
+// What only the provider knows (the form of an engine address, SDK 1.4's validate_target) is
+// refused at add time, with the file and the property's line, and nothing is saved; a good
+// address of a machine that is not there is still a good target (doctor says it is down).
+TEST_F(BadInput, TargetPropertiesTheProviderRefusesAtAdd) {
+  struct Case {
+    std::string properties;
+    int line;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"  host: ssh://root@127.0.0.1:99999\n", 4, "property 'host': Docker host 'ssh://root@127.0.0.1:99999'"},
+      {"  host: ftp://x\n", 4, "property 'host': Docker host 'ftp://x' must be unix:///PATH"},
+      {"  host: tcp://:2375\n", 4, "property 'host': Docker host 'tcp://:2375'"},
+      {"  host: ssh://-oProxyCommand=x\n", 4, "property 'host': Docker host 'ssh://-oProxyCommand=x' must not start its user or host with '-'"},
+      {"  image: busybox\n  hosts: unix:///run/a.sock, tcp://b:notaport\n", 5, "property 'hosts': Docker host 'tcp://b:notaport'"},
+      {"  host: tcp://127.0.0.1:2376\n  tls_ca: certs/ca.pem\n", 5, "property 'tls_ca' must be an absolute path (got 'certs/ca.pem')"},
+      {"  memory: 1k\n", 4, "property 'memory' is '1k'"},
+  };
+  for (const auto& bad : cases) {
+    auto file = write_file("docker.yaml", "name: remote\nprovider: docker\nproperties:\n" + bad.properties);
+    expect_refused({"target", "add", "-f", file.string()}, 2, file.string() + ":" + std::to_string(bad.line) + ": " + bad.expected);
+  }
+  auto good = write_file("good.yaml", "name: remote\nprovider: docker\nproperties:\n  host: ssh://dev@build-7.example:2222\n");
+  Result added = server.berth({"target", "add", "-f", good.string()});
+  EXPECT_EQ(added.exit_code, 0) << added.err;
+  ASSERT_EQ(server.berth({"target", "remove", "remote"}).exit_code, 0);
+}
+
 TEST_F(BadInput, ConflictsAndMissingThings) {
   expect_refused({"create", "keep"}, 1, "workspace 'keep' already exists");
   expect_refused({"info", "nosuch"}, 1, "workspace 'nosuch' does not exist");

@@ -256,17 +256,4 @@ TEST(DockerPlacement, CreatesGoToTheFreerEngineAndSkipUnreachableOnes) {
   EXPECT_NE((none.err + none.out).find("none of the target's engines answers"), std::string::npos) << none.err << none.out;
 }
 
-TEST(DockerSsh, MalformedHostsAreRefusedWithTheFormExpected) {
-  REQUIRE_ENGINE(address);
-  ServerHome server;
-  for (const std::string host : {"ssh://root@127.0.0.1:99999", "ftp://x", "tcp://:2375", "ssh://-oProxyCommand=x"}) {
-    ASSERT_EQ(add_target(server, "odd", "host: \"" + host + "\"").exit_code, 0);
-    Result refused = server.berth({"create", "w", "--target", "odd"});
-    EXPECT_EQ(refused.exit_code, 1) << host;
-    EXPECT_NE((refused.err + refused.out).find("Docker host '" + host + "'"), std::string::npos) << refused.err << refused.out;
-    server.berth({"delete", "--force", "w"});
-    server.berth({"target", "remove", "odd", "--force"});
-  }
-}
-
 }  // namespace

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <tuple>
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -338,22 +340,19 @@ TEST(Docker, ResourceLimitsReachTheEngineAndBadOnesAreRefusedBeforeAnythingIsMad
   EXPECT_EQ(limits.out, "67108864 1500000000\n") << limits.err;
   ASSERT_EQ(server.berth({"delete", "limited-ws"}).exit_code, 0);
 
-  add_target(server, "badmem", address, "  memory: lots\n");
-  add_target(server, "badcpu", address, "  cpus: \"-2\"\n");
-  Result bad_memory = server.berth({"create", "badmem-ws", "--target", "badmem"});
-  EXPECT_EQ(bad_memory.exit_code, 1);
-  EXPECT_NE(bad_memory.err.find("property 'memory' is 'lots': expected a size"), std::string::npos) << bad_memory.err;
-  Result bad_cpus = server.berth({"create", "badcpu-ws", "--target", "badcpu"});
-  EXPECT_EQ(bad_cpus.exit_code, 1);
-  EXPECT_NE(bad_cpus.err.find("property 'cpus' is '-2': expected a number of CPUs"), std::string::npos) << bad_cpus.err;
-  for (const char* name : {"badmem-ws", "badcpu-ws"}) {
-    Result made = docker(address, {"ps", "-aq", "--filter", std::string("label=dev.berth.workspace=") + name});
-    EXPECT_EQ(made.out, "") << "no container for " << name;
-    EXPECT_EQ(server.berth({"delete", name}).exit_code, 0);
+  // Bad limits are refused at target add (SDK 1.4's validate_target), naming the line, and
+  // nothing is saved or made.
+  for (const auto& [name, line, expected] : {std::tuple{"badmem", "  memory: lots\n", "<stdin>:9: property 'memory' is 'lots': expected a size"},
+                                             std::tuple{"badcpu", "  cpus: \"-2\"\n", "<stdin>:9: property 'cpus' is '-2': expected a number of CPUs"}}) {
+    berth::test::RunOptions yaml;
+    yaml.stdin_data = std::string("name: ") + name + "\nprovider: docker\nproperties:\n  host: " + address + "\n  image: " + kImage +
+                      "\n  pull: never\n  network: none\n  stop_timeout: \"2\"\n" + line;
+    Result refused = server.berth({"target", "add", "-f", "-"}, yaml);
+    EXPECT_EQ(refused.exit_code, 2) << refused.err;
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << refused.err;
+    EXPECT_NE(server.berth({"target", "show", name}).exit_code, 0) << name << " was saved";
   }
   Result doctor = server.berth({"doctor"});
-  EXPECT_EQ(doctor.exit_code, 1);
-  EXPECT_NE(doctor.out.find("[FAIL] target    badmem: property 'memory' is 'lots'"), std::string::npos) << doctor.out;
   EXPECT_NE(doctor.out.find("[ok]   target    limited: engine at"), std::string::npos) << doctor.out;
 }
 
