@@ -10,6 +10,7 @@
 #include "version.hpp"
 
 #include <httplib.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <filesystem>
@@ -233,9 +234,16 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
       return text;
     });
     response.status = 200;
-    response.set_content_provider(body->size(), kJson, [body](size_t offset, size_t length, httplib::DataSink& sink) {
-      return sink.write(body->data() + offset, length);
-    });
+    const std::string* text = body.get();
+    response.set_content_provider(
+        text->size(), kJson, [text](size_t offset, size_t length, httplib::DataSink& sink) { return sink.write(text->data() + offset, length); },
+        [body](bool) mutable {
+          // The last holder of a large body gives its pages back (the server's logger trims
+          // after large bodies too, but this one is freed after the logger runs).
+          bool large = body.use_count() == 1 && body->size() > (256 << 10);
+          body.reset();
+          if (large) ::malloc_trim(0);
+        });
   }));
   server.Post("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.create(parse_create_request(request.body)));
