@@ -8,10 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -63,18 +66,77 @@ void tar_entry(std::string& tar, const std::string& name, char type, unsigned mo
   tar.append(header, sizeof header);
 }
 
-// .berth/ (0755), .berth/agent (0755), .berth/run/ (0700, the socket's mount point), root's.
-std::string agent_archive() {
+// .berth/ (0755), .berth/agent (0755), .berth/run/ (0700, the socket's mount point), root's;
+// with folder "", the same without .berth/ (what goes into the agent's volume).
+std::string agent_archive(const std::string& folder = ".berth/") {
   std::string_view binary = agent_image();
   std::string tar;
   tar.reserve(binary.size() + 4096);
-  tar_entry(tar, ".berth/", '5', 0755, 0);
-  tar_entry(tar, ".berth/agent", '0', 0755, binary.size());
+  if (!folder.empty()) tar_entry(tar, folder, '5', 0755, 0);
+  tar_entry(tar, folder + "agent", '0', 0755, binary.size());
   tar.append(binary);
   tar.append((512 - binary.size() % 512) % 512, '\0');
-  tar_entry(tar, ".berth/run/", '5', 0700, 0);
+  tar_entry(tar, folder + "run/", '5', 0700, 0);
   tar.append(1024, '\0');
   return tar;
+}
+
+// An engine whose containers cannot bind-mount this machine's files (a remote one) gets the
+// agent once, in a volume named after the binary's content, mounted read-only at /.berth in
+// each container: no archive upload (about 1 MB, and the engine's untar helper) per create.
+// The provider's data folder notes each engine whose volume it filled.
+std::string agent_volume_name() {
+  static const std::string name = [] {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string_view>{}(agent_image()));
+    return "berth-agent-" + std::string(hex);
+  }();
+  return name;
+}
+
+fs::path agent_volume_note(const std::string& data_dir, const std::string& address) {
+  std::string key = address;
+  for (char& c : key) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
+  }
+  return fs::path(data_dir) / "agent-volumes" / (agent_volume_name() + "@" + key);
+}
+
+bool agent_volume_noted(const std::string& data_dir, const std::string& address) {
+  std::error_code error;
+  return fs::exists(agent_volume_note(data_dir, address), error);
+}
+
+// The agent's volume on this engine, filled (through a helper container that never starts,
+// removed after), or "" when that fails: the container then gets the agent by upload.
+std::string ensure_agent_volume(Engine& engine, const std::string& image, const std::string& data_dir) {
+  const std::string name = agent_volume_name();
+  try {
+    if (engine.get("/volumes/" + name).status == 200 && agent_volume_noted(data_dir, engine.address())) return name;
+    Reply made = engine.post("/volumes/create", Json{{"Name", name}, {"Labels", {{"dev.berth.agent", "true"}}}});
+    if (made.status != 201 && made.status != 200) return "";
+    Json helper{{"Image", image}, {"Entrypoint", Json::array({"/.berth/agent"})}, {"Cmd", Json::array()}, {"NetworkDisabled", true},
+                {"Labels", {{"dev.berth.agent", "true"}}},
+                {"HostConfig", {{"Mounts", Json::array({Json{{"Type", "volume"}, {"Source", name}, {"Target", "/.berth"}}})}}}};
+    Reply created = engine.post("/containers/create", helper);
+    if (created.status != 201) return "";
+    std::string id = created.json().value("Id", "");
+    std::string tar = agent_archive("");
+    bool sent = false;
+    Reply put = engine.put_stream("/containers/" + id + "/archive?path=/.berth", "application/x-tar", [&](std::string& chunk) {
+      if (!sent) chunk = std::move(tar);
+      sent = true;
+      return false;
+    });
+    engine.del("/containers/" + id + "?force=true");
+    if (put.status != 200) return "";
+    fs::path note = agent_volume_note(data_dir, engine.address());
+    fs::create_directories(note.parent_path());
+    std::ofstream(note) << "filled\n";
+    return name;
+  } catch (const std::exception&) {
+    return "";
+  }
 }
 
 // The agent in the bound folder, as it runs there (the folder is /.berth/run in the container).
@@ -164,6 +226,15 @@ Placement shape_container(Engine& engine, const berth::StringMap& properties, co
     binds.push_back(placement.socket_folder + ":" + wire::kSocketFolder);
   }
 
+  if (placement.socket_folder.empty()) {
+    placement.volume = ensure_agent_volume(engine, image, data_dir);
+    if (!placement.volume.empty()) {
+      Json& mounts = body["HostConfig"]["Mounts"];
+      if (!mounts.is_array()) mounts = Json::array();
+      mounts.push_back(Json{{"Type", "volume"}, {"Source", placement.volume}, {"Target", "/.berth"}, {"ReadOnly", true}});
+    }
+  }
+
   Json agent_command = Json::array({placement.binary_in_folder ? kBoundAgentPath : std::string(wire::kAgentPath)});
   if (!placement.socket_folder.empty()) agent_command.insert(agent_command.end(), {"--listen", wire::kSocketFolder});
   if (!user.empty()) agent_command.insert(agent_command.end(), {"--user", user});
@@ -180,14 +251,16 @@ void install(Engine& engine, const std::string& container_id, const Placement& p
     provider_data["agent_socket_folder"] = placement.socket_folder;
     return;
   }
-  std::string tar = agent_archive();
-  bool sent = false;
-  Reply reply = engine.put_stream("/containers/" + container_id + "/archive?path=/", "application/x-tar", [&](std::string& chunk) {
-    if (!sent) chunk = std::move(tar);
-    sent = true;
-    return false;
-  });
-  if (reply.status != 200) throw failed("cannot put berth's agent into the container: " + reply.message());
+  if (placement.volume.empty()) {
+    std::string tar = agent_archive();
+    bool sent = false;
+    Reply reply = engine.put_stream("/containers/" + container_id + "/archive?path=/", "application/x-tar", [&](std::string& chunk) {
+      if (!sent) chunk = std::move(tar);
+      sent = true;
+      return false;
+    });
+    if (reply.status != 200) throw failed("cannot put berth's agent into the container: " + reply.message());
+  }
   provider_data["agent"] = wire::kAgentPath;
   if (!placement.socket_folder.empty()) {
     provider_data["agent_socket_folder"] = placement.socket_folder;
@@ -237,6 +310,8 @@ void prepare_pool_container(Engine& engine, const std::string& container_id, con
   std::error_code error;
   if (fs::is_directory(folder, error)) placement.socket_folder = folder.string();
   placement.binary_in_folder = fs::exists(folder / kBinaryName, error);
+  // Shaped moments ago with the agent's volume when the engine has one (its note is there).
+  if (placement.socket_folder.empty() && agent_volume_noted(data_dir, engine.address())) placement.volume = agent_volume_name();
   berth::StringMap unused;
   install(engine, container_id, placement, unused);
 }

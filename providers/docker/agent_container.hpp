@@ -23,6 +23,7 @@ struct Placement {
   std::string socket_folder;  // on this machine, bind-mounted at /.berth/run; empty: exec through the engine
   std::string reason;         // when empty: why (said in the workspace log)
   bool binary_in_folder = false;  // the agent binary is in that folder too: no archive upload
+  std::string volume;             // the agent's own volume (an engine elsewhere), mounted at /.berth: no upload either
 };
 
 // Turns the create body into one whose main process is the agent: the body's Entrypoint and
@@ -30,7 +31,9 @@ struct Placement {
 // become the agent's child, berth's own sleep loop none at all; the container's user (the
 // body's User, else the image's) becomes the agent's default user and the agent runs as root
 // to switch users. Adds the socket folder's bind mount when the engine is on this machine
-// (a unix:// address) and the target's exec_via is not "engine".
+// (a unix:// address) and the target's exec_via is not "engine"; otherwise mounts the agent's
+// volume (berth-agent-HASH, filled once per engine, never deleted by berth: it is shared and
+// tiny; `docker volume rm` is safe, the next create fills it again).
 Placement shape_container(Engine& engine, const berth::OperationContext& c, Json& body, const std::string& image,
                           const std::string& container_name);
 // The same from a target's properties and the provider's data folder (a warm pool's container).
@@ -38,7 +41,7 @@ Placement shape_container(Engine& engine, const berth::StringMap& properties, co
                           const std::string& image, const std::string& container_name);
 
 // Puts the agent binary at /.berth/agent in the created (not yet started) container (unless
-// it is in the bound folder already) and records what was placed: provider_data "agent" (its
+// it is in the bound folder or the agent's volume already) and records what was placed: provider_data "agent" (its
 // path in the container) and "agent_socket_folder".
 void install(Engine& engine, const std::string& container_id, const Placement& placement, berth::StringMap& provider_data);
 

@@ -80,6 +80,21 @@ TEST(DockerTls, LifecycleAndStreamsOverTlsVerify) {
   ASSERT_EQ(added.exit_code, 0) << added.err;
   whole_lifecycle(server, "secure", address);
 
+  // The agent is PID 1 there too, from its own volume (filled once per engine, read-only in
+  // each container), not uploaded into each container.
+  ASSERT_EQ(server.berth({"create", "a", "--target", "secure", "-q"}).exit_code, 0);
+  Result pid1 = server.berth({"exec", "a", "--", "cat", "/proc/1/cmdline"});
+  EXPECT_EQ(pid1.out.substr(0, 13), std::string("/.berth/agent", 13)) << pid1.out << pid1.err;
+  std::string id = info(server, "a")["provider_data"]["container_id"];
+  Result mounts = berth::test::docker(address, {"inspect", "-f", "{{range .Mounts}}{{.Name}} {{.Destination}} {{.RW}};{{end}}", id});
+  EXPECT_NE(mounts.out.find("berth-agent-"), std::string::npos) << mounts.out;
+  EXPECT_NE(mounts.out.find(" /.berth false;"), std::string::npos) << "the agent's volume is mounted read-only: " << mounts.out;
+  Result written = server.berth({"exec", "a", "--", "touch", "/.berth/agent"});
+  EXPECT_NE(written.exit_code, 0) << "a workspace must not change the agent every workspace on the engine runs";
+  Result helpers = berth::test::docker(address, {"ps", "-aq", "--filter", "label=dev.berth.agent"});
+  EXPECT_EQ(helpers.out, "") << "the helper that filled the volume is removed";
+  EXPECT_EQ(server.berth({"delete", "a"}).exit_code, 0);
+
   // No client certificate: the engine (--tlsverify) refuses, and berth says why.
   ASSERT_EQ(add_target(server, "no-cert", "host: " + tls_address, "  tls_ca: " + (tls / "ca.pem").string() + "\n").exit_code, 0);
   Result refused = server.berth({"create", "x", "--target", "no-cert"});

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <memory>
 
 namespace fs = std::filesystem;
 using berth::test::Result;
@@ -198,6 +199,91 @@ TEST(Tls, ProfilePinsTheCertificateOnFirstUse) {
   Result changed = berth({"list"});
   EXPECT_EQ(changed.exit_code, 1);
   EXPECT_NE(changed.err.find("not the pinned one"), std::string::npos) << changed.err;
+}
+
+// Runs berth on a pseudo-terminal (a real one, from Python's pty module) and answers its pin
+// question with `answer` once it is asked; what the terminal showed comes back as the output.
+Result on_terminal(const std::vector<std::string>& args, const std::string& answer, const RunOptions& env) {
+  static const char* driver = R"(import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+shown, answered, deadline = b'', False, time.time() + 30
+while time.time() < deadline:
+    ready, _, _ = select.select([fd], [], [], 0.5)
+    if not ready:
+        continue
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    shown += data
+    if not answered and b'(yes/no)' in shown:
+        os.write(fd, sys.argv[1].encode() + b'\n')
+        answered = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(shown.decode(errors='replace'))
+sys.exit(os.waitstatus_to_exitcode(status))
+)";
+  std::vector<std::string> argv{"python3", "-c", driver, answer, berth::test::berth_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return berth::test::run_program(argv, env);
+}
+
+// berth profile add on a terminal asks before it pins an unknown certificate: "no" saves
+// nothing, "yes" pins it and the profile then works.
+TEST(Tls, OnATerminalProfileAddAsksBeforeItPins) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:localhost,IP:127.0.0.1");
+  TlsServer tls(pki, "server");
+  berth::test::TempDir client;
+  RunOptions env;
+  env.env = {{"BERTH_HOME", client.path().string()}, {"BERTH_SERVER", ""}, {"BERTH_API_KEY", ""}, {"BERTH_NO_AUTOSTART", "1"}};
+  std::vector<std::string> add{"profile", "add", "big", "--server", "https://localhost:" + std::to_string(tls.port), "--api-key", tls.key};
+  Result declined = on_terminal(add, "no", env);
+  EXPECT_EQ(declined.exit_code, 2) << declined.out;
+  EXPECT_NE(declined.out.find(pki.fingerprint("server")), std::string::npos) << declined.out;
+  EXPECT_NE(declined.out.find("not pinned: nothing was saved"), std::string::npos) << declined.out;
+  Result none = berth::test::run_program({berth::test::berth_binary().string(), "profile", "list", "-q"}, env);
+  EXPECT_EQ(none.out.find("big"), std::string::npos) << none.out;
+
+  Result accepted = on_terminal(add, "yes", env);
+  ASSERT_EQ(accepted.exit_code, 0) << accepted.out;
+  EXPECT_NE(accepted.out.find("pinned"), std::string::npos) << accepted.out;
+  Result listed = berth::test::run_program({berth::test::berth_binary().string(), "list"}, env);
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+}
+
+// berth server start (the daemon the CLI starts) takes the same TLS flags as berth serve.
+TEST(Tls, ServerStartTakesTheTlsFlags) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:localhost,IP:127.0.0.1");
+  ServerHome home(ServerHome::Start::later);
+  int port = berth::test::free_tcp_port();
+  RunOptions env;
+  env.env = {{"BERTH_HOME", home.home().string()}, {"BERTH_SERVER", ""}, {"BERTH_API_KEY", ""}};
+  auto berth = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), berth::test::berth_binary().string());
+    return berth::test::run_program(args, env);
+  };
+  Result started = berth({"server", "start", "--listen", "127.0.0.1:" + std::to_string(port), "--tls-cert", pki.file("server.pem").string(),
+                          "--tls-key", pki.file("server.key").string()});
+  // The daemon is not this test's child: stopped however the test ends.
+  std::shared_ptr<void> stop_at_end(nullptr, [&](void*) { berth({"server", "stop"}); });
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  Result key = berth({"apikey", "create", "client", "-q"});
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  berth::test::TempDir client;
+  Result listed = berth::test::run_program({berth::test::berth_binary().string(), "--home", client.path().string(), "--server",
+                                            "https://localhost:" + std::to_string(port), "--api-key", key.out.substr(0, key.out.find('\n')),
+                                            "--tls-ca", pki.file("ca.pem").string(), "list", "-o", "json"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out.substr(0, 1), "[") << listed.out;
+  Result plain = berth::test::run_program({berth::test::berth_binary().string(), "--home", client.path().string(), "--server",
+                                           "http://127.0.0.1:" + std::to_string(port), "--api-key", "x", "list"});
+  EXPECT_NE(plain.err.find("speaks HTTPS only"), std::string::npos) << plain.err;
 }
 
 TEST(Tls, PlainHttpBeyondLoopbackNeedsInsecure) {
