@@ -21,6 +21,10 @@ constexpr std::chrono::seconds kListDeadline{10};
 // Between attempts to reach an engine that is down.
 constexpr auto kRetry = std::chrono::seconds(1);
 constexpr auto kLastRetry = std::chrono::seconds(15);
+// How long an engine with no workspace left keeps its follower, and how often the list of
+// engines is looked at again without a change.
+constexpr auto kIdleFollower = std::chrono::minutes(5);
+constexpr auto kIdleRecheck = std::chrono::seconds(60);
 
 // The engine a workspace's container lives on: as create recorded it, else the target's.
 std::string engine_of(const berth::WatchedWorkspace& workspace) {
@@ -220,11 +224,31 @@ class Follower {
 
 void watch_engines(berth::WatchContext& context, const std::string& identity) {
   std::map<std::string, std::unique_ptr<Follower>> followers;  // by engine address
+  // An engine whose last workspace went keeps its follower a while: a create there soon after
+  // (delete, then create again) would otherwise reopen the stream and list the engine's
+  // containers while the engine makes the new one.
+  using Clock = std::chrono::steady_clock;
+  std::map<std::string, Clock::time_point> idle_since;
   while (!context.cancellation().requested()) {
     std::map<std::string, std::vector<berth::WatchedWorkspace>> by_engine;
     for (auto& workspace : context.workspaces()) by_engine[engine_of(workspace)].push_back(std::move(workspace));
+    auto now = Clock::now();
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kIdleRecheck);
     for (auto it = followers.begin(); it != followers.end();) {
-      it = by_engine.count(it->first) ? std::next(it) : followers.erase(it);  // no workspace there any more
+      if (by_engine.count(it->first)) {
+        idle_since.erase(it->first);
+        ++it;
+        continue;
+      }
+      auto since = idle_since.emplace(it->first, now).first->second;
+      if (now - since >= kIdleFollower) {  // no workspace there for a while
+        idle_since.erase(it->first);
+        it = followers.erase(it);
+        continue;
+      }
+      it->second->set_workspaces({});
+      wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(since + kIdleFollower - now) + std::chrono::milliseconds(1));
+      ++it;
     }
     for (auto& [address, workspaces] : by_engine) {
       auto& follower = followers[address];
@@ -234,7 +258,7 @@ void watch_engines(berth::WatchContext& context, const std::string& identity) {
         follower->set_workspaces(std::move(workspaces));
       }
     }
-    context.changed(std::chrono::seconds(60));
+    context.changed(wait);
   }
   for (auto& [address, follower] : followers) follower->stop();
   followers.clear();
