@@ -5,6 +5,8 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
@@ -181,9 +183,16 @@ TEST(DockerSsh, LifecycleAndStreamsOverSsh) {
   std::string remote = "ssh://root@127.0.0.1:" + std::to_string(sshd.port);
   ASSERT_EQ(add_target(server, "far", "host: " + remote).exit_code, 0);
   whole_lifecycle(server, "far", address);
-  // One ssh child per connection, and none left once the work is done.
-  EXPECT_TRUE(berth::test::wait_until([] { return berth::test::run_program({"pgrep", "-f", "dial-stdio"}).exit_code != 0; },
-                                      std::chrono::seconds(10)));
+  // One ssh child per connection: once the work is done only the live-state watch's is left
+  // (it follows the engine a while after its last workspace), and none once the server stops.
+  std::string ours = "-p " + std::to_string(sshd.port) + " -- 127.0.0.1 docker system dial-stdio";
+  auto children = [&] {
+    Result found = berth::test::run_program({"pgrep", "-f", "--", ours});
+    return found.exit_code == 0 ? std::count(found.out.begin(), found.out.end(), '\n') : 0L;
+  };
+  EXPECT_TRUE(berth::test::wait_until([&] { return children() <= 1; }, std::chrono::seconds(10))) << children() << " ssh children left";
+  server.stop();
+  EXPECT_TRUE(berth::test::wait_until([&] { return children() == 0; }, std::chrono::seconds(10))) << children() << " ssh children left";
 }
 
 TEST(DockerSsh, RemoteWithoutDockerCliIsNamed) {
