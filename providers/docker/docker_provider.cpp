@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -326,6 +327,15 @@ class DockerProvider : public berth::Provider {
       std::string target_image = property(c.properties, "image");
       ensure_image(*engine, target_image, property(c.properties, "pull"), c.progress);
       docker::fetch_volume_tree(*engine, volume, target_image, own_labels(c), checkout.clone);
+    } else if (may_make_while_checking_out(c)) {
+      // The repository's history first; when it holds no devcontainer.json nothing in its files
+      // decides the container, which is then made and started while they are written out.
+      fetch_repository(c, checkout);
+      if (!may_hold_devcontainer(c, checkout)) {
+        make_while_checking_out(c, *engine, checkout, volume, limits);
+        return;
+      }
+      check_out(checkout, nullptr, c.progress);
     } else {
       clone_repository(c, checkout);
     }
@@ -859,6 +869,87 @@ class DockerProvider : public berth::Provider {
         throw failed("git clone of " + repository + " failed");
       }
     }
+  }
+
+  // A create that can make its container while the repository's files are written out: a
+  // repository, no image of the workspace's own, no pool to take from, no user to give the tree
+  // to, no devcontainer.json named.
+  static bool may_make_while_checking_out(const berth::OperationContext& c) {
+    auto option = [&](const char* key) {
+      auto it = c.workspace.options.find(key);
+      return it == c.workspace.options.end() ? std::string() : it->second;
+    };
+    std::string pool = property(c.properties, "pool");
+    return !c.workspace.repository.empty() && c.workspace.image.empty() && (pool.empty() || pool == "0") &&
+           property(c.properties, "user").empty() && option("devcontainer").empty();
+  }
+
+  // The clone without its files (objects, refs, HEAD): `check_out` writes them.
+  static void fetch_repository(berth::OperationContext& c, const Checkout& checkout) {
+    checkout.prepare();
+    c.progress.line("cloning " + c.workspace.repository);
+    docker::ProgressLines lines(c.progress);
+    if (docker::run_local({"git", "clone", "--quiet", "--no-checkout", "--", c.workspace.repository, checkout.clone.string()}, "", lines) != 0) {
+      throw failed("git clone of " + c.workspace.repository + " failed");
+    }
+  }
+
+  struct Collected : berth::OutputSink {
+    std::string text;
+    void write(berth::OutputStream, std::string_view data) override { text.append(data); }
+  };
+
+  // Whether HEAD may hold a devcontainer.json where discovery looks (.devcontainer.json,
+  // .devcontainer/...): yes when git cannot say. An empty repository holds none.
+  static bool may_hold_devcontainer(const berth::OperationContext& c, const Checkout& checkout) {
+    auto it = c.workspace.options.find("no_devcontainer");
+    if (it != c.workspace.options.end() && it->second == "true") return false;
+    Collected head;
+    if (docker::run_local({"git", "-C", checkout.clone.string(), "rev-parse", "-q", "--verify", "HEAD"}, "", head) != 0) return false;
+    Collected listed;
+    if (docker::run_local({"git", "-C", checkout.clone.string(), "ls-tree", "--name-only", "HEAD", "--", ".devcontainer.json", ".devcontainer"}, "",
+                          listed) != 0) {
+      return true;
+    }
+    return !listed.text.empty();
+  }
+
+  // Writes out the files of HEAD (nothing for an empty repository). With `said`, git's output
+  // is kept there instead of going to the log (another thread may be writing the log).
+  static bool check_out(const Checkout& checkout, std::string* said, berth::ProgressSink& progress) {
+    Collected head;
+    if (docker::run_local({"git", "-C", checkout.clone.string(), "rev-parse", "-q", "--verify", "HEAD"}, "", head) != 0) return true;
+    std::vector<std::string> argv{"git", "-C", checkout.clone.string(), "reset", "--hard", "--quiet", "HEAD"};
+    if (said) {
+      Collected output;
+      int code = docker::run_local(argv, "", output);
+      *said = output.text;
+      return code == 0;
+    }
+    docker::ProgressLines lines(progress);
+    if (docker::run_local(argv, "", lines) != 0) throw failed("git checkout of the clone failed");
+    return true;
+  }
+
+  // The container made and started while git writes the files, which then go in through the
+  // archive API (into the running container's volume).
+  void make_while_checking_out(berth::OperationContext& c, Engine& engine, Checkout& checkout, const std::string& volume, const Limits& limits) {
+    std::string said;
+    bool written = false;
+    std::thread writer([&] { written = check_out(checkout, &said, c.progress); });
+    try {
+      make_container(c, engine, checkout, volume, limits, /*copy_tree=*/false, std::nullopt);
+    } catch (...) {
+      writer.join();
+      throw;
+    }
+    writer.join();
+    if (!said.empty()) {
+      std::istringstream lines(said);
+      for (std::string line; std::getline(lines, line);) c.progress.line(line);
+    }
+    if (!written) throw failed("git checkout of the clone failed");
+    copy_repository(engine, c, recorded(c, "container_id"), recorded(c, "workdir"), checkout);
   }
 
   // Copies the clone into the container at workdir through the archive API.

@@ -217,6 +217,11 @@ TEST(Docker, WholeLifecycleThroughTheCli) {
   Result readme = server.berth({"exec", "app", "--", "cat", "README.md"});
   EXPECT_EQ(readme.exit_code, 0) << readme.err;
   EXPECT_EQ(readme.out, "hello from the repo\n") << "the repository is in the workdir";
+  // Its files were written while the container was made (no devcontainer.json): a whole
+  // checkout, index and all, not only the files.
+  Result git_head = server.berth({"exec", "app", "--", "sh", "-c", "cat .git/HEAD; test -s .git/index && echo indexed"});
+  EXPECT_EQ(git_head.out.substr(0, 16), "ref: refs/heads/") << git_head.out << git_head.err;
+  EXPECT_NE(git_head.out.find("indexed\n"), std::string::npos) << git_head.out;
   Result pwd = server.berth({"exec", "app", "--", "pwd"});
   EXPECT_EQ(pwd.out, "/workspaces/app\n");
 
