@@ -350,18 +350,23 @@ static void check_target_root(const Target& target, const ProviderInfo& provider
   }
 }
 
+// A call about a target as a whole (validate, check, release), with a deadline.
+ProviderReply WorkspaceService::call_for_target(const Target& target, const char* method, std::chrono::seconds timeout, const char* source) {
+  ProviderCall call;
+  call.method = method;
+  call.properties = &target.properties;
+  call.data_dir = provider_data_dir(target.provider);
+  call.timeout = timeout;
+  call.timeout_source = source;
+  return providers_.process(target.provider).call(call);
+}
+
 // What the manifest cannot say (the form of an address) the provider checks before anything is
 // saved (SDK 1.4, Provider::validate_target; older libraries accept everything). Its refusal
 // names the property; the message gets the file and the property's line.
 void WorkspaceService::validate_with_provider(const Target& target, const std::function<std::string(const std::string&)>& line) {
   try {
-    ProviderCall call;
-    call.method = "validate_target";
-    call.properties = &target.properties;
-    call.data_dir = provider_data_dir(target.provider);
-    call.timeout = std::chrono::seconds(kCheckTimeoutSeconds);
-    call.timeout_source = "target add's deadline";
-    providers_.process(target.provider).call(call);
+    call_for_target(target, "validate_target", std::chrono::seconds(kCheckTimeoutSeconds), "target add's deadline");
   } catch (const Error& error) {
     std::string message = error.what();
     if (error.code() != "invalid") {
@@ -437,13 +442,7 @@ std::string WorkspaceService::remove_target(const std::string& name, bool force)
   }
   // Its provider lets go of what it kept for the target (a warm pool), with a deadline.
   try {
-    ProviderCall call;
-    call.method = "release_target";
-    call.properties = &removed.properties;
-    call.data_dir = provider_data_dir(removed.provider);
-    call.timeout = std::chrono::seconds(kCheckTimeoutSeconds * 2);
-    call.timeout_source = "target remove's deadline";
-    providers_.process(removed.provider).call(call);
+    call_for_target(removed, "release_target", std::chrono::seconds(kCheckTimeoutSeconds * 2), "target remove's deadline");
   } catch (const std::exception& error) {
     return std::string("provider '") + removed.provider + "' could not release what it kept for the target: " + error.what();
   }
@@ -464,13 +463,7 @@ TargetCheck WorkspaceService::check_target(const std::string& name) {
   require_valid_name("target", name);
   Target target = target_with_defaults(name);
   try {
-    ProviderCall call;
-    call.method = "check_target";
-    call.properties = &target.properties;
-    call.data_dir = provider_data_dir(target.provider);
-    call.timeout = std::chrono::seconds(kCheckTimeoutSeconds);
-    call.timeout_source = "berth doctor's deadline";
-    return providers_.process(target.provider).call(call).check;
+    return call_for_target(target, "check_target", std::chrono::seconds(kCheckTimeoutSeconds), "berth doctor's deadline").check;
   } catch (const std::exception& error) {
     return TargetCheck{false, error.what()};
   }

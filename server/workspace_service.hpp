@@ -92,6 +92,7 @@ class WorkspaceService {
 
  private:
   void validate_with_provider(const Target& target, const std::function<std::string(const std::string&)>& line);
+  ProviderReply call_for_target(const Target& target, const char* method, std::chrono::seconds timeout, const char* source);
   enum class Operation { create, start, stop, destroy, rebuild };
   struct Plan {
     Operation operation;
