@@ -434,7 +434,8 @@ TEST(Load, HundredClientsMixingOperationsLoseNothing) {
   std::this_thread::sleep_for(std::chrono::seconds(5));  // the load's duration, not a synchronisation
   stop = true;
   for (auto& client : clients) client.join();
-  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(failures, 0) << "the server's output:\n" << server.server_log();
+  ASSERT_TRUE(server.running() && ::kill(server.pid(), 0) == 0) << "the server died under the load:\n" << server.server_log();
   EXPECT_GT(operations, 500) << "the load did run";
 
   berth::ApiClient api(berth::Endpoint{socket, ""});
