@@ -32,12 +32,13 @@ void define_devcontainer(CLI::App& app, Invocation& run) {
     fs::path root = fs::absolute(*folder, error).lexically_normal();
     if (root.has_filename() == false) root = root.parent_path();
     if (!fs::is_directory(root, error)) throw invalid("'" + *folder + "' is not a folder");
-    std::string relative = devcontainer::find_config(root, *config);
+    devcontainer::Repository repository(root);
+    std::string relative = devcontainer::find_config(repository, *config);
     if (relative.empty()) {
       throw not_found("no devcontainer.json in " + root.string() +
                       " (looked for .devcontainer/devcontainer.json, .devcontainer.json, .devcontainer/*/devcontainer.json)");
     }
-    devcontainer::Config loaded = devcontainer::load_config(root / relative, relative);
+    devcontainer::Config loaded = devcontainer::load_config(repository, relative);
     for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << '\n';
     devcontainer::LocalContext context;
     context.local_workspace_folder = root.string();

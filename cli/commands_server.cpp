@@ -22,12 +22,14 @@ namespace {
 struct ListenOptions {
   std::string listen, tls_cert, tls_key, tls_client_ca;
   bool insecure = false;
+  bool allow_remote_initialize = false;
   std::vector<std::string> arguments() const {
     std::vector<std::string> args;
     for (const auto& [flag, value] : {std::pair{"--listen", listen}, {"--tls-cert", tls_cert}, {"--tls-key", tls_key}, {"--tls-client-ca", tls_client_ca}}) {
       if (!value.empty()) args.insert(args.end(), {flag, flag == std::string("--listen") ? value : fs::absolute(value).string()});
     }
     if (insecure) args.push_back("--insecure");
+    if (allow_remote_initialize) args.push_back("--allow-remote-initialize");
     return args;
   }
 };
@@ -38,6 +40,9 @@ void add_listen_options(CLI::App& app, ListenOptions& options) {
   app.add_option("--tls-key", options.tls_key, "The certificate's private key (PEM)");
   app.add_option("--tls-client-ca", options.tls_client_ca, "Mutual TLS: require client certificates signed by this CA (PEM)");
   app.add_flag("--insecure", options.insecure, "Allow plain HTTP on an address other than loopback (API keys cross the network in clear text)");
+  app.add_flag("--allow-remote-initialize", options.allow_remote_initialize,
+               "Let TCP clients' repositories run devcontainer.json's initializeCommand on this machine, as this server's user, "
+               "once they agree (--trust); without it only the Unix socket's clients can (docs/security.md)");
 }
 
 void define_serve(CLI::App& app, Invocation& run) {

@@ -3,6 +3,7 @@
 #include "stream_relay.hpp"
 #include "errors.hpp"
 #include "names.hpp"
+#include "host_consent.hpp"
 #include "output.hpp"
 
 #include <unistd.h>
@@ -99,7 +100,15 @@ void define_create(CLI::App& app, Invocation& run) {
   auto chosen = app.add_option("--devcontainer", *devcontainer,
                                "The repository's devcontainer.json to use, relative to its root (when it has several)");
   app.add_flag("--no-devcontainer", *no_devcontainer, "Ignore the repository's devcontainer.json; use the target's image")->excludes(chosen);
-  app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer] {
+  auto trust = std::make_shared<bool>(false);
+  auto local_env = std::make_shared<std::vector<std::string>>();
+  app.add_flag("--trust", *trust,
+               "Agree that the repository's initializeCommand runs on the server's machine, as the server's user (without it, "
+               "berth asks on a terminal and refuses elsewhere; the answer is remembered per repository and command)");
+  app.add_option("--local-env", *local_env,
+                 "Send this variable of your environment for the definition's ${localEnv:NAME} (repeatable; those named in a "
+                 "local repository's devcontainer.json are sent without it)");
+  app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer, trust, local_env] {
     require_name_argument("workspace", request->name);
     if (!request->target.empty()) require_name_argument("target", request->target);
     request->repository = resolve_repository(request->repository);
@@ -107,6 +116,12 @@ void define_create(CLI::App& app, Invocation& run) {
     request->labels = parse_labels(*labels);
     if (!devcontainer->empty()) request->options["devcontainer"] = *devcontainer;
     if (*no_devcontainer) request->options["no_devcontainer"] = "true";
+    if (*trust) request->options["trust"] = "true";
+    // ${localEnv:X} is this person's environment: only the variables the definition names.
+    if (!*no_devcontainer) {
+      std::string values = local_env_option(request->repository, *devcontainer, *local_env);
+      if (!values.empty()) request->options["local_env"] = values;
+    }
     Session& session = run.session;
     auto& api = session.api();
     if (*detach) {
@@ -115,10 +130,28 @@ void define_create(CLI::App& app, Invocation& run) {
       if (session.format() != OutputFormat::table) show_workspace(session, w);
       return;
     }
-    Progress progress(session, "creating " + request->name,
-                      "the create goes on in the server (follow it: berth logs -f " + request->name + ")");
-    Workspace w = api.create_workspace(*request, &progress);
-    progress.finish();
+    auto create = [&] {
+      Progress progress(session, "creating " + request->name,
+                        "the create goes on in the server (follow it: berth logs -f " + request->name + ")");
+      Workspace made = api.create_workspace(*request, &progress);
+      progress.finish();
+      return made;
+    };
+    Workspace w;
+    try {
+      w = create();
+    } catch (const Error&) {
+      // Refused for want of agreement to run a command on the server's machine: asked here, on
+      // a terminal; with a yes, the refused record (nothing was made) goes and the create runs again.
+      auto question = *trust ? std::nullopt : consent_question(api.get_workspace(request->name));
+      if (!question || !ask_consent(*question)) throw;
+      struct Quiet : ProgressSink {
+        void line(std::string_view) override {}
+      } quiet;
+      api.delete_workspace(request->name, true, &quiet);
+      request->options["trust"] = "true";
+      w = create();
+    }
     if (session.format() != OutputFormat::table) {
       show_workspace(session, w);
     } else if (!session.options.quiet) {
@@ -229,17 +262,31 @@ void define_lifecycle(CLI::App& app, Invocation& run, Lifecycle which) {
 }
 
 void define_rebuild(CLI::App& app, Invocation& run) {
+  auto trust = std::make_shared<bool>(false);
+  app.add_flag("--trust", *trust, "Agree that the definition's initializeCommand runs on the server's machine (see berth create --trust)");
   app.footer("Examples:\n  berth rebuild api                 after editing .devcontainer/devcontainer.json in the workspace\n"
              "  berth rebuild api --detach        follow it later: berth logs -f api");
   auto names = std::make_shared<std::vector<std::string>>();
   auto detach = std::make_shared<bool>(false);
   app.add_option("names", *names, "Workspace names (one or more)")->required();
   app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
-  app.callback([&run, names, detach] {
+  app.callback([&run, names, detach, trust] {
     for_each_name(run, *names, [&](const std::string& name) {
-      Progress progress(run.session, "rebuilding " + name, "the rebuild goes on in the server (follow it: berth logs -f " + name + ")");
-      Workspace w = run.session.api().rebuild_workspace(name, *detach ? nullptr : &progress);
-      progress.finish();
+      auto rebuild = [&](bool agreed) {
+        Progress progress(run.session, "rebuilding " + name, "the rebuild goes on in the server (follow it: berth logs -f " + name + ")");
+        Workspace made = run.session.api().rebuild_workspace(name, *detach ? nullptr : &progress, agreed);
+        progress.finish();
+        return made;
+      };
+      Workspace w;
+      try {
+        w = rebuild(*trust);
+      } catch (const Error&) {
+        // As create: asked on a terminal; the refused rebuild changed nothing, so it runs again.
+        auto question = *trust || *detach ? std::nullopt : consent_question(run.session.api().get_workspace(name));
+        if (!question || !ask_consent(*question)) throw;
+        w = rebuild(true);
+      }
       if (run.session.format() != OutputFormat::table) {
         show_workspace(run.session, w);
       } else if (!run.session.options.quiet) {
@@ -311,7 +358,7 @@ void define_exec(CLI::App& app, Invocation& run) {
     if (tty) ask_for_terminal(body);
     auto& api = run.session.api();
     run.exit_code = relay_stream([&] { return api.open_stream("/v1/workspaces/" + *name + "/session", body.dump()); },
-                                 RelayOptions{*with_stdin || tty ? 0 : -1, 1, 2, tty, !tty, "the command"});
+                                 RelayOptions{*with_stdin || tty ? 0 : -1, 1, 2, tty, !tty, "the command", ""});
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -27,21 +28,37 @@ std::string quoted_for_shell(const std::string& text) {
 
 // Runs the workspace's sshd in inetd mode on the stream: this machine's berth key is the only
 // one it accepts, its host key is berth's own (so the client can check it), and nothing of the
-// workspace's sshd_config applies (it may not exist, or forbid what berth needs).
-std::string sshd_script(const SshKeys& keys) {
+// workspace's sshd_config applies (it may not exist, or forbid what berth needs). The keys are
+// not in this script (a command line any local user can read in /proc): they come first on its
+// input (ssh_preamble), read a line at a time by the shell's read, which takes no byte more
+// than its line, so sshd gets the SSH stream that follows untouched.
+std::string sshd_script() {
   return "sshd=; for d in /usr/sbin /usr/local/sbin /sbin /usr/bin /usr/local/bin; do "
          "if [ -x \"$d/sshd\" ]; then sshd=\"$d/sshd\"; break; fi; done\n"
          "if [ -z \"$sshd\" ]; then echo \"berth: this workspace has no OpenSSH server (sshd); install openssh-server in its "
          "image (Debian/Ubuntu: apt-get install openssh-server; Alpine: apk add openssh-server; Fedora: dnf install "
          "openssh-server)\" >&2; exit 127; fi\n"
-         "umask 077; dir=\"${TMPDIR:-/tmp}/.berth-sshd-$(id -u)\"; mkdir -p \"$dir\" || exit 1\n"
-         "printf '%s\\n' " + quoted_for_shell(keys.host_private) + " > \"$dir/host_key\"\n"
-         "printf '%s\\n' " + quoted_for_shell(keys.client_public) + " > \"$dir/authorized_keys\"\n"
+         "umask 077; dir=$(mktemp -d \"${TMPDIR:-/tmp}/.berth-sshd-XXXXXX\") || exit 1\n"
+         "IFS= read -r lines || exit 1\n"
+         "i=0; while [ \"$i\" -lt \"$lines\" ]; do IFS= read -r line || exit 1; printf '%s\\n' \"$line\" >> \"$dir/host_key\"; "
+         "i=$((i+1)); done\n"
+         "IFS= read -r line || exit 1; printf '%s\\n' \"$line\" > \"$dir/authorized_keys\"\n"
          "[ \"$(id -u)\" = 0 ] && mkdir -p /run/sshd /var/empty 2>/dev/null\n"
-         "exec \"$sshd\" -i -e -f /dev/null -h \"$dir/host_key\" -o \"AuthorizedKeysFile $dir/authorized_keys\" "
+         "\"$sshd\" -i -e -f /dev/null -h \"$dir/host_key\" -o \"AuthorizedKeysFile $dir/authorized_keys\" "
          "-o StrictModes=no -o PidFile=none -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no "
          "-o KbdInteractiveAuthentication=no -o \"Subsystem sftp internal-sftp\" -o LogLevel=ERROR -o PrintMotd=no "
-         "-o AllowTcpForwarding=yes -o AllowStreamLocalForwarding=yes\n";
+         "-o AllowTcpForwarding=yes -o AllowStreamLocalForwarding=yes\n"
+         "code=$?; rm -rf \"$dir\"; exit $code\n";
+}
+
+// What sshd_script reads first: the host key's line count, its lines, the client's public key.
+std::string ssh_preamble(const SshKeys& keys) {
+  std::string key = keys.host_private;
+  while (!key.empty() && key.back() == '\n') key.pop_back();
+  size_t lines = key.empty() ? 0 : 1 + static_cast<size_t>(std::count(key.begin(), key.end(), '\n'));
+  std::string client = keys.client_public;
+  while (!client.empty() && client.back() == '\n') client.pop_back();
+  return std::to_string(lines) + "\n" + key + "\n" + client + "\n";
 }
 
 Json session_body(const std::vector<std::string>& command, bool tty, const std::string& shell) {
@@ -74,15 +91,24 @@ void define_ssh_command(CLI::App& app, Invocation& run) {
     auto& api = run.session.api();
     if (*stdio) {
       SshKeys keys = ensure_ssh_keys(run.session.home());
-      Json body{{"tty", false}, {"attach", true}, {"command", std::vector<std::string>{"/bin/sh", "-c", sshd_script(keys)}}};
+      Json body{{"tty", false}, {"attach", true}, {"command", std::vector<std::string>{"/bin/sh", "-c", sshd_script()}}};
       run.exit_code = relay_stream([&] { return api.open_stream(session_path(*name), body.dump()); },
-                                   RelayOptions{0, 1, 2, false, false, "the ssh connection"});
+                                   RelayOptions{0, 1, 2, false, false, "the ssh connection", ssh_preamble(keys)});
       return;
     }
     bool tty = ::isatty(0) == 1 && ::isatty(1) == 1;
     std::string body = session_body(*command, tty, *shell).dump();
-    run.exit_code = relay_stream([&] { return api.open_stream(session_path(*name), body); }, RelayOptions{0, 1, 2, tty, !tty, "the session"});
+    run.exit_code = relay_stream([&] { return api.open_stream(session_path(*name), body); }, RelayOptions{0, 1, 2, tty, !tty, "the session", ""});
   });
+}
+
+// A path as ssh_config reads it: '%' starts a token there (%d, %h, ...), so a literal one is
+// written '%%'; a '"' cannot be quoted at all.
+std::string ssh_config_path(const std::string& path) {
+  if (path.find('"') != std::string::npos) throw invalid("the path " + path + " holds a '\"', which an ssh_config entry cannot quote");
+  std::string out;
+  for (char c : path) out += c == '%' ? std::string("%%") : std::string(1, c);
+  return out;
 }
 
 }  // namespace
@@ -137,10 +163,12 @@ void define_ssh_config(CLI::App& app, Invocation& run) {
       } else {
         std::cout << "  # User: not known while the workspace is " << to_string(w.state) << " (berth start " << w.name << ")\n";
       }
-      std::cout << "  ProxyCommand " << quoted_for_shell(self) << global << " ssh " << w.name << " --stdio\n"
-                << "  IdentityFile \"" << keys.client_private_path << "\"\n"
+      std::string proxy;  // ProxyCommand expands '%' tokens too
+      for (char c : quoted_for_shell(self) + global + " ssh " + w.name + " --stdio") proxy += c == '%' ? std::string("%%") : std::string(1, c);
+      std::cout << "  ProxyCommand " << proxy << "\n"
+                << "  IdentityFile \"" << ssh_config_path(keys.client_private_path) << "\"\n"
                 << "  IdentitiesOnly yes\n"
-                << "  UserKnownHostsFile \"" << keys.known_hosts_path << "\"\n"
+                << "  UserKnownHostsFile \"" << ssh_config_path(keys.known_hosts_path) << "\"\n"
                 << "  HostKeyAlias berth-workspace\n"
                 << "  StrictHostKeyChecking yes\n";
     }

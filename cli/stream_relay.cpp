@@ -156,6 +156,8 @@ int relay_stream(const std::function<int()>& open, const RelayOptions& options) 
   std::optional<RawTerminal> raw;
   if (options.terminal && options.input >= 0 && ::isatty(options.input) == 1) raw.emplace(options.input);
   bool input_open = options.input >= 0;
+  // Secrets for the command (berth ssh --stdio's keys) go in its input, never in its argv.
+  if (!options.preamble.empty()) send_all(sock, encode_frame('i', options.preamble));
   // A stream the server already ended (a refusal) still has its '!' frame to read.
   if (!input_open) send_all(sock, encode_frame('c', {}));
   char buffer[65536];

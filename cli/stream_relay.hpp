@@ -16,6 +16,7 @@ struct RelayOptions {
   bool terminal = false;     // raw mode on the input terminal for the session, resizes on SIGWINCH
   bool forward_signals = false;  // SIGINT, SIGTERM, SIGHUP go to the remote command ('s' frames)
   std::string what = "the session";  // for messages: "the session", "the connection"
+  std::string preamble;      // sent as the command's first input, before anything read from input
 };
 
 // Opens the stream with `open` (which returns its socket) and relays until the server sends

@@ -217,24 +217,31 @@ class Checker {
 
 }  // namespace
 
-std::string find_config(const fs::path& root, const std::string& chosen) {
-  std::error_code error;
+std::string find_config(const Repository& repository, const std::string& chosen) {
+  // Each candidate is looked up inside the repository: one that is a symbolic link leading out
+  // of it is refused, naming it, never read.
+  const std::string where = "the repository ";
   if (!chosen.empty()) {
     fs::path path = fs::path(chosen).lexically_normal();
     if (path.is_absolute() || (!path.empty() && *path.begin() == "..")) {
       throw invalid("--devcontainer '" + chosen + "' must be a path inside the repository, relative to its root");
     }
-    if (!fs::is_regular_file(root / path, error)) throw invalid("--devcontainer '" + chosen + "': no such file in the repository");
+    if (!repository.resolve("", path.string(), Repository::Kind::file, "--devcontainer ", false).exists) {
+      throw invalid("--devcontainer '" + chosen + "': no such file in the repository");
+    }
     return path.string();
   }
   for (const char* fixed : {".devcontainer/devcontainer.json", ".devcontainer.json"}) {
-    if (fs::is_regular_file(root / fixed, error)) return fixed;
+    if (repository.resolve("", fixed, Repository::Kind::file, where, false).exists) return fixed;
   }
   std::vector<std::string> found;
-  for (fs::directory_iterator it(root / ".devcontainer", error), end; !error && it != end; it.increment(error)) {
-    fs::path candidate = it->path() / "devcontainer.json";
-    if (it->is_directory(error) && fs::is_regular_file(candidate, error)) {
-      found.push_back((fs::path(".devcontainer") / it->path().filename() / "devcontainer.json").string());
+  auto folder = repository.resolve("", ".devcontainer", Repository::Kind::folder, where, false);
+  std::error_code error;
+  if (folder.exists) {
+    for (fs::directory_iterator it(folder.path, error), end; !error && it != end; it.increment(error)) {
+      if (!it->is_directory(error) || it->is_symlink(error)) continue;
+      std::string candidate = ".devcontainer/" + it->path().filename().string() + "/devcontainer.json";
+      if (repository.resolve("", candidate, Repository::Kind::file, where, false).exists) found.push_back(candidate);
     }
   }
   std::sort(found.begin(), found.end());
@@ -247,15 +254,17 @@ std::string find_config(const fs::path& root, const std::string& chosen) {
   return "";
 }
 
-Config load_config(const fs::path& file, const std::string& shown_as) {
-  Config config{read_jsonc(file.string(), shown_as), file, {}, {}};
+Config load_config(const Repository& repository, const std::string& relative) {
+  auto file = repository.resolve("", relative, Repository::Kind::file, "the repository ");
+  Config config{parse_jsonc(repository.read(file, kMaxDefinitionBytes, relative + ": "), relative), file.path, {}, {},
+                repository.root(), Repository::parent_of(file.relative)};
   const Json& root = config.document.value;
-  if (!root.is_object()) throw invalid(shown_as + ":" + std::to_string(config.document.line_of("")) + ": a devcontainer.json must be an object");
+  if (!root.is_object()) throw invalid(relative + ":" + std::to_string(config.document.line_of("")) + ": a devcontainer.json must be an object");
   Checker checker(config.document);
   for (const auto& [key, value] : root.items()) {
     auto known = properties().find(key);
     if (known == properties().end()) {
-      config.warnings.push_back(shown_as + ":" + std::to_string(config.document.line_of(Checker::key_pointer("", key))) +
+      config.warnings.push_back(relative + ":" + std::to_string(config.document.line_of(Checker::key_pointer("", key))) +
                                 ": unknown property '" + key + "' is ignored");
       continue;
     }
@@ -265,15 +274,20 @@ Config load_config(const fs::path& file, const std::string& shown_as) {
   bool has_image = root.contains("image");
   if (root.contains("dockerFile")) has_build = true;
   if (!has_image && !has_build) {
-    throw invalid(shown_as + ":" + std::to_string(config.document.line_of("")) +
+    throw invalid(relative + ":" + std::to_string(config.document.line_of("")) +
                   ": needs 'image' or 'build.dockerfile' (berth supports image and Dockerfile configurations)");
   }
   if (has_build) {
     std::string pointer = root.contains("dockerFile") ? "/dockerFile" : "/build/dockerfile";
     std::string dockerfile = root.at(Json::json_pointer(pointer)).get<std::string>();
-    std::error_code error;
-    if (!fs::is_regular_file(file.parent_path() / dockerfile, error)) {
+    if (!repository.resolve(config.folder, dockerfile, Repository::Kind::file, config.document.where(pointer), false).exists) {
       throw invalid(config.document.where(pointer) + "names '" + dockerfile + "', which does not exist next to the devcontainer.json");
+    }
+  }
+  for (const char* key : {"/build/context", "/context"}) {
+    Json::json_pointer pointer(key);
+    if (root.contains(pointer)) {
+      repository.resolve(config.folder, root.at(pointer).get<std::string>(), Repository::Kind::folder, config.document.where(key));
     }
   }
   return config;

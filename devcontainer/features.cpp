@@ -65,24 +65,31 @@ std::vector<Feature> load_features(const Config& config, FeatureFetcher* fetcher
   const Document& document = config.document;
   std::vector<Feature> features;
   if (!document.value.contains("features")) return features;
-  fs::path folder = config.file.parent_path();
+  // A local feature is a folder of the repository: it and its files are looked up inside it
+  // (repository.hpp), so no path of the server reaches the image.
+  Repository repository(config.root);
   for (const auto& [reference, value] : document.value["features"].items()) {
     std::string pointer = "/features/" + escape_key(reference);
     Feature feature{reference, {}, {}, {}, {}};
+    Document manifest;
     if (is_local(reference)) {
-      feature.folder = (folder / reference).lexically_normal();
+      std::string where = document.where(pointer);
+      auto folder = repository.resolve(config.folder, reference, Repository::Kind::folder, where);
+      feature.folder = folder.path;
+      auto manifest_file = repository.resolve(folder.relative, "devcontainer-feature.json", Repository::Kind::file, where, false);
+      if (!manifest_file.exists) throw invalid(where + "names a folder without a devcontainer-feature.json");
+      if (!repository.resolve(folder.relative, "install.sh", Repository::Kind::file, where, false).exists) {
+        throw invalid(where + "names a folder without an install.sh");
+      }
+      manifest = parse_jsonc(repository.read(manifest_file, kMaxDefinitionBytes, manifest_file.relative + ": "), manifest_file.relative);
     } else if (fetcher) {
       feature.folder = fetcher->fetch(reference);
+      manifest = read_jsonc((feature.folder / "devcontainer-feature.json").string(), reference + "/devcontainer-feature.json");
     } else {
       throw invalid(document.where(pointer) +
                     "is a feature from a registry, which berth cannot fetch yet; use a local feature (a folder beside the "
                     "devcontainer.json, named \"./NAME\") or install it in the Dockerfile");
     }
-    std::error_code error;
-    fs::path manifest_file = feature.folder / "devcontainer-feature.json";
-    if (!fs::is_regular_file(manifest_file, error)) throw invalid(document.where(pointer) + "names a folder without a devcontainer-feature.json");
-    if (!fs::is_regular_file(feature.folder / "install.sh", error)) throw invalid(document.where(pointer) + "names a folder without an install.sh");
-    Document manifest = read_jsonc(manifest_file.string(), fs::relative(manifest_file, folder.parent_path()).string());
     if (!manifest.value.is_object() || !manifest.value.contains("id") || !manifest.value["id"].is_string()) {
       throw invalid(manifest.file + ":1: a devcontainer-feature.json needs a string 'id'");
     }

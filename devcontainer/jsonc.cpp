@@ -2,6 +2,9 @@
 
 #include <berth/sdk.hpp>
 
+#include "codec.hpp"  // first_invalid_utf8 (core/src/utf8.cpp, compiled into this library too)
+
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -16,6 +19,13 @@ class Parser {
   Parser(std::string_view text, Document& document) : text_(text), document_(document) {}
 
   void parse() {
+    // Text that is not UTF-8 is refused here, with its place, not later by a JSON library.
+    if (size_t bad = berth::first_invalid_utf8(text_); bad != std::string::npos) {
+      at_ = bad;
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text_[bad])));
+      fail(std::string("invalid UTF-8 byte ") + hex + " (a devcontainer.json must be UTF-8)");
+    }
     skip_space();
     document_.value = value("", 0);
     skip_space();
@@ -253,6 +263,29 @@ Document parse_jsonc(std::string_view text, const std::string& file) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a byte-order mark
   Parser(text, document).parse();
   return document;
+}
+
+void check_json_limits(std::string_view text, const std::string& what, size_t max_bytes, int max_depth) {
+  if (text.size() > max_bytes) throw berth::Error("invalid", what + " is larger than " + std::to_string(max_bytes >> 10) + " KiB");
+  if (size_t bad = berth::first_invalid_utf8(text); bad != std::string::npos) {
+    throw berth::Error("invalid", what + " is not UTF-8 (an invalid byte at offset " + std::to_string(bad) + ")");
+  }
+  // Nesting counted in one pass, outside strings: nothing deeper reaches a parser.
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) throw berth::Error("invalid", what + " is nested more than " + std::to_string(max_depth) + " levels deep");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
 }
 
 Document read_jsonc(const std::string& path, const std::string& shown_as) {

@@ -61,6 +61,7 @@ Json metadata_entry(const Json& config) {
 
 Json parse_metadata_label(const std::string& label) {
   if (label.empty()) return Json::array();
+  check_json_limits(label, "the image's devcontainer.metadata label");
   Json value = Json::parse(label, nullptr, false);
   if (value.is_discarded() || (!value.is_array() && !value.is_object())) {
     throw berth::Error("invalid", "the image's devcontainer.metadata label is not a JSON array or object");

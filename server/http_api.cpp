@@ -79,6 +79,39 @@ class FrameSink : public OutputSink {
   httplib::DataSink& sink_;
 };
 
+// What changes the server's configuration rather than using it: API keys, providers enabled or
+// disabled, targets added, removed or made the default. Over TCP these need an admin key.
+bool changes_configuration(const httplib::Request& request) {
+  const std::string& path = request.path;
+  if (path == "/v1/apikeys" || path.rfind("/v1/apikeys/", 0) == 0) return true;
+  if (request.method == "GET" || request.method == "HEAD") return false;
+  auto ends_with = [&](const char* tail) {
+    std::string suffix = tail;
+    return path.size() > suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (path.rfind("/v1/providers/", 0) == 0 && (ends_with("/enable") || ends_with("/disable"))) return true;
+  if (path == "/v1/targets" && request.method == "POST") return true;
+  if (path.rfind("/v1/targets/", 0) == 0) return request.method == "DELETE" || ends_with("/default");
+  return false;
+}
+
+// The options of a create or rebuild as the provider gets them for this call: the client's own,
+// less any that only the server may set (berth.*, trust), plus who asked: berth.client (local
+// for the Unix socket, remote for TCP), berth.host_commands (allowed where this listener lets a
+// repository run commands on this machine), and trust (the person agreed: --trust).
+StringMap call_options(const Listener& listener, bool trust) {
+  StringMap options{{"berth.client", listener.remote ? "remote" : "local"},
+                    {"berth.host_commands", !listener.remote || listener.allow_remote_initialize ? "allowed" : "refused"}};
+  if (trust) options["trust"] = "true";
+  return options;
+}
+
+void strip_server_options(StringMap& options) {
+  for (auto it = options.begin(); it != options.end();) {
+    it = it->first.rfind("berth.", 0) == 0 || it->first == "trust" ? options.erase(it) : std::next(it);
+  }
+}
+
 }  // namespace
 
 void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
@@ -87,14 +120,17 @@ void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
     const std::string prefix = "Bearer ";
     bool presented = header.size() > prefix.size() && header.compare(0, prefix.size(), prefix) == 0;
     KeyScope scope = presented ? keys.scope_of(header.substr(prefix.size())) : KeyScope::none;
-    // Key management is the machine owner's (the Unix socket) or an admin key's: an ordinary
-    // key that leaked must not mint spares for itself or revoke everyone else's.
-    bool key_management = request.path == "/v1/apikeys" || request.path.rfind("/v1/apikeys/", 0) == 0;
-    if (scope != KeyScope::none && key_management && scope != KeyScope::admin) {
+    // The server's configuration is the machine owner's (the Unix socket) or an admin key's: an
+    // ordinary key that leaked must not mint spares for itself, revoke everyone else's, enable a
+    // provider an admin disabled, or point targets elsewhere.
+    if (scope != KeyScope::none && scope != KeyScope::admin && changes_configuration(request)) {
+      bool keys_path = request.path.rfind("/v1/apikeys", 0) == 0;
+      std::string what = keys_path ? "API keys are managed" : request.path.rfind("/v1/providers/", 0) == 0 ? "providers are enabled and disabled"
+                                                                                                          : "targets are added, removed and chosen as the default";
       response.status = 403;
       response.set_content(Json{{"error", {{"code", "forbidden"},
-                                            {"message", "API keys are managed on the server's Unix socket (berth apikey ... on that "
-                                                        "machine), or with a key made there with: berth apikey create NAME --admin"}}}}
+                                            {"message", what + " on the server's Unix socket (berth ... on that machine), or with an admin "
+                                                        "key made there with: berth apikey create NAME --admin; this key is not an admin key"}}}}
                                .dump(),
                            kJson);
       return httplib::Server::HandlerResponse::Handled;
@@ -115,7 +151,8 @@ void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
   });
 }
 
-void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers, ApiKeyStore& keys) {
+void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers, ApiKeyStore& keys,
+                  const Listener& listener) {
   server.set_payload_max_length(kMaxRequestBody);
   server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
     if (!response.body.empty()) return;
@@ -246,7 +283,10 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
         });
   }));
   server.Post("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    send_accepted(response, service.create(parse_create_request(request.body)));
+    WorkspaceRequest create = parse_create_request(request.body);
+    bool trust = create.options.count("trust") && create.options["trust"] == "true";
+    strip_server_options(create.options);
+    send_accepted(response, service.create(create, call_options(listener, trust)));
   }));
   server.Get(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
     // ?refresh=false skips asking the provider (the CLI's own bookkeeping calls use it).
@@ -258,7 +298,14 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     send_accepted(response, service.remove(request.matches[1], flag(request, "force"), flag(request, "keep_volume")));
   }));
   server.Post(R"(/v1/workspaces/([^/]+)/rebuild)", guarded([&](const httplib::Request& request, httplib::Response& response) {
-    send_accepted(response, service.rebuild(request.matches[1]));
+    // An optional body: {"trust": true} when the person agreed to the repository's host command.
+    bool trust = false;
+    if (!request.body.empty()) {
+      Json body = parse_body(request);
+      if (body.contains("trust") && !body["trust"].is_boolean()) throw invalid("field 'trust' must be true or false");
+      trust = body.value("trust", false);
+    }
+    send_accepted(response, service.rebuild(request.matches[1], call_options(listener, trust)));
   }));
   server.Post(R"(/v1/workspaces/([^/]+)/start)", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.start(request.matches[1]));

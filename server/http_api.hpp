@@ -10,10 +10,19 @@ namespace berth {
 
 inline constexpr size_t kMaxRequestBody = 1 << 20;
 
-// Registers every route, the JSON error answers and the body limit on server.
-void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers, ApiKeyStore& keys);
+// Who a listener serves: the server's own Unix socket (the machine's owner and whoever may open
+// its 0600 socket), or TCP (API key holders). Decides what a repository may run on this machine.
+struct Listener {
+  bool remote = false;
+  bool allow_remote_initialize = false;  // berth serve --allow-remote-initialize
+};
 
-// Makes every request on server (the TCP listener) present a live API key.
+// Registers every route, the JSON error answers and the body limit on server.
+void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers, ApiKeyStore& keys,
+                  const Listener& listener);
+
+// Makes every request on server (the TCP listener) present a live API key, and an admin key for
+// what changes the server's configuration (keys, providers enabled or not, targets).
 void require_api_key(httplib::Server& server, const ApiKeyStore& keys);
 
 }  // namespace berth

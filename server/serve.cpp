@@ -153,14 +153,14 @@ int serve(const ServeOptions& options) {
     return 1;
   }
 
-  auto configure = [&](httplib::Server& http) {
+  auto configure = [&](httplib::Server& http, const Listener& listener) {
     http.new_task_queue = [] { return new ElasticPool(kWorkerThreads, kMaxWorkerThreads); };
     http.set_keep_alive_max_count(1000);
     // Idle keep-alive connections hold a worker until this passes, also at shutdown.
     http.set_keep_alive_timeout(2);
     // A client that sends nothing (or too slowly) lets its worker go after this.
     http.set_read_timeout(10, 0);
-    register_api(http, service, providers, keys);
+    register_api(http, service, providers, keys, listener);
     // httplib calls its logger once the response is written: a large one was just freed.
     http.set_logger([](const httplib::Request&, const httplib::Response& response) {
       if (response.body.size() > (256 << 10)) ::malloc_trim(0);
@@ -169,7 +169,7 @@ int serve(const ServeOptions& options) {
   StreamRoutes local_streams(service, nullptr);
   StreamRoutes keyed_streams(service, &keys);
   UnixSocketServer server(kRequestHeadDeadline, &local_streams);
-  configure(server);
+  configure(server, Listener{false, false});
 
   // TCP, when asked: the same API, and every request must carry a live API key.
   std::unique_ptr<GuardedServer> tcp;
@@ -200,7 +200,8 @@ int serve(const ServeOptions& options) {
       log_line("warning: --insecure: plain HTTP on " + options.listen + "; API keys and everything else cross the network in clear text");
     }
     tcp = std::make_unique<GuardedServer>(true, kRequestHeadDeadline, kUnauthenticatedPerAddress, &keyed_streams, tls_context.get());
-    configure(*tcp);
+    configure(*tcp, Listener{true, options.allow_remote_initialize});
+    if (options.allow_remote_initialize) log_line("warning: --allow-remote-initialize: TCP clients' repositories may run initializeCommand here, as this server's user, once they agree");
     // Small answers on kept-alive connections would otherwise wait ~40 ms for delayed ACKs.
     tcp->set_tcp_nodelay(true);
     require_api_key(*tcp, keys);
@@ -267,8 +268,10 @@ int server_main(int argc, char** argv) {
       *it->second = argv[++i];
     } else if (arg == "--insecure") {
       options.insecure = true;
+    } else if (arg == "--allow-remote-initialize") {
+      options.allow_remote_initialize = true;
     } else {
-      std::cerr << "usage: berth-server [--home DIR] [--listen HOST:PORT [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]]"
+      std::cerr << "usage: berth-server [--home DIR] [--listen HOST:PORT [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure] [--allow-remote-initialize]]"
                    " (run it as: berth serve)"
                 << std::endl;
       return 2;

@@ -673,7 +673,7 @@ std::string WorkspaceService::provider_data_dir(const std::string& provider) con
   return dir.string();
 }
 
-WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& request) {
+WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& request, const StringMap& call_options) {
   require_valid_name("workspace", request.name);
   check_repository(request.repository);
   for (const auto& [key, value] : request.env) {
@@ -745,7 +745,11 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     throw;
   }
   accepted.log_offset = logs_.begin(workspace.name, true, &accepted.log_ticket);
-  runner_.submit([this, name = workspace.name] { run_operation(name, Plan{Operation::create, WorkspaceState::creating, false}); });
+  runner_.submit([this, name = workspace.name, call_options] {
+    Plan plan{Operation::create, WorkspaceState::creating, false};
+    plan.call_options = call_options;
+    run_operation(name, plan);
+  });
   return accepted;
 }
 
@@ -816,8 +820,10 @@ WorkspaceService::Accepted WorkspaceService::remove(const std::string& name, boo
 }
 
 // The record shows `creating` while it is made again (operation `rebuild`).
-WorkspaceService::Accepted WorkspaceService::rebuild(const std::string& name) {
-  return begin_operation(name, Plan{Operation::rebuild, WorkspaceState::creating});
+WorkspaceService::Accepted WorkspaceService::rebuild(const std::string& name, const StringMap& call_options) {
+  Plan plan{Operation::rebuild, WorkspaceState::creating};
+  plan.call_options = call_options;
+  return begin_operation(name, plan);
 }
 
 void WorkspaceService::run_operation(const std::string& name, Plan plan) {
@@ -831,6 +837,7 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   // (never saved: a later failure must not leave it on the record).
   Workspace asked = workspace;
   if (plan.keep_volume) asked.options["keep_volume"] = "true";
+  for (const auto& [key, value] : plan.call_options) asked.options[key] = value;
   try {
     Target target = operation_target(workspace, plan.operation == Operation::destroy);
     const char* method = plan.operation == Operation::destroy ? "destroy" : verb;
@@ -842,7 +849,9 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
     failure = error.what();
     if (failure.empty()) failure = "the provider failed without a message";
     auto* coded = dynamic_cast<const Error*>(&error);
-    refused = coded && coded->code() == "unsupported";
+    // unsupported: the provider cannot; forbidden: it may not without the person's agreement
+    // (a host command). Either way it said so before touching anything.
+    refused = coded && (coded->code() == "unsupported" || coded->code() == "forbidden");
   }
   failure = providers_.redactor().apply(failure);
   workspace.provider_data = asked.provider_data;  // also what it recorded before it failed

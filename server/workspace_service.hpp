@@ -62,13 +62,15 @@ class WorkspaceService {
     long long log_offset = 0;
     unsigned long long log_ticket = 0;  // the operation's number on its log (LogBook::begin)
   };
-  Accepted create(const WorkspaceRequest& request);
+  // call_options go to the provider with this call only, never saved on the record (who asked:
+  // berth.client, berth.host_commands; trust): see http_api.cpp's request_options.
+  Accepted create(const WorkspaceRequest& request, const StringMap& call_options = {});
   Accepted start(const std::string& name);
   Accepted stop(const std::string& name);
   // keep_volume: the provider leaves the user's working tree (a volume) for a later create.
   Accepted remove(const std::string& name, bool force, bool keep_volume = false);
   // Makes the infrastructure again from its definition, keeping the working tree.
-  Accepted rebuild(const std::string& name);
+  Accepted rebuild(const std::string& name, const StringMap& call_options = {});
   // Throws what exec would refuse with (unknown workspace, not started, no command).
   void check_exec(const std::string& name, const ExecRequest& request) const;
   // Runs a command with all of its stdin given (POST .../exec); a session without a terminal.
@@ -100,6 +102,7 @@ class WorkspaceService {
     bool force = false;
     bool keep_volume = false;
     WorkspaceState before = WorkspaceState::error;  // the state the operation found
+    StringMap call_options = {};                     // given to the provider with this call only
   };
   // One call into the workspace's provider; provider_data is updated from the reply.
   ProviderReply call_provider(const std::string& method, Workspace& workspace, const Target& target,

@@ -222,8 +222,10 @@ Workspace ApiClient::stop_workspace(const std::string& name, ProgressSink* follo
   return run_operation(name, "/v1/workspaces/" + encode_segment(name) + "/stop", "{}", follow, false);
 }
 
-Workspace ApiClient::rebuild_workspace(const std::string& name, ProgressSink* follow) {
-  return run_operation(name, "/v1/workspaces/" + encode_segment(name) + "/rebuild", "{}", follow, false);
+Workspace ApiClient::rebuild_workspace(const std::string& name, ProgressSink* follow) { return rebuild_workspace(name, follow, false); }
+
+Workspace ApiClient::rebuild_workspace(const std::string& name, ProgressSink* follow, bool trust) {
+  return run_operation(name, "/v1/workspaces/" + encode_segment(name) + "/rebuild", trust ? R"({"trust":true})" : "{}", follow, false);
 }
 
 std::string ApiClient::delete_workspace(const std::string& name, bool force, ProgressSink* follow) {

@@ -46,6 +46,8 @@ class ApiClient : public Api {
   std::string delete_workspace(const std::string& name, bool force, ProgressSink* follow) override;
   std::string delete_workspace(const std::string& name, bool force, bool keep_volume, ProgressSink* follow) override;
   Workspace rebuild_workspace(const std::string& name, ProgressSink* follow) override;
+  // trust: the person agreed to the definition's initializeCommand (berth rebuild --trust).
+  Workspace rebuild_workspace(const std::string& name, ProgressSink* follow, bool trust);
   int exec(const std::string& name, const ExecRequest& request, OutputSink& output) override;
   std::string workspace_log(const std::string& name) override;
   // Opens a stream route (POST path with a JSON body and "Upgrade: berth-stream", see

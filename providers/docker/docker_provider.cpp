@@ -668,6 +668,7 @@ class DockerProvider : public berth::Provider {
     auto ensure = [&](const std::string& wanted) { ensure_image(engine, wanted, property(c.properties, "pull"), c.progress); };
     if (plan) {
       c.progress.line("using " + plan->shown_as);
+      docker::dc::require_initialize_consent(*plan, c);  // before anything is made
       docker::dc::run_initialize_command(*plan, c.progress);
       docker::dc::prepare_image(*plan, engine, ensure, c.progress);
       docker::dc::check_host_requirements(*plan, engine);
@@ -956,6 +957,8 @@ class DockerProvider : public berth::Provider {
   static void copy_repository(Engine& engine, berth::OperationContext& c, const std::string& id, const std::string& workdir,
                               const Checkout& checkout) {
     fs::path staging = checkout.staging / "tree";
+    // A container path: with a ".." it would name a folder of the server outside the staging tree.
+    devcontainer::check_container_path(workdir, "the workspace folder (the target's workdir or devcontainer.json's workspaceFolder) ");
     fs::path relative = fs::path(workdir).relative_path();
     if (relative.empty()) throw failed("the workspace folder cannot be / (the target's workdir or devcontainer.json's workspaceFolder)");
     fs::path target = staging / relative;

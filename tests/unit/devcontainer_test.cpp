@@ -32,7 +32,7 @@ void write(const fs::path& path, const std::string& text) {
 
 devcontainer::Config load_text(const berth::test::TempDir& dir, const std::string& text) {
   write(dir.path() / ".devcontainer/devcontainer.json", text);
-  return devcontainer::load_config(dir.path() / ".devcontainer/devcontainer.json", ".devcontainer/devcontainer.json");
+  return devcontainer::load_config(devcontainer::Repository(dir.path()), ".devcontainer/devcontainer.json");
 }
 
 TEST(Jsonc, ReadsCommentsAndTrailingCommasAndKeepsLines) {
@@ -79,18 +79,18 @@ TEST(Config, UnknownPropertiesAreWarnedAboutNotFatal) {
 
 TEST(Discovery, FollowsTheSpecsOrderAndNamesTheChoices) {
   berth::test::TempDir dir;
-  EXPECT_EQ(devcontainer::find_config(dir.path(), ""), "");
+  EXPECT_EQ(devcontainer::find_config(devcontainer::Repository(dir.path()), ""), "");
   write(dir.path() / ".devcontainer/python/devcontainer.json", "{}");
-  EXPECT_EQ(devcontainer::find_config(dir.path(), ""), ".devcontainer/python/devcontainer.json");
+  EXPECT_EQ(devcontainer::find_config(devcontainer::Repository(dir.path()), ""), ".devcontainer/python/devcontainer.json");
   write(dir.path() / ".devcontainer/go/devcontainer.json", "{}");
-  EXPECT_INVALID(devcontainer::find_config(dir.path(), ""), "has 2 devcontainer.json files; choose one with --devcontainer PATH:\n  .devcontainer/go/devcontainer.json\n  .devcontainer/python/devcontainer.json");
-  EXPECT_EQ(devcontainer::find_config(dir.path(), ".devcontainer/go/devcontainer.json"), ".devcontainer/go/devcontainer.json");
+  EXPECT_INVALID(devcontainer::find_config(devcontainer::Repository(dir.path()), ""), "has 2 devcontainer.json files; choose one with --devcontainer PATH:\n  .devcontainer/go/devcontainer.json\n  .devcontainer/python/devcontainer.json");
+  EXPECT_EQ(devcontainer::find_config(devcontainer::Repository(dir.path()), ".devcontainer/go/devcontainer.json"), ".devcontainer/go/devcontainer.json");
   write(dir.path() / ".devcontainer.json", "{}");
-  EXPECT_EQ(devcontainer::find_config(dir.path(), ""), ".devcontainer.json");
+  EXPECT_EQ(devcontainer::find_config(devcontainer::Repository(dir.path()), ""), ".devcontainer.json");
   write(dir.path() / ".devcontainer/devcontainer.json", "{}");
-  EXPECT_EQ(devcontainer::find_config(dir.path(), ""), ".devcontainer/devcontainer.json");
-  EXPECT_INVALID(devcontainer::find_config(dir.path(), "../etc/passwd"), "must be a path inside the repository");
-  EXPECT_INVALID(devcontainer::find_config(dir.path(), "nope.json"), "no such file in the repository");
+  EXPECT_EQ(devcontainer::find_config(devcontainer::Repository(dir.path()), ""), ".devcontainer/devcontainer.json");
+  EXPECT_INVALID(devcontainer::find_config(devcontainer::Repository(dir.path()), "../etc/passwd"), "must be a path inside the repository");
+  EXPECT_INVALID(devcontainer::find_config(devcontainer::Repository(dir.path()), "nope.json"), "no such file in the repository");
 }
 
 TEST(Variables, LocalOnesAreSubstitutedEverywhereAndContainerEnvLater) {
@@ -238,7 +238,7 @@ TEST(Features, BadOnesAreRefusedNamingTheProperty) {
   EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./a\": {\"off\": true}}}")),
                  ":2: property 'features../a.off' is not an option of this feature (its options: on)");
   EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./a\": {\"on\": \"yes\"}}}")), "must be true or false");
-  EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./none\": {}}}")), "names a folder without a devcontainer-feature.json");
+  EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./none\": {}}}")), "names './none', which does not exist in the repository");
   EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"ghcr.io/x/y:1\": {}}}")), "is a feature from a registry, which berth cannot fetch yet");
   feature(dc / "d", R"({"id": "d", "dependsOn": {"missing": {}}})");
   EXPECT_INVALID(devcontainer::load_features(load_text(dir, "{\"image\": \"x\",\n \"features\": {\"./d\": {}}}")), "depends on 'missing', which is not among the features");

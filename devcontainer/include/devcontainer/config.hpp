@@ -4,6 +4,7 @@
 // Provider-neutral: the docker provider uses it to make containers, the CLI to print a
 // configuration (berth devcontainer read) without an engine.
 #include <devcontainer/jsonc.hpp>
+#include <devcontainer/repository.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -16,11 +17,15 @@ namespace devcontainer {
 
 namespace fs = std::filesystem;
 
-// Where a repository's devcontainer.json is, relative to root, in the spec's order:
+// Where a repository's devcontainer.json is, relative to its root, in the spec's order:
 // .devcontainer/devcontainer.json, .devcontainer.json, .devcontainer/NAME/devcontainer.json.
 // chosen (relative to root) picks one and must exist. Returns "" when there is none; throws
-// invalid naming every candidate when several of the last kind exist and none was chosen.
-std::string find_config(const fs::path& root, const std::string& chosen);
+// invalid naming every candidate when several of the last kind exist and none was chosen, and
+// naming the file when a candidate is a symbolic link that leads out of the repository.
+std::string find_config(const Repository& repository, const std::string& chosen);
+
+// The largest devcontainer.json (or devcontainer-feature.json) berth reads.
+inline constexpr size_t kMaxDefinitionBytes = 1u << 20;
 
 // A devcontainer.json, read and checked.
 struct Config {
@@ -28,11 +33,14 @@ struct Config {
   fs::path file;                      // on disk
   std::vector<std::string> warnings;  // unknown properties and the like: said, not fatal
   std::string workspace_folder;       // in the container: workspaceFolder, or the default (set by resolve())
+  fs::path root;                      // the repository's folder
+  std::string folder;                 // the real folder of the file inside it ("" is the root)
 };
 
-// Reads and checks file: JSONC, the type of every known property, image or build present,
-// the Dockerfile present. Throws berth::Error("invalid") naming file, line and property.
-Config load_config(const fs::path& file, const std::string& shown_as);
+// Reads and checks the repository's file relative: JSONC, the type of every known property,
+// image or build present, the Dockerfile and the build context inside the repository. Throws
+// berth::Error("invalid") naming file, line and property.
+Config load_config(const Repository& repository, const std::string& relative);
 
 // What the local variables stand for.
 struct LocalContext {

@@ -27,6 +27,10 @@ struct Document {
 // Parses text as JSONC. Throws berth::Error("invalid") naming file, line and column.
 Document parse_jsonc(std::string_view text, const std::string& file);
 
+// For JSON from an untrusted author read by another parser (an image's metadata label): refused,
+// naming what, when larger than max_bytes, not UTF-8, or nested deeper than max_depth.
+void check_json_limits(std::string_view text, const std::string& what, size_t max_bytes = 1u << 20, int max_depth = 64);
+
 // Reads and parses a file (at most 1 MiB).
 Document read_jsonc(const std::string& path, const std::string& shown_as);
 

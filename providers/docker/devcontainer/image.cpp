@@ -107,17 +107,21 @@ std::string build_image(const Plan& plan, Engine& engine, berth::ProgressSink& p
   Json build = root.value("build", Json::object());
   if (root.contains("dockerFile")) build["dockerfile"] = root["dockerFile"];
   if (root.contains("context") && !build.contains("context")) build["context"] = root["context"];
-  fs::path folder = plan.config.file.parent_path();
-  fs::path context = (folder / build.value("context", ".")).lexically_normal();
-  fs::path dockerfile = (folder / build["dockerfile"].get<std::string>()).lexically_normal();
+  // Both inside the repository (repository.hpp): never a folder or file of the server.
+  devcontainer::Repository repository(plan.checkout);
+  const std::string& folder = plan.config.folder;
+  std::string context_pointer = root.contains("build") && root["build"].contains("context") ? "/build/context" : "/context";
+  std::string dockerfile_pointer = root.contains("dockerFile") ? "/dockerFile" : "/build/dockerfile";
+  auto found_context = repository.resolve(folder, build.value("context", "."), devcontainer::Repository::Kind::folder,
+                                          plan.config.document.where(context_pointer));
+  auto found_dockerfile = repository.resolve(folder, build["dockerfile"].get<std::string>(), devcontainer::Repository::Kind::file,
+                                             plan.config.document.where(dockerfile_pointer));
+  fs::path context = found_context.path;
+  fs::path dockerfile = found_dockerfile.path;
   fs::path inside = dockerfile.lexically_relative(context);
   if (inside.empty() || *inside.begin() == "..") {
-    throw berth::Error("invalid", plan.config.document.where("/build/dockerfile") + "must be inside the build context (" +
-                                      fs::relative(context, plan.checkout).string() + ")");
-  }
-  std::error_code error;
-  if (!fs::is_directory(context, error)) {
-    throw berth::Error("invalid", plan.config.document.where("/build/context") + "names a folder that does not exist");
+    throw berth::Error("invalid", plan.config.document.where(dockerfile_pointer) + "must be inside the build context (" +
+                                      (found_context.relative.empty() ? "." : found_context.relative) + ")");
   }
   std::string hash = content_hash(plan, context, build);
   std::string tag = "berth-devcontainer:" + hash;
@@ -165,7 +169,8 @@ std::string install_features(const Plan& plan, Engine& engine, const std::string
   for (size_t i = 0; i < plan.features.size(); ++i) {
     const auto& feature = plan.features[i];
     std::string name = std::to_string(i) + "-" + feature.id;
-    fs::copy(feature.folder, context / name, fs::copy_options::recursive);
+    // Links are copied as links (a link in a feature never brings the file it points at).
+    fs::copy(feature.folder, context / name, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
     std::string env = "_REMOTE_USER=" + quoted(remote_user.empty() ? "root" : remote_user) + "\n_CONTAINER_USER=" +
                       quoted(container_user.empty() ? "root" : container_user) + "\n";
     for (const auto& [option, value] : feature.options) env += devcontainer::option_variable(option) + "=" + quoted(value) + "\n";
@@ -212,14 +217,21 @@ void prepare_image(Plan& plan, Engine& engine, const std::function<void(const st
   std::string label = labels.is_object() && labels.contains("devcontainer.metadata") && labels["devcontainer.metadata"].is_string()
                           ? labels["devcontainer.metadata"].get<std::string>()
                           : "";
-  try {
-    plan.entries = devcontainer::parse_metadata_label(label);
-  } catch (const berth::Error& error) {
-    throw berth::Error("invalid", "image " + plan.image + ": " + error.what());
-  }
-  if (!plan.entries.empty()) progress.line("merging " + std::to_string(plan.entries.size()) + " metadata entries of image " + plan.image);
-  plan.entries.push_back(devcontainer::metadata_entry(root));
-  plan.merged = devcontainer::merge(root, plan.entries);
+  // The image's author wrote the label: read and merged in a child (untrusted.cpp).
+  Json config = root;
+  Json result = Json::parse(read_untrusted("the devcontainer.metadata label of image " + plan.image, [&] {
+    Json entries;
+    try {
+      entries = devcontainer::parse_metadata_label(label);
+    } catch (const berth::Error& error) {
+      throw berth::Error("invalid", "image " + plan.image + ": " + error.what());
+    }
+    entries.push_back(devcontainer::metadata_entry(config));
+    return Json{{"entries", entries}, {"merged", devcontainer::merge(config, entries)}}.dump();
+  }));
+  plan.entries = result["entries"];
+  plan.merged = result["merged"];
+  if (plan.entries.size() > 1) progress.line("merging " + std::to_string(plan.entries.size() - 1) + " metadata entries of image " + plan.image);
 }
 
 }  // namespace docker::dc

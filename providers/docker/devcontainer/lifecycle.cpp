@@ -124,6 +124,8 @@ std::string value_of(const berth::StringMap& map, const std::string& key) {
 void run_initialize_command(const Plan& plan, berth::ProgressSink& progress) {
   const Json& root = plan.config.document.value;
   if (!root.contains("initializeCommand")) return;
+  // Never silently: who runs it, and where, is said before its output.
+  progress.line("initializeCommand runs on the server's machine as user " + std::to_string(::getuid()) + ", in the clone " + plan.checkout.string());
   run_command("initializeCommand", root["initializeCommand"], progress, [&](const std::vector<std::string>& argv, LogLines& log, const std::string& prefix) {
     return run_here(argv, plan.checkout, log, prefix);
   });

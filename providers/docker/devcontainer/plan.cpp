@@ -67,8 +67,10 @@ long long docker_size(const std::string& text) {
 }
 
 // A mount as devcontainer.json writes it ("type=volume,source=x,target=/y" or an object), as
-// the engine's HostConfig.Mounts wants it.
-Json engine_mount(const Json& mount, const std::string& where) {
+// the engine's HostConfig.Mounts wants it. What a repository or an image may mount: a bind
+// only of a path inside the repository (checkout), never a volume in berth's own namespace
+// (another workspace's working tree); the target is a container path.
+Json engine_mount(const Json& mount, const std::string& where, const fs::path& checkout) {
   Json out{{"Type", "volume"}};
   auto set = [&](const std::string& key, const std::string& value) {
     if (key == "type") out["Type"] = value;
@@ -97,7 +99,59 @@ Json engine_mount(const Json& mount, const std::string& where) {
   if (!out.contains("Target")) throw invalid(where + "needs a target");
   if (out["Type"] != "bind" && out["Type"] != "volume" && out["Type"] != "tmpfs") throw invalid(where + "must be of type bind, volume or tmpfs");
   if (out["Type"] == "bind" && !out.contains("Source")) throw invalid(where + "is a bind mount without a source");
+  devcontainer::check_container_path(out["Target"].get<std::string>(), where + "target ");
+  std::string source = out.value("Source", "");
+  if (out["Type"] == "bind") {
+    fs::path inside = fs::path(source).lexically_normal().lexically_relative(checkout);
+    if (!fs::path(source).is_absolute() || inside.empty() || *inside.begin() == "..") {
+      throw invalid(where + "binds '" + source + "', a folder of the server outside the repository; a bind mount from a repository or "
+                    "an image may only bind the repository's own files (${localWorkspaceFolder}/...) (docs/security.md)");
+    }
+    devcontainer::Repository(checkout).resolve("", inside == "." ? "" : inside.string(), devcontainer::Repository::Kind::any, where);
+  } else if (out["Type"] == "volume" && source.rfind("berth-", 0) == 0) {
+    throw invalid(where + "names the volume '" + source + "'; volumes named berth-* are berth's own (workspaces' working trees) "
+                  "and cannot be mounted by a repository or an image");
+  }
   return out;
+}
+
+// Reads and checks the checkout's definition (no output: it also runs in a child).
+std::optional<Plan> read_plan(const berth::OperationContext& c, const fs::path& checkout, const std::string& default_folder) {
+  std::string chosen = option(c.workspace.options, "devcontainer");
+  devcontainer::Repository repository(checkout);
+  std::string relative = devcontainer::find_config(repository, chosen);
+  if (relative.empty()) return std::nullopt;
+  Plan plan{devcontainer::load_config(repository, relative), relative, checkout, {}, {}, Json::array(), nullptr, ""};
+  devcontainer::LocalContext context;
+  context.local_workspace_folder = checkout.string();
+  context.config_file = (checkout / relative).string();
+  context.default_workspace_folder = default_folder;
+  // ${localEnv:X} is the environment of the person who asked (the CLI sends the variables the
+  // definition names), never the server's own.
+  Json local_env = Json::parse(option(c.workspace.options, "local_env"), nullptr, false);
+  context.local_env = [local_env](const std::string& name) -> std::optional<std::string> {
+    if (!local_env.is_object() || !local_env.contains(name) || !local_env[name].is_string()) return std::nullopt;
+    return local_env[name].get<std::string>();
+  };
+  devcontainer::resolve(plan.config, context);
+  plan.run_args = parse_run_args(plan.config.document);
+  const Json& root = plan.config.document.value;
+  plan.features = devcontainer::load_features(plan.config);
+  if (root.contains("mounts")) {
+    for (size_t i = 0; i < root["mounts"].size(); ++i) {
+      std::string pointer = "/mounts/" + std::to_string(i);
+      engine_mount(root["mounts"][i], plan.config.document.where(pointer), checkout);
+    }
+  }
+  if (root.contains("workspaceMount") && !root["workspaceMount"].get<std::string>().empty()) {
+    engine_mount(root["workspaceMount"], plan.config.document.where("/workspaceMount"), checkout);
+  }
+  if (!plan.run_args.shm_size.empty() && docker_size(plan.run_args.shm_size) <= 0) {
+    throw invalid(plan.config.document.where("/runArgs") + "has --shm-size '" + plan.run_args.shm_size + "', which is not a size such as 64m");
+  }
+  // A container path, never a path of the server (copy_repository builds the archive from it).
+  devcontainer::check_container_path(plan.workspace_folder(), plan.config.document.where("/workspaceFolder"));
+  return plan;
 }
 
 }  // namespace
@@ -109,38 +163,19 @@ std::optional<Plan> load_plan(const berth::OperationContext& c, const fs::path& 
     if (!chosen.empty()) throw invalid("--devcontainer needs a repository (--repo)");
     return std::nullopt;
   }
-  std::string relative = devcontainer::find_config(checkout, chosen);
-  if (relative.empty()) return std::nullopt;
-  Plan plan{devcontainer::load_config(checkout / relative, relative), relative, checkout, {}, {}, Json::array(), nullptr, ""};
-  for (const auto& warning : plan.config.warnings) c.progress.line("warning: " + warning);
-  devcontainer::LocalContext context;
-  context.local_workspace_folder = checkout.string();
-  context.config_file = (checkout / relative).string();
-  context.default_workspace_folder = default_folder;
-  context.local_env = [](const std::string& name) -> std::optional<std::string> {
-    const char* value = std::getenv(name.c_str());
-    return value ? std::optional<std::string>(value) : std::nullopt;
-  };
-  devcontainer::resolve(plan.config, context);
-  plan.run_args = parse_run_args(plan.config.document);
-  const Json& root = plan.config.document.value;
-  plan.features = devcontainer::load_features(plan.config);
-  if (root.contains("mounts")) {
-    for (size_t i = 0; i < root["mounts"].size(); ++i) {
-      std::string pointer = "/mounts/" + std::to_string(i);
-      engine_mount(root["mounts"][i], plan.config.document.where(pointer));
-    }
+  // Everything the repository's files say is read in a child first (untrusted.cpp): input that
+  // crashes the reader fails this create, not the provider; then read here, knowing it does not.
+  read_untrusted("the repository's devcontainer.json", [&] {
+    read_plan(c, checkout, default_folder);
+    return std::string();
+  });
+  auto plan = read_plan(c, checkout, default_folder);
+  if (plan) {
+    for (const auto& warning : plan->config.warnings) c.progress.line("warning: " + warning);
   }
-  if (root.contains("workspaceMount") && !root["workspaceMount"].get<std::string>().empty()) {
-    engine_mount(root["workspaceMount"], plan.config.document.where("/workspaceMount"));
-  }
-  if (!plan.run_args.shm_size.empty() && docker_size(plan.run_args.shm_size) <= 0) {
-    throw invalid(plan.config.document.where("/runArgs") + "has --shm-size '" + plan.run_args.shm_size + "', which is not a size such as 64m");
-  }
-  std::string folder = plan.workspace_folder();
-  if (folder.empty() || folder[0] != '/') throw invalid(plan.config.document.where("/workspaceFolder") + "must be an absolute path in the container");
   return plan;
 }
+
 
 void check_host_requirements(const Plan& plan, Engine& engine) {
   const Json& requirements = plan.merged.value("hostRequirements", Json::object());
@@ -208,10 +243,12 @@ void shape_container(const Plan& plan, const berth::OperationContext& c, Json& b
   if (!plan.run_args.shm_size.empty()) host["ShmSize"] = docker_size(plan.run_args.shm_size);
   if (!plan.run_args.hostname.empty()) body["Hostname"] = plan.run_args.hostname;
   Json mounts = Json::array();
-  for (const auto& mount : merged.value("mounts", Json::array())) mounts.push_back(engine_mount(mount, plan.shown_as + ": a mount "));
+  for (const auto& mount : merged.value("mounts", Json::array())) {
+    mounts.push_back(engine_mount(mount, plan.shown_as + " (with the image's metadata): a mount ", plan.checkout));
+  }
   const Json& root = plan.config.document.value;
   if (root.contains("workspaceMount") && !root["workspaceMount"].get<std::string>().empty()) {
-    mounts.push_back(engine_mount(root["workspaceMount"], plan.shown_as + ": workspaceMount "));
+    mounts.push_back(engine_mount(root["workspaceMount"], plan.shown_as + ": workspaceMount ", plan.checkout));
   }
   if (!mounts.empty()) host["Mounts"] = mounts;
   Json& labels = body["Labels"];

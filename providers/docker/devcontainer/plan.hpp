@@ -44,8 +44,21 @@ struct Plan {
 // "true". Everything wrong is refused here, before anything is made.
 std::optional<Plan> load_plan(const berth::OperationContext& c, const fs::path& checkout, const std::string& default_folder);
 
-// initializeCommand, on this machine, in the checkout.
+// initializeCommand, on this machine, in the checkout (after require_initialize_consent).
 void run_initialize_command(const Plan& plan, berth::ProgressSink& progress);
+
+// consent.cpp: refuses an initializeCommand unless the request came from the server's own
+// Unix socket (or TCP where the server allows it: options berth.host_commands=allowed) and
+// the person agreed (options trust=true now, or earlier for the same repository and command,
+// remembered in the provider's data folder). Without agreement the record gets
+// provider_data berth.consent (field, file, line, command, hash) for the CLI to ask with.
+void require_initialize_consent(const Plan& plan, berth::OperationContext& c);
+std::string initialize_command_hash(const Plan& plan, const std::string& repository);
+
+// untrusted.cpp: runs work (reading a repository's or an image's files) in a short-lived child
+// and returns what it returned. A crash of the child is this operation's error (invalid,
+// naming what), never the provider's; berth::Error thrown by work comes back as it was.
+std::string read_untrusted(const std::string& what, const std::function<std::string()>& work);
 
 // Pulls the image or builds the Dockerfile, then installs the features in a layer of their own
 // (each image reused while its inputs are unchanged), then reads its devcontainer.metadata
