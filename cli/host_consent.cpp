@@ -96,6 +96,9 @@ std::string local_env_option(const std::string& repository, const std::string& d
   }
   Json values = Json::object();
   for (const auto& name : names) {
+    // berth's own settings (BERTH_API_KEY, BERTH_SERVER, ...) are the CLI's credentials, never a
+    // repository's to read.
+    if (name.rfind("BERTH_", 0) == 0) continue;
     if (const char* value = std::getenv(name.c_str())) values[name] = value;
   }
   return values.empty() ? "" : values.dump();

@@ -12,7 +12,8 @@
 namespace berth::cli {
 
 // The variables named by ${localEnv:X} (or ${env:X}) in the repository's definitions, with their
-// values in this process's environment, plus those named by --local-env; unset ones are left out
+// values in this process's environment, plus those named by --local-env; unset ones and berth's
+// own (BERTH_*) are left out
 // (the server substitutes "" or the default). The definitions are read with git from a
 // repository on this machine (HEAD, as the server clones it); a URL's are not readable here, so
 // only the --local-env ones go. Returns the JSON object text for options["local_env"], or "".

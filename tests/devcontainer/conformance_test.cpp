@@ -320,7 +320,8 @@ TEST_F(Devcontainer, RebuildKeepsTheWorkingTreeAndDeleteRemovesItsVolume) {
 TEST_F(Devcontainer, InitializeCommandRunsOnTheServersMachineInTheClone) {
   REQUIRE_ENGINE(address);
   FixtureRepo repo("dotfile-initialize");
-  Result created = create("init", {"--repo", repo.str()});
+  // It runs on the server's machine: only with the person's agreement (hostile_test.cpp).
+  Result created = create("init", {"--repo", repo.str(), "--trust"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   EXPECT_NE(log("init").find("initialize ran in init with .devcontainer.json"), std::string::npos) << log("init");
   EXPECT_EQ(in("init", "pwd"), "/workspaces/init") << "the default workspaceFolder is /workspaces/ and the clone's name";

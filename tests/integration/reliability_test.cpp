@@ -208,6 +208,38 @@ TEST_F(Tcp, UnauthenticatedIdleAndSlowClientsAreCutOffQuickly) {
   EXPECT_EQ(status_with(key), 200);
 }
 
+// The server's configuration is the machine owner's or an admin key's (issue 21, point 9): an
+// ordinary key cannot enable a provider an admin disabled, nor add, remove or choose targets.
+TEST_F(Tcp, OnlyTheSocketOrAnAdminKeyChangesTheConfiguration) {
+  auto call = [&](const std::string& api_key, const std::string& method, const std::string& path, const std::string& body = "") {
+    berth::HttpClient client(address);
+    client.set_header("Authorization", "Bearer " + api_key);
+    if (!body.empty()) client.set_header("Content-Type", "application/json");
+    return client.request(method, path, body);
+  };
+  Result admin = server.berth({"apikey", "create", "root", "--admin"});
+  ASSERT_EQ(admin.exit_code, 0) << admin.err;
+  std::string admin_key = admin.out.substr(0, admin.out.find('\n'));
+  ASSERT_EQ(call(admin_key, "POST", "/v1/providers/host/disable").status, 200);
+  auto enabled = call(key, "POST", "/v1/providers/host/enable");
+  EXPECT_EQ(enabled.status, 403) << enabled.body;
+  EXPECT_NE(enabled.body.find("providers are enabled and disabled on the server's Unix socket"), std::string::npos) << enabled.body;
+  EXPECT_NE(enabled.body.find("--admin"), std::string::npos) << enabled.body;
+  Json listed = Json::parse(call(key, "GET", "/v1/providers/host").body);
+  EXPECT_EQ(listed.value("status", ""), "broken") << "still disabled: " << listed.dump();
+  EXPECT_NE(listed.value("reason", "").find("disabled"), std::string::npos) << listed.dump();
+  EXPECT_EQ(call(key, "POST", "/v1/providers/host/disable").status, 403);
+  auto added = call(key, "POST", "/v1/targets", R"({"name": "elsewhere", "provider": "host", "properties": {}})");
+  EXPECT_EQ(added.status, 403) << added.body;
+  EXPECT_EQ(call(key, "DELETE", "/v1/targets/local").status, 403);
+  EXPECT_EQ(call(key, "POST", "/v1/targets/local/default").status, 403);
+  EXPECT_EQ(call(key, "GET", "/v1/targets").status, 200) << "reading stays an ordinary key's";
+  EXPECT_EQ(call(key, "GET", "/v1/providers").status, 200);
+  EXPECT_EQ(call(admin_key, "POST", "/v1/providers/host/enable").status, 200);
+  EXPECT_EQ(call(admin_key, "POST", "/v1/targets", R"({"name": "elsewhere", "provider": "host", "properties": {}})").status, 201);
+  EXPECT_EQ(server.berth({"provider", "disable", "host"}).exit_code, 0) << "the socket needs no key";
+}
+
 TEST_F(Tcp, ProfilesPointTheCliAtTheServer) {
   berth::test::TempDir laptop;
   berth::test::RunOptions options;

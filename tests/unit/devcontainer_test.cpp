@@ -245,3 +245,87 @@ TEST(Features, BadOnesAreRefusedNamingTheProperty) {
 }
 
 }  // namespace
+
+// Paths a repository names resolve inside it (issue 21; docs/security.md).
+namespace {
+
+TEST(Repository, ResolvesInsideAndFollowsLinksThatStayInside) {
+  berth::test::TempDir dir;
+  fs::path root = dir.path() / "repo";
+  write(root / "a/b/file.txt", "x");
+  fs::create_directory_symlink("a/b", root / "inside");        // stays in
+  fs::create_symlink("../b/file.txt", root / "a/b/again.txt");  // stays in, through ..
+  devcontainer::Repository repository(root);
+  using Kind = devcontainer::Repository::Kind;
+  auto found = repository.resolve("", "inside/file.txt", Kind::file, "w ");
+  EXPECT_TRUE(found.exists);
+  EXPECT_EQ(found.relative, "a/b/file.txt");
+  EXPECT_EQ(repository.resolve("a", "./b/../b/again.txt", Kind::file, "w ").relative, "a/b/file.txt");
+  EXPECT_EQ(repository.resolve("a/b", "..", Kind::folder, "w ").relative, "a");
+  EXPECT_EQ(repository.resolve("a/b", "../..", Kind::folder, "w ").relative, "");
+  EXPECT_FALSE(repository.resolve("", "missing/x", Kind::file, "w ", false).exists);
+  EXPECT_EQ(repository.read(found, 10, "w "), "x");
+}
+
+TEST(Repository, RefusesWhatLeavesTheRepositoryNamingIt) {
+  berth::test::TempDir dir;
+  fs::path root = dir.path() / "repo";
+  write(root / "a/file.txt", "x");
+  write(dir.path() / "secret", "s");
+  fs::create_symlink(dir.path() / "secret", root / "absolute");
+  fs::create_symlink("../secret", root / "climbs");
+  fs::create_directory_symlink("..", root / "a/up");
+  fs::create_symlink("loop", root / "loop");
+  devcontainer::Repository repository(root);
+  using Kind = devcontainer::Repository::Kind;
+  EXPECT_INVALID(repository.resolve("a", "../../secret", Kind::file, "f:1: property 'x' "),
+                 "f:1: property 'x' names '../../secret', which leads outside the repository");
+  EXPECT_INVALID(repository.resolve("", "absolute", Kind::file, "w "), "goes through the symbolic link 'absolute' to " + (dir.path() / "secret").string());
+  EXPECT_INVALID(repository.resolve("", "climbs", Kind::file, "w "), "leads outside the repository through the symbolic link 'climbs'");
+  EXPECT_INVALID(repository.resolve("", "a/up/../secret", Kind::file, "w "), "leads outside the repository");
+  EXPECT_INVALID(repository.resolve("", "/etc/passwd", Kind::file, "w "), "is an absolute path on the server");
+  EXPECT_INVALID(repository.resolve("", "loop", Kind::file, "w "), "more than 40 symbolic links");
+  EXPECT_INVALID(repository.resolve("", "a", Kind::file, "w "), "is not a regular file");
+  EXPECT_INVALID(repository.resolve("", "absolute", Kind::file, "w ", false), "outside the repository") << "even when it may be missing";
+}
+
+TEST(Config, ADefinitionLinkedOutOfTheRepositoryIsRefusedUnread) {
+  berth::test::TempDir dir;
+  fs::path root = dir.path() / "repo";
+  write(dir.path() / "outside.json", "{\"image\": \"SECRET-CONTENT\"}");
+  fs::create_directories(root / ".devcontainer");
+  fs::create_symlink(dir.path() / "outside.json", root / ".devcontainer/devcontainer.json");
+  devcontainer::Repository repository(root);
+  try {
+    devcontainer::find_config(repository, "");
+    ADD_FAILURE() << "followed the link";
+  } catch (const berth::Error& error) {
+    EXPECT_NE(std::string(error.what()).find("'.devcontainer/devcontainer.json' to "), std::string::npos) << error.what();
+    EXPECT_EQ(std::string(error.what()).find("SECRET-CONTENT"), std::string::npos) << error.what();
+  }
+}
+
+TEST(ContainerPath, IsAbsoluteWithoutDotsOrControlCharacters) {
+  EXPECT_NO_THROW(devcontainer::check_container_path("/workspaces/api", "w "));
+  EXPECT_INVALID(devcontainer::check_container_path("/workspaces/../../x", "w "), "a '..' component");
+  EXPECT_INVALID(devcontainer::check_container_path("/a/./b", "w "), "a '.' component");
+  EXPECT_INVALID(devcontainer::check_container_path("relative", "w "), "not absolute");
+  EXPECT_INVALID(devcontainer::check_container_path("/a\nb", "w "), "a control character");
+}
+
+TEST(Jsonc, InvalidUtf8IsNamedWithItsPlace) {
+  EXPECT_INVALID(devcontainer::parse_jsonc("{\n  \"a\": \"ok\",\n  \"b\": \"\xff\"\n}", "f.json"),
+                 "f.json:3:9: malformed JSON: invalid UTF-8 byte 0xFF");
+  EXPECT_INVALID(devcontainer::parse_jsonc("{\"a\": \"\xc0\xaf\"}", "f.json"), "invalid UTF-8 byte 0xC0") << "an overlong form";
+}
+
+TEST(Metadata, LabelsNestedTooDeepOrTooLargeOrNotUtf8AreRefusedBeforeAnyParser) {
+  std::string deep = std::string(32000, '[') + std::string(32000, ']');
+  EXPECT_INVALID(devcontainer::parse_metadata_label(deep), "nested more than 64 levels deep");
+  EXPECT_INVALID(devcontainer::parse_metadata_label(std::string(2u << 20, ' ')), "larger than 1024 KiB");
+  EXPECT_INVALID(devcontainer::parse_metadata_label("[{\"a\": \"\xff\"}]"), "is not UTF-8");
+  // Brackets inside strings are text, not nesting.
+  EXPECT_EQ(devcontainer::parse_metadata_label("[{\"a\": \"" + std::string(100, '[') + "\"}]").size(), 1u);
+}
+
+}  // namespace

@@ -1,6 +1,8 @@
 // Reading a repository's devcontainer.json, and setting it on a container.
 #include "plan.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 namespace docker::dc {
@@ -66,6 +68,12 @@ long long docker_size(const std::string& text) {
   return scale < 0 || end == text.c_str() ? -1 : static_cast<long long>(amount * scale);
 }
 
+// berth-IDENTITY12-NAME: a workspace's working tree (docker_provider.cpp's container_name).
+bool is_working_tree_volume(const std::string& name) {
+  if (name.size() < 19 || name.rfind("berth-", 0) != 0 || name[18] != '-') return false;
+  return std::all_of(name.begin() + 6, name.begin() + 18, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
 // A mount as devcontainer.json writes it ("type=volume,source=x,target=/y" or an object), as
 // the engine's HostConfig.Mounts wants it. What a repository or an image may mount: a bind
 // only of a path inside the repository (checkout), never a volume in berth's own namespace
@@ -108,9 +116,9 @@ Json engine_mount(const Json& mount, const std::string& where, const fs::path& c
                     "an image may only bind the repository's own files (${localWorkspaceFolder}/...) (docs/security.md)");
     }
     devcontainer::Repository(checkout).resolve("", inside == "." ? "" : inside.string(), devcontainer::Repository::Kind::any, where);
-  } else if (out["Type"] == "volume" && source.rfind("berth-", 0) == 0) {
-    throw invalid(where + "names the volume '" + source + "'; volumes named berth-* are berth's own (workspaces' working trees) "
-                  "and cannot be mounted by a repository or an image");
+  } else if (out["Type"] == "volume" && is_working_tree_volume(source)) {
+    throw invalid(where + "names the volume '" + source + "'; volumes named berth-IDENTITY-NAME are berth's own (workspaces' "
+                  "working trees) and cannot be mounted by a repository or an image");
   }
   return out;
 }
