@@ -282,7 +282,8 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
           if (large) ::malloc_trim(0);
         });
   }));
-  server.Post("/v1/workspaces", guarded([&](const httplib::Request& request, httplib::Response& response) {
+  // The listener is copied into the routes that need it (the caller's is gone once they run).
+  server.Post("/v1/workspaces", guarded([&, listener](const httplib::Request& request, httplib::Response& response) {
     WorkspaceRequest create = parse_create_request(request.body);
     bool trust = create.options.count("trust") && create.options["trust"] == "true";
     strip_server_options(create.options);
@@ -297,7 +298,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
   server.Delete(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.remove(request.matches[1], flag(request, "force"), flag(request, "keep_volume")));
   }));
-  server.Post(R"(/v1/workspaces/([^/]+)/rebuild)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+  server.Post(R"(/v1/workspaces/([^/]+)/rebuild)", guarded([&, listener](const httplib::Request& request, httplib::Response& response) {
     // An optional body: {"trust": true} when the person agreed to the repository's host command.
     bool trust = false;
     if (!request.body.empty()) {

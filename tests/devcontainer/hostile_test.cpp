@@ -40,9 +40,11 @@ std::string random_word() {
 
 // A git repository of the given files (path -> content) and symbolic links (path -> target),
 // committed as a hostile author would push it.
+using Files = std::map<std::string, std::string>;
+
 class HostileRepo {
  public:
-  HostileRepo(const std::map<std::string, std::string>& files, const std::map<std::string, std::string>& links = {})
+  explicit HostileRepo(const Files& files, const Files& links = {})
       : path_(dir_.path() / "repo") {
     berth::test::make_git_repo(path_, "first");
     for (const auto& [file, content] : files) {
@@ -136,7 +138,7 @@ class Hostile : public ::testing::Test {
 // 1. build.context and build.dockerfile outside the repository; a context that is a link out.
 TEST_F(Hostile, BuildContextAndDockerfileOutsideTheRepositoryAreRefused) {
   REQUIRE_ENGINE(address);
-  HostileRepo context({{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": "Dockerfile", "context": "../../../../../../../.."}})"},
+  HostileRepo context(Files{{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": "Dockerfile", "context": "../../../../../../../.."}})"},
                        {".devcontainer/Dockerfile", "FROM berth-test:busybox\nCOPY . /leak/\n"}});
   expect_refused("ctx", create("ctx", {"--repo", context.str()}), {"property 'build.context'", "leads outside the repository"});
 
@@ -144,10 +146,10 @@ TEST_F(Hostile, BuildContextAndDockerfileOutsideTheRepositoryAreRefused) {
   fs::create_directories(outside);
   std::ofstream(outside / "Dockerfile") << "FROM berth-test:busybox\n";
   std::string up = "../../../../../../../../../../..";
-  HostileRepo dockerfile({{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": ")" + up + (outside / "Dockerfile").string() + R"("}})"}});
+  HostileRepo dockerfile(Files{{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": ")" + up + (outside / "Dockerfile").string() + R"("}})"}});
   expect_refused("dfile", create("dfile", {"--repo", dockerfile.str()}), {"property 'build.dockerfile'", "leads outside the repository"});
 
-  HostileRepo linked({{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": "Dockerfile", "context": "ctx"}})"},
+  HostileRepo linked(Files{{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": "Dockerfile", "context": "ctx"}})"},
                       {".devcontainer/Dockerfile", "FROM berth-test:busybox\n"}},
                      {{".devcontainer/ctx", marker_.parent_path().string()}});
   expect_refused("ctxlink", create("ctxlink", {"--repo", linked.str()}),
@@ -159,27 +161,27 @@ TEST_F(Hostile, BuildContextAndDockerfileOutsideTheRepositoryAreRefused) {
 // works, and the marker's content is not in the image.
 TEST_F(Hostile, ALinkInTheBuildContextNeverBringsTheFileItPointsAt) {
   REQUIRE_ENGINE(address);
-  HostileRepo repo({{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": "Dockerfile", "context": ".."}})"},
+  HostileRepo repo(Files{{".devcontainer/devcontainer.json", R"({"build": {"dockerfile": "Dockerfile", "context": ".."}})"},
                     {".devcontainer/Dockerfile", "FROM berth-test:busybox\nCOPY . /leak/\n"}},
                    {{"leak-link", marker_.string()}});
   Result created = create("linkctx", {"--repo", repo.str()});
   ASSERT_EQ(created.exit_code, 0) << created.err << server_.berth({"logs", "linkctx"}).out;
   EXPECT_EQ(in("linkctx", "test -L /leak/leak-link && echo link"), "link") << "the link is in the image as a link";
-  EXPECT_EQ(in("linkctx", "cat /leak/leak-link 2>/dev/null; grep -r " + marker_text_ + " / 2>/dev/null | head -1"), "")
+  EXPECT_EQ(in("linkctx", "cat /leak/leak-link 2>/dev/null; grep -r " + marker_text_ + " /leak /workspaces 2>/dev/null | head -1"), "")
       << "the marker's content reached the image";
 }
 
 // 2. A local feature outside the repository, by ".." and through a link.
 TEST_F(Hostile, FeaturesOutsideTheRepositoryAreRefused) {
   REQUIRE_ENGINE(address);
-  HostileRepo dotted({{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "features": {"../../../../../../../../srv/x/feat": {}}})"}});
+  HostileRepo dotted(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "features": {"../../../../../../../../srv/x/feat": {}}})"}});
   expect_refused("featdots", create("featdots", {"--repo", dotted.str()}), {"property 'features.", "leads outside the repository"});
 
   fs::path outside = marker_.parent_path() / ("feature-" + random_word());
   fs::create_directories(outside);
   std::ofstream(outside / "devcontainer-feature.json") << R"({"id": "evil"})";
   std::ofstream(outside / "install.sh") << "#!/bin/sh\ncp " << marker_.string() << " /stolen\n";
-  HostileRepo linked({{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "features": {"./feat": {}}})"}},
+  HostileRepo linked(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "features": {"./feat": {}}})"}},
                      {{".devcontainer/feat", outside.string()}});
   expect_refused("featlink", create("featlink", {"--repo", linked.str()}),
                  {"property 'features../feat'", "goes through the symbolic link '.devcontainer/feat'"});
@@ -190,7 +192,7 @@ TEST_F(Hostile, FeaturesOutsideTheRepositoryAreRefused) {
 TEST_F(Hostile, ADefinitionThatIsALinkOutIsRefusedUnread) {
   REQUIRE_ENGINE(address);
   std::ofstream(marker_) << R"({"image": ")" << marker_text_ << R"("})";
-  HostileRepo repo({}, {{".devcontainer/devcontainer.json", marker_.string()}});
+  HostileRepo repo(Files{}, {{".devcontainer/devcontainer.json", marker_.string()}});
   expect_refused("deflink", create("deflink", {"--repo", repo.str()}),
                  {".devcontainer/devcontainer.json", "goes through the symbolic link '.devcontainer/devcontainer.json'", "outside the repository"});
 }
@@ -198,18 +200,18 @@ TEST_F(Hostile, ADefinitionThatIsALinkOutIsRefusedUnread) {
 // 4. workspaceFolder with ".." and bind mounts of the server's folders.
 TEST_F(Hostile, ContainerPathsAreNeverServerPaths) {
   REQUIRE_ENGINE(address);
-  HostileRepo dots({{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "workspaceFolder": "/workspaces/../../../../../../rt-escaped"})"}});
+  HostileRepo dots(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "workspaceFolder": "/workspaces/../../../../../../rt-escaped"})"}});
   expect_refused("wsdots", create("wsdots", {"--repo", dots.str()}), {"property 'workspaceFolder'", "a '..' component"});
   for (fs::path folder = server_.home(); !folder.empty() && folder != folder.root_path(); folder = folder.parent_path()) {
     EXPECT_FALSE(fs::exists(folder / "rt-escaped")) << folder;
   }
-  HostileRepo bind({{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "mounts": ["type=bind,source=)" +
+  HostileRepo bind(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "mounts": ["type=bind,source=)" +
                                                              marker_.parent_path().string() + R"(,target=/host"]})"}});
   expect_refused("bindout", create("bindout", {"--repo", bind.str()}), {"property 'mounts[0]'", "outside the repository"});
-  HostileRepo climb({{".devcontainer/devcontainer.json",
+  HostileRepo climb(Files{{".devcontainer/devcontainer.json",
                       R"({"image": "berth-test:busybox", "workspaceMount": "type=bind,source=${localWorkspaceFolder}/../../..,target=/w", "workspaceFolder": "/w"})"}});
   expect_refused("bindclimb", create("bindclimb", {"--repo", climb.str()}), {"property 'workspaceMount'", "outside the repository"});
-  HostileRepo volume({{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "mounts": ["type=volume,source=berth-0123456789ab-other,target=/other"]})"}});
+  HostileRepo volume(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "mounts": ["type=volume,source=berth-0123456789ab-other,target=/other"]})"}});
   expect_refused("volsteal", create("volsteal", {"--repo", volume.str()}), {"property 'mounts[0]'", "berth's own"});
 }
 
@@ -218,7 +220,7 @@ TEST_F(Hostile, ContainerPathsAreNeverServerPaths) {
 TEST_F(Hostile, InitializeCommandNeedsConsentAndTheSocket) {
   REQUIRE_ENGINE(address);
   fs::path ran = marker_.parent_path() / ("init-ran-" + random_word());
-  HostileRepo repo({{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "initializeCommand": "touch )" + ran.string() + R"("})"}});
+  HostileRepo repo(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "initializeCommand": "touch )" + ran.string() + R"("})"}});
 
   Result refused = create("init1", {"--repo", repo.str()});
   expect_refused("init1", refused, {"property 'initializeCommand'", "on the server's machine", "add --trust"});
@@ -256,7 +258,7 @@ TEST_F(Hostile, InitializeCommandNeedsConsentAndTheSocket) {
   EXPECT_NE(server_.berth({"logs", "init4"}).out.find("initializeCommand trusted since"), std::string::npos);
 
   fs::path other = marker_.parent_path() / ("init-other-" + random_word());
-  HostileRepo changed({{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "initializeCommand": "touch )" + other.string() + R"("})"}});
+  HostileRepo changed(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-test:busybox", "initializeCommand": "touch )" + other.string() + R"("})"}});
   expect_refused("init5", create("init5", {"--repo", changed.str()}), {"add --trust"});
   EXPECT_FALSE(fs::exists(other)) << "another command is asked about again";
 
@@ -269,7 +271,7 @@ TEST_F(Hostile, InitializeCommandNeedsConsentAndTheSocket) {
 // 6. ${localEnv:X} is the client's environment: what the definition names, never the server's.
 TEST_F(Hostile, LocalEnvIsTheClientsNeverTheServers) {
   REQUIRE_ENGINE(address);
-  HostileRepo repo({{".devcontainer/devcontainer.json",
+  HostileRepo repo(Files{{".devcontainer/devcontainer.json",
                      R"({"image": "berth-test:busybox", "containerEnv": {"FROM_CLIENT": "${localEnv:HOSTILE_CLIENT}",
                         "FROM_SERVER": "${localEnv:HOSTILE_SERVER_SECRET}", "KEY": "${localEnv:BERTH_API_KEY}"}})"}});
   RunOptions local;
@@ -295,7 +297,7 @@ TEST_F(Hostile, LocalEnvIsTheClientsNeverTheServers) {
 // 32,000 levels fails its own creates, ten times, and the provider serves everyone else.
 TEST_F(Hostile, HostileJsonFailsItsOwnCreateAndNothingElse) {
   REQUIRE_ENGINE(address);
-  HostileRepo bytes({{".devcontainer/devcontainer.json", "{\"image\": \"berth-test:busybox\",\n \"name\": \"\xff\"}\n"}});
+  HostileRepo bytes(Files{{".devcontainer/devcontainer.json", "{\"image\": \"berth-test:busybox\",\n \"name\": \"\xff\"}\n"}});
   expect_refused("utf8", create("utf8", {"--repo", bytes.str()}),
                  {".devcontainer/devcontainer.json:2:11: malformed JSON: invalid UTF-8 byte 0xFF"});
 
@@ -306,7 +308,7 @@ TEST_F(Hostile, HostileJsonFailsItsOwnCreateAndNothingElse) {
   Result committed = docker(address, {"commit", "-c", "LABEL devcontainer.metadata=" + deep, scratch, "berth-hostile:deep"});
   docker(address, {"rm", scratch});
   ASSERT_EQ(committed.exit_code, 0) << committed.err;
-  HostileRepo repo({{".devcontainer/devcontainer.json", R"({"image": "berth-hostile:deep"})"}});
+  HostileRepo repo(Files{{".devcontainer/devcontainer.json", R"({"image": "berth-hostile:deep"})"}});
   for (int i = 0; i < 10; ++i) {
     std::string name = "deep" + std::to_string(i);
     Result refused = create(name, {"--repo", repo.str()});

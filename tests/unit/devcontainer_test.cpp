@@ -286,7 +286,7 @@ TEST(Repository, RefusesWhatLeavesTheRepositoryNamingIt) {
   EXPECT_INVALID(repository.resolve("", "/etc/passwd", Kind::file, "w "), "is an absolute path on the server");
   EXPECT_INVALID(repository.resolve("", "loop", Kind::file, "w "), "more than 40 symbolic links");
   EXPECT_INVALID(repository.resolve("", "a", Kind::file, "w "), "is not a regular file");
-  EXPECT_INVALID(repository.resolve("", "absolute", Kind::file, "w ", false), "outside the repository") << "even when it may be missing";
+  EXPECT_INVALID(repository.resolve("", "absolute", Kind::file, "w ", false), "outside the repository");  // even when it may be missing
 }
 
 TEST(Config, ADefinitionLinkedOutOfTheRepositoryIsRefusedUnread) {
@@ -316,7 +316,7 @@ TEST(ContainerPath, IsAbsoluteWithoutDotsOrControlCharacters) {
 TEST(Jsonc, InvalidUtf8IsNamedWithItsPlace) {
   EXPECT_INVALID(devcontainer::parse_jsonc("{\n  \"a\": \"ok\",\n  \"b\": \"\xff\"\n}", "f.json"),
                  "f.json:3:9: malformed JSON: invalid UTF-8 byte 0xFF");
-  EXPECT_INVALID(devcontainer::parse_jsonc("{\"a\": \"\xc0\xaf\"}", "f.json"), "invalid UTF-8 byte 0xC0") << "an overlong form";
+  EXPECT_INVALID(devcontainer::parse_jsonc("{\"a\": \"\xc0\xaf\"}", "f.json"), "invalid UTF-8 byte 0xC0");  // an overlong form
 }
 
 TEST(Metadata, LabelsNestedTooDeepOrTooLargeOrNotUtf8AreRefusedBeforeAnyParser) {
