@@ -143,7 +143,7 @@ void define_create(CLI::App& app, Invocation& run) {
     } catch (const Error&) {
       // Refused for want of agreement to run a command on the server's machine: asked here, on
       // a terminal; with a yes, the refused record (nothing was made) goes and the create runs again.
-      auto question = *trust ? std::nullopt : consent_question(api.get_workspace(request->name));
+      auto question = *trust ? std::nullopt : asked_consent(api, request->name);
       if (!question || !ask_consent(*question)) throw;
       struct Quiet : ProgressSink {
         void line(std::string_view) override {}
@@ -283,7 +283,7 @@ void define_rebuild(CLI::App& app, Invocation& run) {
         w = rebuild(*trust);
       } catch (const Error&) {
         // As create: asked on a terminal; the refused rebuild changed nothing, so it runs again.
-        auto question = *trust || *detach ? std::nullopt : consent_question(run.session.api().get_workspace(name));
+        auto question = *trust || *detach ? std::nullopt : asked_consent(run.session.api(), name);
         if (!question || !ask_consent(*question)) throw;
         w = rebuild(true);
       }

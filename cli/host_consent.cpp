@@ -122,6 +122,14 @@ std::optional<ConsentQuestion> consent_question(const Workspace& workspace) {
   return question;
 }
 
+std::optional<ConsentQuestion> asked_consent(Api& api, const std::string& name) {
+  try {
+    return consent_question(api.get_workspace(name));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 bool ask_consent(const ConsentQuestion& question) {
   if (::isatty(0) != 1 || ::isatty(2) != 1) return false;
   std::cerr << "\nThe repository " << question.repository << " has, in " << question.file << ":" << question.line

@@ -26,6 +26,9 @@ struct ConsentQuestion {
   int line = 0;
 };
 std::optional<ConsentQuestion> consent_question(const Workspace& workspace);
+// The same, from the server's record of name; nullopt when there is none to read (a request
+// refused before any record, a server gone).
+std::optional<ConsentQuestion> asked_consent(Api& api, const std::string& name);
 
 // Shows the question on the terminal and reads the answer: true for y/yes. False, without
 // asking, when stdin or stderr is not a terminal.

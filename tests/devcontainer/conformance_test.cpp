@@ -40,13 +40,7 @@ class FixtureRepo {
     fs::copy(kFixtures / fixture, path_, fs::copy_options::recursive);
     for (const auto& [file, content] : extra) std::ofstream(path_ / file) << content;
     berth::test::make_git_repo(path_, "fixture " + fixture);
-    berth::test::RunOptions options;
-    options.workdir = path_;
-    options.env = {{"GIT_AUTHOR_NAME", "berth"}, {"GIT_AUTHOR_EMAIL", "berth@example.org"},
-                   {"GIT_COMMITTER_NAME", "berth"}, {"GIT_COMMITTER_EMAIL", "berth@example.org"}};
-    berth::test::run_program({"git", "add", "-A"}, options);
-    Result committed = berth::test::run_program({"git", "commit", "-q", "-m", "devcontainer"}, options);
-    if (committed.exit_code != 0) throw std::runtime_error("git commit failed: " + committed.err);
+    berth::test::commit_all(path_, "devcontainer");
   }
   const fs::path& path() const { return path_; }
   std::string str() const { return path_.string(); }

@@ -55,13 +55,7 @@ class HostileRepo {
       fs::create_directories((path_ / link).parent_path());
       fs::create_symlink(target, path_ / link);
     }
-    RunOptions options;
-    options.workdir = path_;
-    options.env = {{"GIT_AUTHOR_NAME", "mallory"}, {"GIT_AUTHOR_EMAIL", "m@example.org"},
-                   {"GIT_COMMITTER_NAME", "mallory"}, {"GIT_COMMITTER_EMAIL", "m@example.org"}};
-    berth::test::run_program({"git", "add", "-A"}, options);
-    Result committed = berth::test::run_program({"git", "commit", "-q", "-m", "hostile"}, options);
-    if (committed.exit_code != 0) throw std::runtime_error("git commit failed: " + committed.err);
+    berth::test::commit_all(path_, "hostile");
   }
   std::string str() const { return path_.string(); }
 

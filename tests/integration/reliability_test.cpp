@@ -81,6 +81,13 @@ class Tcp : public ::testing::Test {
     if (body) *body = response.body;
     return response.status;
   }
+  // A request over TCP with api_key.
+  berth::HttpResponse call(const std::string& api_key, const std::string& method, const std::string& path, const std::string& body = "") {
+    berth::HttpClient client(address);
+    client.set_header("Authorization", "Bearer " + api_key);
+    if (!body.empty()) client.set_header("Content-Type", "application/json");
+    return client.request(method, path, body);
+  }
   ServerHome server{ServerHome::Start::later};
   int port = 0;
   std::string address, key;
@@ -118,12 +125,6 @@ TEST_F(Tcp, EveryRequestNeedsALiveKeyAndTheSocketDoesNot) {
 // One leaked ordinary key must not mint spares for itself or revoke everyone else's keys:
 // key management is the socket's, or an --admin key's.
 TEST_F(Tcp, OnlyTheSocketOrAnAdminKeyManagesKeys) {
-  auto call = [&](const std::string& api_key, const std::string& method, const std::string& path, const std::string& body = "") {
-    berth::HttpClient client(address);
-    client.set_header("Authorization", "Bearer " + api_key);
-    if (!body.empty()) client.set_header("Content-Type", "application/json");
-    return client.request(method, path, body);
-  };
   auto minted = call(key, "POST", "/v1/apikeys", R"({"name": "spare"})");
   EXPECT_EQ(minted.status, 403) << minted.body;
   EXPECT_NE(minted.body.find("berth apikey create NAME --admin"), std::string::npos) << minted.body;
@@ -211,12 +212,6 @@ TEST_F(Tcp, UnauthenticatedIdleAndSlowClientsAreCutOffQuickly) {
 // The server's configuration is the machine owner's or an admin key's (issue 21, point 9): an
 // ordinary key cannot enable a provider an admin disabled, nor add, remove or choose targets.
 TEST_F(Tcp, OnlyTheSocketOrAnAdminKeyChangesTheConfiguration) {
-  auto call = [&](const std::string& api_key, const std::string& method, const std::string& path, const std::string& body = "") {
-    berth::HttpClient client(address);
-    client.set_header("Authorization", "Bearer " + api_key);
-    if (!body.empty()) client.set_header("Content-Type", "application/json");
-    return client.request(method, path, body);
-  };
   Result admin = server.berth({"apikey", "create", "root", "--admin"});
   ASSERT_EQ(admin.exit_code, 0) << admin.err;
   std::string admin_key = admin.out.substr(0, admin.out.find('\n'));

@@ -387,4 +387,14 @@ fs::path make_git_repo(const fs::path& where, const std::string& message) {
   return where;
 }
 
+void commit_all(const fs::path& where, const std::string& message) {
+  RunOptions options;
+  options.workdir = where;
+  options.env = {{"GIT_AUTHOR_NAME", "berth"}, {"GIT_AUTHOR_EMAIL", "berth@example.org"},
+                 {"GIT_COMMITTER_NAME", "berth"}, {"GIT_COMMITTER_EMAIL", "berth@example.org"}};
+  run_program({"git", "add", "-A"}, options);
+  auto result = run_program({"git", "commit", "-q", "-m", message}, options);
+  if (result.exit_code != 0) throw std::runtime_error("git commit failed: " + result.err);
+}
+
 }  // namespace berth::test

@@ -124,6 +124,8 @@ std::filesystem::path test_provider(const std::string& file_stem);  // built by 
 
 // A git repository with one commit, made with the real git.
 std::filesystem::path make_git_repo(const std::filesystem::path& where, const std::string& message);
+// Commits everything in the repository at where (git add -A); throws when git fails.
+void commit_all(const std::filesystem::path& where, const std::string& message);
 
 std::string read_text(const std::filesystem::path& path);
 
