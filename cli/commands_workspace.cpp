@@ -378,17 +378,13 @@ void define_logs(CLI::App& app, Invocation& run) {
       return;
     }
     struct Printer : ProgressSink {
-      void line(std::string_view text) override {
-        std::cout << text << '\n' << std::flush;
-        last = text;
-      }
-      std::string last;
+      void line(std::string_view text) override { std::cout << text << '\n' << std::flush; }
     } printer;
-    api.follow_log(*name, 0, printer);
+    std::string outcome;
+    api.follow_log(*name, 0, printer, "", &outcome);
     // The operation followed failed: say so in the exit code too, as the command that ran it does.
-    if (printer.last.rfind("==> ", 0) == 0 && printer.last.size() > 7 && printer.last.compare(printer.last.size() - 7, 7, " failed") == 0) {
-      run.exit_code = 1;
-    }
+    auto ended = nlohmann::json::parse(outcome.empty() ? "{}" : outcome, nullptr, false);
+    if (ended.is_object() && ended.contains("ok") && !ended.value("ok", true)) run.exit_code = 1;
   });
 }
 

@@ -342,15 +342,28 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
       }
       until = std::stoull(text);
     }
+    // ?outcome=true: the follow ends with the operation's typed result on a line of its own,
+    // after a record separator (RFC 7464's 0x1E): {"operation", "ok", "code", "message",
+    // "deleted", "left_behind", "workspace"} of operation `until` (or of the last one that ended).
+    bool with_outcome = flag(request, "outcome");
     auto offset = std::make_shared<long long>(start);
-    response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset, until](size_t, httplib::DataSink& sink) {
+    response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset, until, with_outcome](size_t, httplib::DataSink& sink) {
       bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500), until);
       if (std::string fresh = read_home_file_from(path, *offset); !fresh.empty()) {
         if (!sink.write(fresh.data(), fresh.size())) return false;
         *offset += static_cast<long long>(fresh.size());
         return true;
       }
-      if (!more) sink.done();
+      if (!more) {
+        if (with_outcome) {
+          std::string outcome = service.logs().outcome(name, until);
+          if (!outcome.empty()) {
+            std::string line = "\x1e" + outcome + "\n";
+            sink.write(line.data(), line.size());
+          }
+        }
+        sink.done();
+      }
       return sink.is_writable();
     });
   }));

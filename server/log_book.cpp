@@ -44,18 +44,36 @@ void LogBook::append(const std::string& name, std::string_view line) {
   changed_.notify_all();
 }
 
-void LogBook::end(const std::string& name) {
+void LogBook::end(const std::string& name, unsigned long long ticket, std::string outcome) {
   {
     std::lock_guard lock(mutex_);
+    // Recorded before the followers wake, so each finds its operation's outcome.
+    if (outcomes_.emplace(std::pair{name, ticket}, std::move(outcome)).second) {
+      outcome_order_.emplace_back(name, ticket);
+      if (outcome_order_.size() > kOutcomesKept) {
+        outcomes_.erase(outcome_order_.front());
+        outcome_order_.pop_front();
+      }
+    }
+    last_ended_[name] = ticket;
     auto it = channels_.find(name);
     if (it != channels_.end()) {
-      // The oldest running operation is taken as the one ending (they end in order but for
-      // an overlap of a stop with the work after a create, where either reading is fine).
-      if (!it->second.running.empty()) it->second.running.erase(it->second.running.begin());
+      it->second.running.erase(ticket);
       if (--it->second.active <= 0) channels_.erase(it);
     }
   }
   changed_.notify_all();
+}
+
+std::string LogBook::outcome(const std::string& name, unsigned long long ticket) {
+  std::lock_guard lock(mutex_);
+  if (ticket == 0) {
+    auto last = last_ended_.find(name);
+    if (last == last_ended_.end()) return "";
+    ticket = last->second;
+  }
+  auto it = outcomes_.find({name, ticket});
+  return it == outcomes_.end() ? "" : it->second;
 }
 
 void LogBook::close_all() {

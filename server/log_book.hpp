@@ -3,6 +3,7 @@
 // so no workspace name can reach them): appended by the running operation, read whole or
 // followed by any number of clients until the operation ends.
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -21,8 +22,11 @@ class LogBook {
   // ticket, when given, gets the operation's number on this log (for wait_for_more's until).
   long long begin(const std::string& name, bool fresh, unsigned long long* ticket = nullptr);
   void append(const std::string& name, std::string_view line);
-  // Marks the operation ended and wakes every follower.
-  void end(const std::string& name);
+  // Marks operation `ticket` ended with its outcome (a JSON object: the operation's typed
+  // result, sent to followers after its last line) and wakes every follower.
+  void end(const std::string& name, unsigned long long ticket, std::string outcome);
+  // The outcome of operation ticket on name (0: of the last one that ended); "" when unknown.
+  std::string outcome(const std::string& name, unsigned long long ticket);
   // Ends every follow (at shutdown).
   void close_all();
 
@@ -41,6 +45,11 @@ class LogBook {
     std::map<unsigned long long, bool> running;  // by number: the operations not yet ended
   };
   std::map<std::string, unsigned long long> last_begun_;  // name -> the last ticket (kept after the channel goes)
+  // Outcomes of ended operations, the newest kOutcomesKept of them (a follower reads its own at once).
+  static constexpr size_t kOutcomesKept = 4096;
+  std::map<std::pair<std::string, unsigned long long>, std::string> outcomes_;
+  std::deque<std::pair<std::string, unsigned long long>> outcome_order_;
+  std::map<std::string, unsigned long long> last_ended_;
   Channel& channel(const std::string& name);  // under mutex_
 
   std::filesystem::path folder_;

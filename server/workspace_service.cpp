@@ -745,9 +745,10 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
     throw;
   }
   accepted.log_offset = logs_.begin(workspace.name, true, &accepted.log_ticket);
-  runner_.submit([this, name = workspace.name, call_options] {
+  runner_.submit([this, name = workspace.name, call_options, ticket = accepted.log_ticket] {
     Plan plan{Operation::create, WorkspaceState::creating, false};
     plan.call_options = call_options;
+    plan.ticket = ticket;
     run_operation(name, plan);
   });
   return accepted;
@@ -803,6 +804,7 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
   }
   unsigned long long ticket = 0;
   long long offset = logs_.begin(name, false, &ticket);
+  plan.ticket = ticket;
   runner_.submit([this, name, plan] { run_operation(name, plan); });
   return Accepted{claimed, offset, ticket};
 }
@@ -831,7 +833,7 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   LogProgress progress(logs_, name, providers_.redactor());
   progress.line("==> " + std::string(verb) + " " + name + " at " + now_rfc3339());
   Workspace workspace = this->workspace(name);
-  std::string failure;
+  std::string failure, failure_code;
   bool refused = false;  // the provider cannot do this at all (code unsupported): nothing changed
   // What this delete keeps is said to the provider as a create option of this call only
   // (never saved: a later failure must not leave it on the record).
@@ -849,6 +851,7 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
     failure = error.what();
     if (failure.empty()) failure = "the provider failed without a message";
     auto* coded = dynamic_cast<const Error*>(&error);
+    failure_code = coded ? coded->code() : "provider_failed";
     // unsupported: the provider cannot; forbidden: it may not without the person's agreement
     // (a host command). Either way it said so before touching anything.
     refused = coded && (coded->code() == "unsupported" || coded->code() == "forbidden");
@@ -903,7 +906,16 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   }
   progress.line(failure.empty() ? "==> " + std::string(verb) + " done: " + (remove_record ? "deleted" : to_string(workspace.state))
                                 : "==> " + std::string(verb) + " failed");
-  logs_.end(name);
+  // The operation's typed result, after its last line: what a client acts on (never the prose).
+  Json outcome{{"operation", verb}, {"ok", failure.empty()}, {"deleted", remove_record}};
+  if (!failure.empty()) {
+    outcome["code"] = failure_code.empty() ? "provider_failed" : failure_code;
+    outcome["message"] = failure;
+    outcome["refused"] = refused && plan.operation == Operation::rebuild;  // nothing was changed
+    if (remove_record) outcome["left_behind"] = failure;
+  }
+  if (!remove_record) outcome["workspace"] = Json(workspace);
+  logs_.end(name, plan.ticket, outcome.dump());
   finish_operation();
   auto after = workspace.provider_data.find(kAfterReady);
   if (failure.empty() && !remove_record && workspace.state == WorkspaceState::started && after != workspace.provider_data.end()) {
@@ -921,7 +933,8 @@ void WorkspaceService::run_after_ready(const std::string& name, const std::strin
     if (shutting_down_) return;
     ++running_;
   }
-  logs_.begin(name, false);
+  unsigned long long ticket = 0;
+  logs_.begin(name, false, &ticket);
   LogProgress progress(logs_, name, providers_.redactor());
   progress.line("==> after ready: " + what + " (the workspace is usable meanwhile)");
   std::string failure;
@@ -958,7 +971,12 @@ void WorkspaceService::run_after_ready(const std::string& name, const std::strin
   }
   if (!failure.empty()) progress.line("error: " + failure);
   progress.line(std::string("==> after ready ") + (failure.empty() ? "done" : "failed") + (recorded ? "" : " (the workspace changed meanwhile)"));
-  logs_.end(name);
+  Json outcome{{"operation", "after ready"}, {"ok", failure.empty()}, {"deleted", false}};
+  if (!failure.empty()) {
+    outcome["code"] = "provider_failed";
+    outcome["message"] = failure;
+  }
+  logs_.end(name, ticket, outcome.dump());
   finish_operation();
 }
 

@@ -103,6 +103,7 @@ class WorkspaceService {
     bool keep_volume = false;
     WorkspaceState before = WorkspaceState::error;  // the state the operation found
     StringMap call_options = {};                     // given to the provider with this call only
+    unsigned long long ticket = 0;                   // the operation's number on its log
   };
   // One call into the workspace's provider; provider_data is updated from the reply.
   ProviderReply call_provider(const std::string& method, Workspace& workspace, const Target& target,

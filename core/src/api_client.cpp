@@ -57,26 +57,39 @@ Json parse_json(const std::string& body) {
 }
 
 // Splits a byte stream into lines for a ProgressSink.
+// A followed log's lines to a sink; a line after a record separator (0x1E) is the operation's
+// outcome, kept for the caller, never shown.
 class LineSplitter {
  public:
-  explicit LineSplitter(ProgressSink& sink) : sink_(sink) {}
+  LineSplitter(ProgressSink& sink, std::string* outcome) : sink_(sink), outcome_(outcome) {}
   void feed(const char* data, size_t size) {
     pending_.append(data, size);
     size_t start = 0;
     for (size_t newline; (newline = pending_.find('\n', start)) != std::string::npos; start = newline + 1) {
-      sink_.line(std::string_view(pending_).substr(start, newline - start));
+      take(std::string_view(pending_).substr(start, newline - start));
     }
     pending_.erase(0, start);
   }
   void finish() {
-    if (!pending_.empty()) sink_.line(pending_);
+    if (!pending_.empty()) take(pending_);
     pending_.clear();
   }
 
  private:
+  void take(std::string_view line) {
+    if (!line.empty() && line.front() == '\x1e') {
+      if (outcome_) *outcome_ = line.substr(1);
+      return;
+    }
+    sink_.line(line);
+  }
   ProgressSink& sink_;
+  std::string* outcome_;
   std::string pending_;
 };
+
+// An operation's outcome as the server sent it; a non-object when there was none.
+Json parse_outcome(const std::string& text) { return text.empty() ? Json() : Json::parse(text, nullptr, false); }
 
 }  // namespace
 
@@ -145,14 +158,14 @@ Workspace ApiClient::get_workspace(const std::string& name) {
   return parse_json(call("GET", "/v1/workspaces/" + encode_segment(name)).body).get<Workspace>();
 }
 
-void ApiClient::follow_log(const std::string& name, long long offset, ProgressSink& sink, const std::string& until) {
+void ApiClient::follow_log(const std::string& name, long long offset, ProgressSink& sink, const std::string& until, std::string* outcome) {
   auto& client = connection();
-  LineSplitter splitter(sink);
+  LineSplitter splitter(sink, outcome);
   HttpResponse response;
   client.set_timeout(std::chrono::seconds(kStreamTimeoutSeconds));
   try {
     response = client.request("GET", "/v1/workspaces/" + encode_segment(name) + "/logs?follow=true&offset=" + std::to_string(offset) +
-                                                        (until.empty() ? "" : "&until=" + until), "",
+                                                        (until.empty() ? "" : "&until=" + until) + (outcome ? "&outcome=true" : ""), "",
                               "", [&](std::string_view data) { splitter.feed(data.data(), data.size()); });
   } catch (const HttpError& error) {
     client.set_timeout(std::chrono::seconds(120));
@@ -171,32 +184,28 @@ Workspace ApiClient::run_operation(const std::string& name, const std::string& p
   // 200: nothing to do (already in that state), so no operation and no log to follow.
   if (!follow || reply.status == 200) return started;
   long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
-  // The operation's own last lines: an operation the provider refused outright ends in
-  // "==> VERB failed" with the record unchanged (not in error), and that is a failure too.
-  struct Watch : ProgressSink {
-    ProgressSink& inner;
-    std::string last, last_error;
-    bool over = false;  // the operation's own end was seen: what follows is other work's
-    explicit Watch(ProgressSink& sink) : inner(sink) {}
-    void line(std::string_view text) override {
-      if (over) return;
-      over = text.rfind("==> ", 0) == 0 && (text.find(" done: ") != std::string_view::npos ||
-                                            (text.size() > 7 && text.substr(text.size() - 7) == " failed"));
-      last = text;
-      if (text.rfind("error: ", 0) == 0) last_error = text.substr(7);
-      inner.line(text);
+  std::string outcome_text;
+  follow_log(name, offset, *follow, reply.log_ticket, &outcome_text);
+  // How it ended is the outcome's fields, never the log's sentences.
+  Json outcome = parse_outcome(outcome_text);
+  if (outcome.is_object()) {
+    if (!outcome.value("ok", false)) {
+      const Json& record = outcome.contains("workspace") ? outcome["workspace"] : Json();
+      if (record.is_object() && record.value("state", "") == "error" && !record.value("last_error", "").empty()) {
+        throw provider_failed(record.value("last_error", ""));
+      }
+      throw Error(outcome.value("code", "provider_failed"), outcome.value("message", "workspace '" + name + "': the operation failed"));
     }
-  } watch(*follow);
-  follow_log(name, offset, watch, reply.log_ticket);
+    if (outcome.contains("workspace") && outcome["workspace"].is_object()) return outcome["workspace"].get<Workspace>();
+    if (expect_gone) return started;
+  }
+  // A server without outcomes: the record says how it ended.
   try {
     Workspace final_record =
         parse_json(call("GET", "/v1/workspaces/" + encode_segment(name) + "?refresh=false").body).get<Workspace>();
     if (final_record.state == WorkspaceState::error) {
-      throw provider_failed(final_record.last_error.empty() ? "workspace '" + name + "' is in error"
-                                                            : final_record.last_error);
+      throw provider_failed(final_record.last_error.empty() ? "workspace '" + name + "' is in error" : final_record.last_error);
     }
-    bool said_failed = watch.last.rfind("==> ", 0) == 0 && watch.last.size() > 7 && watch.last.compare(watch.last.size() - 7, 7, " failed") == 0;
-    if (said_failed) throw Error("unsupported", watch.last_error.empty() ? watch.last.substr(4) : watch.last_error);
     return final_record;
   } catch (const Error& error) {
     if (expect_gone && error.code() == "not_found") return started;
@@ -238,24 +247,20 @@ std::string ApiClient::delete_workspace(const std::string& name, bool force, boo
   Json json = parse_json(reply.body);
   std::string left_behind = json.value("left_behind", "");
   if (follow && reply.status == 202) {
-    // A forced delete whose provider failed says in its log what may be left behind.
-    struct Watch : ProgressSink {
-      ProgressSink& inner;
-      std::string& left_behind;
-      Watch(ProgressSink& sink, std::string& found) : inner(sink), left_behind(found) {}
-      void line(std::string_view text) override {
-        static constexpr std::string_view kMarker = "may be left behind: ";
-        if (text.rfind("warning: removed the record anyway", 0) == 0) {
-          if (size_t at = text.find(kMarker); at != std::string_view::npos) left_behind = text.substr(at + kMarker.size());
-        }
-        inner.line(text);
-      }
-    } watch(*follow, left_behind);
     long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
+    std::string outcome_text;
     try {
-      follow_log(name, offset, watch);
+      follow_log(name, offset, *follow, reply.log_ticket, &outcome_text);
     } catch (const Error& error) {
       if (error.code() != "not_found") throw;  // gone already: the delete is over
+    }
+    // A forced delete whose provider failed says what may be left behind, as a field.
+    Json outcome = parse_outcome(outcome_text);
+    if (outcome.is_object()) {
+      if (outcome.value("deleted", false)) return outcome.value("left_behind", left_behind);
+      const Json& record = outcome.contains("workspace") ? outcome["workspace"] : Json();
+      throw provider_failed(record.is_object() && !record.value("last_error", "").empty() ? record.value("last_error", "")
+                                                                                         : outcome.value("message", "the delete failed"));
     }
     try {
       Workspace remaining = get_workspace(name);

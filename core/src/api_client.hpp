@@ -56,8 +56,10 @@ class ApiClient : public Api {
   int open_stream(const std::string& path, const std::string& body);
   // Follows the log from byte offset until the running operation ends.
   // until: an operation's number (X-Berth-Log-Ticket) to stop following at its end; empty:
-  // until no operation runs.
-  void follow_log(const std::string& name, long long offset, ProgressSink& sink, const std::string& until = "");
+  // until no operation runs. outcome, when given, gets the followed operation's typed result
+  // (the JSON object the server sends after its last line; "" from a server without them).
+  void follow_log(const std::string& name, long long offset, ProgressSink& sink, const std::string& until = "",
+                  std::string* outcome = nullptr);
 
   std::vector<Target> list_targets() override;
   Target get_target(const std::string& name) override;
