@@ -368,6 +368,37 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     });
   }));
 
+  // Server-sent events: every saved or removed workspace record as it happens (the dashboard's
+  // list, anyone's live view). Last-Event-ID (or ?after=ID) resumes after an event seen; a
+  // comment every 15 s keeps proxies from closing an idle stream.
+  server.Get("/v1/events", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string after_text = request.has_header("Last-Event-ID") ? request.get_header_value("Last-Event-ID")
+                             : request.has_param("after")        ? request.get_param_value("after")
+                                                                 : "";
+    auto cursor = std::make_shared<unsigned long long>(service.events().last_id());
+    if (!after_text.empty()) {
+      if (after_text.size() > 18 || after_text.find_first_not_of("0123456789") != std::string::npos) {
+        throw invalid("Last-Event-ID '" + after_text.substr(0, 40) + "' must be an event number");
+      }
+      *cursor = std::stoull(after_text);
+    }
+    response.set_header("Cache-Control", "no-store");
+    response.set_chunked_content_provider("text/event-stream", [&service, cursor](size_t, httplib::DataSink& sink) {
+      auto events = service.events().wait_after(*cursor, std::chrono::seconds(15));
+      std::string text;
+      for (const auto& event : events) {
+        text += "id: " + std::to_string(event.id) + "\nevent: " + event.type + "\ndata: " + event.data + "\n\n";
+        *cursor = event.id;
+      }
+      if (service.events().closed()) {
+        sink.done();
+        return true;
+      }
+      if (text.empty()) text = ": idle\n\n";
+      return sink.write(text.data(), text.size());
+    });
+  }));
+
   server.Post(R"(/v1/workspaces/([^/]+)/exec)", guarded([&](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     auto exec = std::make_shared<ExecRequest>(parse_exec_request(request.body));

@@ -661,6 +661,7 @@ void WorkspaceService::start_watches(const std::function<void(const std::string&
 
 void WorkspaceService::save_workspace(const Workspace& workspace) {
   workspace_files_.save(workspace.name, workspace_to_yaml(workspace));
+  events_.publish("workspace", Json(workspace).dump());  // once it is on disk
 }
 
 std::string WorkspaceService::provider_data_dir(const std::string& provider) const {
@@ -885,6 +886,7 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
   try {
     if (remove_record) {
       workspace_files_.remove(name);
+      events_.publish("deleted", Json{{"name", name}}.dump());
     } else {
       save_workspace(workspace);
     }
@@ -1123,6 +1125,7 @@ void WorkspaceService::shutdown(std::chrono::milliseconds grace) {
     }
   }
   logs_.close_all();
+  events_.close();
 }
 
 }  // namespace berth

@@ -3,6 +3,7 @@
 // one YAML file per record; lifecycle operations run here, on the runner's bounded pool, each
 // a call into the workspace's provider process.
 #include "home.hpp"
+#include "event_bus.hpp"
 #include "log_book.hpp"
 #include "operation_runner.hpp"
 #include "provider_registry.hpp"
@@ -86,6 +87,8 @@ class WorkspaceService {
   void connect(const std::string& name, int port, OutputSink& output, StreamInput& input);
 
   LogBook& logs() { return logs_; }
+  // Every saved or removed record, pushed (GET /v1/events).
+  EventBus& events() { return events_; }
 
   // Refuses new operations, ends every exec, waits up to grace for running operations, then
   // stops every provider host (the calls still running fail and their records say so), and
@@ -144,6 +147,7 @@ class WorkspaceService {
   Home home_;
   ProviderRegistry& providers_;
   LogBook& logs_;
+  EventBus events_;
   RecordFolder target_files_;
   RecordFolder workspace_files_;
 

@@ -6,6 +6,13 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
 
 namespace fs = std::filesystem;
 using berth::test::Result;
@@ -92,6 +99,73 @@ TEST_F(Outcome, TheCliActsOnTheOutcome) {
   EXPECT_EQ(followed.exit_code, 1) << followed.out;
   EXPECT_EQ(followed.out.find('\x1e'), std::string::npos) << "the outcome is never printed";
   ASSERT_EQ(server.berth({"delete", "--force", "gone"}).exit_code, 0);
+}
+
+}  // namespace
+
+// Every saved or removed record is pushed on GET /v1/events (server-sent events), so a view of
+// the list follows `berth stop` without polling; Last-Event-ID resumes where a client left off.
+namespace {
+
+// Reads the event stream from the socket until text holds every fragment, or the deadline.
+std::string read_events_until(const fs::path& socket, const std::string& query, const std::vector<std::string>& fragments,
+                              std::chrono::milliseconds deadline) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string request = "GET /v1/events" + query + " HTTP/1.1\r\nHost: berth\r\n\r\n";
+  (void)::write(fd, request.data(), request.size());
+  std::string text;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  auto all_there = [&] {
+    return std::all_of(fragments.begin(), fragments.end(), [&](const std::string& f) { return text.find(f) != std::string::npos; });
+  };
+  while (!all_there() && std::chrono::steady_clock::now() < until) {
+    pollfd wanted{fd, POLLIN, 0};
+    if (::poll(&wanted, 1, 100) <= 0) continue;
+    char buffer[4096];
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+TEST(Events, EveryRecordChangeIsPushed) {
+  ServerHome server;
+  fs::path socket = server.home() / "berth.sock";
+  std::string before;
+  std::thread watcher([&] {
+    before = read_events_until(socket, "", {R"("name":"ev")", R"("state":"stopped")", "event: deleted"}, std::chrono::seconds(30));
+  });
+  // The watcher is connected when its first idle comment or event could come; a create before
+  // that is seen through ?after=0 below, so no ordering is assumed here.
+  ASSERT_EQ(server.berth({"create", "ev", "-q"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"stop", "ev", "-q"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"delete", "ev", "-q"}).exit_code, 0);
+  std::string replay = read_events_until(socket, "?after=0", {R"("state":"creating")", R"("state":"stopped")", "event: deleted"},
+                                         std::chrono::seconds(10));
+  watcher.join();
+  EXPECT_NE(replay.find("Content-Type: text/event-stream"), std::string::npos) << replay;
+  for (const char* fragment : {R"("state":"creating")", R"("state":"started")", R"("state":"stopping")", R"("state":"stopped")",
+                               "event: deleted\ndata: {\"name\":\"ev\"}"}) {
+    EXPECT_NE(replay.find(fragment), std::string::npos) << fragment << " in:\n" << replay;
+  }
+  // Resuming after the stopped event gives only what came after it: the delete.
+  size_t stopped = replay.find(R"("state":"stopped")");
+  size_t id_at = replay.rfind("id: ", stopped);
+  ASSERT_NE(id_at, std::string::npos);
+  std::string id = replay.substr(id_at + 4, replay.find('\n', id_at) - id_at - 4);
+  std::string resumed = read_events_until(socket, "?after=" + id, {"event: deleted"}, std::chrono::seconds(10));
+  EXPECT_NE(resumed.find("event: deleted"), std::string::npos) << resumed;
+  EXPECT_EQ(resumed.find(R"("state":"stopped")"), std::string::npos) << "resumed after it: " << resumed;
+  EXPECT_EQ(berth::test::send_raw(socket, "GET /v1/events?after=x HTTP/1.1\r\nHost: b\r\n\r\n", std::chrono::seconds(5)).find("400"), 9u);
 }
 
 }  // namespace
