@@ -6,10 +6,6 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <thread>
@@ -110,31 +106,9 @@ namespace {
 // Reads the event stream from the socket until text holds every fragment, or the deadline.
 std::string read_events_until(const fs::path& socket, const std::string& query, const std::vector<std::string>& fragments,
                               std::chrono::milliseconds deadline) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return "";
-  }
-  std::string request = "GET /v1/events" + query + " HTTP/1.1\r\nHost: berth\r\n\r\n";
-  (void)::write(fd, request.data(), request.size());
-  std::string text;
-  auto until = std::chrono::steady_clock::now() + deadline;
-  auto all_there = [&] {
+  return berth::test::send_raw(socket, "GET /v1/events" + query + " HTTP/1.1\r\nHost: berth\r\n\r\n", deadline, [&](const std::string& text) {
     return std::all_of(fragments.begin(), fragments.end(), [&](const std::string& f) { return text.find(f) != std::string::npos; });
-  };
-  while (!all_there() && std::chrono::steady_clock::now() < until) {
-    pollfd wanted{fd, POLLIN, 0};
-    if (::poll(&wanted, 1, 100) <= 0) continue;
-    char buffer[4096];
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n <= 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return text;
+  });
 }
 
 TEST(Events, EveryRecordChangeIsPushed) {

@@ -326,7 +326,8 @@ int spawn_program(const std::vector<std::string>& argv, const RunOptions& option
   return pid;
 }
 
-std::string send_raw(const fs::path& socket, const std::string& request, std::chrono::milliseconds deadline) {
+std::string send_raw(const fs::path& socket, const std::string& request, std::chrono::milliseconds deadline,
+                     const std::function<bool(const std::string&)>& enough) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -346,6 +347,7 @@ std::string send_raw(const fs::path& socket, const std::string& request, std::ch
     ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
     if (n <= 0) break;
     answer.append(buffer, static_cast<size_t>(n));
+    if (enough && enough(answer)) break;
   }
   ::close(fd);
   return answer;

@@ -110,7 +110,9 @@ class ServerHome {
 int spawn_program(const std::vector<std::string>& argv, const RunOptions& options = {});
 // Sends raw bytes over a Unix socket and returns what comes back before the server closes the
 // connection or the deadline passes.
-std::string send_raw(const std::filesystem::path& socket, const std::string& request, std::chrono::milliseconds deadline);
+// enough, when given, ends the wait early once it holds for what came back so far.
+std::string send_raw(const std::filesystem::path& socket, const std::string& request, std::chrono::milliseconds deadline,
+                     const std::function<bool(const std::string&)>& enough = {});
 // A TCP port on 127.0.0.1 that nobody listens on right now.
 int free_tcp_port();
 
