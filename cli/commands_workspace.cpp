@@ -181,7 +181,15 @@ void define_info(CLI::App& app, Invocation& run) {
   app.add_option("name", *name, "Workspace name")->required();
   app.callback([&run, name] {
     require_name_argument("workspace", *name);
-    show_workspace(run.session, run.session.api().get_workspace(*name));
+    std::string status_error;
+    Workspace workspace = run.session.api().get_workspace(*name, status_error);
+    show_workspace(run.session, workspace);
+    if (!status_error.empty()) {
+      // What is shown is berth's record, not what is there: said, and not a success.
+      std::cerr << "berth: provider '" << workspace.provider << "' could not tell the real state of '" << workspace.name
+                << "', so this is the state berth last recorded: " << status_error << std::endl;
+      run.exit_code = 1;
+    }
   });
 }
 

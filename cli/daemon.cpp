@@ -6,9 +6,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -42,6 +44,28 @@ std::string log_tail(const fs::path& path, size_t from) {
   text = text.substr(start);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   return text.empty() ? "(nothing)" : text;
+}
+
+// The process holding the flock on path (the home's lock), from /proc/locks; 0 when none.
+// Read, not tried: taking the lock even for a moment could make a starting server lose it.
+int lock_holder(const fs::path& path) {
+  struct stat file {};
+  if (::stat(path.c_str(), &file) != 0) return 0;
+  std::istringstream locks(read_file("/proc/locks").value_or(""));
+  for (std::string line; std::getline(locks, line);) {
+    // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF"
+    std::istringstream fields(line);
+    std::string number, kind, mode, access, where;
+    int pid = 0;
+    if (!(fields >> number >> kind >> mode >> access >> pid >> where) || kind != "FLOCK") continue;
+    size_t colon = where.rfind(':');
+    if (colon == std::string::npos) continue;
+    try {
+      if (std::stoull(where.substr(colon + 1)) == file.st_ino) return pid;
+    } catch (const std::exception&) {
+    }
+  }
+  return 0;
 }
 
 template <class Condition>
@@ -96,10 +120,17 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
     ::_exit(127);
   }
   ApiClient client(Endpoint{"unix://" + home.socket_path().string(), ""});
+  // Many first-use CLIs at once each start a server, and all but one lose the home's lock and
+  // exit: a CLI whose server lost uses the winner (the lock file names it) once it answers.
+  int serving = pid;
   bool up = wait_until(
       [&] {
         int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid) return true;  // it exited: report below
+        if (serving == pid && ::waitpid(pid, &status, WNOHANG) == pid) {
+          int owner = lock_holder(home.lock_path());
+          if (owner <= 0 || owner == pid || !alive(owner)) return true;  // it failed by itself: report below
+          serving = owner;
+        }
         return client.healthy();
       },
       deadline);
@@ -107,7 +138,7 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
     throw unavailable("the server did not come up; it wrote to " + home.server_log_path().string() + ":\n" +
                       log_tail(home.server_log_path(), log_size_before));
   }
-  return pid;
+  return serving;
 }
 
 bool stop_daemon(const Home& home, std::chrono::milliseconds deadline) {

@@ -134,6 +134,22 @@ TEST(Lifecycle, ExecInputToACommandThatStopsReadingDoesNotCrashTheProvider) {
   EXPECT_EQ(log.find("crashed"), std::string::npos) << log;
 }
 
+// Issue 22: --keep-volume on a provider that cannot keep a tree apart (host) deleted the tree
+// with its uncommitted work, exit 0. It is refused before anything is deleted.
+TEST(Lifecycle, KeepVolumeOnAProviderThatCannotIsRefusedBeforeAnythingIsDeleted) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"exec", "w", "--", "sh", "-c", "echo mine > uncommitted.txt"}).exit_code, 0);
+  Result deleted = server.berth({"delete", "w", "--keep-volume"});
+  EXPECT_NE(deleted.exit_code, 0);
+  EXPECT_NE(deleted.err.find("provider 'host' cannot keep a workspace's working tree apart (--keep-volume)"), std::string::npos) << deleted.err;
+  EXPECT_NE(deleted.err.find("nothing was deleted"), std::string::npos) << deleted.err;
+  Result kept = server.berth({"exec", "w", "--", "cat", "uncommitted.txt"});
+  EXPECT_EQ(kept.exit_code, 0) << kept.err;
+  EXPECT_EQ(kept.out, "mine\n");
+  EXPECT_EQ(server.berth({"delete", "w"}).exit_code, 0);
+}
+
 TEST(Lifecycle, SocketIsOwnerOnlyAndHomeIsPrivate) {
   ServerHome server;
   struct stat info {};
