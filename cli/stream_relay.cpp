@@ -169,12 +169,24 @@ int relay_stream(const std::function<int()>& open, const RelayOptions& options) 
   int interrupts = 0;
   int ending_signal = 0;  // the signal after which the CLI leaves at leave_at
   std::chrono::steady_clock::time_point leave_at{};
+  bool hint_pending = false;  // after a first Ctrl-C: say at hint_at how to leave
+  std::chrono::steady_clock::time_point hint_at{};
   while (!exit_code && !failure && !output_broken) {
     int timeout_ms = -1;
+    auto now = std::chrono::steady_clock::now();
+    auto ms_until = [&](std::chrono::steady_clock::time_point at) {
+      return static_cast<int>(std::max<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(at - now).count(), 0));
+    };
     if (ending_signal != 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(leave_at - std::chrono::steady_clock::now()).count();
-      if (left <= 0) break;
-      timeout_ms = static_cast<int>(left);
+      if (now >= leave_at) break;
+      timeout_ms = ms_until(leave_at);
+    } else if (hint_pending) {
+      if (now >= hint_at) {
+        write_all(options.error_output, "berth: the command goes on after SIGINT; press Ctrl-C again to leave it (the server then ends it)\n");
+        hint_pending = false;
+      } else {
+        timeout_ms = ms_until(hint_at);
+      }
     }
     pollfd fds[3] = {{sock, POLLIN, 0}, {input_open ? options.input : -1, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
     if (::poll(fds, 3, timeout_ms) < 0) {
@@ -191,6 +203,10 @@ int relay_stream(const std::function<int()>& open, const RelayOptions& options) 
           send_all(sock, encode_frame('s', signal_name(number)));
           // A first Ctrl-C is the command's to handle; a second one, or a request to end
           // berth itself, ends berth soon whether or not the command heard it.
+          if (number == SIGINT && interrupts == 0) {
+            hint_pending = true;
+            hint_at = std::chrono::steady_clock::now() + kSignalGrace;
+          }
           if ((number != SIGINT || ++interrupts >= 2) && ending_signal == 0) {
             ending_signal = number;
             leave_at = std::chrono::steady_clock::now() + kSignalGrace;

@@ -54,7 +54,7 @@ class UnixSocketServer : public GuardedServer {
     ::unlink(path.c_str());  // we hold the home's lock: any socket there is stale
     // No moment in which another user could connect: the socket is born 0600.
     mode_t old_mask = ::umask(0177);
-    bool bound = bind_to_port(path.string(), 80);
+    bool bound = bind_with_full_backlog(path.string(), 80);
     int saved = errno;
     ::umask(old_mask);
     if (!bound || ::chmod(path.c_str(), 0600) != 0) {
@@ -220,7 +220,7 @@ int serve(const ServeOptions& options) {
     // Small answers on kept-alive connections would otherwise wait ~40 ms for delayed ACKs.
     tcp->set_tcp_nodelay(true);
     require_api_key(*tcp, keys);
-    if (!tcp->bind_to_port(options.listen.substr(0, colon), port)) {
+    if (!tcp->bind_with_full_backlog(options.listen.substr(0, colon), port)) {
       log_line("cannot listen on " + options.listen + ": the address is in use or not this machine's");
       return 1;
     }

@@ -369,6 +369,7 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
       }
       port = std::stoi(digits);
     }
+    if (rest == "session") check_session_request(session);
     service_.check_started(name);
   } catch (const Error& error) {
     send_refusal(sock, error.code(), error.what());

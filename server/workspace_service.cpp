@@ -1006,6 +1006,7 @@ void WorkspaceService::check_started(const std::string& name) const {
 void WorkspaceService::check_exec(const std::string& name, const ExecRequest& request) const {
   this->workspace(name);
   if (request.command.empty()) throw invalid("exec needs a command: berth exec " + name + " -- CMD [ARGS...]");
+  check_command(SessionRequest{request.command, request.env, request.workdir, request.user, false, 24, 80});
   check_started(name);
 }
 
@@ -1030,6 +1031,8 @@ class GivenInput : public StreamInput {
 };
 
 }  // namespace
+
+void check_session_request(const SessionRequest& request) { check_command(request); }
 
 int WorkspaceService::exec(const std::string& name, const ExecRequest& request, OutputSink& output) {
   check_exec(name, request);

@@ -25,6 +25,10 @@
 
 namespace berth {
 
+// Refuses what a command cannot be given (a NUL byte in an argument or the environment, an env
+// name a shell cannot take), naming the argument: invalid.
+void check_session_request(const SessionRequest& request);
+
 class WorkspaceService {
  public:
   WorkspaceService(Home home, ProviderRegistry& providers, LogBook& logs);

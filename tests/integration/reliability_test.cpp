@@ -454,6 +454,7 @@ TEST(Load, ATooLongSocketPathIsAClearErrorEvenWithListen) {
   berth::test::TempDir base;
   fs::path home = base.path() / std::string(100, 'h');
   fs::create_directories(home);
+  fs::permissions(home, fs::perms::owner_all);
   std::string port = std::to_string(berth::test::free_tcp_port());
   for (const std::vector<std::string>& extra : {std::vector<std::string>{}, std::vector<std::string>{"--listen", "127.0.0.1:" + port}}) {
     std::vector<std::string> argv{berth::test::berth_binary().string(), "serve"};

@@ -414,7 +414,9 @@ TEST(Session, ForwardCarriesConnectionsToTheWorkspacesPort) {
   ::close(top);
   EXPECT_EQ(at_top.exit_code, 1);
   EXPECT_EQ(at_top.err.find("65536"), std::string::npos) << at_top.err;
-  if (holding_top) EXPECT_EQ(suggested(at_top.err), 0) << at_top.err;
+  if (holding_top) {
+    EXPECT_EQ(suggested(at_top.err), 0) << at_top.err;
+  }
 
   int dead = berth::test::free_tcp_port();
   int local2 = berth::test::free_tcp_port();
