@@ -5,7 +5,9 @@
 #include "errors.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,12 +30,17 @@ int read_pid(const Home& home) {
   }
 }
 
-// A zombie (ended, not yet reaped by whoever started it) counts as gone.
+// A zombie (ended, not yet reaped by whoever started it) counts as gone; a process whose main
+// thread ended while others still run (its leader shows as a zombie) does not.
 bool alive(int pid) {
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
   auto stat = read_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
   size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+  if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z') return true;
+  std::error_code error;
+  size_t threads = 0;
+  for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/task", error), end; !error && it != end; it.increment(error)) ++threads;
+  return threads > 1;
 }
 
 // The end of what the log gained past offset from (this start's lines, not an earlier one's).
@@ -121,7 +128,7 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
   }
   ApiClient client(Endpoint{"unix://" + home.socket_path().string(), ""});
   // Many first-use CLIs at once each start a server, and all but one lose the home's lock and
-  // exit: a CLI whose server lost uses the winner (the lock file names it) once it answers.
+  // exit: a CLI whose server lost uses the winner (/proc/locks names it) once it answers.
   int serving = pid;
   bool up = wait_until(
       [&] {
@@ -141,11 +148,40 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
   return serving;
 }
 
-bool stop_daemon(const Home& home, std::chrono::milliseconds deadline) {
+bool stop_daemon(const Home& home, std::chrono::milliseconds deadline, const std::function<void(const std::string&)>& still_ending) {
   int pid = read_pid(home);
   if (!alive(pid) || !daemon_status(home).running) return false;
+  // The process itself, not its pid: readable once every thread of it has ended.
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{pidfd};
+  auto ended_within = [&](std::chrono::milliseconds bound) {
+    if (pidfd < 0) return wait_until([&] { return !alive(pid); }, bound);
+    pollfd ready{pidfd, POLLIN, 0};
+    auto until = std::chrono::steady_clock::now() + bound;
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      int n = ::poll(&ready, 1, static_cast<int>(std::max<long long>(left, 0)));
+      if (n >= 0 || errno != EINTR) return n > 0;
+    }
+  };
   ::kill(pid, SIGTERM);
-  if (!wait_until([&] { return !alive(pid); }, deadline)) {
+  // Running operations and streams finish first (the server gives them up to 10 s): said, so
+  // nobody takes a server that still runs for a stopped one.
+  constexpr auto kQuiet = std::chrono::seconds(2);
+  bool ended = ended_within(std::min<std::chrono::milliseconds>(kQuiet, deadline));
+  if (!ended && deadline > kQuiet) {
+    if (still_ending) {
+      still_ending("the server (pid " + std::to_string(pid) + ") is still ending: running operations and streams finish first; waiting up to " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(deadline - kQuiet).count()) + " s more");
+    }
+    ended = ended_within(deadline - kQuiet);
+  }
+  if (!ended) {
     throw unavailable("the server (pid " + std::to_string(pid) + ") did not stop within " +
                       std::to_string(deadline.count() / 1000) + " s; its log is " + home.server_log_path().string());
   }

@@ -333,6 +333,31 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   EXPECT_EQ(server.berth({"-q", "list"}).out, "");
 }
 
+// Issue 22: berth server stop returns only once the server's process has ended, every thread
+// of it, and says so while what runs (here a create held at a gate) finishes first.
+TEST(Cli, ServerStopReturnsOnlyOnceTheServerHasEndedAndSaysWhileItWaits) {
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  berth::test::TempDir scratch;
+  ASSERT_EQ(server.add_target("name: held\nprovider: flaky\nproperties:\n  gate: " + (scratch.path() / "gate").string() + "\n  gate_on: create\n")
+                .exit_code,
+            0);
+  ASSERT_EQ(server.berth({"create", "bg", "--target", "held", "--detach"}).exit_code, 0);
+  int pid = server.pid();
+  Result stopped = server.berth({"server", "stop"});
+  // Gone, or a zombie of this test with no thread left: nothing of it runs any more.
+  std::string state = berth::test::read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = state.rfind(')');
+  bool ended = state.empty() || (paren != std::string::npos && state[paren + 2] == 'Z' && berth::test::thread_count(pid) <= 1);
+  EXPECT_TRUE(ended) << state;
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_NE(stopped.out.find("server stopped"), std::string::npos) << stopped.out;
+  EXPECT_NE(stopped.err.find("is still ending: running operations and streams finish first; waiting up to 28 s more"), std::string::npos)
+      << stopped.err;
+}
+
 // berth server start --listen: the background server listens on TCP too, keys required.
 TEST(Cli, ServerStartListensOnTcpWhenAsked) {
   berth::test::TempDir home;
