@@ -514,9 +514,7 @@ void ProviderProcess::on_frame(Instance& instance, char type, std::string_view p
       instance.calls.erase(id);
       instance.abandoned.erase(id);
       // Left serving only calls berth gave up on: nobody else is hurt by ending it now.
-      if (!instance.calls.empty() && instance.calls.size() == instance.abandoned.size()) {
-        kill_locked(instance, instance.abandoned.begin()->second);
-      }
+      if (!instance.abandoned.empty() && serving_others(instance, 0) == 0) kill_locked(instance, instance.abandoned.begin()->second);
     }
     {
       std::lock_guard lock(pending->mutex);
@@ -590,7 +588,7 @@ bool ProviderProcess::abandon_call(Instance& instance, uint32_t id, Pending& pen
   {
     std::lock_guard lock(instance.mutex);
     if (instance.retiring || !instance.calls.count(id) || pending.method == "watch") return false;
-    size_t others = instance.calls.size() - instance.abandoned.size() - (instance.abandoned.count(id) ? 0 : 1);
+    size_t others = serving_others(instance, id);
     if (others == 0) return false;  // nobody else to spare: kill it
     instance.abandoned[id] = why;
     log_.note("host pid " + std::to_string(instance.pid) + ": " + pending.method + " " + why + "; left to end by itself, since the host serves " +
@@ -603,6 +601,13 @@ bool ProviderProcess::abandon_call(Instance& instance, uint32_t id, Pending& pen
   pending.output_queue.clear();
   pending.queued_bytes = 0;
   return true;
+}
+
+size_t ProviderProcess::serving_others(const Instance& instance, uint32_t except) {
+  // A watch does not count: it runs as long as the host, and comes back with the next one.
+  return static_cast<size_t>(std::count_if(instance.calls.begin(), instance.calls.end(), [&](const auto& call) {
+    return call.first != except && !instance.abandoned.count(call.first) && call.second->method != "watch";
+  }));
 }
 
 void ProviderProcess::kill_locked(Instance& instance, const std::string& reason) {

@@ -147,6 +147,9 @@ class ProviderProcess {
   // A call that did not end when asked: left to end by itself when the host serves other
   // calls too (true), else false (the caller kills the host).
   bool abandon_call(Instance& instance, uint32_t id, Pending& pending, const std::string& why);
+  // Under instance.mutex: the calls in flight other than `except` that berth has not left, and
+  // that are not a watch.
+  static size_t serving_others(const Instance& instance, uint32_t except);
   // A send to the host failed: names its end by its exit status when it died (waiting a short
   // bound for that), else kills it for no longer reading.
   void send_failed(Instance& instance);
