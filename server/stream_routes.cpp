@@ -139,34 +139,42 @@ class ClientFrames : public OutputSink {
       : sock_(sock), stalls_(stalls), client_(std::move(client)) {}
   ~ClientFrames() override { stalled(false); }
   void write(OutputStream stream, std::string_view data) override {
-    std::string frame = encode_frame(stream == OutputStream::stdout_stream ? 'o' : 'e', data);
-    std::string_view rest(frame);
-    auto last_taken = Clock::now();
+    std::string why = send(encode_frame(stream == OutputStream::stdout_stream ? 'o' : 'e', data), Count::stalls);
+    if (!why.empty()) throw unavailable(why);
+  }
+  // The last frame ('x' or '!'), under the same rule: a client that took nothing for
+  // kStalledReader is not waited for again (the connection closed 60 s late: issue 22).
+  void write_last(const std::string& frame) { send(frame, Count::not_stalls); }
+
+ private:
+  enum class Count { stalls, not_stalls };
+  // Sends the frame; why not, when the client is gone or took nothing for too long.
+  std::string send(std::string_view rest, Count count) {
     while (!rest.empty()) {
       ssize_t n = ::send(sock_, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         rest.remove_prefix(static_cast<size_t>(n));
-        last_taken = Clock::now();
+        last_taken_ = Clock::now();
         stalled(false);
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (!stalled(true)) {
-          throw unavailable("this client already holds " + std::to_string(StreamRoutes::kMaxStalledStreams) +
-                            " streams whose output it does not read; read them or end them");
+        if (count == Count::stalls && !stalled(true)) {
+          return "this client already holds " + std::to_string(StreamRoutes::kMaxStalledStreams) +
+                 " streams whose output it does not read; read them or end them";
         }
         pollfd ready{sock_, POLLOUT, 0};
-        int waited = ::poll(&ready, 1, milliseconds_until(last_taken + kStalledReader));
-        if (waited == 0) throw unavailable("the client took none of the output for " + std::to_string(kSendTimeoutSeconds) + " s");
-        if (waited < 0 && errno != EINTR) throw unavailable("the client went away");
+        int waited = ::poll(&ready, 1, milliseconds_until(last_taken_ + kStalledReader));
+        if (waited == 0) return "the client took none of the output for " + std::to_string(kSendTimeoutSeconds) + " s";
+        if (waited < 0 && errno != EINTR) return "the client went away";
         continue;
       }
-      throw unavailable("the client went away");
+      return "the client went away";
     }
+    return "";
   }
 
- private:
   // Counts this stream as waiting for its client (or no longer); false when the client holds
   // too many that wait already.
   bool stalled(bool now) {
@@ -183,6 +191,7 @@ class ClientFrames : public OutputSink {
   StreamRoutes::StallCounter& stalls_;
   std::string client_;
   bool stalled_ = false;
+  Clock::time_point last_taken_ = Clock::now();  // when the client last took a byte
 };
 
 // Who is at the other end, for the cap on stalled streams: a local user (the socket), or an
@@ -391,7 +400,7 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
   } catch (const std::exception& error) {
     last = encode_frame('!', Json{{"error", {{"code", "internal"}, {"message", error.what()}}}}.dump());
   }
-  send_all(sock, last);
+  output.write_last(last);
 }
 
 }  // namespace berth

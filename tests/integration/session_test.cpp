@@ -7,8 +7,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,13 +271,30 @@ TEST(Session, OneClientHoldsAtMostSixteenStalledStreams) {
 TEST(StalledReader, IsDroppedAfterSixtySeconds) {
   ServerHome server;
   ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
-  StalledClient client(server, {"yes", "stalled-1239"});
-  ASSERT_TRUE(wait_until([&] { return processes_with("stalled-1239") == 1; }, 30s));
+  // A raw client that opens a session and never reads: the server's close shows as POLLRDHUP.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", (server.home() / "berth.sock").c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  std::string body = R"({"command": ["dd", "if=/dev/zero", "bs=1048577", "status=none"]})";
+  std::string request = "POST /v1/workspaces/box/session HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: berth-stream\r\n"
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(wait_until([&] { return processes_with("bs=1048577") == 1; }, 30s));
   auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(wait_until([&] { return processes_with("stalled-1239") == 0; }, 100s));
+  bool dropped = wait_until(
+      [&] {
+        pollfd closed{fd, POLLRDHUP, 0};
+        return ::poll(&closed, 1, 0) > 0 && (closed.revents & (POLLRDHUP | POLLHUP));
+      },
+      150s);
   auto took = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
+  ::close(fd);
+  EXPECT_TRUE(dropped);
   EXPECT_GE(took, 55);
   EXPECT_LE(took, 75) << "dropped after " << took << " s";
+  EXPECT_TRUE(wait_until([&] { return processes_with("bs=1048577") == 0; }, 30s)) << "the command outlived its dropped client";
 }
 
 TEST(Session, TheServerStoppingMidSessionIsSaidAndNonZero) {
