@@ -91,7 +91,7 @@ void define_server(CLI::App& app, Invocation& run) {
   });
   app.add_subcommand("stop", "Stop the background server, letting running operations finish")->callback([&run] {
     Home home = run.session.home();
-    if (!stop_daemon(home, std::chrono::seconds(30))) {
+    if (!stop_daemon(home, std::chrono::seconds(30), [](const std::string& note) { std::cerr << "berth: " << note << std::endl; })) {
       std::cout << "no server is running for " << home.data_dir.string() << '\n';
       return;
     }

@@ -94,8 +94,10 @@ void define_create(CLI::App& app, Invocation& run) {
   app.add_option("-t,--target", request->target, "Target to create it on (default: the default target)");
   app.add_option("-r,--repo", request->repository, "Git repository to clone into it: URL or local path");
   app.add_option("--image", request->image, "Image to use instead of the target's default");
-  app.add_option("-e,--env", *env, "Environment variable KEY=VALUE (repeatable)");
-  app.add_option("-l,--label", *labels, "Label KEY=VALUE, for berth list --label and on what the provider makes (repeatable)");
+  // One value per flag: -e A=1 NAME must not take NAME as a second variable (issue 22).
+  app.add_option("-e,--env", *env, "Environment variable KEY=VALUE (repeatable)")->allow_extra_args(false);
+  app.add_option("-l,--label", *labels, "Label KEY=VALUE, for berth list --label and on what the provider makes (repeatable)")
+      ->allow_extra_args(false);
   app.add_flag("-d,--detach", *detach, "Return at once; the operation goes on in the server");
   auto chosen = app.add_option("--devcontainer", *devcontainer,
                                "The repository's devcontainer.json to use, relative to its root (when it has several)");
@@ -169,7 +171,8 @@ void define_list(CLI::App& app, Invocation& run) {
   app.add_option("--state", *state, "Only workspaces in this state (started, stopped, error, ...)")
       ->check(CLI::IsMember({"creating", "started", "starting", "stopping", "stopped", "deleting", "error", "paused"}));
   app.add_option("--target", *target, "Only workspaces on this target");
-  app.add_option("-l,--label", *labels, "Only workspaces with this label: KEY=VALUE, or KEY for any value (repeatable: all must hold)");
+  app.add_option("-l,--label", *labels, "Only workspaces with this label: KEY=VALUE, or KEY for any value (repeatable: all must hold)")
+      ->allow_extra_args(false);
   app.callback([&run, state, target, labels] {
     std::vector<std::pair<std::string, std::optional<std::string>>> wanted;
     for (const auto& label : *labels) {
@@ -214,7 +217,15 @@ void define_info(CLI::App& app, Invocation& run) {
   app.add_option("name", *name, "Workspace name")->required();
   app.callback([&run, name] {
     require_name_argument("workspace", *name);
-    show_workspace(run.session, run.session.api().get_workspace(*name));
+    std::string status_error;
+    Workspace workspace = run.session.api().get_workspace(*name, status_error);
+    show_workspace(run.session, workspace);
+    if (!status_error.empty()) {
+      // What is shown is berth's record, not what is there: said, and not a success.
+      std::cerr << "berth: provider '" << workspace.provider << "' could not tell the real state of '" << workspace.name
+                << "', so this is the state berth last recorded: " << status_error << std::endl;
+      run.exit_code = 1;
+    }
   });
 }
 
@@ -345,7 +356,7 @@ void define_exec(CLI::App& app, Invocation& run) {
   auto with_tty = std::make_shared<bool>(false);
   app.add_option("name", *name, "Workspace name")->required();
   app.add_option("command", request->command, "The command and its arguments, after --")->required();
-  app.add_option("-e,--env", *env, "Environment variable KEY=VALUE for the command (repeatable)");
+  app.add_option("-e,--env", *env, "Environment variable KEY=VALUE for the command (repeatable)")->allow_extra_args(false);
   app.add_option("-w,--workdir", request->workdir, "Folder to run in (default: the workspace's own)");
   app.add_option("-u,--user", request->user, "User to run as (providers that support it)");
   app.add_flag("-i,--stdin", *with_stdin, "Stream this process's standard input to the command (any size, binary as is)");

@@ -5,10 +5,14 @@
 #include "errors.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -26,12 +30,17 @@ int read_pid(const Home& home) {
   }
 }
 
-// A zombie (ended, not yet reaped by whoever started it) counts as gone.
+// A zombie (ended, not yet reaped by whoever started it) counts as gone; a process whose main
+// thread ended while others still run (its leader shows as a zombie) does not.
 bool alive(int pid) {
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
   auto stat = read_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
   size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+  if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z') return true;
+  std::error_code error;
+  size_t threads = 0;
+  for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/task", error), end; !error && it != end; it.increment(error)) ++threads;
+  return threads > 1;
 }
 
 // The end of what the log gained past offset from (this start's lines, not an earlier one's).
@@ -42,6 +51,28 @@ std::string log_tail(const fs::path& path, size_t from) {
   text = text.substr(start);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   return text.empty() ? "(nothing)" : text;
+}
+
+// The process holding the flock on path (the home's lock), from /proc/locks; 0 when none.
+// Read, not tried: taking the lock even for a moment could make a starting server lose it.
+int lock_holder(const fs::path& path) {
+  struct stat file {};
+  if (::stat(path.c_str(), &file) != 0) return 0;
+  std::istringstream locks(read_file("/proc/locks").value_or(""));
+  for (std::string line; std::getline(locks, line);) {
+    // "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF"
+    std::istringstream fields(line);
+    std::string number, kind, mode, access, where;
+    int pid = 0;
+    if (!(fields >> number >> kind >> mode >> access >> pid >> where) || kind != "FLOCK") continue;
+    size_t colon = where.rfind(':');
+    if (colon == std::string::npos) continue;
+    try {
+      if (std::stoull(where.substr(colon + 1)) == file.st_ino) return pid;
+    } catch (const std::exception&) {
+    }
+  }
+  return 0;
 }
 
 template <class Condition>
@@ -96,10 +127,17 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
     ::_exit(127);
   }
   ApiClient client(Endpoint{"unix://" + home.socket_path().string(), ""});
+  // Many first-use CLIs at once each start a server, and all but one lose the home's lock and
+  // exit: a CLI whose server lost uses the winner (/proc/locks names it) once it answers.
+  int serving = pid;
   bool up = wait_until(
       [&] {
         int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid) return true;  // it exited: report below
+        if (serving == pid && ::waitpid(pid, &status, WNOHANG) == pid) {
+          int owner = lock_holder(home.lock_path());
+          if (owner <= 0 || owner == pid || !alive(owner)) return true;  // it failed by itself: report below
+          serving = owner;
+        }
         return client.healthy();
       },
       deadline);
@@ -107,14 +145,43 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
     throw unavailable("the server did not come up; it wrote to " + home.server_log_path().string() + ":\n" +
                       log_tail(home.server_log_path(), log_size_before));
   }
-  return pid;
+  return serving;
 }
 
-bool stop_daemon(const Home& home, std::chrono::milliseconds deadline) {
+bool stop_daemon(const Home& home, std::chrono::milliseconds deadline, const std::function<void(const std::string&)>& still_ending) {
   int pid = read_pid(home);
   if (!alive(pid) || !daemon_status(home).running) return false;
+  // The process itself, not its pid: readable once every thread of it has ended.
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{pidfd};
+  auto ended_within = [&](std::chrono::milliseconds bound) {
+    if (pidfd < 0) return wait_until([&] { return !alive(pid); }, bound);
+    pollfd ready{pidfd, POLLIN, 0};
+    auto until = std::chrono::steady_clock::now() + bound;
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      int n = ::poll(&ready, 1, static_cast<int>(std::max<long long>(left, 0)));
+      if (n >= 0 || errno != EINTR) return n > 0;
+    }
+  };
   ::kill(pid, SIGTERM);
-  if (!wait_until([&] { return !alive(pid); }, deadline)) {
+  // Running operations and streams finish first (the server gives them up to 10 s): said, so
+  // nobody takes a server that still runs for a stopped one.
+  constexpr auto kQuiet = std::chrono::seconds(2);
+  bool ended = ended_within(std::min<std::chrono::milliseconds>(kQuiet, deadline));
+  if (!ended && deadline > kQuiet) {
+    if (still_ending) {
+      still_ending("the server (pid " + std::to_string(pid) + ") is still ending: running operations and streams finish first; waiting up to " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(deadline - kQuiet).count()) + " s more");
+    }
+    ended = ended_within(deadline - kQuiet);
+  }
+  if (!ended) {
     throw unavailable("the server (pid " + std::to_string(pid) + ") did not stop within " +
                       std::to_string(deadline.count() / 1000) + " s; its log is " + home.server_log_path().string());
   }

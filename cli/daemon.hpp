@@ -3,6 +3,7 @@
 #include "home.hpp"
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,11 @@ struct DaemonStatus {
 // Returns its pid; throws unavailable with the log's last lines when it does not come up.
 // serve_args: more arguments for `berth serve` (--listen, the TLS files; none: the Unix socket only).
 int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std::vector<std::string>& serve_args = {});
-// Sends SIGTERM and waits for the process to end. False when no server was running.
-bool stop_daemon(const Home& home, std::chrono::milliseconds deadline);
+// Sends SIGTERM and returns once the process (every thread of it) has ended; throws when it
+// has not by the deadline. still_ending is told when it takes longer than a moment (what runs
+// finishes first), with how long berth waits. False when no server was running.
+bool stop_daemon(const Home& home, std::chrono::milliseconds deadline,
+                 const std::function<void(const std::string&)>& still_ending = nullptr);
 DaemonStatus daemon_status(const Home& home);
 
 }  // namespace berth::cli

@@ -53,20 +53,46 @@ Forward parse_forward(const std::string& spec) {
   return forward;
 }
 
+sockaddr_in loopback(int port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  return address;
+}
+
+// Whether nothing listens on 127.0.0.1:port now (a bind succeeds).
+bool port_is_free(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in address = loopback(port);
+  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return free;
+}
+
+// A local port to suggest in place of a taken one: the next free one above it (checked, and
+// never past 65535), else 0, which picks a free one.
+int free_port_after(int taken) {
+  for (int port = taken + 1; port <= std::min(taken + 100, 65535); ++port) {
+    if (port_is_free(port)) return port;
+  }
+  return 0;
+}
+
 void listen_on(Forward& forward, const std::string& name) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(forward.local));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, 128) != 0) {
+  sockaddr_in address = loopback(forward.local);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, SOMAXCONN) != 0) {
     int error = errno;
     ::close(fd);
     if (error == EADDRINUSE) {
       throw conflict("port " + std::to_string(forward.local) + " is already in use on this machine; forward to another local port: berth forward " +
-                     name + " " + std::to_string(forward.local + 1) + ":" + std::to_string(forward.remote));
+                     name + " " + std::to_string(free_port_after(forward.local)) + ":" + std::to_string(forward.remote));
     }
     throw unavailable("cannot listen on 127.0.0.1:" + std::to_string(forward.local) + ": " + std::strerror(error));
   }
@@ -196,10 +222,24 @@ void define_forward(CLI::App& app, Invocation& run) {
     for (const auto& forward : forwards) fds.push_back({forward.listener, POLLIN, 0});
     fds.push_back({stop_pipe[0], POLLIN, 0});
     const Endpoint endpoint = api.endpoint();
+    // The server is asked now and then whether it still runs: a forward whose server stopped
+    // would take connections it can never carry (and outlive a test's or a user's session).
+    constexpr int kHealthEveryMs = 1000;
+    int failed_checks = 0;
+    bool server_gone = false;
     while (true) {
-      if (::poll(fds.data(), fds.size(), -1) < 0) {
+      int ready = ::poll(fds.data(), fds.size(), kHealthEveryMs);
+      if (ready < 0) {
         if (errno == EINTR) continue;
         break;
+      }
+      if (ready == 0) {
+        failed_checks = ApiClient(endpoint).healthy() ? 0 : failed_checks + 1;
+        if (failed_checks >= 2) {
+          server_gone = true;
+          break;
+        }
+        continue;
       }
       if (fds.back().revents) break;
       for (size_t i = 0; i < forwards.size(); ++i) {
@@ -222,6 +262,11 @@ void define_forward(CLI::App& app, Invocation& run) {
           carry(local, stream, what, report);
         }).detach();
       }
+    }
+    if (server_gone) {
+      for (const auto& forward : forwards) ::close(forward.listener);
+      throw unavailable("the berth server at " + endpoint.address + " stopped; stopped forwarding (start it, then berth forward " + *name +
+                        " again)");
     }
     std::cerr << "berth: stopped forwarding" << std::endl;
     run.exit_code = 0;

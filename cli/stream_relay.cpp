@@ -14,11 +14,17 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <optional>
 
 namespace berth::cli {
 namespace {
+
+// How long the command has to end after a second Ctrl-C, SIGTERM or SIGHUP before the CLI
+// leaves it: a provider may be unable to deliver a signal (one without sessions of its own runs
+// the command through exec), and a terminal or a CI job's timeout must still end berth exec.
+constexpr auto kSignalGrace = std::chrono::seconds(2);
 
 // Signals arrive here and are read in the relay loop (a self-pipe).
 int signal_pipe[2] = {-1, -1};
@@ -162,9 +168,30 @@ int relay_stream(const std::function<int()>& open, const RelayOptions& options) 
   if (!input_open) send_all(sock, encode_frame('c', {}));
   char buffer[65536];
   bool hung_up = false;
+  int interrupts = 0;
+  int ending_signal = 0;  // the signal after which the CLI leaves at leave_at
+  std::chrono::steady_clock::time_point leave_at{};
+  bool hint_pending = false;  // after a first Ctrl-C: say at hint_at how to leave
+  std::chrono::steady_clock::time_point hint_at{};
   while (!exit_code && !failure && !output_broken) {
+    int timeout_ms = -1;
+    auto now = std::chrono::steady_clock::now();
+    auto ms_until = [&](std::chrono::steady_clock::time_point at) {
+      return static_cast<int>(std::max<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(at - now).count(), 0));
+    };
+    if (ending_signal != 0) {
+      if (now >= leave_at) break;
+      timeout_ms = ms_until(leave_at);
+    } else if (hint_pending) {
+      if (now >= hint_at) {
+        write_all(options.error_output, "berth: the command goes on after SIGINT; press Ctrl-C again to leave it (the server then ends it)\n");
+        hint_pending = false;
+      } else {
+        timeout_ms = ms_until(hint_at);
+      }
+    }
     pollfd fds[3] = {{sock, POLLIN, 0}, {input_open ? options.input : -1, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
-    if (::poll(fds, 3, -1) < 0) {
+    if (::poll(fds, 3, timeout_ms) < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -176,6 +203,16 @@ int relay_stream(const std::function<int()>& open, const RelayOptions& options) 
           if (terminal_size(options.input, rows, cols)) send_all(sock, encode_frame('r', encode_size(rows, cols)));
         } else if (options.forward_signals && signal_name(number)) {
           send_all(sock, encode_frame('s', signal_name(number)));
+          // A first Ctrl-C is the command's to handle; a second one, or a request to end
+          // berth itself, ends berth soon whether or not the command heard it.
+          if (number == SIGINT && interrupts == 0) {
+            hint_pending = true;
+            hint_at = std::chrono::steady_clock::now() + kSignalGrace;
+          }
+          if ((number != SIGINT || ++interrupts >= 2) && ending_signal == 0) {
+            ending_signal = number;
+            leave_at = std::chrono::steady_clock::now() + kSignalGrace;
+          }
         } else if (number == SIGTERM || number == SIGHUP) {
           hung_up = true;  // the terminal is restored on the way out
         }
@@ -197,6 +234,13 @@ int relay_stream(const std::function<int()>& open, const RelayOptions& options) 
     }
   }
   raw.reset();
+  if (ending_signal != 0 && !exit_code && !failure && !output_broken) {
+    // Closing the stream ends the call: the server cancels the command in the workspace.
+    write_all(options.error_output, std::string("berth: the command did not end within ") + std::to_string(kSignalGrace.count()) +
+                                        " s of SIG" + signal_name(ending_signal) + "; left " + options.what +
+                                        " (the server ends the command)\n");
+    return 128 + ending_signal;
+  }
   // Nobody reads our output any more (berth exec ... | head): the command is ended, as a
   // local one would be by SIGPIPE, when the socket closes.
   if (output_broken) return 128 + SIGPIPE;

@@ -148,7 +148,18 @@ class DeadlineStream : public httplib::Stream {
 GuardedServer::GuardedServer(bool keyed, std::chrono::milliseconds head_deadline, size_t unauthenticated_per_address,
                              StreamRoutes* streams, const tls::ServerContext* tls)
     : keyed_(keyed),
-      head_deadline_(head_deadline), per_address_(unauthenticated_per_address), streams_(streams), tls_(tls) {}
+      head_deadline_(head_deadline), per_address_(unauthenticated_per_address), streams_(streams), tls_(tls) {
+  set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listener_ = sock;
+  });
+}
+
+bool GuardedServer::bind_with_full_backlog(const std::string& host, int port) {
+  if (!bind_to_port(host, port)) return false;
+  // listen() again on a listening socket changes only its backlog.
+  return listener_ < 0 || ::listen(listener_, SOMAXCONN) == 0;
+}
 
 void GuardedServer::mark_authenticated() {
   if (current_connection) current_connection->authenticated = true;

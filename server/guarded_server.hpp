@@ -39,6 +39,10 @@ class GuardedServer : public httplib::Server {
   // calls it); a connection whose request did not is closed after the answer.
   static void mark_authenticated();
 
+  // bind_to_port, then the listen backlog raised to SOMAXCONN: the packaged cpp-httplib library
+  // listens with 5, and a storm of clients got EAGAIN (issue 22).
+  bool bind_with_full_backlog(const std::string& host, int port);
+
  private:
   bool process_and_close_socket(socket_t sock) override;
 
@@ -56,6 +60,7 @@ class GuardedServer : public httplib::Server {
   size_t per_address_;
   StreamRoutes* streams_;
   const tls::ServerContext* tls_;
+  int listener_ = -1;  // the socket bind_to_port made (seen through the socket options hook)
   std::mutex mutex_;
   std::map<std::string, std::deque<Pending>> pending_;
   uint64_t next_id_ = 0;

@@ -293,7 +293,10 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     // ?refresh=false skips asking the provider (the CLI's own bookkeeping calls use it).
     bool refresh = !request.has_param("refresh") || request.get_param_value("refresh") != "false";
     std::string name = request.matches[1];
-    send_json(response, 200, Json(refresh ? service.refreshed_workspace(name) : service.workspace(name)));
+    std::string status_error;
+    Json body = refresh ? service.refreshed_workspace(name, &status_error) : service.workspace(name);
+    if (!status_error.empty()) body["status_error"] = status_error;  // the record is the last one berth knew
+    send_json(response, 200, body);
   }));
   server.Delete(R"(/v1/workspaces/([^/]+))", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.remove(request.matches[1], flag(request, "force"), flag(request, "keep_volume")));

@@ -8,10 +8,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -27,6 +29,22 @@ constexpr size_t kCrashesToQuarantine = 3;
 constexpr size_t kStdinChunk = 64 << 10;
 // Output a client has not taken yet, per exec: past it the exec is cancelled.
 constexpr size_t kMaxQueuedOutput = 16 << 20;
+// How long berth waits for a host whose socket failed to end by itself before it blames the
+// protocol and kills it: a crashing host closes its socket as it dies, and on a busy machine
+// berth may see the closed socket (a failed send, the end of its frames) first.
+constexpr auto kExitBound = std::chrono::milliseconds(2000);
+
+// Whether the process behind `pidfd` ended within `bound`; never reaps it.
+bool ended_within(int pidfd, std::chrono::milliseconds bound) {
+  if (pidfd < 0) return false;
+  pollfd fd{pidfd, POLLIN, 0};
+  auto until = std::chrono::steady_clock::now() + bound;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    int ready = ::poll(&fd, 1, static_cast<int>(std::max<long long>(left.count(), 0)));
+    if (ready >= 0 || errno != EINTR) return ready > 0;
+  }
+}
 
 // Whether a call is over (answered, or berth asked it to end): nothing more goes to its host.
 template <typename Pending>
@@ -80,9 +98,17 @@ struct ProviderProcess::Instance {
   std::string refusal;
   std::map<uint32_t, std::shared_ptr<Pending>> calls;
   std::string kill_reason;  // why berth killed it; empty when it ended by itself
+  std::atomic<bool> retiring{false};  // berth is killing it: new calls wait for the next host
+  // Calls that did not return when asked to end, left to end by themselves because the host
+  // served other calls too; it is killed once it serves only these (id: why).
+  std::map<uint32_t, std::string> abandoned;
   bool kill_is_crash = false;  // killed for breaking the protocol: counts as a crash
   bool reaping = false;     // from here its pid may be reaped: never signal it again
   std::string death;        // how it ended, for messages
+
+  // A descriptor that becomes readable when the host ends (-1 once it is being reaped, or
+  // when the kernel has no pidfd). Under mutex: the pid is not reaped before `reaping`.
+  int open_pidfd() const { return reaping ? -1 : static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 };
 
 ProviderProcess::ProviderProcess(ProviderModule module, fs::path host_binary, fs::path log_file,
@@ -206,6 +232,10 @@ std::shared_ptr<ProviderProcess::Instance> ProviderProcess::running_instance() {
   };
   while (true) {
     refuse_now();
+    if (current_ && current_->retiring) {
+      changed_.wait(lock);  // it is ending: the next call gets a new host
+      continue;
+    }
     if (current_) return current_;
     if (starting_) {
       changed_.wait(lock);
@@ -384,6 +414,17 @@ void ProviderProcess::read_frames(std::shared_ptr<Instance> instance) {
       }
     }
   }
+  // A host that closed its socket without berth killing it is ending, or broken: it gets a
+  // short while to end by itself, so its exit status (a crash's signal) names what happened.
+  int pidfd = -1;
+  {
+    std::lock_guard lock(instance->mutex);
+    if (instance->kill_reason.empty()) pidfd = instance->open_pidfd();
+  }
+  if (pidfd >= 0) {
+    ended_within(pidfd, kExitBound);
+    ::close(pidfd);
+  }
   // Whatever ended the connection, the host and everything in its process group end with it.
   int wait_status = 0;
   {
@@ -458,6 +499,8 @@ void ProviderProcess::on_frame(Instance& instance, char type, std::string_view p
       std::lock_guard lock(pending->mutex);
       pending->provider_data = std::move(snapshot);
     }
+    // Under the call's lock: a call berth left (abandon_call) no longer has a sink.
+    std::lock_guard lock(pending->mutex);
     if (pending->progress) {
       try {
         pending->progress->line(message.value("line", ""));
@@ -467,7 +510,11 @@ void ProviderProcess::on_frame(Instance& instance, char type, std::string_view p
   } else if (kind == "result" || kind == "error") {
     {
       std::lock_guard lock(instance.mutex);
-      instance.calls.erase(message.value("id", 0u));
+      uint32_t id = message.value("id", 0u);
+      instance.calls.erase(id);
+      instance.abandoned.erase(id);
+      // Left serving only calls berth gave up on: nobody else is hurt by ending it now.
+      if (!instance.abandoned.empty() && serving_others(instance, 0) == 0) kill_locked(instance, instance.abandoned.begin()->second);
     }
     {
       std::lock_guard lock(pending->mutex);
@@ -484,6 +531,10 @@ void ProviderProcess::ended(Instance& instance, int wait_status) {
   bool was_serving = false;
   {
     std::lock_guard lock(instance.mutex);
+    // A host that ended by itself before berth's SIGKILL landed (a crash that closed its socket
+    // as berth was sending) is named by how it ended, not by why berth was about to kill it.
+    bool by_itself = !WIFSIGNALED(wait_status) || WTERMSIG(wait_status) != SIGKILL;
+    if (by_itself && !instance.kill_is_crash) instance.kill_reason.clear();
     killed = instance.kill_is_crash ? "" : instance.kill_reason;
     instance.death = instance.kill_is_crash ? "was killed by berth (" + instance.kill_reason + ")"
                      : killed.empty()       ? (WIFSIGNALED(wait_status) ? "crashed (" : "exited (") + describe_wait_status(wait_status) + ")"
@@ -530,11 +581,60 @@ void ProviderProcess::ended(Instance& instance, int wait_status) {
 
 void ProviderProcess::kill_instance(Instance& instance, const std::string& reason) {
   std::lock_guard lock(instance.mutex);
+  kill_locked(instance, reason);
+}
+
+bool ProviderProcess::abandon_call(Instance& instance, uint32_t id, Pending& pending, const std::string& why) {
+  {
+    std::lock_guard lock(instance.mutex);
+    if (instance.retiring || !instance.calls.count(id) || pending.method == "watch") return false;
+    size_t others = serving_others(instance, id);
+    if (others == 0) return false;  // nobody else to spare: kill it
+    instance.abandoned[id] = why;
+    log_.note("host pid " + std::to_string(instance.pid) + ": " + pending.method + " " + why + "; left to end by itself, since the host serves " +
+              std::to_string(others) + " other call" + (others == 1 ? "" : "s") + " (it is ended once it serves only calls left like this one)");
+  }
+  // The caller's sinks go with the caller: what the call still sends is dropped.
+  std::lock_guard lock(pending.mutex);
+  pending.progress = nullptr;
+  pending.output = nullptr;
+  pending.output_queue.clear();
+  pending.queued_bytes = 0;
+  return true;
+}
+
+size_t ProviderProcess::serving_others(const Instance& instance, uint32_t except) {
+  // A watch does not count: it runs as long as the host, and comes back with the next one.
+  return static_cast<size_t>(std::count_if(instance.calls.begin(), instance.calls.end(), [&](const auto& call) {
+    return call.first != except && !instance.abandoned.count(call.first) && call.second->method != "watch";
+  }));
+}
+
+void ProviderProcess::kill_locked(Instance& instance, const std::string& reason) {
   if (instance.reaping) return;  // it is ending already, and its pid may soon be another's
   if (instance.kill_reason.empty()) instance.kill_reason = reason;
+  instance.retiring = true;
   kill_session(instance.pid);
   // Wakes the reader even when a grandchild still holds the host's end of the socket.
   ::shutdown(instance.socket, SHUT_RDWR);
+}
+
+void ProviderProcess::send_failed(Instance& instance) {
+  int pidfd = -1;
+  {
+    std::lock_guard lock(instance.mutex);
+    if (instance.reaping) return;  // the reader has seen it end and names how
+    pidfd = instance.open_pidfd();
+  }
+  bool ended = ended_within(pidfd, kExitBound);
+  if (pidfd >= 0) ::close(pidfd);
+  if (ended) {
+    // It died: the reader reaps it and fails its calls with the exit status.
+    std::lock_guard lock(instance.mutex);
+    if (!instance.ended) ::shutdown(instance.socket, SHUT_RDWR);
+    return;
+  }
+  kill_instance(instance, "it stopped reading berth's requests");
 }
 
 ProviderReply ProviderProcess::call(const ProviderCall& call) {
@@ -580,7 +680,7 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
     }
     sent = sent && instance->writer->data('c', id, {});
   }
-  if (!sent) kill_instance(*instance, "it stopped reading berth's requests");
+  if (!sent) send_failed(*instance);
 
   // A session's client input goes to the host on a thread of its own while this one relays
   // the output; it is stopped and joined however the call ends.
@@ -699,12 +799,17 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
     auto grace = grace_for(call.timeout);
     lock.unlock();
     Json cancel{{"type", "cancel"}, {"id", id}};
-    if (!instance->writer->json(cancel)) kill_instance(*instance, "it stopped reading berth's requests");
+    if (!instance->writer->json(cancel)) send_failed(*instance);
     lock.lock();
     if (!pump(std::chrono::steady_clock::now() + grace, [&] { return pending->done; })) {
+      // A slow end of one call never ends the process that serves everyone else's: the call
+      // is left to end by itself while others run, and the host is killed when none does.
+      std::string late = ended_because + "; it did not return within " + seconds_text(grace) + " of being asked to end";
       lock.unlock();
-      kill_instance(*instance, ended_because + "; it did not return within " + seconds_text(grace) + " of being asked to end");
+      bool left = abandon_call(*instance, id, *pending, late);
+      if (!left) kill_instance(*instance, late);
       lock.lock();
+      if (left) throw provider_failed(late);
       pending->changed.wait(lock, [&] { return pending->done; });
     }
   }

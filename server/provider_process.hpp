@@ -143,6 +143,16 @@ class ProviderProcess {
   void on_frame(Instance& instance, char type, std::string_view payload);
   void ended(Instance& instance, int wait_status);
   void kill_instance(Instance& instance, const std::string& reason);
+  void kill_locked(Instance& instance, const std::string& reason);  // under instance.mutex
+  // A call that did not end when asked: left to end by itself when the host serves other
+  // calls too (true), else false (the caller kills the host).
+  bool abandon_call(Instance& instance, uint32_t id, Pending& pending, const std::string& why);
+  // Under instance.mutex: the calls in flight other than `except` that berth has not left, and
+  // that are not a watch.
+  static size_t serving_others(const Instance& instance, uint32_t except);
+  // A send to the host failed: names its end by its exit status when it died (waiting a short
+  // bound for that), else kills it for no longer reading.
+  void send_failed(Instance& instance);
   std::string failure_prefix() const { return "provider " + module_.name; }
 
   ProviderModule module_;

@@ -62,6 +62,9 @@ void ProviderRegistry::load(const ProviderPaths& paths) {
     status.info.version = manifest.version;
     status.info.description = manifest.description;
     status.api_version = manifest.api_version;
+    if (auto keeps = manifest.document.find("keeps_volumes"); keeps != manifest.document.end()) {
+      entry.keeps_volumes = keeps->is_boolean() ? keeps->get<bool>() : keeps->is_string() && keeps->get<std::string>() == "true";
+    }
     ApiVersion api = *parse_api_version(manifest.api_version);
     // The handshake, first from the manifest: a mismatch never starts a host at all.
     if (auto reason = api_version_mismatch(api, sdk_api_version); !reason.empty()) return refuse(reason);
@@ -189,6 +192,11 @@ std::optional<ProviderInfo> ProviderRegistry::manifest_of(const std::string& nam
   if (it == entries_.end() || !it->second.process || it->second.status.broken) return std::nullopt;
   if (it->second.process->state().health == ProviderProcess::Health::broken) return std::nullopt;
   return it->second.status.info;
+}
+
+bool ProviderRegistry::keeps_volumes(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it != entries_.end() && it->second.keeps_volumes;
 }
 
 const ProviderRegistry::Entry& ProviderRegistry::entry(const std::string& name) const {

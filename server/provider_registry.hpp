@@ -37,6 +37,9 @@ class ProviderRegistry {
   // The provider's info (its target manifest) when it is known: also while the provider is
   // quarantined or disabled (those are states of its process, not of its targets).
   std::optional<ProviderInfo> manifest_of(const std::string& name) const;
+  // Whether the provider's manifest says it keeps a deleted workspace's working tree apart when
+  // asked (`keeps_volumes: true`: berth delete --keep-volume).
+  bool keeps_volumes(const std::string& name) const;
   // The provider's process; throws not_found, or provider_failed when it is broken,
   // quarantined or disabled.
   ProviderProcess& process(const std::string& name) const;
@@ -57,6 +60,7 @@ class ProviderRegistry {
  private:
   struct Entry {
     ProviderStatus status;                     // as found on disk, and from the host's greeting
+    bool keeps_volumes = false;                // its manifest's keeps_volumes
     std::unique_ptr<ProviderProcess> process;  // null when refused before any process started
   };
   ProviderStatus current_status(const Entry& entry) const;

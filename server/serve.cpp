@@ -47,13 +47,14 @@ class UnixSocketServer : public GuardedServer {
   }
   bool bind_unix(const fs::path& path, std::string& error) {
     if (path.native().size() >= sizeof(sockaddr_un::sun_path)) {
-      error = "socket path " + path.string() + " is too long (use a shorter BERTH_HOME)";
+      error = "socket path " + path.string() + " is too long: " + std::to_string(path.native().size()) + " bytes, and a Unix socket's path holds at most " +
+              std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " (use a shorter BERTH_HOME)";
       return false;
     }
     ::unlink(path.c_str());  // we hold the home's lock: any socket there is stale
     // No moment in which another user could connect: the socket is born 0600.
     mode_t old_mask = ::umask(0177);
-    bool bound = bind_to_port(path.string(), 80);
+    bool bound = bind_with_full_backlog(path.string(), 80);
     int saved = errno;
     ::umask(old_mask);
     if (!bound || ::chmod(path.c_str(), 0600) != 0) {
@@ -171,6 +172,21 @@ int serve(const ServeOptions& options) {
   UnixSocketServer server(kRequestHeadDeadline, &local_streams);
   configure(server, Listener{false, false});
 
+  // The socket first: a failure after the TCP listener's thread started would end the process
+  // with that thread still joinable (std::terminate, SIGABRT: issue 22).
+  std::string error;
+  if (!server.bind_unix(home.socket_path(), error)) {
+    log_line(error);
+    return 1;
+  }
+  struct SocketFile {
+    fs::path path;
+    bool keep = false;
+    ~SocketFile() {
+      if (!keep) ::unlink(path.c_str());
+    }
+  } socket_file{home.socket_path()};
+
   // TCP, when asked: the same API, and every request must carry a live API key.
   std::unique_ptr<GuardedServer> tcp;
   std::unique_ptr<tls::ServerContext> tls_context;
@@ -205,7 +221,7 @@ int serve(const ServeOptions& options) {
     // Small answers on kept-alive connections would otherwise wait ~40 ms for delayed ACKs.
     tcp->set_tcp_nodelay(true);
     require_api_key(*tcp, keys);
-    if (!tcp->bind_to_port(options.listen.substr(0, colon), port)) {
+    if (!tcp->bind_with_full_backlog(options.listen.substr(0, colon), port)) {
       log_line("cannot listen on " + options.listen + ": the address is in use or not this machine's");
       return 1;
     }
@@ -214,12 +230,7 @@ int serve(const ServeOptions& options) {
     log_line("listening on " + std::string(tls_context ? "https://" : "http://") + options.listen + " (API key required" +
              (options.tls_client_ca.empty() ? "" : ", and a client certificate signed by " + options.tls_client_ca) + ")");
   }
-  std::string error;
-  if (!server.bind_unix(home.socket_path(), error)) {
-    log_line(error);
-    return 1;
-  }
-
+  socket_file.keep = true;  // unlinked below, once the listener is done
   std::thread signal_thread([&] {
     int received = 0;
     sigwait(&signals, &received);

@@ -6,7 +6,9 @@
 #include "names.hpp"
 #include "provider_protocol.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,8 +25,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kHeadDeadline = std::chrono::seconds(5);
 constexpr size_t kMaxHead = 16 << 10;
 constexpr size_t kMaxBody = 1 << 20;
-// A client that takes nothing for this long while output waits is gone.
+// A client that takes nothing for this long while output waits is gone (docs/sessions.md).
 constexpr int kSendTimeoutSeconds = 60;
+constexpr auto kStalledReader = std::chrono::seconds(kSendTimeoutSeconds);
 
 int milliseconds_until(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -126,19 +129,91 @@ StreamRequest read_request(int sock) {
   return request;
 }
 
-// Output to the client, as frames.
+// Output to the client, as frames. A client that takes nothing for kStalledReader is dropped
+// (counted from the last byte it took, not per send: a frame sent in parts doubled it), and
+// a client may hold at most kMaxStalledStreams streams that wait for it at once (each holds
+// up to a window of output in the server).
 class ClientFrames : public OutputSink {
  public:
-  explicit ClientFrames(int sock) : sock_(sock) {}
+  ClientFrames(int sock, StreamRoutes::StallCounter& stalls, std::string client)
+      : sock_(sock), stalls_(stalls), client_(std::move(client)) {}
+  ~ClientFrames() override { stalled(false); }
   void write(OutputStream stream, std::string_view data) override {
-    if (!send_all(sock_, encode_frame(stream == OutputStream::stdout_stream ? 'o' : 'e', data))) {
-      throw unavailable("the client went away");
-    }
+    std::string why = send(encode_frame(stream == OutputStream::stdout_stream ? 'o' : 'e', data), Count::stalls);
+    if (!why.empty()) throw unavailable(why);
   }
+  // The last frame ('x' or '!'), under the same rule: a client that took nothing for
+  // kStalledReader is not waited for again (the connection closed 60 s late: issue 22).
+  void write_last(const std::string& frame) { send(frame, Count::not_stalls); }
 
  private:
+  enum class Count { stalls, not_stalls };
+  // Sends the frame; why not, when the client is gone or took nothing for too long.
+  std::string send(std::string_view rest, Count count) {
+    while (!rest.empty()) {
+      ssize_t n = ::send(sock_, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        rest.remove_prefix(static_cast<size_t>(n));
+        last_taken_ = Clock::now();
+        stalled(false);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (count == Count::stalls && !stalled(true)) {
+          return "this client already holds " + std::to_string(StreamRoutes::kMaxStalledStreams) +
+                 " streams whose output it does not read; read them or end them";
+        }
+        pollfd ready{sock_, POLLOUT, 0};
+        int waited = ::poll(&ready, 1, milliseconds_until(last_taken_ + kStalledReader));
+        if (waited == 0) return "the client took none of the output for " + std::to_string(kSendTimeoutSeconds) + " s";
+        if (waited < 0 && errno != EINTR) return "the client went away";
+        continue;
+      }
+      return "the client went away";
+    }
+    return "";
+  }
+
+  // Counts this stream as waiting for its client (or no longer); false when the client holds
+  // too many that wait already.
+  bool stalled(bool now) {
+    if (now == stalled_) return true;
+    std::lock_guard lock(stalls_.mutex);
+    int& count = stalls_.by_client[client_];
+    if (now && count >= StreamRoutes::kMaxStalledStreams) return false;
+    count += now ? 1 : -1;
+    if (count == 0) stalls_.by_client.erase(client_);
+    stalled_ = now;
+    return true;
+  }
   int sock_;
+  StreamRoutes::StallCounter& stalls_;
+  std::string client_;
+  bool stalled_ = false;
+  Clock::time_point last_taken_ = Clock::now();  // when the client last took a byte
 };
+
+// Who is at the other end, for the cap on stalled streams: a local user (the socket), or an
+// address (TCP).
+std::string client_of(int sock) {
+  ucred credentials{};
+  socklen_t size = sizeof credentials;
+  sockaddr_storage address{};
+  socklen_t address_size = sizeof address;
+  if (::getsockname(sock, reinterpret_cast<sockaddr*>(&address), &address_size) == 0 && address.ss_family == AF_UNIX &&
+      ::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
+    return "uid " + std::to_string(credentials.uid);
+  }
+  address_size = sizeof address;
+  char host[INET6_ADDRSTRLEN] = {};
+  if (::getpeername(sock, reinterpret_cast<sockaddr*>(&address), &address_size) == 0) {
+    const void* raw = address.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&address)->sin_addr)
+                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&address)->sin6_addr);
+    ::inet_ntop(address.ss_family, raw, host, sizeof host);
+  }
+  return std::string("address ") + host;
+}
 
 // The client's frames, read on the call's input thread.
 class ClientInput : public StreamInput {
@@ -303,6 +378,7 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
       }
       port = std::stoi(digits);
     }
+    if (rest == "session") check_session_request(session);
     service_.check_started(name);
   } catch (const Error& error) {
     send_refusal(sock, error.code(), error.what());
@@ -313,7 +389,7 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
   ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   std::string upgraded = std::string("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ") + kStreamProtocol + "\r\n\r\n";
   if (!send_all(sock, upgraded)) return;
-  ClientFrames output(sock);
+  ClientFrames output(sock, stalls_, client_of(sock));
   ClientInput input(sock, std::move(request.early));
   std::string last;
   try {
@@ -324,7 +400,7 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
   } catch (const std::exception& error) {
     last = encode_frame('!', Json{{"error", {{"code", "internal"}, {"message", error.what()}}}}.dump());
   }
-  send_all(sock, last);
+  output.write_last(last);
 }
 
 }  // namespace berth

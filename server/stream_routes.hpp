@@ -14,6 +14,9 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <string>
 
 namespace berth {
 
@@ -30,10 +33,18 @@ class StreamRoutes {
   // on_authenticated runs once the request showed a live key (TCP).
   bool take(int sock, const std::function<void()>& on_authenticated = nullptr);
 
+  // How many of one client's streams may wait for it to read at once (docs/sessions.md).
+  static constexpr int kMaxStalledStreams = 16;
+  struct StallCounter {
+    std::mutex mutex;
+    std::map<std::string, int> by_client;
+  };
+
  private:
   void serve(int sock, const std::function<void()>& on_authenticated);
   WorkspaceService& service_;
   const ApiKeyStore* keys_;
+  StallCounter stalls_;
 };
 
 }  // namespace berth

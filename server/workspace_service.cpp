@@ -46,6 +46,39 @@ bool is_valid_env_key(const std::string& key) {
   return std::all_of(key.begin(), key.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
+// A string as a message shows it: NUL bytes visible, cut at 80 bytes.
+std::string shown(const std::string& text) {
+  std::string out;
+  for (char c : text.substr(0, 80)) out += c == '\0' ? std::string("\\0") : std::string(1, c);
+  return text.size() > 80 ? out + "..." : out;
+}
+
+// An environment the same way for create and for a command: names as a shell takes them
+// (A=B=c is name A, value B=c; a name holding '=' is refused), and no NUL byte, which execve
+// would silently cut the value at.
+void check_env(const StringMap& env) {
+  for (const auto& [key, value] : env) {
+    if (!is_valid_env_key(key)) throw invalid("env name '" + shown(key) + "' must be letters, digits and '_', not starting with a digit");
+    if (value.size() > 65536) throw invalid("env value of '" + key + "' is longer than 65536 bytes");
+    if (value.find('\0') != std::string::npos) throw invalid("env value of '" + key + "' ('" + shown(value) + "') contains a NUL byte, which no environment variable can hold");
+  }
+  if (env.size() > 256) throw invalid("at most 256 env variables");
+}
+
+// What a session hands to execve: an argument with a NUL byte would be cut short there.
+void check_command(const SessionRequest& request) {
+  for (size_t i = 0; i < request.command.size(); ++i) {
+    if (request.command[i].find('\0') != std::string::npos) {
+      throw invalid("argument " + std::to_string(i + 1) + " of the command ('" + shown(request.command[i]) +
+                    "') contains a NUL byte, which no command's argument can hold");
+    }
+  }
+  for (auto [what, text] : {std::pair{"workdir", &request.workdir}, std::pair{"user", &request.user}}) {
+    if (text->find('\0') != std::string::npos) throw invalid(std::string(what) + " '" + shown(*text) + "' contains a NUL byte");
+  }
+  check_env(request.env);
+}
+
 void check_repository(const std::string& repository) {
   if (repository.empty()) return;
   bool url = repository.find("://") != std::string::npos;
@@ -506,7 +539,7 @@ WorkspaceState state_for(InfraState found, WorkspaceState otherwise) {
 
 }  // namespace
 
-Workspace WorkspaceService::refreshed_workspace(const std::string& name) {
+Workspace WorkspaceService::refreshed_workspace(const std::string& name, std::string* status_error) {
   require_valid_name("workspace", name);
   Workspace seen;
   uint64_t epoch = 0;
@@ -518,18 +551,19 @@ Workspace WorkspaceService::refreshed_workspace(const std::string& name) {
     epoch = epochs_[name];
   }
   if (!is_settled(seen)) return seen;
-  auto status = ask_status(seen, "berth info's deadline");
+  auto status = ask_status(seen, "berth info's deadline", status_error);
   return status ? settle_found(seen, epoch, *status) : seen;  // a provider that cannot tell leaves it as it was
 }
 
-std::optional<Status> WorkspaceService::ask_status(const Workspace& seen, const std::string& deadline_source) {
+std::optional<Status> WorkspaceService::ask_status(const Workspace& seen, const std::string& deadline_source, std::string* error) {
   try {
     Target target = target_with_defaults(seen.target);
     LogProgress progress(logs_, seen.name, providers_.redactor());
     Workspace copy = seen;
     long timeout = std::min(timeout_seconds(target, kTimeoutProperty, kDefaultTimeoutSeconds), kRefreshTimeoutSeconds);
     return call_provider("status", copy, target, progress, std::chrono::seconds(timeout), deadline_source).status;
-  } catch (const std::exception&) {
+  } catch (const std::exception& failure) {
+    if (error) *error = failure.what();
     return std::nullopt;
   }
 }
@@ -677,11 +711,7 @@ std::string WorkspaceService::provider_data_dir(const std::string& provider) con
 WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& request, const StringMap& call_options) {
   require_valid_name("workspace", request.name);
   check_repository(request.repository);
-  for (const auto& [key, value] : request.env) {
-    if (!is_valid_env_key(key)) throw invalid("env name '" + key.substr(0, 80) + "' must be letters, digits and '_', not starting with a digit");
-    if (value.size() > 65536) throw invalid("env value of '" + key + "' is longer than 65536 bytes");
-  }
-  if (request.env.size() > 256) throw invalid("at most 256 env variables");
+  check_env(request.env);
   if (request.options.size() > 64) throw invalid("at most 64 create options");
   if (request.labels.size() > 64) throw invalid("at most 64 labels");
   for (const auto& [key, value] : request.labels) {
@@ -783,6 +813,12 @@ WorkspaceService::Accepted WorkspaceService::begin_operation(const std::string& 
         throw Error("unsupported", "provider '" + workspace.provider + "' was built against SDK " + provider->api_version +
                                        ", which has no rebuild (1.3); nothing was changed");
       }
+    } else if (operation == Operation::destroy && plan.keep_volume && !providers_.keeps_volumes(workspace.provider)) {
+      // Refused before anything is deleted: a flag the provider would ignore would cost the
+      // user the very tree it asked to keep.
+      throw Error("unsupported", "provider '" + workspace.provider + "' cannot keep a workspace's working tree apart (--keep-volume): deleting '" +
+                                     name + "' deletes its tree too; nothing was deleted (copy what you need out of it, then berth delete " + name +
+                                     " without --keep-volume)");
     }
     before = workspace;
     plan.before = workspace.state;
@@ -999,6 +1035,7 @@ void WorkspaceService::check_started(const std::string& name) const {
 void WorkspaceService::check_exec(const std::string& name, const ExecRequest& request) const {
   this->workspace(name);
   if (request.command.empty()) throw invalid("exec needs a command: berth exec " + name + " -- CMD [ARGS...]");
+  check_command(SessionRequest{request.command, request.env, request.workdir, request.user, false, 24, 80});
   check_started(name);
 }
 
@@ -1024,6 +1061,8 @@ class GivenInput : public StreamInput {
 
 }  // namespace
 
+void check_session_request(const SessionRequest& request) { check_command(request); }
+
 int WorkspaceService::exec(const std::string& name, const ExecRequest& request, OutputSink& output) {
   check_exec(name, request);
   SessionRequest session{request.command, request.env, request.workdir, request.user, false, 24, 80};
@@ -1032,6 +1071,7 @@ int WorkspaceService::exec(const std::string& name, const ExecRequest& request, 
 }
 
 int WorkspaceService::session(const std::string& name, const SessionRequest& request, OutputSink& output, StreamInput& input) {
+  check_command(request);
   return stream_call("session", name, output, input, &request, 0).exit_code;
 }
 

@@ -26,6 +26,10 @@
 
 namespace berth {
 
+// Refuses what a command cannot be given (a NUL byte in an argument or the environment, an env
+// name a shell cannot take), naming the argument: invalid.
+void check_session_request(const SessionRequest& request);
+
 class WorkspaceService {
  public:
   WorkspaceService(Home home, ProviderRegistry& providers, LogBook& logs);
@@ -56,7 +60,8 @@ class WorkspaceService {
   Workspace workspace(const std::string& name) const;
   // The record after asking its provider for the real state (an idle workspace whose
   // infrastructure was stopped, started or removed behind berth's back is updated and saved).
-  Workspace refreshed_workspace(const std::string& name);
+  // status_error: why the provider could not tell (the record returned is then the stored one).
+  Workspace refreshed_workspace(const std::string& name, std::string* status_error = nullptr);
 
   struct Accepted {
     Workspace record;
@@ -133,7 +138,7 @@ class WorkspaceService {
   void apply_change(const std::string& provider, const InfraChange& change);
   // The provider's status of a record seen at `epoch`, within berth's refresh deadline;
   // nothing when the provider cannot tell.
-  std::optional<Status> ask_status(const Workspace& seen, const std::string& deadline_source);
+  std::optional<Status> ask_status(const Workspace& seen, const std::string& deadline_source, std::string* error = nullptr);
   // Records what the provider found when the record is still as seen (no operation began or
   // ended since, same state); returns the record as it now is.
   Workspace settle_found(const Workspace& seen, uint64_t epoch, const Status& status);

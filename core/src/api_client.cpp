@@ -155,7 +155,14 @@ std::vector<Workspace> ApiClient::list_workspaces(const std::string& fields) {
 }
 
 Workspace ApiClient::get_workspace(const std::string& name) {
-  return parse_json(call("GET", "/v1/workspaces/" + encode_segment(name)).body).get<Workspace>();
+  std::string ignored;
+  return get_workspace(name, ignored);
+}
+
+Workspace ApiClient::get_workspace(const std::string& name, std::string& status_error) {
+  Json body = parse_json(call("GET", "/v1/workspaces/" + encode_segment(name)).body);
+  status_error = body.is_object() ? body.value("status_error", "") : "";
+  return body.get<Workspace>();
 }
 
 void ApiClient::follow_log(const std::string& name, long long offset, ProgressSink& sink, const std::string& until, std::string* outcome) {

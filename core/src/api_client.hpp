@@ -40,6 +40,9 @@ class ApiClient : public Api {
   // Only the named fields (comma-separated) of each workspace: a smaller answer to read.
   std::vector<Workspace> list_workspaces(const std::string& fields);
   Workspace get_workspace(const std::string& name) override;
+  // The same, and why its provider could not say the workspace's real state (empty when it
+  // did): the record is then berth's last known one.
+  Workspace get_workspace(const std::string& name, std::string& status_error);
   Workspace create_workspace(const WorkspaceRequest& request, ProgressSink* follow) override;
   Workspace start_workspace(const std::string& name, ProgressSink* follow) override;
   Workspace stop_workspace(const std::string& name, ProgressSink* follow) override;

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace berth {
 namespace {
@@ -54,22 +56,51 @@ Location parse(const std::string& address) {
   throw invalid("address '" + address + "' must start with unix://, http://, https:// or tcp://");
 }
 
+// A server whose backlog is full (a storm of clients) answers a connect with EAGAIN, and one
+// that is restarting refuses it for a moment: both are tried again, within these bounds,
+// before the client says the server cannot be reached.
+constexpr auto kBusyRetry = std::chrono::seconds(5);
+constexpr auto kRefusedRetry = std::chrono::seconds(1);
+
 int connect_unix(const std::string& path, std::string& error, bool* absent) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof address.sun_path) {
-    error = "socket path too long";
+    error = "socket path " + path + " is too long (" + std::to_string(path.size()) + " bytes; at most " +
+            std::to_string(sizeof address.sun_path - 1) + ")";
     return -1;
   }
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    error = std::strerror(errno);
-    if (absent) *absent = errno == ENOENT || errno == ECONNREFUSED;
-    if (fd >= 0) ::close(fd);
-    return -1;
+  auto start = std::chrono::steady_clock::now();
+  auto pause = std::chrono::milliseconds(5);
+  while (true) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      return -1;
+    }
+    // A full backlog makes a blocking connect wait: bounded, it fails with EAGAIN instead.
+    timeval bound{static_cast<time_t>(kBusyRetry.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound);
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    int failure = errno;
+    if (rc == 0) {
+      timeval none{0, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+      return fd;
+    }
+    ::close(fd);
+    auto waited = std::chrono::steady_clock::now() - start;
+    bool again = failure == EINTR || ((failure == EAGAIN || failure == EWOULDBLOCK) && waited < kBusyRetry) ||
+                 (failure == ECONNREFUSED && waited < kRefusedRetry);
+    if (!again) {
+      error = std::strerror(failure);
+      if (absent) *absent = failure == ENOENT || failure == ECONNREFUSED;
+      return -1;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(100));
   }
-  return fd;
 }
 
 int connect_tcp(const std::string& host, int port, std::string& error) {

@@ -244,14 +244,25 @@ class OutputFrames : public OutputSink {
 class Host {
  public:
   // `library_api`: the SDK version the library was built against (checked against its manifest).
-  Host(std::shared_ptr<Provider> provider, ApiVersion library_api, FrameWriter& writer)
-      : provider_(std::move(provider)), library_api_(library_api), writer_(writer) {}
+  Host(std::string name, std::shared_ptr<Provider> provider, ApiVersion library_api, FrameWriter& writer)
+      : name_(std::move(name)), provider_(std::move(provider)), library_api_(library_api), writer_(writer) {}
 
   // Serves until the server closes the socket, then ends the process. Leader and followers:
   // one thread reads the socket; when a call arrives, it hands the reading to a follower and
   // runs the call itself, so a quick call (status) costs no thread switch in the host. Each
   // call in flight has a thread, since a provider may block in any call.
   [[noreturn]] void serve() {
+    serve_calls(Leave::never);
+    std::abort();  // unreachable: serve_calls never returns with Leave::never
+  }
+
+ private:
+  // Whether a thread may end once its call is done: the main thread never does (the process
+  // would end with it); the others do when another thread already waits to read, so a burst
+  // of calls leaves no parked thread behind.
+  enum class Leave { never, when_spare };
+
+  void serve_calls(Leave leave) {
     while (true) {
       Ready task;
       {
@@ -262,17 +273,17 @@ class Host {
         task = std::move(ready_.front());
         ready_.pop_front();
       }
-      if (followers_.load() == 0) std::thread([this] { serve(); }).detach();
+      if (followers_.load() == 0) std::thread([this] { serve_calls(Leave::when_spare); }).detach();
       Json reply = run(task.id, *task.call);
       {
         std::lock_guard lock(mutex_);
         calls_.erase(task.id);
       }
       writer_.json(reply);
+      if (leave == Leave::when_spare && followers_.load() > 0) return;
     }
   }
 
- private:
   struct Ready {
     uint32_t id = 0;
     std::shared_ptr<Call> call;
@@ -442,7 +453,8 @@ class Host {
     } catch (const std::exception& error) {
       return failed("provider_failed", error.what());
     } catch (...) {
-      return failed("provider_failed", "the provider threw something that is not a std::exception during " + request.value("label", method));
+      return failed("provider_failed",
+                    "provider " + name_ + " threw something that is not a std::exception during " + request.value("label", method));
     }
   }
 
@@ -454,6 +466,7 @@ class Host {
                                    " (SDK " + to_string(since) + "); rebuild it against this berth's SDK to use it");
   }
 
+  std::string name_;  // the provider's, for messages
   std::shared_ptr<Provider> provider_;
   ApiVersion library_api_;  // what the library reported (berth_provider_api_version)
   FrameWriter& writer_;
@@ -575,7 +588,7 @@ int provider_host_main(const HostOptions& options) {
   try {
     // Never destroyed: detached threads serve from it until the process ends, also when a
     // provider calls exit() from one of them (a static's destructor would run under them).
-    auto* host = new Host(provider, library_api, writer);
+    auto* host = new Host(options.library.stem().string(), provider, library_api, writer);
     host->serve();
   } catch (const std::exception& error) {
     std::cerr << "berth-provider-host: " << error.what() << std::endl;

@@ -134,6 +134,22 @@ TEST(Lifecycle, ExecInputToACommandThatStopsReadingDoesNotCrashTheProvider) {
   EXPECT_EQ(log.find("crashed"), std::string::npos) << log;
 }
 
+// Issue 22: --keep-volume on a provider that cannot keep a tree apart (host) deleted the tree
+// with its uncommitted work, exit 0. It is refused before anything is deleted.
+TEST(Lifecycle, KeepVolumeOnAProviderThatCannotIsRefusedBeforeAnythingIsDeleted) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "w"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"exec", "w", "--", "sh", "-c", "echo mine > uncommitted.txt"}).exit_code, 0);
+  Result deleted = server.berth({"delete", "w", "--keep-volume"});
+  EXPECT_NE(deleted.exit_code, 0);
+  EXPECT_NE(deleted.err.find("provider 'host' cannot keep a workspace's working tree apart (--keep-volume)"), std::string::npos) << deleted.err;
+  EXPECT_NE(deleted.err.find("nothing was deleted"), std::string::npos) << deleted.err;
+  Result kept = server.berth({"exec", "w", "--", "cat", "uncommitted.txt"});
+  EXPECT_EQ(kept.exit_code, 0) << kept.err;
+  EXPECT_EQ(kept.out, "mine\n");
+  EXPECT_EQ(server.berth({"delete", "w"}).exit_code, 0);
+}
+
 TEST(Lifecycle, SocketIsOwnerOnlyAndHomeIsPrivate) {
   ServerHome server;
   struct stat info {};
@@ -315,6 +331,31 @@ TEST(Cli, VersionQuietListPruneWithoutTerminalAndFollowExitCode) {
   Result deleted = server.berth({"delete", "a", "b", "c"});
   EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
   EXPECT_EQ(server.berth({"-q", "list"}).out, "");
+}
+
+// Issue 22: berth server stop returns only once the server's process has ended, every thread
+// of it, and says so while what runs (here a create held at a gate) finishes first.
+TEST(Cli, ServerStopReturnsOnlyOnceTheServerHasEndedAndSaysWhileItWaits) {
+  ServerHome server(ServerHome::Start::later);
+  berth::test::drop_in_provider(server.home(), berth::test::test_provider("flaky_provider"), "flaky",
+                                berth::test::provider_manifest("flaky"));
+  server.start();
+  berth::test::TempDir scratch;
+  ASSERT_EQ(server.add_target("name: held\nprovider: flaky\nproperties:\n  gate: " + (scratch.path() / "gate").string() + "\n  gate_on: create\n")
+                .exit_code,
+            0);
+  ASSERT_EQ(server.berth({"create", "bg", "--target", "held", "--detach"}).exit_code, 0);
+  int pid = server.pid();
+  Result stopped = server.berth({"server", "stop"});
+  // Gone, or a zombie of this test with no thread left: nothing of it runs any more.
+  std::string state = berth::test::read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = state.rfind(')');
+  bool ended = state.empty() || (paren != std::string::npos && state[paren + 2] == 'Z' && berth::test::thread_count(pid) <= 1);
+  EXPECT_TRUE(ended) << state;
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_NE(stopped.out.find("server stopped"), std::string::npos) << stopped.out;
+  EXPECT_NE(stopped.err.find("is still ending: running operations and streams finish first; waiting up to 28 s more"), std::string::npos)
+      << stopped.err;
 }
 
 // berth server start --listen: the background server listens on TCP too, keys required.

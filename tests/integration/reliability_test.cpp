@@ -398,6 +398,103 @@ TEST(FullDisk, AFailedWriteIsAClearErrorAndThePreviousRecordIsIntact) {
 
 // ---- load ----
 
+// Issue 22: a storm of connects is queued (a backlog of SOMAXCONN), not refused with EAGAIN.
+TEST(Load, AStormOfConnectsIsQueuedNotRefused) {
+  ServerHome server;
+  fs::path socket = server.home() / "berth.sock";
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
+  // Stopped, the server accepts nothing: every connect below waits in its backlog.
+  ASSERT_EQ(::kill(server.pid(), SIGSTOP), 0);
+  std::vector<int> connections;
+  int refused = 0;
+  for (int i = 0; i < 200; ++i) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) ++refused;
+    connections.push_back(fd);
+  }
+  ::kill(server.pid(), SIGCONT);
+  for (int fd : connections) ::close(fd);
+  EXPECT_EQ(refused, 0) << "of 200 connects at once";
+  EXPECT_EQ(server.berth({"list"}).exit_code, 0);
+}
+
+// Issue 22: a client tries a refused connect again within its deadline (a server restarting,
+// a backlog overflowing) before it fails. The address first refuses (a socket bound by nobody
+// listening); once the client waits to try again, the server's socket takes its place.
+TEST(Load, ClientsTryARefusedConnectAgainBeforeFailing) {
+  ServerHome server;
+  fs::path later = server.home() / "later.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", later.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  berth::test::RunOptions options;
+  options.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}};
+  options.output_file = server.home() / "client.out";
+  int client = berth::test::spawn_program({berth::test::berth_binary().string(), "--server", "unix://" + later.string(), "list", "-o", "json"},
+                                          options);
+  // Refused, it waits to try again (in a sleep) instead of failing.
+  bool retrying = berth::test::wait_until(
+      [&] {
+        std::string call = berth::test::read_text("/proc/" + std::to_string(client) + "/syscall");
+        return call.rfind("230 ", 0) == 0 || call.rfind("35 ", 0) == 0;  // clock_nanosleep, nanosleep (x86-64)
+      },
+      std::chrono::seconds(10));
+  ::close(fd);
+  fs::rename(server.home() / "berth.sock", later);
+  int status = 0;
+  ::waitpid(client, &status, 0);
+  EXPECT_TRUE(retrying) << berth::test::read_text(options.output_file);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << ": " << berth::test::read_text(options.output_file);
+  fs::rename(later, server.home() / "berth.sock");
+}
+
+// Issue 22: twenty first-use CLIs at once each start a server; all but one lose the home's
+// lock. Each CLI uses the winner, and none says the server did not come up.
+TEST(Load, TwentyFirstUseClisAtOnceAllUseTheServerThatWon) {
+  for (int round = 0; round < 3; ++round) {
+    berth::test::TempDir home;
+    berth::test::RunOptions options;
+    options.env = {{"BERTH_HOME", home.path().string()}, {"BERTH_NO_AUTOSTART", ""}};
+    std::vector<Result> results(20);
+    std::vector<std::thread> clis;
+    for (auto& result : results) clis.emplace_back([&] { result = berth::test::run_program({berth::test::berth_binary().string(), "list"}, options); });
+    for (auto& cli : clis) cli.join();
+    int servers = 0;
+    for (const auto& result : results) {
+      EXPECT_EQ(result.exit_code, 0) << "round " << round << ": " << result.err;
+      servers += result.err.find("started a local server") != std::string::npos ? 1 : 0;
+    }
+    EXPECT_GE(servers, 1);
+    Result stopped = berth::test::run_program({berth::test::berth_binary().string(), "server", "stop"}, options);
+    EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+    EXPECT_NE(stopped.out.find("server stopped"), std::string::npos) << stopped.out;
+  }
+}
+
+// Issue 22: a socket path too long for a Unix socket is a clear error, also with --listen
+// (whose listener thread had started: the process aborted).
+TEST(Load, ATooLongSocketPathIsAClearErrorEvenWithListen) {
+  berth::test::TempDir base;
+  fs::path home = base.path() / std::string(100, 'h');
+  fs::create_directories(home);
+  fs::permissions(home, fs::perms::owner_all);
+  std::string port = std::to_string(berth::test::free_tcp_port());
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{}, std::vector<std::string>{"--listen", "127.0.0.1:" + port}}) {
+    std::vector<std::string> argv{berth::test::berth_binary().string(), "serve"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    berth::test::RunOptions options;
+    options.env = {{"BERTH_HOME", home.string()}, {"BERTH_NO_AUTOSTART", "1"}};
+    Result served = berth::test::run_program(argv, options);
+    EXPECT_EQ(served.exit_code, 1) << served.err;
+    EXPECT_NE(served.err.find("socket path " + (home / "berth.sock").string() + " is too long"), std::string::npos) << served.err;
+    EXPECT_NE(served.err.find("at most 107"), std::string::npos) << served.err;
+  }
+}
+
 TEST(Load, HundredClientsMixingOperationsLoseNothing) {
   ServerHome server;
   std::string socket = "unix://" + (server.home() / "berth.sock").string();

@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,6 +155,148 @@ TEST(Session, AClientThatGoesAwayEndsTheCommandAndLeaksNothing) {
   EXPECT_TRUE(wait_until([&] { return processes_with("sleep 1236") == 0; }, 20s));
 }
 
+// Issue 22: a burst of sessions leaves no parked thread per session in the provider's host.
+TEST(Session, TheProviderHostsThreadsComeBackToTheirBaselineAfterABurst) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"exec", "box", "--", "true"}).exit_code, 0);  // the provider host is up
+  int host = berth::test::provider_host_pid(server.pid(), "host");
+  ASSERT_GT(host, 0);
+  size_t baseline = berth::test::thread_count(host);
+  fs::path gate = server.home() / "gate";
+  constexpr int kSessions = 16;
+  std::vector<int> clients;
+  for (int i = 0; i < kSessions; ++i) {
+    fs::path started = server.home() / ("started-" + std::to_string(i));
+    clients.push_back(berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "box", "--", "sh", "-c",
+                                                  "touch " + started.string() + "; while [ ! -e " + gate.string() + " ]; do sleep 0.05; done"},
+                                                 at(server)));
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (int i = 0; i < kSessions; ++i) {
+          if (!fs::exists(server.home() / ("started-" + std::to_string(i)))) return false;
+        }
+        return true;
+      },
+      60s));
+  size_t busy = berth::test::thread_count(host);
+  EXPECT_GE(busy, baseline + kSessions - 1) << "the sessions ran at once";
+  std::ofstream(gate) << "open";
+  for (int client : clients) {
+    int status = 0;
+    ::waitpid(client, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  EXPECT_TRUE(wait_until([&] { return berth::test::thread_count(host) <= baseline + 1; }, 30s))
+      << berth::test::thread_count(host) << " threads, " << baseline << " before the burst, " << busy << " during it";
+  EXPECT_EQ(berth::test::provider_host_pid(server.pid(), "host"), host);
+}
+
+// Issue 22: -e A=B=c is name A, value B=c (as docker exec takes it), the same as create --env;
+// a name a shell cannot take, and a NUL byte (which execve would cut at), are refused by name.
+TEST(Session, ExecEnvAndArgumentsAreTakenAsGivenOrRefusedByName) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  Result value = server.berth({"exec", "-e", "A=B=c", "box", "--", "sh", "-c", "printf %s \"$A\""});
+  EXPECT_EQ(value.exit_code, 0) << value.err;
+  EXPECT_EQ(value.out, "B=c");
+  for (const char* command : {"exec", "create"}) {
+    std::vector<std::string> args = std::string(command) == "exec" ? std::vector<std::string>{"exec", "-e", "A-B=c", "box", "--", "true"}
+                                                                   : std::vector<std::string>{"create", "other", "--env", "A-B=c"};
+    Result refused = server.berth(args);
+    EXPECT_NE(refused.exit_code, 0) << command;
+    EXPECT_NE(refused.err.find("env name 'A-B' must be letters, digits and '_'"), std::string::npos) << command << ": " << refused.err;
+  }
+  auto post = [&](const std::string& body) {
+    std::string request = "POST /v1/workspaces/box/exec HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    return berth::test::send_raw(server.home() / "berth.sock", request, 20s);
+  };
+  std::string cut = post(R"({"command": ["printf", "%s", "a\u0000b"]})");
+  EXPECT_NE(cut.find(" 400 "), std::string::npos) << cut;
+  EXPECT_NE(cut.find("argument 3 of the command ('a\\\\0b') contains a NUL byte"), std::string::npos) << cut;
+  std::string env = post(R"({"command": ["true"], "env": {"A": "x\u0000y"}})");
+  EXPECT_NE(env.find(" 400 "), std::string::npos) << env;
+  EXPECT_NE(env.find("env value of 'A'"), std::string::npos) << env;
+}
+
+// A berth exec whose stdout is a pipe nobody reads: its stream stalls in the server.
+struct StalledClient {
+  int pid = -1;
+  int unread = -1;  // the read end of its stdout, never read
+  StalledClient(const ServerHome& server, const std::vector<std::string>& command) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return;
+    pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out[1], 1);
+      ::setenv("BERTH_HOME", server.home().c_str(), 1);
+      ::setenv("BERTH_NO_AUTOSTART", "1", 1);
+      std::vector<std::string> args{berth::test::berth_binary().string(), "exec", "box", "--"};
+      args.insert(args.end(), command.begin(), command.end());
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    unread = out[0];
+  }
+  ~StalledClient() {
+    ::close(unread);  // its next write fails: it ends
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+// Issue 22: one client may hold at most 16 streams that wait for it to read; past that, a
+// stream that stalls is dropped (and its command ended) at once, not after a minute or two.
+TEST(Session, OneClientHoldsAtMostSixteenStalledStreams) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  std::vector<std::unique_ptr<StalledClient>> clients;
+  for (int i = 0; i < 20; ++i) clients.push_back(std::make_unique<StalledClient>(server, std::vector<std::string>{"yes", "stalled-1238"}));
+  ASSERT_TRUE(wait_until([&] { return processes_with("stalled-1238") >= 16; }, 30s)) << processes_with("stalled-1238");
+  EXPECT_TRUE(wait_until([&] { return processes_with("stalled-1238") == 16; }, 30s)) << processes_with("stalled-1238") << " commands still run";
+  clients.clear();
+  EXPECT_TRUE(wait_until([&] { return processes_with("stalled-1238") == 0; }, 30s)) << processes_with("stalled-1238");
+}
+
+// Issue 22: a client that takes nothing is dropped after 60 s, as docs/sessions.md says (a
+// frame sent in parts waited 60 s per part: about 120 s).
+TEST(StalledReader, IsDroppedAfterSixtySeconds) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
+  // A raw client that opens a session and never reads: the server's close shows as POLLRDHUP.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", (server.home() / "berth.sock").c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  std::string body = R"({"command": ["dd", "if=/dev/zero", "bs=1048577", "status=none"]})";
+  std::string request = "POST /v1/workspaces/box/session HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: berth-stream\r\n"
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(wait_until([&] { return processes_with("bs=1048577") == 1; }, 30s));
+  auto start = std::chrono::steady_clock::now();
+  bool dropped = wait_until(
+      [&] {
+        pollfd closed{fd, POLLRDHUP, 0};
+        return ::poll(&closed, 1, 0) > 0 && (closed.revents & (POLLRDHUP | POLLHUP));
+      },
+      150s);
+  auto took = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
+  ::close(fd);
+  EXPECT_TRUE(dropped);
+  EXPECT_GE(took, 55);
+  EXPECT_LE(took, 75) << "dropped after " << took << " s";
+  EXPECT_TRUE(wait_until([&] { return processes_with("bs=1048577") == 0; }, 30s)) << "the command outlived its dropped client";
+}
+
 TEST(Session, TheServerStoppingMidSessionIsSaidAndNonZero) {
   ServerHome server;
   ASSERT_EQ(server.berth({"create", "box"}).exit_code, 0);
@@ -233,6 +380,7 @@ TEST(Session, ForwardCarriesConnectionsToTheWorkspacesPort) {
   struct Reap {
     int pid;
     ~Reap() {
+      if (pid <= 0) return;  // reaped already
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
     }
@@ -264,18 +412,55 @@ TEST(Session, ForwardCarriesConnectionsToTheWorkspacesPort) {
   Result taken = server.berth({"forward", "web", std::to_string(local) + ":" + std::to_string(remote)});
   EXPECT_EQ(taken.exit_code, 1);
   EXPECT_NE(taken.err.find("already in use on this machine"), std::string::npos) << taken.err;
+  // The port it suggests instead is free (issue 22: it suggested LOCAL+1 unchecked, and 65536).
+  auto suggested = [](const std::string& err) {
+    size_t at = err.find("berth forward web ");
+    return at == std::string::npos ? -1 : std::atoi(err.c_str() + at + 18);
+  };
+  int offered = suggested(taken.err);
+  EXPECT_TRUE(offered >= 0 && offered <= 65535) << taken.err;
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(offered));
+  EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << "port " << offered << " is not free";
+  ::close(listener);
+  int top = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  address.sin_port = htons(65535);
+  bool holding_top = ::bind(top, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 && ::listen(top, 1) == 0;
+  Result at_top = server.berth({"forward", "web", "65535:" + std::to_string(remote)});
+  ::close(top);
+  EXPECT_EQ(at_top.exit_code, 1);
+  EXPECT_EQ(at_top.err.find("65536"), std::string::npos) << at_top.err;
+  if (holding_top) {
+    EXPECT_EQ(suggested(at_top.err), 0) << at_top.err;
+  }
+
   int dead = berth::test::free_tcp_port();
   int local2 = berth::test::free_tcp_port();
   fs::path said = server.home() / "forward2.err";
-  int forward2 = berth::test::spawn_program(
-      {"sh", "-c", berth::test::berth_binary().string() + " forward web " + std::to_string(local2) + ":" + std::to_string(dead) + " 2> " + said.string()},
-      at(server));
+  RunOptions logged = at(server);
+  logged.output_file = said;
+  int forward2 =
+      berth::test::spawn_program({berth::test::berth_binary().string(), "forward", "web", std::to_string(local2) + ":" + std::to_string(dead)}, logged);
   Reap reap_forward2{forward2};
   ASSERT_TRUE(wait_until([&] { return berth::test::read_text(said).find("Ctrl-C") != std::string::npos; }, 20s));
   Result refused = berth::test::run_program({"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(local2) + "/"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_TRUE(wait_until([&] { return berth::test::read_text(said).find("nothing listens on port " + std::to_string(dead)) != std::string::npos; }, 20s))
       << berth::test::read_text(said);
+
+  // Its server stopped, forward says so and ends, non-zero (issue 22: it listened on for ever).
+  server.stop();
+  int forward_status = 0;
+  if (wait_until([&] { return ::waitpid(forward2, &forward_status, WNOHANG) == forward2; }, 30s)) {
+    reap_forward2.pid = -1;
+  } else {
+    ADD_FAILURE() << "berth forward outlived its server: " << berth::test::read_text(said);
+  }
+  EXPECT_TRUE(WIFEXITED(forward_status) && WEXITSTATUS(forward_status) != 0) << forward_status;
+  EXPECT_NE(berth::test::read_text(said).find("stopped; stopped forwarding"), std::string::npos) << berth::test::read_text(said);
 }
 
 // The same streams over TCP with an API key, as a remote client uses them.

@@ -90,6 +90,29 @@ TEST(Watch, AProviderBuiltAgainstSdk12IsNeverCalledForAWatch) {
   expect_no_watch_and_nothing_broken(server, "oldsdk", "this provider was built against SDK 1.2, which has no Provider::watch (SDK 1.3)");
 }
 
+// Issue 22: a call left to end by itself needs other calls to spare; a watch, which runs as
+// long as its host, is not one: an exec deaf to its deadline still ends its host.
+TEST(Watch, ADeafCallIsKilledWithItsHostEvenWhileAWatchRuns) {
+  ServerHome server(ServerHome::Start::later);
+  drop_in_provider(server.home(), test_provider("watching_provider"), "watching", provider_manifest("watching"));
+  server.start();
+  berth::test::TempDir states;
+  ASSERT_EQ(server.add_target("name: t\nprovider: watching\nproperties:\n  state_dir: " + states.path().string() + "\n  exec_timeout: \"1\"\n").exit_code,
+            0);
+  ASSERT_EQ(server.berth({"create", "w", "--target", "t"}).exit_code, 0);
+  fs::path watched = states.path() / ".watched";
+  ASSERT_TRUE(wait_until([&] { return read_text(watched).find("w") != std::string::npos; }, std::chrono::seconds(30)));
+  std::ofstream(states.path() / "w") << "deaf\n";
+  Result exec = server.berth({"exec", "w", "--", "true"});
+  EXPECT_NE(exec.exit_code, 0);
+  EXPECT_NE(exec.err.find("exec timed out after 1 s (the target's exec_timeout); it did not return within 1 s of being asked to end"),
+            std::string::npos)
+      << exec.err;
+  std::string log = read_text(server.home() / "logs" / "providers" / "watching.log");
+  EXPECT_NE(log.find("was killed by berth (exec timed out after 1 s"), std::string::npos) << log;
+  EXPECT_EQ(log.find("left to end by itself"), std::string::npos) << log;
+}
+
 TEST(Watch, ReportedChangesReachTheRecordsOverTheProtocol) {
   ServerHome server(ServerHome::Start::later);
   berth::test::TempDir states;

@@ -1,15 +1,19 @@
 // A provider for the isolation tests, built with the installed SDK like a third party's: in the
 // operation its target names (fail_on) it segfaults, aborts, exits, throws a non-exception,
-// hangs (ignoring cancellation, or waiting on it), or floods stdout and stderr. Its name is its
+// hangs (ignoring cancellation, or waiting on it), floods stdout and stderr, closes its socket
+// to berth before it segfaults (segv_late), prints ticks until cancelled (tick), or waits for a
+// gate file and then succeeds (gate). Its name is its
 // file's base name, so one library copied under many names gives many providers.
 #include <berth/provider.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -26,10 +30,11 @@ class HostileProvider : public berth::Provider {
     return {own_name(), "0.1.0", "Test provider: misbehaves where told",
             {{"fail_on", berth::PropertyType::enumeration, false, "none",
               {"none", "create", "start", "stop", "destroy", "status", "exec"}, "Operation that misbehaves"},
-             {"how", berth::PropertyType::enumeration, false, "segv", {"segv", "abort", "exit", "throw42", "hang", "wait", "flood"},
+             {"how", berth::PropertyType::enumeration, false, "segv", {"segv", "abort", "exit", "throw42", "hang", "wait", "flood", "segv_late", "tick", "gate"},
               "How it misbehaves"},
              {"flood_bytes", berth::PropertyType::integer, false, "4000000", {}, "How much a flood prints"},
-             {"token", berth::PropertyType::secret, false, "", {}, "A secret a flood prints, to check redaction"}}};
+             {"token", berth::PropertyType::secret, false, "", {}, "A secret a flood prints, to check redaction"},
+             {"gate", berth::PropertyType::string, false, "", {}, "The file a gate waits for"}}};
   }
   void create(berth::OperationContext& c) override { step(c, "create"); }
   void start(berth::OperationContext& c) override { step(c, "start"); }
@@ -39,7 +44,14 @@ class HostileProvider : public berth::Provider {
     step(c, "status");
     return {berth::InfraState::started, ""};
   }
+  // No session of its own: berth exec comes here through the SDK's default session.
   int exec(berth::OperationContext& c, const berth::ExecRequest&, berth::OutputSink& output) override {
+    if (c.properties.count("how") && c.properties.at("how") == "tick" && c.properties.count("fail_on") && c.properties.at("fail_on") == "exec") {
+      // A command that runs until it is ended, as `while :; do echo tick; sleep 0.2; done`
+      // would: this provider cannot signal it, only end it when berth cancels the call.
+      while (!c.cancellation.wait_for(std::chrono::milliseconds(200))) output.write(berth::OutputStream::stdout_stream, "tick\n");
+      throw berth::Error("provider_failed", "hostile ended the ticks: cancelled");
+    }
     step(c, "exec");
     output.write(berth::OutputStream::stdout_stream, "hostile ran\n");
     return 0;
@@ -55,6 +67,17 @@ class HostileProvider : public berth::Provider {
     std::string how = p.count("how") ? p.at("how") : "segv";
     if (how == "segv") {
       std::raise(SIGSEGV);
+    } else if (how == "segv_late") {
+      // berth sees the socket close before the process ends (as it may on a busy machine,
+      // where a dying host's socket closes before berth reaps it).
+      ::shutdown(3, SHUT_WR);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::raise(SIGSEGV);
+    } else if (how == "gate") {
+      std::string gate = p.count("gate") ? p.at("gate") : "";
+      while (!gate.empty() && !std::filesystem::exists(gate)) {
+        if (c.cancellation.wait_for(std::chrono::milliseconds(20))) throw berth::Error("provider_failed", "hostile stopped waiting at its gate: cancelled");
+      }
     } else if (how == "abort") {
       std::abort();
     } else if (how == "exit") {

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -42,7 +43,9 @@ class WatchingProvider : public berth::Provider {
     std::string word = word_in(file(c.properties, c.workspace.name));
     return {state_of(word), "the file says " + word};
   }
-  int exec(berth::OperationContext&, const berth::ExecRequest&, berth::OutputSink& output) override {
+  int exec(berth::OperationContext& c, const berth::ExecRequest&, berth::OutputSink& output) override {
+    // "deaf" in the workspace's file: an exec that never returns, deaf to cancellation.
+    while (word_in(file(c.properties, c.workspace.name)) == "deaf") std::this_thread::sleep_for(std::chrono::milliseconds(100));
     output.write(berth::OutputStream::stdout_stream, "ran\n");
     return 0;
   }

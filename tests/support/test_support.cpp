@@ -307,9 +307,10 @@ int spawn_program(const std::vector<std::string>& argv, const RunOptions& option
   if (pid == 0) {
     ::signal(SIGPIPE, SIG_DFL);
     int null_fd = ::open("/dev/null", O_RDWR);
+    int out_fd = options.output_file.empty() ? null_fd : ::open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(null_fd, 0);
-    ::dup2(null_fd, 1);
-    ::dup2(null_fd, 2);
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
     for (const auto& [key, value] : options.env) {
       if (value.empty()) {
         ::unsetenv(key.c_str());
@@ -324,6 +325,31 @@ int spawn_program(const std::vector<std::string>& argv, const RunOptions& option
     ::_exit(127);
   }
   return pid;
+}
+
+int provider_host_pid(int server_pid, const std::string& library_stem) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = read_text(entry.path() / "stat");
+    size_t close = stat.rfind(')');
+    int parent = 0;
+    char state = 0;
+    if (close == std::string::npos || std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &parent) != 2 || parent != server_pid) continue;
+    std::string command = read_text(entry.path() / "cmdline");
+    for (char& c : command) c = c == '\0' ? ' ' : c;
+    if (command.find("berth-provider-host") != std::string::npos && command.find("/" + library_stem + ".so ") != std::string::npos) {
+      return std::stoi(name);
+    }
+  }
+  return 0;
+}
+
+size_t thread_count(int pid) {
+  std::error_code error;
+  size_t count = 0;
+  for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/task", error), end; !error && it != end; it.increment(error)) ++count;
+  return count;
 }
 
 std::string send_raw(const fs::path& socket, const std::string& request, std::chrono::milliseconds deadline,

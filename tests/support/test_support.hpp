@@ -32,6 +32,7 @@ struct RunOptions {
   std::map<std::string, std::string> env;  // set (or, with an empty value, unset) for the child
   std::string stdin_data;
   std::filesystem::path workdir;
+  std::filesystem::path output_file;  // spawn_program: stdout and stderr go here (else /dev/null)
 };
 
 // Runs a program and captures its output.
@@ -106,7 +107,14 @@ class ServerHome {
   long file_size_limit_ = 0;
 };
 
-// Starts a program in the background with its output discarded; returns its pid.
+// The pid of the berth-provider-host child of `server_pid` that serves library `library_stem`
+// (its .so's base name), or 0.
+int provider_host_pid(int server_pid, const std::string& library_stem);
+// How many threads process pid has now (0 once it is gone).
+size_t thread_count(int pid);
+
+// Starts a program in the background with its output discarded (or in options.output_file);
+// returns its pid.
 int spawn_program(const std::vector<std::string>& argv, const RunOptions& options = {});
 // Sends raw bytes over a Unix socket and returns what comes back before the server closes the
 // connection or the deadline passes.
