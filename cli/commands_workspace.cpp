@@ -109,7 +109,8 @@ void define_create(CLI::App& app, Invocation& run) {
                "berth asks on a terminal and refuses elsewhere; the answer is remembered per repository and command)");
   app.add_option("--local-env", *local_env,
                  "Send this variable of your environment for the definition's ${localEnv:NAME} (repeatable; those named in a "
-                 "local repository's devcontainer.json are sent without it)");
+                 "local repository's devcontainer.json are sent without it)")
+      ->allow_extra_args(false);
   app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer, trust, local_env] {
     require_name_argument("workspace", request->name);
     if (!request->target.empty()) require_name_argument("target", request->target);
