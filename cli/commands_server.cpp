@@ -11,9 +11,15 @@
 
 #include "module_files.hpp"
 
+#include <fcntl.h>
+#include <spawn.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
+
+extern char** environ;
 
 namespace berth::cli {
 namespace {
@@ -113,6 +119,48 @@ void define_server(CLI::App& app, Invocation& run) {
   });
 }
 
+// Opens url in the desktop's browser, without waiting for it; false when there is no desktop.
+bool open_in_browser(const std::string& url) {
+  if (!std::getenv("DISPLAY") && !std::getenv("WAYLAND_DISPLAY")) return false;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  std::string program = "xdg-open", argument = url;
+  char* argv[] = {program.data(), argument.data(), nullptr};
+  pid_t pid = 0;
+  int failed = posix_spawnp(&pid, "xdg-open", &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return failed == 0;
+}
+
+void define_dashboard(CLI::App& app, Invocation& run) {
+  app.footer(
+      "The link signs one browser in once (the server trades it for a cookie); run the command again for another.\n"
+      "The dashboard listens on 127.0.0.1 only. docs/dashboard.md says how it is kept safe.\n"
+      "Examples:\n"
+      "  berth dashboard                 opens the browser (on a desktop) and prints the link\n"
+      "  berth dashboard --print         only prints the link\n"
+      "  berth dashboard --port 7421     on that port, when the dashboard is not running yet");
+  auto print_only = std::make_shared<bool>(false);
+  auto port = std::make_shared<int>(0);
+  app.add_flag("--print", *print_only, "Only print the link; do not open a browser");
+  app.add_option("--port", *port, "The dashboard's TCP port on 127.0.0.1 (default: any free one)")->check(CLI::Range(1, 65535));
+  app.callback([&run, print_only, port] {
+    ApiClient& api = run.session.api();
+    if (api.endpoint().address.rfind("unix://", 0) != 0) {
+      throw invalid("berth dashboard opens the dashboard of the server on this machine (its Unix socket); this profile talks to " +
+                    api.endpoint().address + " (use --profile local, or run berth dashboard on that machine)");
+    }
+    Json body = Json::object();
+    if (*port) body["port"] = *port;
+    Json opened = Json::parse(api.call("POST", "/v1/dashboard", body.dump()).body);
+    std::string url = opened.value("url", "");
+    print_as(run.session, opened, [&] { std::cout << url << '\n'; });
+    if (!*print_only && open_in_browser(url) && !run.session.options.quiet) std::cerr << "berth: opened the dashboard in the browser" << std::endl;
+  });
+}
+
 void define_version(CLI::App& app, Invocation& run) {
   app.footer("Examples:\n  berth version\n  berth --version\n  berth version -o json");
   app.callback([&run] {
@@ -128,6 +176,7 @@ void define_version(CLI::App& app, Invocation& run) {
 void add_server_commands(Registry& registry) {
   registry.push_back({"serve", "Run the server in the foreground", "Server", define_serve});
   registry.push_back({"server", "Run the server in the background (start, stop, status)", "Server", define_server});
+  registry.push_back({"dashboard", "Open the web dashboard (prints a one-time sign-in link)", "Server", define_dashboard});
   registry.push_back({"version", "Show berth's version", "Other", define_version});
 }
 

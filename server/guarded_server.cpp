@@ -161,6 +161,12 @@ bool GuardedServer::bind_with_full_backlog(const std::string& host, int port) {
   return listener_ < 0 || ::listen(listener_, SOMAXCONN) == 0;
 }
 
+int GuardedServer::bind_any_with_full_backlog(const std::string& host) {
+  int port = bind_to_any_port(host);
+  if (port <= 0) return -1;
+  return listener_ < 0 || ::listen(listener_, SOMAXCONN) == 0 ? port : -1;
+}
+
 void GuardedServer::mark_authenticated() {
   if (current_connection) current_connection->authenticated = true;
 }

@@ -42,6 +42,8 @@ class GuardedServer : public httplib::Server {
   // bind_to_port, then the listen backlog raised to SOMAXCONN: the packaged cpp-httplib library
   // listens with 5, and a storm of clients got EAGAIN (issue 22).
   bool bind_with_full_backlog(const std::string& host, int port);
+  // The same on a free port, which it returns (-1: none).
+  int bind_any_with_full_backlog(const std::string& host);
 
  private:
   bool process_and_close_socket(socket_t sock) override;

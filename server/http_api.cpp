@@ -311,6 +311,38 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     }
     send_accepted(response, service.rebuild(request.matches[1], call_options(listener, trust)));
   }));
+  // Several workspaces at once (the dashboard's selection): each is accepted or refused on its
+  // own, in order; the answer says which, with the ticket to follow each one's log.
+  server.Post(R"(/v1/bulk/(start|stop|rebuild|delete))", guarded([&, listener](const httplib::Request& request, httplib::Response& response) {
+    Json body = parse_body(request);
+    auto names = body.find("workspaces");
+    if (names == body.end() || !names->is_array() || names->empty() || names->size() > 1000) {
+      throw invalid("field 'workspaces' must be a list of 1 to 1000 workspace names");
+    }
+    for (const auto& name : *names) {
+      if (!name.is_string()) throw invalid("field 'workspaces' must hold workspace names (strings)");
+    }
+    if (body.contains("force") && !body["force"].is_boolean()) throw invalid("field 'force' must be true or false");
+    bool force = body.value("force", false);
+    std::string action = request.matches[1];
+    Json results = Json::array();
+    for (const auto& entry : *names) {
+      std::string name = entry.get<std::string>();
+      try {
+        WorkspaceService::Accepted accepted = action == "start"  ? service.start(name)
+                                              : action == "stop" ? service.stop(name)
+                                              : action == "rebuild" ? service.rebuild(name, call_options(listener, false))
+                                                                    : service.remove(name, force, false);
+        Json result{{"workspace", name}, {"ok", true}};
+        if (accepted.log_ticket > 0) result["ticket"] = accepted.log_ticket;
+        if (accepted.log_offset >= 0) result["offset"] = accepted.log_offset;
+        results.push_back(result);
+      } catch (const Error& error) {
+        results.push_back({{"workspace", name}, {"ok", false}, {"error", {{"code", error.code()}, {"message", error.what()}}}});
+      }
+    }
+    send_json(response, 200, Json{{"results", results}});
+  }));
   server.Post(R"(/v1/workspaces/([^/]+)/start)", guarded([&](const httplib::Request& request, httplib::Response& response) {
     send_accepted(response, service.start(request.matches[1]));
   }));

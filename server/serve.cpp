@@ -2,6 +2,9 @@
 
 #include "api_keys.hpp"
 #include "atomic_file.hpp"
+#include "dashboard/dashboard.hpp"
+#include "dashboard/terminal_hub.hpp"
+#include "server_routes.hpp"
 #include "elastic_pool.hpp"
 #include "errors.hpp"
 #include "http_api.hpp"
@@ -154,6 +157,12 @@ int serve(const ServeOptions& options) {
     return 1;
   }
 
+  TerminalHub terminals(service);
+  std::unique_ptr<Dashboard> dashboard;
+  ServerFacts facts{&home, std::chrono::steady_clock::now(),
+                    PluginFolders{executable_dir().parent_path().parent_path() / "lib" / "berth" / "plugins", home.plugins_dir(),
+                                  home.config_dir / "plugins.yaml", {}},
+                    nullptr, &terminals};
   auto configure = [&](httplib::Server& http, const Listener& listener) {
     http.new_task_queue = [] { return new ElasticPool(kWorkerThreads, kMaxWorkerThreads); };
     http.set_keep_alive_max_count(1000);
@@ -162,15 +171,28 @@ int serve(const ServeOptions& options) {
     // A client that sends nothing (or too slowly) lets its worker go after this.
     http.set_read_timeout(10, 0);
     register_api(http, service, providers, keys, listener);
+    register_server_routes(http, facts);
     // httplib calls its logger once the response is written: a large one was just freed.
     http.set_logger([](const httplib::Request&, const httplib::Response& response) {
       if (response.body.size() > (256 << 10)) ::malloc_trim(0);
     });
   };
-  StreamRoutes local_streams(service, nullptr);
-  StreamRoutes keyed_streams(service, &keys);
+  StreamRoutes local_streams(service, nullptr, &terminals);
+  StreamRoutes keyed_streams(service, &keys, &terminals);
   UnixSocketServer server(kRequestHeadDeadline, &local_streams);
   configure(server, Listener{false, false});
+  // The dashboard's own listener (127.0.0.1, on demand): its viewer signed in with a link from
+  // this socket, and is a remote client for what a repository may run here (docs/security.md).
+  dashboard = std::make_unique<Dashboard>(
+      DashboardFiles{executable_dir().parent_path().parent_path() / "share" / "berth" / "dashboard", "/usr/share/javascript/xterm"},
+      [&](httplib::Server& http) { configure(http, Listener{true, options.allow_remote_initialize}); }, service, terminals, log_line);
+  register_dashboard_route(server, *dashboard);
+  facts.listeners = [&] {
+    std::vector<std::string> urls{"unix://" + home.socket_path().string()};
+    if (!options.listen.empty()) urls.push_back(std::string(options.tls_cert.empty() ? "http://" : "https://") + options.listen);
+    if (int port = dashboard->port(); port > 0) urls.push_back("http://127.0.0.1:" + std::to_string(port) + " (dashboard)");
+    return urls;
+  };
 
   // The socket first: a failure after the TCP listener's thread started would end the process
   // with that thread still joinable (std::terminate, SIGABRT: issue 22).
@@ -235,7 +257,9 @@ int serve(const ServeOptions& options) {
     int received = 0;
     sigwait(&signals, &received);
     log_line(std::string("received ") + strsignal(received) + "; finishing operations in progress");
+    terminals.end_all(std::chrono::seconds(3));
     service.shutdown(std::chrono::seconds(10));
+    dashboard->stop();
     if (tcp) tcp->stop();
     server.stop();
   });
@@ -248,6 +272,7 @@ int serve(const ServeOptions& options) {
   // Changes made outside berth (a container stopped or removed) reach the records as they happen.
   service.start_watches(log_line);
   server.listen_after_bind();
+  dashboard->stop();
   if (tcp) tcp->stop();
   if (tcp_thread.joinable()) tcp_thread.join();
   ::unlink(home.socket_path().c_str());

@@ -5,6 +5,7 @@
 #include "exec_frames.hpp"
 #include "names.hpp"
 #include "provider_protocol.hpp"
+#include "dashboard/websocket_terminal.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -292,15 +293,17 @@ bool split_path(const std::string& path, std::string& name, std::string& rest) {
   if (slash == std::string::npos) return false;
   name = path.substr(prefix.size(), slash - prefix.size());
   rest = path.substr(slash + 1);
-  return rest == "session" || (rest.rfind("ports/", 0) == 0 && rest.size() > 6 && rest.find('/', 6) == std::string::npos);
+  return rest == "session" || rest == "terminal" || (rest.rfind("ports/", 0) == 0 && rest.size() > 6 && rest.find('/', 6) == std::string::npos);
 }
 
 }  // namespace
 
 bool StreamRoutes::take(int sock, const std::function<void()>& on_authenticated) {
   // Only the request line is needed to decide, and a client sends it in one piece; one that
-  // dribbles it is given until the head deadline.
-  static constexpr std::string_view prefix = "POST /v1/workspaces/";
+  // dribbles it is given until the head deadline. POST for the berth-stream routes, GET for
+  // the WebSocket terminal.
+  static constexpr std::string_view post_prefix = "POST /v1/workspaces/";
+  static constexpr std::string_view get_prefix = "GET /v1/workspaces/";
   auto deadline = Clock::now() + kHeadDeadline;
   char buffer[512];
   while (true) {
@@ -309,6 +312,7 @@ bool StreamRoutes::take(int sock, const std::function<void()>& on_authenticated)
     ssize_t n = ::recv(sock, buffer, sizeof buffer, MSG_PEEK | MSG_DONTWAIT);
     if (n <= 0) return false;
     std::string_view seen(buffer, static_cast<size_t>(n));
+    std::string_view prefix = !seen.empty() && seen.front() == 'G' && terminals_ ? get_prefix : post_prefix;
     size_t common = std::min(seen.size(), prefix.size());
     if (seen.substr(0, common) != prefix.substr(0, common)) return false;
     if (size_t eol = seen.find('\n'); eol != std::string_view::npos) {
@@ -316,8 +320,10 @@ bool StreamRoutes::take(int sock, const std::function<void()>& on_authenticated)
       size_t space = line.find(' ', prefix.size());
       if (space == std::string_view::npos) return false;
       std::string name, rest;
-      std::string path(line.substr(5, space - 5));
+      size_t path_start = prefix.find('/');
+      std::string path(line.substr(path_start, space - path_start));
       if (!split_path(path.substr(0, path.find('?')), name, rest)) return false;
+      if ((prefix == get_prefix) != (rest == "terminal")) return false;  // httplib answers it (404 or 405)
       serve(sock, on_authenticated);
       // A lingering close: what the client still sends (input it had under way) is read and
       // dropped until it closes too, so the kernel does not answer it with a reset that would
@@ -359,6 +365,24 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
   }
   std::string name, rest;
   split_path(request.path.substr(0, request.path.find('?')), name, rest);
+  if (gate_) {
+    try {
+      gate_(request.headers);
+      if (rest != "terminal") throw Error("forbidden", "the dashboard's listener serves no berth-stream routes: use the server's socket");
+    } catch (const Error& error) {
+      send_refusal(sock, error.code(), error.what());
+      return;
+    }
+  }
+  if (rest == "terminal") {
+    try {
+      require_valid_name("workspace", name);
+      serve_terminal_websocket(sock, request.path, request.headers, name, *terminals_);
+    } catch (const Error& error) {
+      send_refusal(sock, error.code(), error.what());
+    }
+    return;
+  }
   if (lower(request.headers["upgrade"]) != kStreamProtocol || lower(request.headers["connection"]).find("upgrade") == std::string::npos) {
     send_refusal(sock, "invalid", std::string("this route is a stream: send 'Connection: Upgrade' and 'Upgrade: ") + kStreamProtocol + "'",
                  std::string("Upgrade: ") + kStreamProtocol + "\r\n");

@@ -9,6 +9,8 @@
 // of input, 'r' a terminal size (rows and cols, 2 bytes each, big-endian), 's' a signal's
 // name; the server sends 'o' and 'e' output, then 'x' the exit code or '!' an error as JSON.
 // See docs/api.md, "Streams".
+// Beside them, where the server has a terminal hub: GET /v1/workspaces/NAME/terminal with
+// "Upgrade: websocket", the dashboard's terminal (dashboard/websocket_terminal.hpp).
 #include "api_keys.hpp"
 #include "workspace_service.hpp"
 
@@ -20,12 +22,19 @@
 
 namespace berth {
 
+class TerminalHub;
+
 inline constexpr const char* kStreamProtocol = "berth-stream";
 
 class StreamRoutes {
  public:
   // keys: non-null on a listener where every request needs an API key (TCP).
-  StreamRoutes(WorkspaceService& service, const ApiKeyStore* keys) : service_(service), keys_(keys) {}
+  // terminals: where the WebSocket terminal route is served (null: it is not).
+  // browser_gate: on the dashboard's listener, the checks a browser's handshake must pass
+  // (Host, cookie, Origin; throws Error); there only the WebSocket route is served.
+  using Gate = std::function<void(const std::map<std::string, std::string>& headers)>;
+  StreamRoutes(WorkspaceService& service, const ApiKeyStore* keys, TerminalHub* terminals = nullptr, Gate browser_gate = nullptr)
+      : service_(service), keys_(keys), terminals_(terminals), gate_(std::move(browser_gate)) {}
 
   // Looks (without consuming anything) at the first request on a new connection; when it is
   // one of the stream routes, serves the connection to its end, closes it and returns true.
@@ -44,6 +53,8 @@ class StreamRoutes {
   void serve(int sock, const std::function<void()>& on_authenticated);
   WorkspaceService& service_;
   const ApiKeyStore* keys_;
+  TerminalHub* terminals_;
+  Gate gate_;
   StallCounter stalls_;
 };
 

@@ -1,0 +1,231 @@
+#include "dashboard.hpp"
+
+#include "atomic_file.hpp"
+#include "errors.hpp"
+#include "guarded_server.hpp"
+#include "version.hpp"
+
+#include <httplib.h>
+#include <sys/random.h>
+
+namespace fs = std::filesystem;
+
+namespace berth {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// No inline script or style, nothing from another origin, no framing by anyone.
+constexpr const char* kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+std::string random_hex(size_t bytes) {
+  std::vector<unsigned char> random(bytes);
+  if (::getrandom(random.data(), random.size(), 0) != static_cast<ssize_t>(random.size())) throw internal_error("no randomness for a token");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned char byte : random) {
+    text.push_back(kHex[byte >> 4]);
+    text.push_back(kHex[byte & 15]);
+  }
+  return text;
+}
+
+void send_error(httplib::Response& response, int status, const std::string& code, const std::string& message) {
+  response.status = status;
+  response.set_content(Json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false, Json::error_handler_t::replace),
+                       "application/json");
+}
+
+std::string content_type_of(const fs::path& path) {
+  static const std::map<std::string, std::string> types{
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},                 {".png", "image/png"},
+      {".json", "application/json"},         {".ico", "image/x-icon"},                  {".woff2", "font/woff2"},
+      {".txt", "text/plain; charset=utf-8"}};
+  auto it = types.find(path.extension().string());
+  return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+// A file under root named by a request path: plain names only, no "..", no hidden files.
+void send_file(httplib::Response& response, const fs::path& root, const std::string& relative) {
+  bool plain = !relative.empty() && relative.size() < 200 && relative.find("..") == std::string::npos && relative.front() != '/' &&
+               relative.find("/.") == std::string::npos && relative.front() != '.';
+  std::optional<std::string> text = plain ? read_file(root / relative) : std::nullopt;
+  if (!text) {
+    send_error(response, 404, "not_found", "no such file in the dashboard: " + relative.substr(0, 100));
+    return;
+  }
+  response.status = 200;
+  response.set_header("Cache-Control", "no-cache");
+  response.set_content(std::move(*text), content_type_of(relative));
+}
+
+std::string cookie_value(const std::string& header, const std::string& name) {
+  size_t at = 0;
+  while (at < header.size()) {
+    size_t end = header.find(';', at);
+    if (end == std::string::npos) end = header.size();
+    std::string_view pair(header.data() + at, end - at);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.compare(0, name.size(), name) == 0 && pair[name.size()] == '=') {
+      return std::string(pair.substr(name.size() + 1));
+    }
+    at = end + 1;
+  }
+  return "";
+}
+
+constexpr const char* kSignInPage =
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>berth dashboard</title></head><body>"
+    "<h1>berth dashboard</h1><p>This browser is not signed in, or its sign-in link was used already.</p>"
+    "<p>Run <code>berth dashboard</code> on this machine for a new link.</p></body></html>";
+
+}  // namespace
+
+Dashboard::Dashboard(DashboardFiles files, Configure configure, WorkspaceService& service, TerminalHub& terminals,
+                     std::function<void(const std::string&)> log)
+    : files_(std::move(files)), configure_(std::move(configure)), service_(service), terminals_(terminals), log_(std::move(log)) {}
+
+Dashboard::~Dashboard() { stop(); }
+
+int Dashboard::port() const {
+  std::lock_guard lock(mutex_);
+  return port_;
+}
+
+std::string Dashboard::origin() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+bool Dashboard::host_is_ours(const std::string& host) const {
+  std::string port = std::to_string(port_);
+  return host == "127.0.0.1:" + port || host == "localhost:" + port;
+}
+
+const Dashboard::Session* Dashboard::session_of(const std::string& cookie_header) const {
+  std::string value = cookie_value(cookie_header, kCookie);
+  auto it = value.empty() ? sessions_.end() : sessions_.find(value);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+void Dashboard::check_browser(const std::map<std::string, std::string>& headers) {
+  auto header = [&](const char* name) {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  };
+  std::lock_guard lock(mutex_);
+  if (!host_is_ours(header("host"))) throw Error("forbidden", "the dashboard answers only as 127.0.0.1:" + std::to_string(port_) + " or localhost:" + std::to_string(port_));
+  std::string origin = header("origin");
+  std::string port = std::to_string(port_);
+  if (origin != "http://127.0.0.1:" + port && origin != "http://localhost:" + port) {
+    throw Error("forbidden", "a terminal opens only from the dashboard's own pages (Origin '" + origin.substr(0, 100) + "' is not)");
+  }
+  if (!session_of(header("cookie"))) throw Error("unauthorized", "not signed in to the dashboard: run 'berth dashboard' for a link");
+}
+
+Dashboard::Opened Dashboard::open(int port) {
+  std::unique_lock lock(mutex_);
+  if (!http_) {
+    streams_ = std::make_unique<StreamRoutes>(service_, nullptr, &terminals_, [this](const auto& headers) { check_browser(headers); });
+    auto http = std::make_unique<GuardedServer>(false, std::chrono::seconds(5), 0, streams_.get());
+    configure_(*http);
+    add_routes(*http);
+    int bound = port == 0 ? http->bind_any_with_full_backlog("127.0.0.1") : (http->bind_with_full_backlog("127.0.0.1", port) ? port : -1);
+    if (bound <= 0) throw Error("conflict", "the dashboard cannot listen on 127.0.0.1:" + std::to_string(port) + ": the port is in use");
+    port_ = bound;
+    http_ = std::move(http);
+    thread_ = std::thread([server = http_.get()] { server->listen_after_bind(); });
+    log_("dashboard on " + origin() + " (127.0.0.1 only; sign in with a link from 'berth dashboard')");
+  } else if (port != 0 && port != port_) {
+    throw Error("conflict", "the dashboard listens on 127.0.0.1:" + std::to_string(port_) + " already; it moves to another port when the server restarts");
+  }
+  // Tokens that expired unused go.
+  auto now = Clock::now();
+  for (auto it = tokens_.begin(); it != tokens_.end();) it = it->second < now ? tokens_.erase(it) : std::next(it);
+  std::string token = random_hex(24);
+  tokens_[token] = now + kTokenLifetime;
+  return Opened{origin() + "/?token=" + token, port_};
+}
+
+void Dashboard::stop() {
+  std::unique_ptr<GuardedServer> http;
+  {
+    std::lock_guard lock(mutex_);
+    http = std::move(http_);
+  }
+  if (http) http->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Dashboard::add_routes(httplib::Server& http) {
+  http.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+    response.set_header("Content-Security-Policy", kContentSecurityPolicy);
+    response.set_header("X-Content-Type-Options", "nosniff");
+    response.set_header("X-Frame-Options", "DENY");
+    response.set_header("Referrer-Policy", "no-referrer");
+    response.set_header("Cross-Origin-Opener-Policy", "same-origin");
+    response.set_header("Cross-Origin-Resource-Policy", "same-origin");
+    std::lock_guard lock(mutex_);
+    // DNS rebinding: a name that resolves to 127.0.0.1 is still another site's.
+    std::string host = request.get_header_value("Host");
+    if (!host_is_ours(host)) {
+      send_error(response, 403, "forbidden",
+                 "the dashboard answers only as 127.0.0.1:" + std::to_string(port_) + " or localhost:" + std::to_string(port_) + ", not as '" +
+                     host.substr(0, 100) + "'");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (request.path == "/" && request.has_param("token")) {
+      auto it = tokens_.find(request.get_param_value("token"));
+      if (it == tokens_.end() || it->second < Clock::now()) {
+        response.status = 401;
+        response.set_content(kSignInPage, "text/html; charset=utf-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      tokens_.erase(it);  // spent
+      std::string cookie = random_hex(32);
+      sessions_[cookie] = Session{random_hex(24)};
+      response.status = 303;
+      response.set_header("Location", "/");  // the token leaves the address bar and the history
+      response.set_header("Set-Cookie", std::string(kCookie) + "=" + cookie + "; HttpOnly; SameSite=Strict; Path=/");
+      response.set_header("Cache-Control", "no-store");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    const Session* session = session_of(request.get_header_value("Cookie"));
+    if (!session) {
+      if (request.path == "/" || request.path.rfind("/v1/", 0) != 0) {
+        response.status = 401;
+        response.set_content(kSignInPage, "text/html; charset=utf-8");
+      } else {
+        send_error(response, 401, "unauthorized", "not signed in to the dashboard: run 'berth dashboard' on this machine for a link");
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (request.method != "GET" && request.method != "HEAD") {
+      // A page on another port of 127.0.0.1 is the same site (the cookie goes along), but it
+      // can neither read the session's CSRF value nor send the header without a preflight
+      // this server never grants.
+      std::string origin = request.get_header_value("Origin");
+      if (request.get_header_value(kCsrfHeader) != session->csrf || (!origin.empty() && origin != this->origin() && origin != "http://localhost:" + std::to_string(port_))) {
+        send_error(response, 403, "forbidden",
+                   std::string("a change through the dashboard needs its ") + kCsrfHeader + " header and its own Origin (reload the dashboard)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    if (request.path.rfind("/v1/", 0) == 0) response.set_header("Cache-Control", "no-store");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  http.Get("/", [this](const httplib::Request&, httplib::Response& response) { send_file(response, files_.ui, "index.html"); });
+  http.Get(R"(/ui/(.+))", [this](const httplib::Request& request, httplib::Response& response) { send_file(response, files_.ui, request.matches[1]); });
+  http.Get(R"(/vendor/xterm/(.+))", [this](const httplib::Request& request, httplib::Response& response) {
+    send_file(response, files_.xterm, request.matches[1]);
+  });
+  http.Get("/v1/dashboard/session", [this](const httplib::Request& request, httplib::Response& response) {
+    std::lock_guard lock(mutex_);
+    const Session* session = session_of(request.get_header_value("Cookie"));
+    response.set_content(Json{{"csrf", session ? session->csrf : ""}, {"admin", true}, {"version", BERTH_VERSION}, {"port", port_}}.dump(),
+                         "application/json");
+  });
+}
+
+}  // namespace berth

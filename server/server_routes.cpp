@@ -1,0 +1,119 @@
+#include "server_routes.hpp"
+
+#include "atomic_file.hpp"
+#include "codec.hpp"
+#include "dashboard/dashboard.hpp"
+#include "dashboard/terminal_hub.hpp"
+#include "errors.hpp"
+#include "names.hpp"
+#include "version.hpp"
+
+#include <httplib.h>
+#include <unistd.h>
+
+namespace berth {
+namespace {
+
+constexpr size_t kLogTail = 64 << 10;
+
+void send_json(httplib::Response& response, int status, const Json& body) {
+  response.status = status;
+  response.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+}
+
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+Handler guarded(Handler handler) {
+  return [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+    try {
+      handler(request, response);
+    } catch (const Error& error) {
+      send_json(response, http_status_for(error.code()), Json{{"error", {{"code", error.code()}, {"message", error.what()}}}});
+    } catch (const std::exception& error) {
+      send_json(response, 500, Json{{"error", {{"code", "internal"}, {"message", error.what()}}}});
+    }
+  };
+}
+
+Json plugin_json(const PluginEntry& plugin) {
+  Json commands = Json::array();
+  for (const auto& command : plugin.commands) commands.push_back({{"name", command.name}, {"summary", command.summary}});
+  Json json{{"name", plugin.name},         {"version", plugin.version},   {"description", plugin.description},
+            {"location", plugin.location}, {"state", to_string(plugin.state)}, {"commands", commands}};
+  if (!plugin.reason.empty()) json["reason"] = plugin.reason;
+  return json;
+}
+
+}  // namespace
+
+void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
+  server.Get("/v1/server", guarded([facts](const httplib::Request&, httplib::Response& response) {
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - facts.started).count();
+    send_json(response, 200,
+              Json{{"version", BERTH_VERSION},
+                   {"uptime_seconds", uptime},
+                   {"home", facts.home->data_dir.string()},
+                   {"config", facts.home->config_dir.string()},
+                   {"pid", ::getpid()},
+                   {"listeners", facts.listeners()}});
+  }));
+  server.Get("/v1/server/log", guarded([facts](const httplib::Request&, httplib::Response& response) {
+    std::string text = read_file(facts.home->server_log_path()).value_or("");
+    if (text.size() > kLogTail) {
+      text.erase(0, text.size() - kLogTail);
+      text.erase(0, text.find('\n') + 1);  // from a whole line
+    }
+    response.set_content(text, "text/plain; charset=utf-8");
+  }));
+  server.Get("/v1/plugins", guarded([facts](const httplib::Request&, httplib::Response& response) {
+    Json list = Json::array();
+    for (const auto& plugin : discover_plugins(facts.plugins, {})) list.push_back(plugin_json(plugin));
+    send_json(response, 200, list);
+  }));
+  server.Post(R"(/v1/plugins/([^/]+)/(enable|disable))", guarded([facts](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    require_valid_name("plugin", name);
+    auto plugins = discover_plugins(facts.plugins, {});
+    auto found = std::find_if(plugins.begin(), plugins.end(), [&](const PluginEntry& p) { return p.name == name; });
+    if (found == plugins.end()) throw not_found("plugin '" + name + "' is not installed (berth plugin list)");
+    auto disabled = read_disabled_plugins(facts.plugins.settings);
+    if (request.matches[2] == "enable") {
+      disabled.erase(name);
+    } else {
+      disabled.insert(name);
+    }
+    write_disabled_plugins(facts.plugins.settings, disabled);
+    for (const auto& plugin : discover_plugins(facts.plugins, {})) {
+      if (plugin.name == name) send_json(response, 200, plugin_json(plugin));
+    }
+  }));
+  server.Get(R"(/v1/workspaces/([^/]+)/terminals)", guarded([facts](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    require_valid_name("workspace", name);
+    Json list = Json::array();
+    if (facts.terminals) {
+      for (const auto& terminal : facts.terminals->list(name)) {
+        list.push_back({{"id", terminal.id}, {"persistent", terminal.persistent}, {"attached", terminal.attached}});
+      }
+    }
+    send_json(response, 200, list);
+  }));
+}
+
+void register_dashboard_route(httplib::Server& server, Dashboard& dashboard) {
+  server.Post("/v1/dashboard", guarded([&dashboard](const httplib::Request& request, httplib::Response& response) {
+    int port = 0;
+    if (!request.body.empty()) {
+      Json body = parse_request_object(request.body);
+      if (body.contains("port")) {
+        if (!body["port"].is_number_integer() || body["port"].get<long long>() < 0 || body["port"].get<long long>() > 65535) {
+          throw invalid("field 'port' must be a TCP port (1-65535), or 0 for any free one");
+        }
+        port = body["port"].get<int>();
+      }
+    }
+    auto opened = dashboard.open(port);
+    send_json(response, 200, Json{{"url", opened.url}, {"port", opened.port}});
+  }));
+}
+
+}  // namespace berth
