@@ -28,7 +28,8 @@ const NEXT = {
   internal: 'This is a bug in berth: the server log (Server page) has details.',
 };
 
-export function nextStep(code) {
+export function nextStep(code, message = '') {
+  if (/no such API path/.test(message)) return 'This server is older than its dashboard: update berth and restart the server (berth server stop).';
   return NEXT[code] || 'See the server log (Server page) for details.';
 }
 

@@ -25,7 +25,7 @@ function showError(what, error) {
   const box = h('section.alert', { role: 'alert', dataset: { code } },
     h('h2', { text: `${what} failed` }),
     h('p.message', null, 'berth: ', error.message),
-    h('p.next', null, h('strong', { text: 'What next: ' }), error instanceof ApiError ? nextStep(code) : 'Correct it and try again.'),
+    h('p.next', null, h('strong', { text: 'What next: ' }), error instanceof ApiError ? nextStep(code, error.message) : 'Correct it and try again.'),
     h('p.code', { text: `code: ${code}` }),
     h('button.small', { type: 'button', text: 'Dismiss', onclick: () => box.remove() }));
   alerts.prepend(box);
@@ -106,6 +106,7 @@ async function boot() {
     showError('Reading the dashboard session', error);
   }
   store.start((state) => {
+    if (connection.dataset.state === state) return;
     connection.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : 'disconnected';
     connection.dataset.state = state;
   }).catch((error) => {

@@ -37,6 +37,7 @@ function apply(event) {
 }
 
 function onEvent(event) {
+  connectionListener('live');
   if (buffered) buffered.push(event);
   else apply(event);
 }

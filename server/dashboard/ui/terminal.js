@@ -58,7 +58,15 @@ export class TerminalSession {
 
   async open() {
     const Terminal = await loadXterm();
-    this.term = new Terminal({ rendererType: 'dom', cursorBlink: true, scrollback: 5000, fontSize: 14 });
+    // The canvas renderer: xterm 3.8's DOM renderer adds <style> elements, which the dashboard's
+    // CSP (style-src 'self') refuses. Screen reader mode adds xterm's accessibility tree.
+    this.term = new Terminal({
+      rendererType: 'canvas',
+      cursorBlink: true,
+      scrollback: 5000,
+      fontSize: 14,
+      screenReaderMode: localStorage.getItem('berth.terminal.screenReader') === 'true',
+    });
     this.term.open(this.container);
     this.fit();
     const query = new URLSearchParams({ rows: String(this.term.rows), cols: String(this.term.cols) });
@@ -142,7 +150,7 @@ export class TerminalSession {
       for (let index = 0; index < buffer.lines.length; index++) lines.push(buffer.translateBufferLineToString(index, true));
       return lines.join('\n');
     }
-    return this.container.querySelector('.xterm-rows')?.textContent || '';
+    return this.container.querySelector('.xterm-accessibility-tree, .xterm-rows')?.textContent || '';
   }
 
   /// Leaves the shell running (the server keeps it a minute): a page left or reloaded.

@@ -191,9 +191,12 @@ export async function render(main, params, context) {
   const persistentBox = h('input#terminal-persistent', { type: 'checkbox' });
   const newButton = h('button#terminal-new', { type: 'button', text: 'New terminal' });
   const detachedBox = h('div#terminal-detached');
+  const readerBox = h('input#terminal-reader', { type: 'checkbox', checked: localStorage.getItem('berth.terminal.screenReader') === 'true' });
+  readerBox.addEventListener('change', () => localStorage.setItem('berth.terminal.screenReader', String(readerBox.checked)));
   main.append(h('section#terminals.terminals', { 'aria-labelledby': 'terminals-title' },
     h('div.section-head', null, h('h2#terminals-title', { text: 'Terminals' }), newButton,
-      h('label.check', null, persistentBox, ' Persistent (keeps running when its tab is closed)')),
+      h('label.check', null, persistentBox, ' Persistent (keeps running when its tab is closed)'),
+      h('label.check', null, readerBox, ' Screen reader mode (new terminals)')),
     detachedBox, tabs, panels));
 
   const sessions = []; // {session, tab, closeButton, panel}
