@@ -4,6 +4,7 @@
 #include "atomic_file.hpp"
 #include "dashboard/dashboard.hpp"
 #include "dashboard/terminal_hub.hpp"
+#include "forwards.hpp"
 #include "server_routes.hpp"
 #include "elastic_pool.hpp"
 #include "errors.hpp"
@@ -158,6 +159,7 @@ int serve(const ServeOptions& options) {
   }
 
   TerminalHub terminals(service);
+  ForwardHub forwards(service);
   std::unique_ptr<Dashboard> dashboard;
   ServerFacts facts{&home, std::chrono::steady_clock::now(),
                     PluginFolders{executable_dir().parent_path().parent_path() / "lib" / "berth" / "plugins", home.plugins_dir(),
@@ -172,6 +174,7 @@ int serve(const ServeOptions& options) {
     http.set_read_timeout(10, 0);
     register_api(http, service, providers, keys, listener);
     register_server_routes(http, facts);
+    register_forward_routes(http, forwards);
     // httplib calls its logger once the response is written: a large one was just freed.
     http.set_logger([](const httplib::Request&, const httplib::Response& response) {
       if (response.body.size() > (256 << 10)) ::malloc_trim(0);
@@ -258,6 +261,7 @@ int serve(const ServeOptions& options) {
     sigwait(&signals, &received);
     log_line(std::string("received ") + strsignal(received) + "; finishing operations in progress");
     terminals.end_all(std::chrono::seconds(3));
+    forwards.close_all();
     service.shutdown(std::chrono::seconds(10));
     dashboard->stop();
     if (tcp) tcp->stop();
