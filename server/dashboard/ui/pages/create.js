@@ -18,7 +18,7 @@ export async function render(main, _params, context) {
   const { showError, status } = context;
   main.append(h('h1', { text: 'Create a workspace' }));
 
-  const name = h('input#create-name', { name: 'name', required: true, autocomplete: 'off', pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', spellcheck: 'false' });
+  const name = h('input#create-name', { name: 'name', required: true, autocomplete: 'off', pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]*', spellcheck: 'false' });
   const target = h('select#create-target', { name: 'target' });
   const targetDetails = h('div#target-details.target-details', { 'aria-live': 'polite' });
   const repository = h('input#create-repository', { name: 'repository', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://… or /absolute/path' });
