@@ -54,6 +54,7 @@ export class TerminalSession {
     this.id = options.id || null;
     this.persistent = !!options.persistent;
     this.ended = false;
+    this.received = {};
   }
 
   async open() {
@@ -91,6 +92,7 @@ export class TerminalSession {
     if (!bytes.length) return;
     const type = String.fromCharCode(bytes[0]);
     const payload = bytes.subarray(1);
+    this.received[type] = (this.received[type] || 0) + payload.length; // bytes by frame type, for diagnostics
     if (type === 'o') {
       this.term.write(this.decoder.decode(payload, { stream: true }));
     } else if (type === 'h') {
