@@ -70,6 +70,7 @@ async function route() {
     if (found && link.dataset.route === found.route.id) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
+  clear(alerts); // a failure belongs to the page it happened on
   if (!found) {
     clear(main).append(h('h1', { text: 'Not found' }), h('p', null, 'No page at this address. ', h('a', { href: '#/workspaces', text: 'Workspaces' })));
     return;
