@@ -19,7 +19,7 @@ const NAMES = ['bulk-a', 'bulk-b', 'bulk-c'];
 
 async function select(page, names) {
   for (const name of names) {
-    const box = await page.$(`#workspaces tr[data-name="${name}"] input.pick`);
+    const box = await page.$(`#workspaces .row[data-name="${name}"] input.pick`);
     if (!(await box.evaluate((input) => input.checked))) await box.click();
   }
   await page.waitForFunction((count) => document.querySelector('#selection-count').textContent === `${count} selected`, { timeout: 2000 }, names.length);
@@ -34,7 +34,7 @@ test('bulk stop of three workspaces; delete asks first and cancel keeps them', a
 
   await select(page, NAMES);
   await page.click('button.bulk[data-action="stop"]');
-  await page.waitForFunction((names) => names.every((name) => document.querySelector(`#workspaces tr[data-name="${name}"]`)?.dataset.state === 'stopped'),
+  await page.waitForFunction((names) => names.every((name) => document.querySelector(`#workspaces .row[data-name="${name}"]`)?.dataset.state === 'stopped'),
     { timeout: 10000 }, NAMES);
   for (const name of NAMES) assert.equal((await server.workspace(name)).state, 'stopped', `${name} is not stopped on the server`);
   assert.equal((await server.workspace('bulk-keep')).state, 'started', 'an unselected workspace was stopped');
@@ -63,7 +63,7 @@ test('bulk stop of three workspaces; delete asks first and cancel keeps them', a
   await page.click('button.bulk[data-action="delete"]');
   await page.waitForSelector('dialog#confirm[open]', { timeout: 2000 });
   await page.click('#confirm-ok');
-  await page.waitForFunction((names) => names.every((name) => !document.querySelector(`#workspaces tr[data-name="${name}"]`)), { timeout: 15000 }, NAMES);
+  await page.waitForFunction((names) => names.every((name) => !document.querySelector(`#workspaces .row[data-name="${name}"]`)), { timeout: 15000 }, NAMES);
   await until(async () => {
     for (const name of NAMES) if (await server.workspace(name)) return false;
     return true;

@@ -21,11 +21,11 @@ function watchRow(page, name, state) {
   return page.evaluate((n, s) => {
     window.__seen = window.__seen || {};
     const check = () => {
-      const row = document.querySelector(`#workspaces tr[data-name="${CSS.escape(n)}"]`);
+      const row = document.querySelector(`#workspaces .row[data-name="${CSS.escape(n)}"]`);
       const hit = row && (s.startsWith('!') ? row.dataset.state !== s.slice(1) : row.dataset.state === s);
       if (hit && !window.__seen[n + s]) window.__seen[n + s] = Date.now();
     };
-    new MutationObserver(check).observe(document.querySelector('#workspaces tbody'), { subtree: true, attributes: true, childList: true });
+    new MutationObserver(check).observe(document.querySelector('#workspace-rows'), { subtree: true, attributes: true, childList: true });
     check();
   }, name, state);
 }
@@ -52,9 +52,9 @@ test('berth stop in a terminal shows in the open list within 2 s, without a relo
 
   // A workspace made and deleted elsewhere appears and disappears.
   await server.cli(['create', 'live-new']);
-  await page.waitForSelector('#workspaces tr[data-name="live-new"]', { timeout: 2000 });
+  await page.waitForSelector('#workspaces .row[data-name="live-new"]', { timeout: 2000 });
   await server.cli(['delete', 'live-new']);
-  await page.waitForFunction(() => !document.querySelector('#workspaces tr[data-name="live-new"]'), { timeout: 2000 });
+  await page.waitForFunction(() => !document.querySelector('#workspaces .row[data-name="live-new"]'), { timeout: 2000 });
   assert.deepEqual(page.problems, []);
   await screenshot(page, 'live-list-after-cli-stop');
 });

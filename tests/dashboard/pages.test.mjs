@@ -36,8 +36,25 @@ const alerts = () => page.$eval('#alerts', (box) => box.innerText.trim());
 
 test('workspaces page (light, dark, narrow)', async () => {
   await open('#/workspaces', () => document.querySelector('#main')?.dataset.ready === 'true');
-  assert.equal(await page.$$eval('#workspaces tbody tr', (rows) => rows.length), 3);
+  assert.equal(await page.$$eval('#workspaces .row[data-name]', (rows) => rows.length), 3);
   assert.equal(await alerts(), '');
+  // Filters, favourites (kept in the browser across a reload), sort.
+  await page.type('#filter-label', 'team=api');
+  const shown = () => page.$$eval('#workspaces .row[data-name]:not([hidden])', (rows) => rows.map((row) => row.dataset.name));
+  assert.deepEqual(await shown(), ['api']);
+  await page.click('#filter-label', { clickCount: 3 });
+  await page.keyboard.press('Backspace');
+  await page.select('#filter-state', 'stopped');
+  assert.deepEqual(await shown(), ['batch']);
+  await page.select('#filter-state', '');
+  await page.click('#workspaces .row[data-name="web"] button.star');
+  assert.deepEqual(await shown(), ['web', 'api', 'batch'], 'a favourite is not listed first');
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await page.waitForFunction(() => document.querySelector('#main')?.dataset.ready === 'true', { timeout: 10000 });
+  assert.deepEqual(await shown(), ['web', 'api', 'batch'], 'the favourite is forgotten after a reload');
+  assert.equal(await page.$eval('#workspaces .row[data-name="web"] button.star', (star) => star.getAttribute('aria-pressed')), 'true');
+  await page.click('#workspaces [data-key="state"] button.sort');
+  assert.deepEqual(await shown(), ['web', 'api', 'batch'], 'sorting by state (favourite first, then started before stopped)');
   await screenshot(page, 'page-workspaces');
   await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);

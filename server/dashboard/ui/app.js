@@ -99,6 +99,12 @@ function signedOut(error) {
 
 async function boot() {
   buildNav();
+  // The list and the session are read at once (the list needs no CSRF value).
+  const listed = store.start((state) => {
+    if (connection.dataset.state === state) return;
+    connection.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : 'disconnected';
+    connection.dataset.state = state;
+  }).catch(() => {});
   try {
     const session = await loadSession();
     document.body.dataset.admin = String(!!session.admin);
@@ -106,13 +112,7 @@ async function boot() {
     if (error.code === 'unauthorized') return signedOut(error);
     showError('Reading the dashboard session', error);
   }
-  store.start((state) => {
-    if (connection.dataset.state === state) return;
-    connection.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : 'disconnected';
-    connection.dataset.state = state;
-  }).catch((error) => {
-    if (error.code === 'unauthorized') signedOut(error);
-  });
+  void listed;
   window.addEventListener('hashchange', route);
   if (!location.hash) history.replaceState(null, '', '#/workspaces');
   route();

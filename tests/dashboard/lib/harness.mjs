@@ -160,5 +160,5 @@ export async function screenshot(page, name) {
 
 /// The list page's row state of a workspace ('' when there is no row).
 export function rowState(page, name) {
-  return page.evaluate((n) => document.querySelector(`#workspaces tr[data-name="${CSS.escape(n)}"]`)?.dataset.state || '', name);
+  return page.evaluate((n) => document.querySelector(`#workspaces .row[data-name="${CSS.escape(n)}"]`)?.dataset.state || '', name);
 }
