@@ -4,7 +4,7 @@
 import { request } from './api.js';
 
 // The list page shows these; the events bring whole records (which replace these).
-const LIST_FIELDS = 'name,target,provider,state,operation,labels,created_at,updated_at,last_error';
+const LIST_FIELDS = 'name,target,provider,state,operation,labels,created_at,last_error';
 
 export const workspaces = new Map();
 const listeners = new Set();
