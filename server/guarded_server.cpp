@@ -21,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 // What the worker serving a connection knows of it, for the API-key check on the same thread.
 struct ConnectionState {
   bool authenticated = false;
+  bool close = false;  // the answer was a refusal sent before the request's body was read
 };
 thread_local ConnectionState* current_connection = nullptr;
 
@@ -167,6 +168,10 @@ int GuardedServer::bind_any_with_full_backlog(const std::string& host) {
   return listener_ < 0 || ::listen(listener_, SOMAXCONN) == 0 ? port : -1;
 }
 
+void GuardedServer::close_after_answer() {
+  if (current_connection) current_connection->close = true;
+}
+
 void GuardedServer::mark_authenticated() {
   if (current_connection) current_connection->authenticated = true;
 }
@@ -234,8 +239,20 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     }
     stream.begin_head(Clock::now() + head_deadline_);
     state.authenticated = false;
+    state.close = false;
     bool closed = false;
     bool ok = process_request(stream, served + 1 == keep_alive_max_count_, closed, nullptr);
+    if (state.close) {
+      // The unread body must not be taken for the next request; what the client still sends is
+      // read and dropped for a moment, so the close does not reset the answer away.
+      ::shutdown(sock, SHUT_WR);
+      char drain[4096];
+      auto until = Clock::now() + std::chrono::milliseconds(500);
+      for (pollfd readable{sock, POLLIN, 0}; Clock::now() < until && ::poll(&readable, 1, 100) > 0;) {
+        if (::recv(sock, drain, sizeof drain, 0) <= 0) break;
+      }
+      break;
+    }
     if (!ok || closed || (keyed_ && !state.authenticated)) break;  // a refused request ends its connection
     if (pending) {
       release(address, id);

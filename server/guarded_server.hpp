@@ -38,6 +38,9 @@ class GuardedServer : public httplib::Server {
   // Says that the request the calling worker is serving carried a live key (the API-key check
   // calls it); a connection whose request did not is closed after the answer.
   static void mark_authenticated();
+  // Says that the answer is a refusal sent before the request's body was read: the connection
+  // ends after it (the body must not be read as the next request).
+  static void close_after_answer();
 
   // bind_to_port, then the listen backlog raised to SOMAXCONN: the packaged cpp-httplib library
   // listens with 5, and a storm of clients got EAGAIN (issue 22).

@@ -259,6 +259,9 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
   auto listing = std::make_shared<SharedListing>();
   server.Get("/v1/workspaces", guarded([&service, listing](const httplib::Request& request, httplib::Response& response) {
     unsigned mask = request.has_param("fields") ? workspace_field_mask(request.get_param_value("fields")) : kAllWorkspaceFields;
+    // The last event before the listing began (a shared body never began before this request):
+    // GET /v1/events?after=ID then misses no change (docs/api.md).
+    response.set_header("X-Berth-Event-Id", std::to_string(service.events().last_id()));
     SharedListing::Body body = listing->get(mask, [&](size_t last_size) {
       std::string text;
       text.reserve(last_size + last_size / 8 + 64);
@@ -382,7 +385,9 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
     // "deleted", "left_behind", "workspace"} of operation `until` (or of the last one that ended).
     bool with_outcome = flag(request, "outcome");
     auto offset = std::make_shared<long long>(start);
-    response.set_chunked_content_provider("text/plain; charset=utf-8", [&service, name, path, offset, until, with_outcome](size_t, httplib::DataSink& sink) {
+    // Not text/*: cpp-httplib would compress a text stream for a browser (Accept-Encoding: br),
+    // and its compressor holds every line back until the stream ends.
+    response.set_chunked_content_provider("application/octet-stream", [&service, name, path, offset, until, with_outcome](size_t, httplib::DataSink& sink) {
       bool more = service.logs().wait_for_more(name, *offset, std::chrono::milliseconds(500), until);
       if (std::string fresh = read_home_file_from(path, *offset); !fresh.empty()) {
         if (!sink.write(fresh.data(), fresh.size())) return false;
@@ -418,7 +423,13 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
       *cursor = std::stoull(after_text);
     }
     response.set_header("Cache-Control", "no-store");
-    response.set_chunked_content_provider("text/event-stream", [&service, cursor](size_t, httplib::DataSink& sink) {
+    auto greeted = std::make_shared<bool>(false);
+    response.set_chunked_content_provider("text/event-stream", [&service, cursor, greeted](size_t, httplib::DataSink& sink) {
+      if (!*greeted) {
+        // At once, so the client's stream opens now and not with the first change.
+        *greeted = true;
+        return sink.write(": hello\n\n", 9);
+      }
       auto events = service.events().wait_after(*cursor, std::chrono::seconds(15));
       std::string text;
       for (const auto& event : events) {

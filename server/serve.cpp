@@ -187,7 +187,8 @@ int serve(const ServeOptions& options) {
   // The dashboard's own listener (127.0.0.1, on demand): its viewer signed in with a link from
   // this socket, and is a remote client for what a repository may run here (docs/security.md).
   dashboard = std::make_unique<Dashboard>(
-      DashboardFiles{executable_dir().parent_path().parent_path() / "share" / "berth" / "dashboard", "/usr/share/javascript/xterm"},
+      DashboardFiles{executable_dir().parent_path().parent_path() / "share" / "berth" / "dashboard",
+                     executable_dir().parent_path().parent_path() / "share" / "berth" / "xterm"},
       [&](httplib::Server& http) { configure(http, Listener{true, options.allow_remote_initialize}); }, service, terminals, log_line);
   register_dashboard_route(server, *dashboard);
   facts.listeners = [&] {

@@ -46,7 +46,7 @@ Json plugin_json(const PluginEntry& plugin) {
 }  // namespace
 
 void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
-  server.Get("/v1/server", guarded([facts](const httplib::Request&, httplib::Response& response) {
+  server.Get("/v1/server", guarded([&facts](const httplib::Request&, httplib::Response& response) {
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - facts.started).count();
     send_json(response, 200,
               Json{{"version", BERTH_VERSION},
@@ -56,7 +56,7 @@ void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
                    {"pid", ::getpid()},
                    {"listeners", facts.listeners()}});
   }));
-  server.Get("/v1/server/log", guarded([facts](const httplib::Request&, httplib::Response& response) {
+  server.Get("/v1/server/log", guarded([&facts](const httplib::Request&, httplib::Response& response) {
     std::string text = read_file(facts.home->server_log_path()).value_or("");
     if (text.size() > kLogTail) {
       text.erase(0, text.size() - kLogTail);
@@ -64,12 +64,12 @@ void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
     }
     response.set_content(text, "text/plain; charset=utf-8");
   }));
-  server.Get("/v1/plugins", guarded([facts](const httplib::Request&, httplib::Response& response) {
+  server.Get("/v1/plugins", guarded([&facts](const httplib::Request&, httplib::Response& response) {
     Json list = Json::array();
     for (const auto& plugin : discover_plugins(facts.plugins, {})) list.push_back(plugin_json(plugin));
     send_json(response, 200, list);
   }));
-  server.Post(R"(/v1/plugins/([^/]+)/(enable|disable))", guarded([facts](const httplib::Request& request, httplib::Response& response) {
+  server.Post(R"(/v1/plugins/([^/]+)/(enable|disable))", guarded([&facts](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     require_valid_name("plugin", name);
     auto plugins = discover_plugins(facts.plugins, {});
@@ -86,7 +86,7 @@ void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
       if (plugin.name == name) send_json(response, 200, plugin_json(plugin));
     }
   }));
-  server.Get(R"(/v1/workspaces/([^/]+)/terminals)", guarded([facts](const httplib::Request& request, httplib::Response& response) {
+  server.Get(R"(/v1/workspaces/([^/]+)/terminals)", guarded([&facts](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     require_valid_name("workspace", name);
     Json list = Json::array();

@@ -31,6 +31,7 @@ struct ServerFacts {
   TerminalHub* terminals = nullptr;
 };
 
+// facts must outlive the server (its listeners are read at each request).
 void register_server_routes(httplib::Server& server, const ServerFacts& facts);
 void register_dashboard_route(httplib::Server& server, Dashboard& dashboard);
 

@@ -33,6 +33,7 @@ std::string random_hex(size_t bytes) {
 }
 
 void send_error(httplib::Response& response, int status, const std::string& code, const std::string& message) {
+  GuardedServer::close_after_answer();
   response.status = status;
   response.set_content(Json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false, Json::error_handler_t::replace),
                        "application/json");
@@ -177,6 +178,7 @@ void Dashboard::add_routes(httplib::Server& http) {
     if (request.path == "/" && request.has_param("token")) {
       auto it = tokens_.find(request.get_param_value("token"));
       if (it == tokens_.end() || it->second < Clock::now()) {
+        GuardedServer::close_after_answer();
         response.status = 401;
         response.set_content(kSignInPage, "text/html; charset=utf-8");
         return httplib::Server::HandlerResponse::Handled;
@@ -193,6 +195,7 @@ void Dashboard::add_routes(httplib::Server& http) {
     const Session* session = session_of(request.get_header_value("Cookie"));
     if (!session) {
       if (request.path == "/" || request.path.rfind("/v1/", 0) != 0) {
+        GuardedServer::close_after_answer();
         response.status = 401;
         response.set_content(kSignInPage, "text/html; charset=utf-8");
       } else {

@@ -29,7 +29,7 @@ class GuardedServer;
 
 struct DashboardFiles {
   std::filesystem::path ui;     // <prefix>/share/berth/dashboard: index.html and the modules
-  std::filesystem::path xterm;  // Debian's libjs-xterm: /usr/share/javascript/xterm
+  std::filesystem::path xterm;  // <prefix>/share/berth/xterm: Debian's xterm.js, bundled for the browser
 };
 
 class Dashboard {
