@@ -120,6 +120,9 @@ TerminalHub::Attached TerminalHub::attach(const std::string& name, const std::st
       return attached;
     }
   }
+  // An id names a terminal to re-attach to: when it is over, the person is told so (and opens a
+  // new one), rather than handed another shell as if it were the same.
+  if (!id.empty()) throw not_found("terminal " + id + " of workspace '" + name + "' has ended (or was closed); open a new one");
 
   service_.check_started(name);
   {

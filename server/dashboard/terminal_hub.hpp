@@ -46,9 +46,9 @@ class TerminalHub {
     size_t replayed = 0;  // bytes of earlier output the viewer was sent first
     bool persistent = false;
   };
-  // Attaches viewer to terminal `id` of workspace `name` when it still runs (replaying its last
-  // output first), otherwise starts a new one of rows x cols. Throws Error (a workspace that is
-  // not started, too many terminals).
+  // Attaches viewer to terminal `id` of workspace `name` (replaying its last output first), or
+  // with no id starts a new one of rows x cols. Throws Error (a terminal that has ended, a
+  // workspace that is not started, too many terminals).
   Attached attach(const std::string& name, const std::string& id, int rows, int cols, bool persistent, TerminalViewer* viewer);
   // The viewer is gone: the terminal waits for another (or ends after the grace, unless persistent).
   void detach(const std::shared_ptr<Terminal>& terminal, TerminalViewer* viewer);
