@@ -280,7 +280,7 @@ void register_api(httplib::Server& server, WorkspaceService& service, ProviderRe
         [body](bool) mutable {
           // The last holder of a large body gives its pages back (the server's logger trims
           // after large bodies too, but this one is freed after the logger runs).
-          bool large = body.use_count() == 1 && body->size() > (256 << 10);
+          bool large = body.use_count() == 1 && body->size() > kTrimAfterBytes;
           body.reset();
           if (large) ::malloc_trim(0);
         });

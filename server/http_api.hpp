@@ -9,6 +9,9 @@ namespace httplib { class Server; }
 namespace berth {
 
 inline constexpr size_t kMaxRequestBody = 1 << 20;
+// After an answer larger than this (a listing of about 400 workspaces), the freed pages go back
+// to the system: a dashboard open on 1,000 workspaces otherwise kept megabytes (docs/performance.md).
+inline constexpr size_t kTrimAfterBytes = 64 << 10;
 
 // Who a listener serves: the server's own Unix socket (the machine's owner and whoever may open
 // its 0600 socket), or TCP (API key holders). Decides what a repository may run on this machine.

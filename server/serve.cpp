@@ -177,7 +177,7 @@ int serve(const ServeOptions& options) {
     register_forward_routes(http, forwards);
     // httplib calls its logger once the response is written: a large one was just freed.
     http.set_logger([](const httplib::Request&, const httplib::Response& response) {
-      if (response.body.size() > (256 << 10)) ::malloc_trim(0);
+      if (response.body.size() > kTrimAfterBytes) ::malloc_trim(0);
     });
   };
   StreamRoutes local_streams(service, nullptr, &terminals);

@@ -6,10 +6,12 @@
 //   2. change-to-screen: CLI `berth stop`/`start` started -> the row shows the new state (p50);
 //   3. terminal keystroke echo: a key sent on the dashboard's WebSocket -> its echo back, beside
 //      the same through `berth ssh` (under script(1) for a pty);
-//   4. server RSS idle, then with the list open on 1,000 workspaces and a terminal.
+//   4. server RSS idle, then with the list open on 1,000 workspaces and a terminal (measured
+//      first, before the other phases' operations), and after all phases.
 // Usage: node bench/dashboard/bench.mjs [--workspaces 1000] [--runs 20] [--changes 20] [--keys 50]
 // Needs: a build (BERTH_BUILD, default <repo>/build) and `npm ci` in tests/dashboard.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { BerthServer, launchBrowser, until } from '../../tests/dashboard/lib/harness.mjs';
 
@@ -146,6 +148,69 @@ async function dashboardEcho(browser, origin, name) {
   return { times, page };
 }
 
+// The same keystroke echo over the dashboard's WebSocket from a plain client (node's net, RFC
+// 6455 framing by hand): the server's share of the echo, without the browser's own hops
+// (renderer -> network process -> socket and back, then xterm's parse).
+function rawWebSocketEcho(origin, cookie, name) {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(origin);
+    const socket = net.connect(Number(port), hostname);
+    socket.setNoDelay(true);
+    const key = Buffer.from(Array.from({ length: 16 }, () => Math.floor(Math.random() * 256))).toString('base64');
+    socket.write(`GET /v1/workspaces/${name}/terminal?rows=24&cols=80 HTTP/1.1\r\nHost: ${hostname}:${port}\r\nOrigin: ${origin}\r\n` +
+      `Cookie: ${cookie}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
+    let buffer = Buffer.alloc(0);
+    let upgraded = false;
+    let waiting = null;
+    let prompt = false;
+    const frame = (payload) => {
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const masked = Buffer.from(payload.map((byte, index) => byte ^ mask[index % 4]));
+      return Buffer.concat([Buffer.from([0x82, 0x80 | payload.length]), mask, masked]);
+    };
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (!upgraded) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        if (!buffer.subarray(0, 12).toString().includes('101')) return reject(new Error(buffer.subarray(0, end).toString()));
+        upgraded = true;
+        buffer = buffer.subarray(end + 4);
+      }
+      while (buffer.length >= 2) {
+        let length = buffer[1] & 0x7f;
+        let offset = 2;
+        if (length === 126) { if (buffer.length < 4) return; length = buffer.readUInt16BE(2); offset = 4; }
+        else if (length === 127) { if (buffer.length < 10) return; length = Number(buffer.readBigUInt64BE(2)); offset = 10; }
+        if (buffer.length < offset + length) return;
+        const payload = buffer.subarray(offset, offset + length);
+        buffer = buffer.subarray(offset + length);
+        if (payload[0] === 0x6f) prompt = true;
+        if (waiting && payload[0] === 0x6f && payload.subarray(1).toString().includes(waiting.char)) {
+          const done = waiting;
+          waiting = null;
+          done.resolve(performance.now());
+        }
+      }
+    });
+    socket.on('error', reject);
+    (async () => {
+      await until(() => prompt, { timeout: 15000, what: 'the terminal\'s prompt' });
+      const times = [];
+      for (let index = 0; index < KEYS; index++) {
+        const char = String.fromCharCode(97 + (index % 26));
+        const echoed = new Promise((done) => { waiting = { char, resolve: done }; });
+        const sent = performance.now();
+        socket.write(frame([0x69, char.charCodeAt(0)]));
+        times.push((await echoed) - sent);
+      }
+      socket.write(frame([0x71])); // 'q': end it
+      socket.end();
+      resolve(times);
+    })().catch(reject);
+  });
+}
+
 function sshEcho(server, name) {
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', `${process.env.BERTH_SSH_COMMAND || 'berth'} ssh ${name}`, '/dev/null'], {
@@ -194,6 +259,18 @@ try {
   await signIn.goto(link.url, { waitUntil: 'domcontentloaded' });
   await signIn.waitForFunction(() => document.querySelector('#main')?.dataset.ready === 'true', { timeout: 30000 });
 
+  // Memory first, before the other phases' operations and page loads add their own: the list
+  // open (the sign-in page) and a terminal open on another page, settled.
+  const terminalPage = await browser.newPage();
+  await terminalPage.goto(`${link.origin}/#/w/${names[3]}`, { waitUntil: 'domcontentloaded' });
+  await terminalPage.waitForSelector('#terminal-new');
+  await terminalPage.click('#terminal-new');
+  await terminalPage.waitForFunction(() => window.berthTerminals && window.berthTerminals.size === 1 && [...window.berthTerminals.values()][0].received.o > 0, { timeout: 15000 });
+  await new Promise((resolve) => setTimeout(resolve, 1000)); // settling before a reading, not a synchronisation
+  const open = rss(server.process.pid);
+  console.log(`server RSS: idle ${idle.toFixed(1)} MiB with ${WORKSPACES} workspaces; with the list open and a terminal ${open.toFixed(1)} MiB (+${(open - idle).toFixed(1)} MiB)`);
+  await terminalPage.close();
+
   const paint = await firstPaint(browser, link.origin);
   console.log(`first paint of the list (${WORKSPACES} rows, 'berth:list-painted' after navigation start): p50 ${fmt(percentile(paint.paints, 50))}, p99 ${fmt(percentile(paint.paints, 99))}, max ${fmt(Math.max(...paint.paints))}`);
   console.log(`  first contentful paint: p50 ${fmt(percentile(paint.fcps, 50))}`);
@@ -210,16 +287,26 @@ try {
   } catch (error) {
     console.log(`terminal echo through the dashboard: not measured (${error.message.split('\n')[0]})`);
   }
+  let plain;
+  try {
+    const cookies = await signIn.cookies();
+    const cookie = cookies.filter((c) => c.name === 'berth_dashboard').map((c) => `${c.name}=${c.value}`).join('; ');
+    plain = await rawWebSocketEcho(link.origin, cookie, names[4]);
+    console.log(`terminal echo through the same WebSocket from a plain client (no browser): p50 ${fmt(percentile(plain, 50))}, p99 ${fmt(percentile(plain, 99))}`);
+  } catch (error) {
+    console.log(`terminal echo from a plain WebSocket client: not measured (${error.message.split('\n')[0]})`);
+  }
   try {
     const ssh = await sshEcho(server, names[2]);
     console.log(`terminal echo through berth ssh (script(1) pty): p50 ${fmt(percentile(ssh, 50))}, p99 ${fmt(percentile(ssh, 99))}`);
-    if (echo) console.log(`  dashboard / ssh p50 ratio: ${(percentile(echo.times, 50) / percentile(ssh, 50)).toFixed(2)}`);
+    if (echo) console.log(`  dashboard in Chromium / ssh p50 ratio: ${(percentile(echo.times, 50) / percentile(ssh, 50)).toFixed(2)}`);
+    if (plain) console.log(`  plain WebSocket client / ssh p50 ratio: ${(percentile(plain, 50) / percentile(ssh, 50)).toFixed(2)}`);
   } catch (error) {
     console.log(`terminal echo through berth ssh: not measured (${error.message.split('\n')[0]})`);
   }
 
-  const open = rss(server.process.pid);
-  console.log(`server RSS: idle ${idle.toFixed(1)} MiB with ${WORKSPACES} workspaces; with the list open and a terminal ${open.toFixed(1)} MiB (+${(open - idle).toFixed(1)} MiB)`);
+  const after = rss(server.process.pid);
+  console.log(`server RSS after all phases (${RUNS} page loads, ${CHANGES} operations, two terminals): ${after.toFixed(1)} MiB`);
 } finally {
   await browser.close();
   await server.stop();

@@ -3,7 +3,8 @@
 
 import { request } from './api.js';
 
-// The list page shows these; the events bring whole records (which replace these).
+// The list page shows these; the events bring whole records (which replace these). index.html
+// preloads this same URL: change both together.
 const LIST_FIELDS = 'name,target,provider,state,operation,labels,created_at,last_error';
 
 export const workspaces = new Map();
