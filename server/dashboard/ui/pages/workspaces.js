@@ -180,7 +180,7 @@ export async function render(main, _params, context) {
 
   /// Builds the rows: the first screenful in one fragment and one insertion, painted at once;
   /// the rest in a second fragment just after that paint (onDone then).
-  const FIRST = 120;
+  const FIRST = 60;  // more than a tall window shows
   let pendingBuild = null;
   function rebuild({ onFirstPaint, onDone } = {}) {
     rows.clear();
