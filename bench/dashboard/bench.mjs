@@ -30,6 +30,7 @@ const percentile = (values, p) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 };
 const fmt = (value) => `${value.toFixed(1)} ms`;
+const range = (values) => `range ${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 async function makeWorkspaces(server) {
@@ -272,18 +273,18 @@ try {
   await terminalPage.close();
 
   const paint = await firstPaint(browser, link.origin);
-  console.log(`first paint of the list (${WORKSPACES} rows, 'berth:list-painted' after navigation start): p50 ${fmt(percentile(paint.paints, 50))}, p99 ${fmt(percentile(paint.paints, 99))}, max ${fmt(Math.max(...paint.paints))}`);
-  console.log(`  first contentful paint: p50 ${fmt(percentile(paint.fcps, 50))}`);
+  console.log(`first paint of the list (${WORKSPACES} rows, 'berth:list-painted' after navigation start): p50 ${fmt(percentile(paint.paints, 50))}, p99 ${fmt(percentile(paint.paints, 99))}, ${range(paint.paints)}`);
+  console.log(`  first contentful paint: p50 ${fmt(percentile(paint.fcps, 50))}, p99 ${fmt(percentile(paint.fcps, 99))}, ${range(paint.fcps)}`);
   console.log(`list page bytes transferred (xterm excluded, headers included): ${paint.bytes} B (${(paint.bytes / 1024).toFixed(1)} KiB)`);
   console.log(`  ${paint.byteList}`);
 
   const change = await changeToScreen(browser, link.origin, server, names[0]);
-  console.log(`change to screen (CLI stop/start spawned -> row shows it): p50 ${fmt(percentile(change.latencies, 50))}, p99 ${fmt(percentile(change.latencies, 99))}; the CLI itself took p50 ${fmt(percentile(change.cliTimes, 50))}`);
+  console.log(`change to screen (CLI stop/start spawned -> row shows it): p50 ${fmt(percentile(change.latencies, 50))}, p99 ${fmt(percentile(change.latencies, 99))}, ${range(change.latencies)}; the CLI itself took p50 ${fmt(percentile(change.cliTimes, 50))}`);
 
   let echo;
   try {
     echo = await dashboardEcho(browser, link.origin, names[1]);
-    console.log(`terminal echo through the dashboard's WebSocket: p50 ${fmt(percentile(echo.times, 50))}, p99 ${fmt(percentile(echo.times, 99))}`);
+    console.log(`terminal echo through the dashboard's WebSocket: p50 ${fmt(percentile(echo.times, 50))}, p99 ${fmt(percentile(echo.times, 99))}, ${range(echo.times)}`);
   } catch (error) {
     console.log(`terminal echo through the dashboard: not measured (${error.message.split('\n')[0]})`);
   }
@@ -292,13 +293,13 @@ try {
     const cookies = await signIn.cookies();
     const cookie = cookies.filter((c) => c.name === 'berth_dashboard').map((c) => `${c.name}=${c.value}`).join('; ');
     plain = await rawWebSocketEcho(link.origin, cookie, names[4]);
-    console.log(`terminal echo through the same WebSocket from a plain client (no browser): p50 ${fmt(percentile(plain, 50))}, p99 ${fmt(percentile(plain, 99))}`);
+    console.log(`terminal echo through the same WebSocket from a plain client (no browser): p50 ${fmt(percentile(plain, 50))}, p99 ${fmt(percentile(plain, 99))}, ${range(plain)}`);
   } catch (error) {
     console.log(`terminal echo from a plain WebSocket client: not measured (${error.message.split('\n')[0]})`);
   }
   try {
     const ssh = await sshEcho(server, names[2]);
-    console.log(`terminal echo through berth ssh (script(1) pty): p50 ${fmt(percentile(ssh, 50))}, p99 ${fmt(percentile(ssh, 99))}`);
+    console.log(`terminal echo through berth ssh (script(1) pty): p50 ${fmt(percentile(ssh, 50))}, p99 ${fmt(percentile(ssh, 99))}, ${range(ssh)}`);
     if (echo) console.log(`  dashboard in Chromium / ssh p50 ratio: ${(percentile(echo.times, 50) / percentile(ssh, 50)).toFixed(2)}`);
     if (plain) console.log(`  plain WebSocket client / ssh p50 ratio: ${(percentile(plain, 50) / percentile(ssh, 50)).toFixed(2)}`);
   } catch (error) {
