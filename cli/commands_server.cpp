@@ -137,7 +137,8 @@ bool open_in_browser(const std::string& url) {
 void define_dashboard(CLI::App& app, Invocation& run) {
   app.footer(
       "The link signs one browser in once (the server trades it for a cookie); run the command again for another.\n"
-      "The dashboard listens on 127.0.0.1 only. docs/dashboard.md says how it is kept safe.\n"
+      "The dashboard listens on 127.0.0.1 only; a remote server with TLS serves it on its --listen address too, the link\n"
+      "then signing in with this profile's API key. docs/dashboard.md says how it is kept safe.\n"
       "Examples:\n"
       "  berth dashboard                 opens the browser (on a desktop) and prints the link\n"
       "  berth dashboard --print         only prints the link\n"
@@ -148,12 +149,16 @@ void define_dashboard(CLI::App& app, Invocation& run) {
   app.add_option("--port", *port, "The dashboard's TCP port on 127.0.0.1 (default: any free one)")->check(CLI::Range(1, 65535));
   app.callback([&run, print_only, port] {
     ApiClient& api = run.session.api();
-    if (api.endpoint().address.rfind("unix://", 0) != 0) {
-      throw invalid("berth dashboard opens the dashboard of the server on this machine (its Unix socket); this profile talks to " +
-                    api.endpoint().address + " (use --profile local, or run berth dashboard on that machine)");
+    const std::string& address = api.endpoint().address;
+    bool remote = address.rfind("https://", 0) == 0;
+    if (address.rfind("unix://", 0) != 0 && !remote) {
+      throw invalid("berth dashboard opens the dashboard of the server on this machine, or of a remote server over TLS; " + address +
+                    " is plain HTTP (serve with --tls-cert and --tls-key, or run berth dashboard on that machine)");
     }
+    if (remote && *port) throw invalid("--port is for the dashboard on this machine; a remote server serves it on its TLS listener");
     Json body = Json::object();
     if (*port) body["port"] = *port;
+    if (remote) body["origin"] = address.substr(0, address.find('/', 8));  // https://HOST:PORT, for the link
     Json opened = Json::parse(api.call("POST", "/v1/dashboard", body.dump()).body);
     std::string url = opened.value("url", "");
     print_as(run.session, opened, [&] { std::cout << url << '\n'; });

@@ -90,4 +90,20 @@ KeyScope ApiKeyStore::scope_of(const std::string& presented) const {
   return !found ? KeyScope::none : admin ? KeyScope::admin : KeyScope::use;
 }
 
+std::string ApiKeyStore::name_of(const std::string& presented) const {
+  std::string hash = sha256_hex(presented);
+  std::lock_guard lock(mutex_);
+  std::string found;
+  for (const auto& [name, entry] : keys_) {
+    if (constant_time_equal(hash, entry.sha256)) found = name;
+  }
+  return found;
+}
+
+KeyScope ApiKeyStore::scope_of_name(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = keys_.find(name);
+  return it == keys_.end() ? KeyScope::none : it->second.admin ? KeyScope::admin : KeyScope::use;
+}
+
 }  // namespace berth

@@ -34,6 +34,10 @@ class ApiKeyStore {
   bool accepts(const std::string& presented) const { return scope_of(presented) != KeyScope::none; }
   // The scope of presented, found the same constant-time way.
   KeyScope scope_of(const std::string& presented) const;
+  // The name of the live key presented ("" for none), found the same way.
+  std::string name_of(const std::string& presented) const;
+  // The scope of the live key of that name (none once revoked).
+  KeyScope scope_of_name(const std::string& name) const;
 
  private:
   struct Entry {

@@ -1,6 +1,7 @@
 #include "http_api.hpp"
 
 #include "codec.hpp"
+#include "dashboard/dashboard.hpp"
 #include "errors.hpp"
 #include "exec_frames.hpp"
 #include "module_files.hpp"
@@ -114,12 +115,21 @@ void strip_server_options(StringMap& options) {
 
 }  // namespace
 
-void require_api_key(httplib::Server& server, const ApiKeyStore& keys) {
-  server.set_pre_routing_handler([&keys](const httplib::Request& request, httplib::Response& response) {
+void require_api_key(httplib::Server& server, const ApiKeyStore& keys, Dashboard* dashboard) {
+  server.set_pre_routing_handler([&keys, dashboard](const httplib::Request& request, httplib::Response& response) {
     std::string header = request.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     bool presented = header.size() > prefix.size() && header.compare(0, prefix.size(), prefix) == 0;
     KeyScope scope = presented ? keys.scope_of(header.substr(prefix.size())) : KeyScope::none;
+    if (!presented && dashboard) {
+      switch (dashboard->check_remote(request, response)) {
+        case Dashboard::Remote::answered: return httplib::Server::HandlerResponse::Handled;
+        case Dashboard::Remote::public_file: return httplib::Server::HandlerResponse::Unhandled;  // its connection ends after it
+        case Dashboard::Remote::use: scope = KeyScope::use; break;
+        case Dashboard::Remote::admin: scope = KeyScope::admin; break;
+        case Dashboard::Remote::none: break;
+      }
+    }
     // The server's configuration is the machine owner's (the Unix socket) or an admin key's: an
     // ordinary key that leaked must not mint spares for itself, revoke everyone else's, enable a
     // provider an admin disabled, or point targets elsewhere.

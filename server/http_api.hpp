@@ -24,8 +24,12 @@ struct Listener {
 void register_api(httplib::Server& server, WorkspaceService& service, ProviderRegistry& providers, ApiKeyStore& keys,
                   const Listener& listener);
 
+class Dashboard;
+
 // Makes every request on server (the TCP listener) present a live API key, and an admin key for
-// what changes the server's configuration (keys, providers enabled or not, targets).
-void require_api_key(httplib::Server& server, const ApiKeyStore& keys);
+// what changes the server's configuration (keys, providers enabled or not, targets). With a
+// dashboard (TLS listeners): its pages are public, and its session cookie stands for the key it
+// signed in with (dashboard/dashboard.hpp).
+void require_api_key(httplib::Server& server, const ApiKeyStore& keys, Dashboard* dashboard = nullptr);
 
 }  // namespace berth

@@ -246,7 +246,12 @@ int serve(const ServeOptions& options) {
     if (options.allow_remote_initialize) log_line("warning: --allow-remote-initialize: TCP clients' repositories may run initializeCommand here, as this server's user, once they agree");
     // Small answers on kept-alive connections would otherwise wait ~40 ms for delayed ACKs.
     tcp->set_tcp_nodelay(true);
-    require_api_key(*tcp, keys);
+    // With TLS, the dashboard is served there too, behind the same keys (docs/dashboard.md).
+    if (tls_context) {
+      dashboard->serve_remote(*tcp, keys);
+      keyed_streams.set_keyless_gate([&](const auto& headers) { dashboard->check_remote_browser(headers); });
+    }
+    require_api_key(*tcp, keys, tls_context ? dashboard.get() : nullptr);
     if (!tcp->bind_with_full_backlog(options.listen.substr(0, colon), port)) {
       log_line("cannot listen on " + options.listen + ": the address is in use or not this machine's");
       return 1;

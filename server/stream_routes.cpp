@@ -354,7 +354,19 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
     std::string header = request.headers["authorization"];
     const std::string bearer = "Bearer ";
     bool presented = header.size() > bearer.size() && header.compare(0, bearer.size(), bearer) == 0;
-    if (!presented || keys_->scope_of(header.substr(bearer.size())) == KeyScope::none) {
+    bool browser = false;
+    if (!presented && keyless_gate_) {
+      try {
+        keyless_gate_(request.headers);
+        browser = true;
+      } catch (const Error& error) {
+        if (error.code() != "unauthorized") {
+          send_refusal(sock, error.code(), error.what());
+          return;
+        }
+      }
+    }
+    if (!browser && (!presented || keys_->scope_of(header.substr(bearer.size())) == KeyScope::none)) {
       send_refusal(sock, "unauthorized",
                    presented ? "the API key is not valid (revoked, or never made here)"
                              : "this server needs an API key over TCP: --api-key KEY or BERTH_API_KEY",

@@ -42,6 +42,10 @@ class StreamRoutes {
   // on_authenticated runs once the request showed a live key (TCP).
   bool take(int sock, const std::function<void()>& on_authenticated = nullptr);
 
+  // On a keyed listener that serves the dashboard: what a request without a key must pass
+  // instead (the dashboard's cookie and Origin; throws Error). Set before the listener starts.
+  void set_keyless_gate(Gate gate) { keyless_gate_ = std::move(gate); }
+
   // How many of one client's streams may wait for it to read at once (docs/sessions.md).
   static constexpr int kMaxStalledStreams = 16;
   struct StallCounter {
@@ -55,6 +59,7 @@ class StreamRoutes {
   const ApiKeyStore* keys_;
   TerminalHub* terminals_;
   Gate gate_;
+  Gate keyless_gate_;
   StallCounter stalls_;
 };
 

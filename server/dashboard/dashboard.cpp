@@ -69,6 +69,17 @@ void send_file(httplib::Response& response, const fs::path& root, const std::str
   });
 }
 
+void add_page_headers(httplib::Response& response) {
+  response.set_header("Content-Security-Policy", kContentSecurityPolicy);
+  response.set_header("X-Content-Type-Options", "nosniff");
+  response.set_header("X-Frame-Options", "DENY");
+  response.set_header("Referrer-Policy", "no-referrer");
+  response.set_header("Cross-Origin-Opener-Policy", "same-origin");
+  response.set_header("Cross-Origin-Resource-Policy", "same-origin");
+}
+
+bool is_page_file(const std::string& path) { return path == "/" || path.rfind("/ui/", 0) == 0 || path.rfind("/vendor/xterm/", 0) == 0; }
+
 std::string cookie_value(const std::string& header, const std::string& name) {
   size_t at = 0;
   while (at < header.size()) {
@@ -127,7 +138,8 @@ void Dashboard::check_browser(const std::map<std::string, std::string>& headers)
   if (origin != "http://127.0.0.1:" + port && origin != "http://localhost:" + port) {
     throw Error("forbidden", "a terminal opens only from the dashboard's own pages (Origin '" + origin.substr(0, 100) + "' is not)");
   }
-  if (!session_of(header("cookie"))) throw Error("unauthorized", "not signed in to the dashboard: run 'berth dashboard' for a link");
+  const Session* session = session_of(header("cookie"));
+  if (!session || !session->key.empty()) throw Error("unauthorized", "not signed in to the dashboard: run 'berth dashboard' for a link");
 }
 
 Dashboard::Opened Dashboard::open(int port) {
@@ -148,12 +160,36 @@ Dashboard::Opened Dashboard::open(int port) {
   } else if (port != 0 && port != port_) {
     throw Error("conflict", "the dashboard listens on 127.0.0.1:" + std::to_string(port_) + " already; it moves to another port when the server restarts");
   }
+  return Opened{origin() + "/?token=" + mint(""), port_};
+}
+
+std::string Dashboard::mint(const std::string& key) {
   // Tokens that expired unused go.
   auto now = Clock::now();
-  for (auto it = tokens_.begin(); it != tokens_.end();) it = it->second < now ? tokens_.erase(it) : std::next(it);
+  for (auto it = tokens_.begin(); it != tokens_.end();) it = it->second.expires < now ? tokens_.erase(it) : std::next(it);
   std::string token = random_hex(24);
-  tokens_[token] = now + kTokenLifetime;
-  return Opened{origin() + "/?token=" + token, port_};
+  tokens_[token] = Token{now + kTokenLifetime, key};
+  return token;
+}
+
+// GET /?token=T: the token for a session cookie, once. Answers the request either way.
+bool Dashboard::redeem(const httplib::Request& request, httplib::Response& response, bool secure) {
+  auto it = tokens_.find(request.get_param_value("token"));
+  if (it == tokens_.end() || it->second.expires < Clock::now()) {
+    GuardedServer::close_after_answer();
+    response.status = 401;
+    response.set_content(kSignInPage, "text/html; charset=utf-8");
+    return false;
+  }
+  std::string key = it->second.key;
+  tokens_.erase(it);  // spent
+  std::string cookie = random_hex(32);
+  sessions_[cookie] = Session{random_hex(24), key};
+  response.status = 303;
+  response.set_header("Location", "/");  // the token leaves the address bar and the history
+  response.set_header("Set-Cookie", std::string(kCookie) + "=" + cookie + "; HttpOnly; SameSite=Strict; Path=/" + (secure ? "; Secure" : ""));
+  response.set_header("Cache-Control", "no-store");
+  return true;
 }
 
 void Dashboard::stop() {
@@ -168,12 +204,7 @@ void Dashboard::stop() {
 
 void Dashboard::add_routes(httplib::Server& http) {
   http.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
-    response.set_header("Content-Security-Policy", kContentSecurityPolicy);
-    response.set_header("X-Content-Type-Options", "nosniff");
-    response.set_header("X-Frame-Options", "DENY");
-    response.set_header("Referrer-Policy", "no-referrer");
-    response.set_header("Cross-Origin-Opener-Policy", "same-origin");
-    response.set_header("Cross-Origin-Resource-Policy", "same-origin");
+    add_page_headers(response);
     std::lock_guard lock(mutex_);
     // DNS rebinding: a name that resolves to 127.0.0.1 is still another site's.
     std::string host = request.get_header_value("Host");
@@ -184,23 +215,11 @@ void Dashboard::add_routes(httplib::Server& http) {
       return httplib::Server::HandlerResponse::Handled;
     }
     if (request.path == "/" && request.has_param("token")) {
-      auto it = tokens_.find(request.get_param_value("token"));
-      if (it == tokens_.end() || it->second < Clock::now()) {
-        GuardedServer::close_after_answer();
-        response.status = 401;
-        response.set_content(kSignInPage, "text/html; charset=utf-8");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      tokens_.erase(it);  // spent
-      std::string cookie = random_hex(32);
-      sessions_[cookie] = Session{random_hex(24)};
-      response.status = 303;
-      response.set_header("Location", "/");  // the token leaves the address bar and the history
-      response.set_header("Set-Cookie", std::string(kCookie) + "=" + cookie + "; HttpOnly; SameSite=Strict; Path=/");
-      response.set_header("Cache-Control", "no-store");
+      redeem(request, response, false);
       return httplib::Server::HandlerResponse::Handled;
     }
     const Session* session = session_of(request.get_header_value("Cookie"));
+    if (session && !session->key.empty()) session = nullptr;  // the TCP listener's, not this one's
     if (!session) {
       if (request.path == "/" || request.path.rfind("/v1/", 0) != 0) {
         GuardedServer::close_after_answer();
@@ -226,6 +245,10 @@ void Dashboard::add_routes(httplib::Server& http) {
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
+  add_page_routes(http);
+}
+
+void Dashboard::add_page_routes(httplib::Server& http) {
   http.Get("/", [this](const httplib::Request&, httplib::Response& response) { send_file(response, files_.ui, "index.html"); });
   http.Get(R"(/ui/(.+))", [this](const httplib::Request& request, httplib::Response& response) { send_file(response, files_.ui, request.matches[1]); });
   http.Get(R"(/vendor/xterm/(.+))", [this](const httplib::Request& request, httplib::Response& response) {
@@ -234,9 +257,83 @@ void Dashboard::add_routes(httplib::Server& http) {
   http.Get("/v1/dashboard/session", [this](const httplib::Request& request, httplib::Response& response) {
     std::lock_guard lock(mutex_);
     const Session* session = session_of(request.get_header_value("Cookie"));
-    response.set_content(Json{{"csrf", session ? session->csrf : ""}, {"admin", true}, {"version", BERTH_VERSION}, {"port", port_}}.dump(),
-                         "application/json");
+    bool admin = session && (session->key.empty() || (keys_ && keys_->scope_of_name(session->key) == KeyScope::admin));
+    Json body{{"csrf", session ? session->csrf : ""}, {"admin", admin}, {"version", BERTH_VERSION}, {"port", port_}};
+    if (session && !session->key.empty()) body["key"] = session->key;
+    response.set_content(body.dump(), "application/json");
   });
+}
+
+void Dashboard::serve_remote(httplib::Server& tcp, const ApiKeyStore& keys) {
+  {
+    std::lock_guard lock(mutex_);
+    keys_ = &keys;
+  }
+  add_page_routes(tcp);
+  // A key holder mints a link for the listener it reached, by the name it reached it with.
+  tcp.Post("/v1/dashboard", [this](const httplib::Request& request, httplib::Response& response) {
+    std::string header = request.get_header_value("Authorization");
+    std::string name = header.rfind("Bearer ", 0) == 0 ? keys_->name_of(header.substr(7)) : "";
+    if (name.empty()) {
+      send_error(response, 401, "unauthorized", "a dashboard link over TCP is made with an API key (Authorization: Bearer KEY)");
+      return;
+    }
+    // The address the client reached: as it says (berth's own client names every host 'berth'
+    // in Host), or the Host it sent. It only makes the link it is given; the token is the secret.
+    std::string origin = "https://" + request.get_header_value("Host");
+    try {
+      Json body = request.body.empty() ? Json::object() : Json::parse(request.body);
+      std::string said = body.is_object() ? body.value("origin", "") : "";
+      if (said.rfind("https://", 0) == 0 && said.size() < 300 && said.find_first_of("/ \t\r\n?#", 8) == std::string::npos) origin = said;
+    } catch (const std::exception&) {
+      send_error(response, 400, "invalid", "the request body must be a JSON object: {\"origin\": \"https://HOST:PORT\"}");
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    std::string url = origin + "/?token=" + mint(name);
+    response.set_content(Json{{"url", url}, {"key", name}}.dump(), "application/json");
+  });
+}
+
+Dashboard::Remote Dashboard::check_remote(const httplib::Request& request, httplib::Response& response) {
+  std::lock_guard lock(mutex_);
+  if (!keys_) return Remote::none;
+  add_page_headers(response);
+  if (request.path == "/" && request.has_param("token")) {
+    redeem(request, response, true);
+    return Remote::answered;
+  }
+  const Session* session = session_of(request.get_header_value("Cookie"));
+  KeyScope scope = session && !session->key.empty() ? keys_->scope_of_name(session->key) : KeyScope::none;
+  if (scope == KeyScope::none) {
+    if (is_page_file(request.path) && request.method == "GET") return Remote::public_file;  // the pages hold no secret
+    return Remote::none;
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    std::string origin = request.get_header_value("Origin");
+    if (request.get_header_value(kCsrfHeader) != session->csrf || (!origin.empty() && origin != "https://" + request.get_header_value("Host"))) {
+      send_error(response, 403, "forbidden",
+                 std::string("a change through the dashboard needs its ") + kCsrfHeader + " header and its own Origin (reload the dashboard)");
+      return Remote::answered;
+    }
+  }
+  if (request.path.rfind("/v1/", 0) == 0) response.set_header("Cache-Control", "no-store");
+  return scope == KeyScope::admin ? Remote::admin : Remote::use;
+}
+
+void Dashboard::check_remote_browser(const std::map<std::string, std::string>& headers) {
+  auto header = [&](const char* name) {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  };
+  std::lock_guard lock(mutex_);
+  const Session* session = session_of(header("cookie"));
+  if (!keys_ || !session || session->key.empty() || keys_->scope_of_name(session->key) == KeyScope::none) {
+    throw Error("unauthorized", "this server needs an API key over TCP, or a dashboard session signed in with one");
+  }
+  if (header("origin") != "https://" + header("host")) {
+    throw Error("forbidden", "a terminal opens only from the dashboard's own pages (Origin '" + header("origin").substr(0, 100) + "' is not)");
+  }
 }
 
 }  // namespace berth

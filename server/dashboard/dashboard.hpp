@@ -7,6 +7,7 @@
 // CSRF header when it changes anything (and an Origin, if any, of this listener), and every
 // WebSocket handshake must come from this listener's Origin. Pages carry a strict CSP.
 // docs/dashboard.md says why each check is there.
+#include "api_keys.hpp"
 #include "stream_routes.hpp"
 #include "terminal_hub.hpp"
 
@@ -49,6 +50,17 @@ class Dashboard {
   void stop();
   int port() const;
 
+  // The dashboard on the TCP listener too, when it has TLS and API keys (berth serve --listen
+  // with --tls-cert): a client with a key mints a one-time link there (POST /v1/dashboard), and
+  // the cookie it signs in is that key's, for as long as the key lives. The TLS certificate names
+  // the listener, so Host is not checked there; the CSRF header and Origin are.
+  void serve_remote(httplib::Server& tcp, const ApiKeyStore& keys);
+  // What the TCP listener's key check makes of a request without a key.
+  enum class Remote { none, answered, public_file, use, admin };
+  Remote check_remote(const httplib::Request& request, httplib::Response& response);
+  // For a WebSocket on the TCP listener without a key: the cookie and Origin (throws Error).
+  void check_remote_browser(const std::map<std::string, std::string>& headers);
+
   static constexpr const char* kCookie = "berth_dashboard";
   static constexpr const char* kCsrfHeader = "X-Berth-CSRF";
   static constexpr std::chrono::minutes kTokenLifetime{10};
@@ -56,8 +68,16 @@ class Dashboard {
  private:
   struct Session {
     std::string csrf;
+    std::string key;  // on the TCP listener: the API key's name it signed in with
   };
+  struct Token {
+    std::chrono::steady_clock::time_point expires;
+    std::string key;
+  };
+  std::string mint(const std::string& key);  // with mutex_ held
+  bool redeem(const httplib::Request& request, httplib::Response& response, bool secure);  // with mutex_ held
   void add_routes(httplib::Server& http);
+  void add_page_routes(httplib::Server& http);  // the pages, xterm.js and the session's facts
   // The checks every request passes; "" or why not. For a WebSocket handshake too.
   bool host_is_ours(const std::string& host) const;
   std::string origin() const;
@@ -71,7 +91,8 @@ class Dashboard {
   std::function<void(const std::string&)> log_;
   mutable std::mutex mutex_;
   int port_ = 0;
-  std::map<std::string, std::chrono::steady_clock::time_point> tokens_;  // unspent, until they expire
+  std::map<std::string, Token> tokens_;  // unspent, until they expire
+  const ApiKeyStore* keys_ = nullptr;    // serve_remote's
   std::map<std::string, Session> sessions_;                              // by cookie
   std::unique_ptr<StreamRoutes> streams_;
   std::unique_ptr<GuardedServer> http_;

@@ -3,6 +3,7 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <memory>
@@ -307,3 +308,78 @@ TEST(Tls, PlainHttpBeyondLoopbackNeedsInsecure) {
 }
 
 }  // namespace
+
+namespace {
+
+// curl against the TLS listener with the test CA; the status line and headers, then the body.
+Result curl(const Pki& pki, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"curl", "-s", "-i", "--cacert", pki.file("ca.pem").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return berth::test::run_program(argv);
+}
+
+int status_of(const Result& answer) { return answer.out.size() > 12 ? std::stoi(answer.out.substr(9, 3)) : 0; }
+
+}  // namespace
+
+// Issue 24: with --listen and TLS, the dashboard is served there too, behind the same keys: a key
+// holder mints a one-time link with `berth dashboard`, the cookie it signs in is that key's
+// (revoking the key ends it), and changes need the CSRF header and the listener's own Origin.
+TEST(Tls, TheDashboardIsServedOnTheTlsListenerBehindTheSameKeys) {
+  Pki pki;
+  pki.make_cert("server", "ca", "DNS:localhost,IP:127.0.0.1");
+  TlsServer tls(pki, "server");
+  ASSERT_EQ(tls.server.berth({"create", "w", "-q"}).exit_code, 0);
+  std::string origin = "https://localhost:" + std::to_string(tls.port);
+
+  Result printed = tls.remote("localhost", {"--tls-ca", pki.file("ca.pem").string(), "dashboard", "--print"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  ASSERT_EQ(printed.out.rfind(origin + "/?token=", 0), 0u) << printed.out;
+  std::string link = printed.out.substr(0, printed.out.find('\n'));
+
+  EXPECT_EQ(status_of(curl(pki, {origin + "/v1/workspaces"})), 401) << "no key, no cookie";
+  Result page = curl(pki, {origin + "/"});
+  EXPECT_EQ(status_of(page), 200) << "the pages themselves are public";
+  EXPECT_NE(page.out.find("Content-Security-Policy: default-src 'self'"), std::string::npos) << page.out.substr(0, 600);
+
+  Result signed_in = curl(pki, {link});
+  ASSERT_EQ(status_of(signed_in), 303) << signed_in.out;
+  size_t at = signed_in.out.find("berth_dashboard=");
+  ASSERT_NE(at, std::string::npos) << signed_in.out;
+  std::string cookie = signed_in.out.substr(at, signed_in.out.find(';', at) - at);
+  std::string set_cookie = signed_in.out.substr(at, signed_in.out.find('\n', at) - at);
+  EXPECT_NE(set_cookie.find("Secure"), std::string::npos) << set_cookie;
+  EXPECT_NE(set_cookie.find("HttpOnly"), std::string::npos) << set_cookie;
+  EXPECT_EQ(status_of(curl(pki, {link})), 401) << "a spent link";
+
+  Result listed = curl(pki, {"-H", "Cookie: " + cookie, origin + "/v1/workspaces"});
+  EXPECT_EQ(status_of(listed), 200) << listed.out.substr(0, 300);
+  EXPECT_NE(listed.out.find("\"name\":\"w\""), std::string::npos);
+  Result session = curl(pki, {"-H", "Cookie: " + cookie, origin + "/v1/dashboard/session"});
+  std::string body = session.out.substr(session.out.find("\r\n\r\n") + 4);
+  std::string csrf = nlohmann::json::parse(body).value("csrf", "");
+  EXPECT_EQ(nlohmann::json::parse(body).value("key", ""), "client");
+  EXPECT_EQ(nlohmann::json::parse(body).value("admin", true), false) << "the key's scope, not more";
+
+  EXPECT_EQ(status_of(curl(pki, {"-X", "POST", "-H", "Cookie: " + cookie, origin + "/v1/workspaces/w/stop"})), 403) << "no CSRF header";
+  EXPECT_EQ(status_of(curl(pki, {"-X", "POST", "-H", "Cookie: " + cookie, "-H", "X-Berth-CSRF: " + csrf, "-H", "Origin: https://evil.example",
+                                 origin + "/v1/workspaces/w/stop"})),
+            403)
+      << "another origin";
+  EXPECT_EQ(status_of(curl(pki, {"-X", "POST", "-H", "Cookie: " + cookie, "-H", "X-Berth-CSRF: " + csrf, "-H", "Origin: " + origin,
+                                 origin + "/v1/apikeys", "-d", R"({"name":"spare"})"})),
+            403)
+      << "an ordinary key's session cannot mint keys";
+  EXPECT_EQ(status_of(curl(pki, {"-X", "POST", "-H", "Cookie: " + cookie, "-H", "X-Berth-CSRF: " + csrf, "-H", "Origin: " + origin,
+                                 origin + "/v1/workspaces/w/stop", "-d", ""})),
+            202);
+
+  // A WebSocket terminal from another origin is refused before the upgrade.
+  Result foreign = curl(pki, {"-H", "Cookie: " + cookie, "-H", "Origin: https://evil.example", "-H", "Connection: Upgrade", "-H",
+                              "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                              origin + "/v1/workspaces/w/terminal"});
+  EXPECT_EQ(status_of(foreign), 403) << foreign.out.substr(0, 300);
+
+  ASSERT_EQ(tls.server.berth({"apikey", "revoke", "client"}).exit_code, 0);
+  EXPECT_EQ(status_of(curl(pki, {"-H", "Cookie: " + cookie, origin + "/v1/workspaces"})), 401) << "the key is revoked: so is its session";
+}
