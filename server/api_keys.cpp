@@ -44,16 +44,21 @@ void ApiKeyStore::load() {
   }
 }
 
+std::string random_hex(size_t bytes) {
+  std::vector<unsigned char> random(bytes);
+  if (::getrandom(random.data(), random.size(), 0) != static_cast<ssize_t>(random.size())) throw internal_error("no randomness for a secret");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned char byte : random) {
+    text.push_back(kHex[byte >> 4]);
+    text.push_back(kHex[byte & 15]);
+  }
+  return text;
+}
+
 std::string ApiKeyStore::create(const std::string& name, bool admin) {
   require_valid_name("API key", name);
-  unsigned char random[32];
-  if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) throw internal_error("no randomness for a new key");
-  static const char* hex = "0123456789abcdef";
-  std::string key = "berth_";
-  for (unsigned char byte : random) {
-    key.push_back(hex[byte >> 4]);
-    key.push_back(hex[byte & 15]);
-  }
+  std::string key = "berth_" + random_hex(32);
   Entry entry{sha256_hex(key), now_rfc3339(), admin};
   std::lock_guard lock(mutex_);
   if (keys_.count(name)) throw conflict("API key '" + name + "' already exists; revoke it first (berth apikey revoke " + name + ")");

@@ -51,6 +51,8 @@ class ApiKeyStore {
 };
 
 std::string sha256_hex(const std::string& data);
+// `bytes` bytes from the kernel's random source, as lower-case hex: keys, tokens, ids.
+std::string random_hex(size_t bytes);
 // Compares a and b in time that depends only on their lengths.
 bool constant_time_equal(const std::string& a, const std::string& b);
 

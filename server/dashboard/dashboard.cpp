@@ -6,7 +6,6 @@
 #include "version.hpp"
 
 #include <httplib.h>
-#include <sys/random.h>
 
 namespace fs = std::filesystem;
 
@@ -19,18 +18,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kContentSecurityPolicy =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-std::string random_hex(size_t bytes) {
-  std::vector<unsigned char> random(bytes);
-  if (::getrandom(random.data(), random.size(), 0) != static_cast<ssize_t>(random.size())) throw internal_error("no randomness for a token");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text;
-  for (unsigned char byte : random) {
-    text.push_back(kHex[byte >> 4]);
-    text.push_back(kHex[byte & 15]);
-  }
-  return text;
-}
 
 void send_error(httplib::Response& response, int status, const std::string& code, const std::string& message) {
   GuardedServer::close_after_answer();

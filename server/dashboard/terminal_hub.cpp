@@ -1,23 +1,11 @@
 #include "terminal_hub.hpp"
 
+#include "api_keys.hpp"
 #include "errors.hpp"
 
-#include <sys/random.h>
 
 namespace berth {
 namespace {
-
-std::string new_terminal_id() {
-  unsigned char random[12];
-  if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) throw internal_error("no randomness for a terminal id");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned char byte : random) {
-    id.push_back(kHex[byte >> 4]);
-    id.push_back(kHex[byte & 15]);
-  }
-  return id;
-}
 
 std::string error_frame(const std::string& code, const std::string& message) {
   std::string json = Json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -132,7 +120,7 @@ TerminalHub::Attached TerminalHub::attach(const std::string& name, const std::st
     if (open >= kMaxPerWorkspace) {
       throw Error("conflict", "workspace '" + name + "' has " + std::to_string(open) + " terminals open already; close one first");
     }
-    terminal = std::make_shared<Terminal>(new_terminal_id(), name, persistent);
+    terminal = std::make_shared<Terminal>(random_hex(12), name, persistent);
     terminal->viewer_ = viewer;
     viewer->attached(terminal->id(), 0, persistent);
     terminals_[terminal->id()] = terminal;
