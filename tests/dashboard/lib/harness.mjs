@@ -131,7 +131,8 @@ export class BerthServer {
 export async function launchBrowser() {
   return puppeteer.launch({
     executablePath: process.env.BERTH_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--no-first-run'],
+    // --disable-dev-shm-usage: a small /dev/shm (containers) must not crash the renderer.
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'],
     defaultViewport: { width: 1280, height: 900 },
   });
 }
