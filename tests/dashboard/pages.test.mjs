@@ -102,6 +102,15 @@ test('plugins page', async () => {
   await open('#/plugins', () => document.querySelector('#plugin-list')?.childElementCount > 0 || document.querySelector('#alerts')?.childElementCount > 0);
   assert.equal(await alerts(), '', 'the plugins page shows an error');
   await screenshot(page, 'page-plugins');
+  // Disable a plugin and enable it again: the row follows, and the server's list says so.
+  const stateOf = () => page.$eval('#plugins tr[data-name="doctor"]', (row) => row.dataset.state);
+  assert.equal(await stateOf(), 'enabled');
+  await page.click('#plugins tr[data-name="doctor"] button[data-action="disable"]');
+  await page.waitForFunction(() => document.querySelector('#plugins tr[data-name="doctor"]')?.dataset.state === 'disabled', { timeout: 5000 });
+  const listed = JSON.parse((await server.api('GET', '/v1/plugins')).body).find((plugin) => plugin.name === 'doctor');
+  assert.equal(listed.state, 'disabled');
+  await page.click('#plugins tr[data-name="doctor"] button[data-action="enable"]');
+  await page.waitForFunction(() => document.querySelector('#plugins tr[data-name="doctor"]')?.dataset.state === 'enabled', { timeout: 5000 });
 });
 
 test('server page', async () => {

@@ -105,3 +105,27 @@ export function parsePairs(text, what) {
   });
   return result;
 }
+
+/// A list page's table: `table.list#ID` with a hidden caption and a header row of `columns`,
+/// inside its scrolling box. Rows go in `body`; `box` is what the page appends.
+export function listTable(id, caption, columns) {
+  const body = h('tbody');
+  const table = h(`table.list#${id}`, null, h('caption.visually-hidden', { text: caption }),
+    h('thead', null, h('tr', null, columns.map((title) => h('th', { scope: 'col', text: title })))), body);
+  return { body, box: h('div.table-scroll', null, table) };
+}
+
+/// One listener for every row's buttons (`button[data-action][data-name]`) under container:
+/// handler(action, name, button) runs for a click on one, and what it throws goes to onError.
+export function onRowAction(container, handler, onError) {
+  container.addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-action]');
+    if (!button || !container.contains(button)) return;
+    const { action, name } = button.dataset;
+    try {
+      await handler(action, name, button);
+    } catch (error) {
+      onError(action, name, error);
+    }
+  });
+}

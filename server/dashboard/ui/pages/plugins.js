@@ -1,6 +1,6 @@
 // Plugins: name, version, where it was found, state and reason, its commands; enable, disable.
 
-import { h, clear } from '../dom.js';
+import { h, clear, listTable, onRowAction } from '../dom.js';
 import { request, encodeName } from '../api.js';
 
 export async function render(main, _params, context) {
@@ -22,9 +22,7 @@ export async function render(main, _params, context) {
       list.append(h('p.empty', null, 'No plugin is installed. Plugins go in ', h('code', { text: '$BERTH_HOME/plugins' }), ' (see docs/plugins.md).'));
       return;
     }
-    const table = h('table.list#plugins', null, h('caption.visually-hidden', { text: 'Plugins' }),
-      h('thead', null, h('tr', null, ['Name', 'Version', 'State', 'Reason', 'Commands', 'Location', 'Actions'].map((title) => h('th', { scope: 'col', text: title })))));
-    const body = h('tbody');
+    const { body, box } = listTable('plugins', 'Plugins', ['Name', 'Version', 'State', 'Reason', 'Commands', 'Location', 'Actions']);
     for (const plugin of plugins) {
       const state = plugin.state || 'loaded';
       body.append(h('tr', { dataset: { name: plugin.name, state } },
@@ -40,22 +38,14 @@ export async function render(main, _params, context) {
           ? h('button.small', { type: 'button', dataset: { action: 'enable', name: plugin.name }, text: 'Enable' })
           : h('button.small', { type: 'button', dataset: { action: 'disable', name: plugin.name }, text: 'Disable' }))));
     }
-    table.append(body);
-    list.append(h('div.table-scroll', null, table));
+    list.append(box);
   }
 
-  list.addEventListener('click', async (event) => {
-    const button = event.target.closest('button[data-action]');
-    if (!button) return;
-    const { action, name } = button.dataset;
-    try {
-      await request('POST', `/v1/plugins/${encodeName(name)}/${action}`);
-      status(`Plugin '${name}' ${action}d.`);
-      await load();
-    } catch (error) {
-      showError(`${action === 'enable' ? 'Enabling' : 'Disabling'} plugin '${name}'`, error);
-    }
-  });
+  onRowAction(list, async (action, name) => {
+    await request('POST', `/v1/plugins/${encodeName(name)}/${action}`);
+    status(`Plugin '${name}' ${action}d.`);
+    await load();
+  }, (action, name, error) => showError(`${action === 'enable' ? 'Enabling' : 'Disabling'} plugin '${name}'`, error));
 
   await load();
   return undefined;

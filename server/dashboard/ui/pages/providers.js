@@ -1,6 +1,6 @@
 // Providers: state (loaded, broken, quarantined, disabled) with its reason; enable, disable, logs.
 
-import { h, clear } from '../dom.js';
+import { h, clear, listTable, onRowAction } from '../dom.js';
 import { request, text, encodeName } from '../api.js';
 
 /// The provider's state: the server's field when it gives one, else read from status and reason.
@@ -27,9 +27,7 @@ export async function render(main, _params, context) {
       return;
     }
     clear(list);
-    const table = h('table.list#providers', null, h('caption.visually-hidden', { text: 'Providers' }),
-      h('thead', null, h('tr', null, ['Name', 'Version', 'State', 'Reason', 'Location', 'Actions'].map((title) => h('th', { scope: 'col', text: title })))));
-    const body = h('tbody');
+    const { body, box } = listTable('providers', 'Providers', ['Name', 'Version', 'State', 'Reason', 'Location', 'Actions']);
     for (const provider of providers) {
       const state = providerState(provider);
       const logs = h('pre.log.provider-log', { hidden: true, tabindex: '0', 'aria-label': `Log of provider ${provider.name}` });
@@ -46,30 +44,22 @@ export async function render(main, _params, context) {
           h('button.small', { type: 'button', 'aria-expanded': 'false', dataset: { action: 'logs', name: provider.name }, text: 'Logs' }))),
       h('tr.log-row', null, h('td', { colSpan: 6 }, logs)));
     }
-    table.append(body);
-    list.append(h('div.table-scroll', null, table));
+    list.append(box);
   }
 
-  list.addEventListener('click', async (event) => {
-    const button = event.target.closest('button[data-action]');
-    if (!button) return;
-    const { action, name } = button.dataset;
-    try {
-      if (action === 'logs') {
-        const pre = button.closest('tr').nextElementSibling.querySelector('pre');
-        const open = pre.hidden;
-        if (open) pre.textContent = (await text(`/v1/providers/${encodeName(name)}/logs`)) || '(the log is empty)';
-        pre.hidden = !open;
-        button.setAttribute('aria-expanded', String(open));
-        return;
-      }
-      await request('POST', `/v1/providers/${encodeName(name)}/${action}`);
-      status(`Provider '${name}' ${action}d.`);
-      await load();
-    } catch (error) {
-      showError(action === 'logs' ? `Reading the log of provider '${name}'` : `${action === 'enable' ? 'Enabling' : 'Disabling'} provider '${name}'`, error);
+  onRowAction(list, async (action, name, button) => {
+    if (action === 'logs') {
+      const pre = button.closest('tr').nextElementSibling.querySelector('pre');
+      const open = pre.hidden;
+      if (open) pre.textContent = (await text(`/v1/providers/${encodeName(name)}/logs`)) || '(the log is empty)';
+      pre.hidden = !open;
+      button.setAttribute('aria-expanded', String(open));
+      return;
     }
-  });
+    await request('POST', `/v1/providers/${encodeName(name)}/${action}`);
+    status(`Provider '${name}' ${action}d.`);
+    await load();
+  }, (action, name, error) => showError(action === 'logs' ? `Reading the log of provider '${name}'` : `${action === 'enable' ? 'Enabling' : 'Disabling'} provider '${name}'`, error));
 
   await load();
   return undefined;

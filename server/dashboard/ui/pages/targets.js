@@ -1,7 +1,7 @@
 // Targets: each with its provider and properties (secret-looking values masked); add one from
 // YAML (the server's errors name the line), remove one, make one the default.
 
-import { h, clear, keyValueTable, looksSecret } from '../dom.js';
+import { h, clear, keyValueTable, looksSecret, listTable, onRowAction } from '../dom.js';
 import { request, encodeName } from '../api.js';
 
 const EXAMPLE = `name: my-docker
@@ -35,9 +35,7 @@ export async function render(main, _params, context) {
     }
     clear(list);
     if (!targets.length) list.append(h('p.empty', { text: 'No target yet: add one below.' }));
-    const table = h('table.list#targets', null, h('caption.visually-hidden', { text: 'Targets' }),
-      h('thead', null, h('tr', null, ['Name', 'Provider', 'Properties', 'Actions'].map((title) => h('th', { scope: 'col', text: title })))));
-    const body = h('tbody');
+    const { body, box } = listTable('targets', 'Targets', ['Name', 'Provider', 'Properties', 'Actions']);
     for (const target of targets) {
       const provider = providers.find((p) => p.name === target.provider);
       const secretNames = new Set((provider?.target_manifest || []).filter((spec) => spec.type === 'secret').map((spec) => spec.name));
@@ -49,28 +47,20 @@ export async function render(main, _params, context) {
           target.default ? null : h('button.small', { type: 'button', dataset: { action: 'default', name: target.name }, text: 'Make default' }),
           h('button.small.danger', { type: 'button', dataset: { action: 'remove', name: target.name }, text: 'Remove' }))));
     }
-    table.append(body);
-    list.append(h('div.table-scroll', null, table));
+    list.append(box);
   }
 
-  list.addEventListener('click', async (event) => {
-    const button = event.target.closest('button[data-action]');
-    if (!button) return;
-    const { action, name } = button.dataset;
-    try {
-      if (action === 'default') {
-        await request('POST', `/v1/targets/${encodeName(name)}/default`);
-        status(`Target '${name}' is the default.`);
-      } else {
-        if (!(await confirm({ title: `Remove target '${name}'?`, body: [`Workspaces on '${name}' keep running, but berth can no longer start, stop or delete them until a target of that name exists again.`], action: `Remove ${name}` }))) return;
-        const answer = await request('DELETE', `/v1/targets/${encodeName(name)}`);
-        status(`Target '${name}' removed.${answer?.warning ? ' ' + answer.warning : ''}`);
-      }
-      await load();
-    } catch (error) {
-      showError(action === 'default' ? `Making '${name}' the default target` : `Removing target '${name}'`, error);
+  onRowAction(list, async (action, name) => {
+    if (action === 'default') {
+      await request('POST', `/v1/targets/${encodeName(name)}/default`);
+      status(`Target '${name}' is the default.`);
+    } else {
+      if (!(await confirm({ title: `Remove target '${name}'?`, body: [`Workspaces on '${name}' keep running, but berth can no longer start, stop or delete them until a target of that name exists again.`], action: `Remove ${name}` }))) return;
+      const answer = await request('DELETE', `/v1/targets/${encodeName(name)}`);
+      status(`Target '${name}' removed.${answer?.warning ? ' ' + answer.warning : ''}`);
     }
-  });
+    await load();
+  }, (action, name, error) => showError(action === 'default' ? `Making '${name}' the default target` : `Removing target '${name}'`, error));
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
