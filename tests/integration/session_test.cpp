@@ -142,15 +142,29 @@ TEST(Session, AClientThatGoesAwayEndsTheCommandAndLeaksNothing) {
       << open_descriptors(server.pid()) << " open now, " << descriptors << " before";
   // Ctrl-C at berth exec without a terminal is passed on as SIGINT.
   int client = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "box", "--", "sh", "-c", "sleep 1236; true"}, at(server));
-  ASSERT_TRUE(wait_until([&] { return processes_with("sleep 1236") >= 1; }, 20s));
+  // Both the shell and its sleep: the shell has set up and waits for its child (a signal that
+  // came while the shell was still starting could find SIGINT not yet its own to act on).
+  ASSERT_TRUE(wait_until([&] { return processes_with("sleep 1236") >= 2; }, 20s));
   ::kill(client, SIGINT);
   int status = 0;
   bool ended = wait_until([&] { return ::waitpid(client, &status, WNOHANG) == client; }, 20s);
+  std::string stuck;  // what the command's processes look like when they did not end
   if (!ended) {
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      std::string status_text = berth::test::read_text(entry.path() / "status");
+      std::string cmdline = berth::test::read_text(entry.path() / "cmdline");
+      for (char& c : cmdline) c = c == '\0' ? ' ' : c;
+      if (cmdline.find("sleep 1236") == std::string::npos && entry.path().filename() != std::to_string(client)) continue;
+      stuck += entry.path().filename().string() + " " + cmdline + "\n";
+      for (const char* field : {"State:", "PPid:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"}) {
+        size_t at = status_text.find(field);
+        if (at != std::string::npos) stuck += "  " + status_text.substr(at, status_text.find('\n', at) - at) + "\n";
+      }
+    }
     ::kill(client, SIGKILL);
     ::waitpid(client, &status, 0);
   }
-  EXPECT_TRUE(ended) << "berth exec did not end at Ctrl-C";
+  EXPECT_TRUE(ended) << "berth exec did not end at Ctrl-C:\n" << stuck << "server log:\n" << server.server_log();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130) << status;
   EXPECT_TRUE(wait_until([&] { return processes_with("sleep 1236") == 0; }, 20s));
 }
