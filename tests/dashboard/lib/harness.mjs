@@ -131,8 +131,11 @@ export class BerthServer {
 export async function launchBrowser() {
   return puppeteer.launch({
     executablePath: process.env.BERTH_CHROMIUM || '/usr/bin/chromium',
-    // --disable-dev-shm-usage: a small /dev/shm (containers) must not crash the renderer.
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'],
+    // --disable-dev-shm-usage: a small /dev/shm (containers) must not crash the renderer. The
+    // network flags keep Chromium from reaching for Google's hosts, which this closed network
+    // refuses (or lets time out) at every start.
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage', '--disable-quic',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps'],
     defaultViewport: { width: 1280, height: 900 },
   });
 }
