@@ -3,6 +3,7 @@
 #include "codec.hpp"
 #include "errors.hpp"
 #include "names.hpp"
+#include "route_helpers.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -197,38 +198,24 @@ void ForwardHub::close_all() {
 }
 
 void register_forward_routes(httplib::Server& server, ForwardHub& forwards) {
-  auto send_json = [](httplib::Response& response, int status, const Json& body) {
-    response.status = status;
-    response.set_content(body.dump(), "application/json");
-  };
-  auto guarded = [](std::function<void(const httplib::Request&, httplib::Response&)> handler) {
-    return [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
-      try {
-        handler(request, response);
-      } catch (const Error& error) {
-        response.status = http_status_for(error.code());
-        response.set_content(Json{{"error", {{"code", error.code()}, {"message", error.what()}}}}.dump(), "application/json");
-      }
-    };
-  };
   auto to_json = [](const ForwardHub::Forward& forward) {
     return Json{{"port", forward.port}, {"local_port", forward.local_port}, {"url", "http://127.0.0.1:" + std::to_string(forward.local_port) + "/"}};
   };
-  server.Post(R"(/v1/workspaces/([^/]+)/forwards)", guarded([&forwards, send_json, to_json](const httplib::Request& request, httplib::Response& response) {
+  server.Post(R"(/v1/workspaces/([^/]+)/forwards)", guarded([&forwards, to_json](const httplib::Request& request, httplib::Response& response) {
     Json body = parse_request_object(request.body);
     if (!body.contains("port") || !body["port"].is_number_integer()) throw invalid("field 'port' must be the workspace's TCP port (1-65535)");
     long long port = body["port"].get<long long>();
     if (port < 1 || port > 65535) throw invalid("field 'port' must be the workspace's TCP port (1-65535)");
     send_json(response, 201, to_json(forwards.open(request.matches[1], static_cast<int>(port))));
   }));
-  server.Get(R"(/v1/workspaces/([^/]+)/forwards)", guarded([&forwards, send_json, to_json](const httplib::Request& request, httplib::Response& response) {
+  server.Get(R"(/v1/workspaces/([^/]+)/forwards)", guarded([&forwards, to_json](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     require_valid_name("workspace", name);
     Json list = Json::array();
     for (const auto& forward : forwards.list(name)) list.push_back(to_json(forward));
     send_json(response, 200, list);
   }));
-  server.Delete(R"(/v1/workspaces/([^/]+)/forwards/([0-9]{1,5}))", guarded([&forwards, send_json](const httplib::Request& request, httplib::Response& response) {
+  server.Delete(R"(/v1/workspaces/([^/]+)/forwards/([0-9]{1,5}))", guarded([&forwards](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     require_valid_name("workspace", name);
     if (!forwards.close(name, std::stoi(request.matches[2]))) throw not_found("workspace '" + name + "' has no forward on local port " + std::string(request.matches[2]));

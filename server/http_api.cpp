@@ -7,6 +7,7 @@
 #include "module_files.hpp"
 #include "names.hpp"
 #include "guarded_server.hpp"
+#include "route_helpers.hpp"
 #include "shared_listing.hpp"
 #include "version.hpp"
 
@@ -23,37 +24,6 @@ namespace berth {
 namespace {
 
 constexpr const char* kJson = "application/json";
-
-void send_error(httplib::Response& response, const std::string& code, const std::string& message) {
-  response.status = http_status_for(code);
-  response.set_content(Json{{"error", {{"code", code}, {"message", message}}}}.dump(), kJson);
-}
-
-void send_json(httplib::Response& response, int status, const Json& body) {
-  response.status = status;
-  response.set_content(body.dump(), kJson);
-}
-
-using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-
-// Every handler's errors become JSON answers with the status of their code.
-Handler guarded(Handler handler) {
-  return [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
-    auto start = std::chrono::steady_clock::now();
-    try {
-      handler(request, response);
-    } catch (const Error& error) {
-      send_error(response, error.code(), error.what());
-    } catch (const std::exception& error) {
-      send_error(response, "internal", error.what());
-    }
-    // What the server spent on it (`berth -v` shows it): until the answer, or its stream, began.
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
-    response.set_header("Server-Timing", "app;dur=" + std::to_string(micros / 1000) + "." + std::to_string(micros / 100 % 10));
-    // Every answer says which berth served it, so a client can warn about a mismatch for free.
-    response.set_header("X-Berth-Version", BERTH_VERSION);
-  };
-}
 
 Json parse_body(const httplib::Request& request) { return parse_request_object(request.body); }
 

@@ -6,6 +6,7 @@
 #include "dashboard/terminal_hub.hpp"
 #include "errors.hpp"
 #include "names.hpp"
+#include "route_helpers.hpp"
 #include "version.hpp"
 
 #include <httplib.h>
@@ -15,24 +16,6 @@ namespace berth {
 namespace {
 
 constexpr size_t kLogTail = 64 << 10;
-
-void send_json(httplib::Response& response, int status, const Json& body) {
-  response.status = status;
-  response.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
-}
-
-using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-Handler guarded(Handler handler) {
-  return [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
-    try {
-      handler(request, response);
-    } catch (const Error& error) {
-      send_json(response, http_status_for(error.code()), Json{{"error", {{"code", error.code()}, {"message", error.what()}}}});
-    } catch (const std::exception& error) {
-      send_json(response, 500, Json{{"error", {{"code", "internal"}, {"message", error.what()}}}});
-    }
-  };
-}
 
 Json plugin_json(const PluginEntry& plugin) {
   Json commands = Json::array();
