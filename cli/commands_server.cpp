@@ -92,7 +92,7 @@ void define_server(CLI::App& app, Invocation& run) {
       std::cout << "a server is already running for " << home.data_dir.string() << '\n';
       return;
     }
-    int pid = start_daemon(home, std::chrono::seconds(15), listen->arguments());
+    int pid = start_daemon(home, std::chrono::seconds(60), listen->arguments());
     std::cout << "server started (pid " << pid << ", log " << home.server_log_path().string() << ")\n";
   });
   app.add_subcommand("stop", "Stop the background server, letting running operations finish")->callback([&run] {

@@ -128,22 +128,29 @@ int start_daemon(const Home& home, std::chrono::milliseconds deadline, const std
   }
   ApiClient client(Endpoint{"unix://" + home.socket_path().string(), ""});
   // Many first-use CLIs at once each start a server, and all but one lose the home's lock and
-  // exit: a CLI whose server lost uses the winner (/proc/locks names it) once it answers.
+  // exit: a CLI whose server lost uses the winner (/proc/locks names it) once it answers. A loser
+  // was refused by a holder of the lock, which lets it go only by ending, so an ended server with
+  // no live holder means nobody will serve, said at once; a server that is alive but slow to answer
+  // (a loaded machine starting twenty at once) is waited for until the deadline.
   int serving = pid;
+  bool failed = false;
   bool up = wait_until(
       [&] {
+        if (client.healthy()) return true;
         int status = 0;
         if (serving == pid && ::waitpid(pid, &status, WNOHANG) == pid) {
           int owner = lock_holder(home.lock_path());
-          if (owner <= 0 || owner == pid || !alive(owner)) return true;  // it failed by itself: report below
+          if (owner <= 0 || owner == pid || !alive(owner)) return failed = true;  // it failed by itself: report below
           serving = owner;
         }
-        return client.healthy();
+        if (serving != pid && !alive(serving)) return failed = true;  // the winner ended too
+        return false;
       },
       deadline);
   if (!up || !client.healthy()) {
-    throw unavailable("the server did not come up; it wrote to " + home.server_log_path().string() + ":\n" +
-                      log_tail(home.server_log_path(), log_size_before));
+    std::string who = serving == pid ? "the server" : "the server another berth started (pid " + std::to_string(serving) + ")";
+    std::string why = !failed && alive(serving) ? who + " is running but did not answer" : who + " did not come up";
+    throw unavailable(why + "; it wrote to " + home.server_log_path().string() + ":\n" + log_tail(home.server_log_path(), log_size_before));
   }
   return serving;
 }

@@ -98,7 +98,7 @@ ApiClient& Session::api() {
       throw unavailable("no berth server is running for " + home.data_dir.string() +
                         " (start one with 'berth server start', or drop --no-autostart)");
     }
-    int pid = start_daemon(home, std::chrono::seconds(15));
+    int pid = start_daemon(home, std::chrono::seconds(60));
     if (!quiet) {
       std::cerr << "berth: started a local server (pid " << pid << ", log " << home.server_log_path().string() << ")" << std::endl;
     }
