@@ -96,6 +96,14 @@ int run_in_child(Session& session, const PluginEntry& plugin, const std::string&
 }
 
 int run_plugin(Session& session, const PluginEntry& plugin, const std::string& command, const std::vector<std::string>& args) {
+  // A plugin that lists its permissions acts with a credential of its own, which the server holds
+  // to what was granted; one of SDK 1.4 or older (no list) acts as the user, as it always did.
+  std::string token;
+  if (plugin.extensions.scoped) {
+    Json minted = Json::parse(session.api().call("POST", "/v1/plugins/" + plugin.name + "/token", "{}").body, nullptr, false);
+    token = minted.is_object() ? minted.value("token", "") : "";
+    if (token.empty()) throw unavailable("the server gave plugin '" + plugin.name + "' no credential");
+  }
   std::cout.flush();
   std::cerr.flush();
   pid_t pid = ::fork();
@@ -104,6 +112,7 @@ int run_plugin(Session& session, const PluginEntry& plugin, const std::string& c
     // A crash must end the child by its signal, so the parent can say which plugin crashed;
     // handlers inherited from the CLI (or a sanitizer's) would turn it into an exit code.
     for (int signal_number : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(signal_number, SIG_DFL);
+    if (!token.empty()) session.api().act_for_plugin(token);
     int code = run_in_child(session, plugin, command, args);
     std::cout.flush();
     std::cerr.flush();
@@ -145,8 +154,16 @@ void define_plugin_management(CLI::App& app, Invocation& run, const std::shared_
     for (const auto& p : *plugins) {
       std::string commands;
       for (const auto& c : p.commands) commands += (commands.empty() ? "" : ",") + c.name;
+      std::string reason = p.reason;
+      if (reason.empty() && !p.not_granted.empty()) {
+        std::string missing;
+        for (const auto& permission : p.not_granted) missing += (missing.empty() ? "" : ",") + permission;
+        reason = "asks for " + missing + ", not granted: berth plugin enable " + p.name;
+      }
       rows_json.push_back({{"kind", "plugin"}, {"name", p.name}, {"version", p.version}, {"api_version", p.api_version},
-                           {"location", p.location}, {"status", to_string(p.state)}, {"reason", p.reason}, {"commands", commands}});
+                           {"location", p.location}, {"status", to_string(p.state)}, {"reason", reason}, {"commands", commands},
+                           {"scoped", p.extensions.scoped}, {"permissions", p.extensions.permissions}, {"granted", p.granted},
+                           {"not_granted", p.not_granted}, {"sections", extensions_json(p.extensions)}});
     }
     try {
       for (const auto& p : run.session.api().list_providers()) {
@@ -169,17 +186,29 @@ void define_plugin_management(CLI::App& app, Invocation& run, const std::shared_
     auto name = std::make_shared<std::string>();
     auto* sub = app.add_subcommand(enable ? "enable" : "disable", enable ? "Enable a disabled plugin" : "Disable a plugin: its commands disappear");
     sub->add_option("name", *name, "Plugin name")->required();
-    sub->callback([&run, plugins, name, enable] {
-      bool known = std::any_of(plugins->begin(), plugins->end(), [&](const PluginEntry& p) { return p.name == *name; });
-      if (!known) throw not_found("plugin '" + *name + "' is not installed (berth plugin list)");
-      PluginFolders folders = plugin_folders(run.session.home());
-      auto disabled = read_disabled_plugins(folders.settings);
-      if (enable) {
-        disabled.erase(*name);
-      } else {
-        disabled.insert(*name);
+    auto yes = std::make_shared<bool>(false);
+    if (enable) sub->add_flag("-y,--yes", *yes, "Grant the permissions it asks for without asking");
+    sub->callback([&run, plugins, name, enable, yes] {
+      auto found = std::find_if(plugins->begin(), plugins->end(), [&](const PluginEntry& p) { return p.name == *name; });
+      if (found == plugins->end()) throw not_found("plugin '" + *name + "' is not installed (berth plugin list)");
+      if (enable && found->state == PluginState::broken) throw unavailable("plugin '" + *name + "' is broken: " + found->reason);
+      if (enable && !found->not_granted.empty()) {
+        std::string asks;
+        for (const auto& permission : found->extensions.permissions) {
+          asks += "  " + permission + (found->not_granted.count(permission) ? "  (new)" : "") + "\n";
+        }
+        std::cerr << "plugin '" << *name << "' asks to act through berth with:\n" << asks;
+        if (!*yes) {
+          if (::isatty(0) != 1) {
+            throw invalid("plugin '" + *name + "' asks for permissions (above); grant them with: berth plugin enable " + *name + " --yes");
+          }
+          std::cerr << "Grant them? [y/N] " << std::flush;
+          std::string answer;
+          std::getline(std::cin, answer);
+          if (answer != "y" && answer != "Y" && answer != "yes") throw invalid("nothing granted; plugin '" + *name + "' is unchanged");
+        }
       }
-      write_disabled_plugins(folders.settings, disabled);
+      set_plugin_enabled(plugin_folders(run.session.home()).settings, *found, enable);
       if (!run.session.options.quiet) std::cout << "plugin '" << *name << "' " << (enable ? "enabled" : "disabled") << '\n';
     });
   }

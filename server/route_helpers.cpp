@@ -10,7 +10,16 @@
 namespace berth {
 namespace {
 constexpr const char* kJson = "application/json";
+RequestGate request_gate;
 }  // namespace
+
+void set_request_gate(RequestGate gate) { request_gate = std::move(gate); }
+
+void pass_request_gate(const std::string& method, const std::string& path, const std::string& plugin_token) {
+  if (plugin_token.empty()) return;
+  if (!request_gate) throw Error("forbidden", "this server takes no plugin credentials");
+  request_gate(method, path, plugin_token);
+}
 
 void send_error(httplib::Response& response, const std::string& code, const std::string& message) {
   response.status = http_status_for(code);
@@ -27,6 +36,7 @@ Handler guarded(Handler handler) {
   return [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
     auto start = std::chrono::steady_clock::now();
     try {
+      pass_request_gate(request.method, request.path, request.get_header_value("X-Berth-Plugin-Token"));
       handler(request, response);
     } catch (const Error& error) {
       send_error(response, error.code(), error.what());

@@ -10,6 +10,8 @@
 #include "errors.hpp"
 #include "http_api.hpp"
 #include "log_book.hpp"
+#include "plugin_routes.hpp"
+#include "route_helpers.hpp"
 #include "provider_registry.hpp"
 #include "record_folder.hpp"
 #include "stream_routes.hpp"
@@ -165,6 +167,11 @@ int serve(const ServeOptions& options) {
                     PluginFolders{executable_dir().parent_path().parent_path() / "lib" / "berth" / "plugins", home.plugins_dir(),
                                   home.config_dir / "plugins.yaml", {}},
                     nullptr, &terminals};
+  // Every request made with a plugin's credential is held to what the plugin was granted.
+  PluginAccess plugin_access(facts.plugins, home.data_dir / "plugin-data");
+  set_request_gate([&plugin_access](const std::string& method, const std::string& path, const std::string& token) {
+    plugin_access.check(method, path, token);
+  });
   auto configure = [&](httplib::Server& http, const Listener& listener) {
     http.new_task_queue = [] { return new ElasticPool(kWorkerThreads, kMaxWorkerThreads); };
     http.set_keep_alive_max_count(1000);
@@ -175,6 +182,7 @@ int serve(const ServeOptions& options) {
     register_api(http, service, providers, keys, listener);
     register_server_routes(http, facts);
     register_forward_routes(http, forwards);
+    register_plugin_routes(http, plugin_access);
     // httplib calls its logger once the response is written: a large one was just freed.
     http.set_logger([](const httplib::Request&, const httplib::Response& response) {
       if (response.body.size() > kTrimAfterBytes) ::malloc_trim(0);
@@ -190,6 +198,7 @@ int serve(const ServeOptions& options) {
       DashboardFiles{executable_dir().parent_path().parent_path() / "share" / "berth" / "dashboard",
                      executable_dir().parent_path().parent_path() / "share" / "berth" / "xterm"},
       [&](httplib::Server& http) { configure(http, Listener{true, options.allow_remote_initialize}); }, service, terminals, log_line);
+  dashboard->set_plugins(&plugin_access);
   register_dashboard_route(server, *dashboard);
   facts.listeners = [&] {
     std::vector<std::string> urls{"unix://" + home.socket_path().string()};

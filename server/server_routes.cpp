@@ -23,6 +23,11 @@ Json plugin_json(const PluginEntry& plugin) {
   Json json{{"name", plugin.name},         {"version", plugin.version},   {"description", plugin.description},
             {"location", plugin.location}, {"state", to_string(plugin.state)}, {"commands", commands}};
   if (!plugin.reason.empty()) json["reason"] = plugin.reason;
+  json["scoped"] = plugin.extensions.scoped;
+  json["permissions"] = plugin.extensions.permissions;
+  json["granted"] = plugin.granted;
+  json["not_granted"] = plugin.not_granted;
+  json.update(extensions_json(plugin.extensions));
   return json;
 }
 
@@ -58,13 +63,7 @@ void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
     auto plugins = discover_plugins(facts.plugins, {});
     auto found = std::find_if(plugins.begin(), plugins.end(), [&](const PluginEntry& p) { return p.name == name; });
     if (found == plugins.end()) throw not_found("plugin '" + name + "' is not installed (berth plugin list)");
-    auto disabled = read_disabled_plugins(facts.plugins.settings);
-    if (request.matches[2] == "enable") {
-      disabled.erase(name);
-    } else {
-      disabled.insert(name);
-    }
-    write_disabled_plugins(facts.plugins.settings, disabled);
+    set_plugin_enabled(facts.plugins.settings, *found, request.matches[2] == "enable");
     for (const auto& plugin : discover_plugins(facts.plugins, {})) {
       if (plugin.name == name) send_json(response, 200, plugin_json(plugin));
     }

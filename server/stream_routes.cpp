@@ -1,5 +1,7 @@
 #include "stream_routes.hpp"
 
+#include "route_helpers.hpp"
+
 #include "codec.hpp"
 #include "errors.hpp"
 #include "exec_frames.hpp"
@@ -374,6 +376,14 @@ void StreamRoutes::serve(int sock, const std::function<void()>& on_authenticated
       return;
     }
     if (on_authenticated) on_authenticated();
+  }
+  if (auto token = request.headers.find("x-berth-plugin-token"); token != request.headers.end()) {
+    try {
+      pass_request_gate(request.method, request.path, token->second);
+    } catch (const Error& error) {
+      send_refusal(sock, error.code(), error.what());
+      return;
+    }
   }
   std::string name, rest;
   split_path(request.path.substr(0, request.path.find('?')), name, rest);

@@ -100,6 +100,7 @@ HttpClient& ApiClient::connection() {
   if (client_) return *client_;
   client_ = std::make_unique<HttpClient>(endpoint_.address, endpoint_.tls);
   if (!endpoint_.api_key.empty()) client_->set_header("Authorization", "Bearer " + endpoint_.api_key);
+  if (!endpoint_.plugin_token.empty()) client_->set_header("X-Berth-Plugin-Token", endpoint_.plugin_token);
   return *client_;
 }
 
@@ -344,7 +345,8 @@ int ApiClient::open_stream(const std::string& path, const std::string& body) {
   std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + host +
                         "\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: berth-stream\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\n" +
-                        (endpoint_.api_key.empty() ? "" : "Authorization: Bearer " + endpoint_.api_key + "\r\n") + "\r\n" + body;
+                        (endpoint_.api_key.empty() ? "" : "Authorization: Bearer " + endpoint_.api_key + "\r\n") +
+                        (endpoint_.plugin_token.empty() ? "" : "X-Berth-Plugin-Token: " + endpoint_.plugin_token + "\r\n") + "\r\n" + body;
   auto lost = [&](const std::string& what) {
     ::close(fd);
     return unavailable("lost the connection to the berth server at " + endpoint_.address + " " + what);

@@ -14,6 +14,7 @@ struct Endpoint {
   std::string address;  // unix:///path/to/berth.sock, http://host:port or https://host:port
   std::string api_key;  // sent as Authorization: Bearer, when not empty
   TlsClientOptions tls = {};  // for https://: the CA, a pinned fingerprint, a client certificate
+  std::string plugin_token = {};  // a plugin's own credential (X-Berth-Plugin-Token): the server holds it to the plugin's grants
 };
 
 class ApiClient : public Api {
@@ -21,6 +22,11 @@ class ApiClient : public Api {
   explicit ApiClient(Endpoint endpoint);
   // With a stream: each request, its answer's status, its time and the server's (berth -v).
   void set_trace(std::ostream* trace) { trace_ = trace; }
+  // From now on, every request acts for a plugin, with its credential (a plugin command's child).
+  void act_for_plugin(const std::string& token) {
+    endpoint_.plugin_token = token;
+    client_.reset();
+  }
   ~ApiClient() override;
 
   // True when the server answers GET /v1/health.

@@ -9,6 +9,8 @@
 #include "version.hpp"
 
 #include <map>
+
+#include <sys/stat.h>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -37,8 +39,10 @@ std::string text_of(const Json& json, const char* key) {
 
 void read_commands(PluginEntry& entry, const Json& document) {
   auto commands = document.find("commands");
-  if (commands == document.end() || !commands->is_array() || commands->empty()) {
-    throw invalid("its manifest lists no commands (a 'commands' list of name and summary)");
+  bool extends = document.contains("ui") || document.contains("host");
+  if (extends && (commands == document.end() || commands->is_null())) return;
+  if (commands == document.end() || !commands->is_array() || (commands->empty() && !extends)) {
+    throw invalid("its manifest lists no commands (a 'commands' list of name and summary) and has no ui or host section");
   }
   for (const auto& command : *commands) {
     if (!command.is_object()) throw invalid("each entry of 'commands' must be a map with name and summary");
@@ -71,6 +75,16 @@ PluginEntry read_entry(const ModuleFile& file, ManifestCache& cache) {
     entry.description = manifest.description;
     entry.min_berth_version = text_of(manifest.document, "min_berth_version");
     read_commands(entry, manifest.document);
+    entry.extensions = read_plugin_extensions(manifest.document, file.manifest, file.name);
+    for (const auto& binary : entry.extensions.binaries) {
+      struct stat info {};
+      if (::lstat(binary.path.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || !(info.st_mode & S_IXUSR)) {
+        return refuse("its host binary " + binary.path.string() + " is missing or not an executable file");
+      }
+      if (!file.builtin) {
+        if (auto reason = unsafe_file_reason(binary.path); !reason.empty()) return refuse(reason);
+      }
+    }
     if (auto reason = api_version_mismatch(*parse_api_version(manifest.api_version), sdk_api_version); !reason.empty()) {
       return refuse(reason);
     }
@@ -102,30 +116,55 @@ int compare_versions(const std::string& a, const std::string& b) {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-std::set<std::string> read_disabled_plugins(const fs::path& settings) {
-  std::set<std::string> disabled;
+PluginSettings read_plugin_settings(const fs::path& settings) {
+  PluginSettings values;
   auto text = read_file(settings);
-  if (!text) return disabled;
+  if (!text) return values;
   try {
     Json json = yaml_to_json(*text, settings.string());
     if (json.is_object() && json.contains("disabled") && json["disabled"].is_array()) {
       for (const auto& name : json["disabled"]) {
-        if (name.is_string()) disabled.insert(name.get<std::string>());
+        if (name.is_string()) values.disabled.insert(name.get<std::string>());
+      }
+    }
+    if (json.is_object() && json.contains("granted") && json["granted"].is_object()) {
+      for (const auto& [name, permissions] : json["granted"].items()) {
+        auto& granted = values.granted[name];
+        if (!permissions.is_array()) continue;
+        for (const auto& permission : permissions) {
+          if (permission.is_string()) granted.insert(permission.get<std::string>());
+        }
       }
     }
   } catch (const std::exception&) {
-    // A damaged settings file disables nothing; `berth plugin disable` rewrites it whole.
+    // A damaged settings file disables nothing and grants nothing; `berth plugin enable` rewrites it whole.
   }
-  return disabled;
+  return values;
 }
 
-void write_disabled_plugins(const fs::path& settings, const std::set<std::string>& disabled) {
+void write_plugin_settings(const fs::path& settings, const PluginSettings& values) {
   create_private_folders(settings.parent_path());
-  write_file_atomically(settings, json_to_yaml(Json{{"disabled", Json(disabled)}}));
+  Json granted = Json::object();
+  for (const auto& [name, permissions] : values.granted) granted[name] = Json(permissions);
+  write_file_atomically(settings, json_to_yaml(Json{{"disabled", Json(values.disabled)}, {"granted", granted}}));
+}
+
+std::set<std::string> read_disabled_plugins(const fs::path& settings) { return read_plugin_settings(settings).disabled; }
+
+void set_plugin_enabled(const fs::path& settings, const PluginEntry& plugin, bool enable) {
+  PluginSettings values = read_plugin_settings(settings);
+  if (enable) {
+    values.disabled.erase(plugin.name);
+    values.granted[plugin.name] = plugin.extensions.permissions;
+  } else {
+    values.disabled.insert(plugin.name);
+  }
+  write_plugin_settings(settings, values);
 }
 
 std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const std::set<std::string>& reserved) {
-  std::set<std::string> disabled = read_disabled_plugins(folders.settings);
+  PluginSettings settings = read_plugin_settings(folders.settings);
+  const std::set<std::string>& disabled = settings.disabled;
   std::vector<PluginEntry> entries;
   std::map<std::string, std::string> command_owner;
   std::set<std::string> builtin_names;
@@ -156,6 +195,10 @@ std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const st
       if (entry.state != PluginState::broken) {
         for (const auto& command : entry.commands) command_owner[command.name] = entry.name;
         if (disabled.count(entry.name)) entry.state = PluginState::disabled;
+      }
+      const auto& granted = settings.granted[entry.name];
+      for (const auto& permission : entry.extensions.permissions) {
+        (builtin || granted.count(permission) ? entry.granted : entry.not_granted).insert(permission);
       }
       entries.push_back(std::move(entry));
     }

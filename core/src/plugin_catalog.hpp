@@ -1,7 +1,10 @@
 #pragma once
 // What the CLI knows of plugins before running any: their manifests, where they are, whether
 // they are enabled, and why one is refused. No plugin library is loaded here.
+#include "plugin_manifest.hpp"
+
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -28,6 +31,11 @@ struct PluginEntry {
   std::vector<PluginCommandSpec> commands;
   PluginState state = PluginState::enabled;
   std::string reason;  // why it is broken
+  PluginExtensions extensions;
+  // Of the permissions it asks for, those the user granted (all of them for a built-in), and
+  // those not granted yet: an upgrade that asks for more is held to what was granted.
+  std::set<std::string> granted;
+  std::set<std::string> not_granted;
 };
 
 std::string to_string(PluginState state);
@@ -43,8 +51,17 @@ struct PluginFolders {
 // built-in commands, and against each other). Never throws for a bad plugin.
 std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const std::set<std::string>& reserved);
 
+// <config>/plugins.yaml: which plugins are disabled, and what each was granted.
+struct PluginSettings {
+  std::set<std::string> disabled;
+  std::map<std::string, std::set<std::string>> granted;
+};
+PluginSettings read_plugin_settings(const std::filesystem::path& settings);
+void write_plugin_settings(const std::filesystem::path& settings, const PluginSettings& values);
 std::set<std::string> read_disabled_plugins(const std::filesystem::path& settings);
-void write_disabled_plugins(const std::filesystem::path& settings, const std::set<std::string>& disabled);
+// Enabling grants what the plugin asks for now (the caller showed it and had it agreed to);
+// disabling keeps the grants, so enabling again asks only when it asks for more.
+void set_plugin_enabled(const std::filesystem::path& settings, const PluginEntry& plugin, bool enable);
 
 // -1, 0 or 1 as a is older than, equal to or newer than b ("1.2.3" numbers; missing parts are 0).
 int compare_versions(const std::string& a, const std::string& b);

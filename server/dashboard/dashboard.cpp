@@ -1,11 +1,15 @@
 #include "dashboard.hpp"
 
+#include "plugin_access.hpp"
+
 #include "atomic_file.hpp"
 #include "errors.hpp"
 #include "guarded_server.hpp"
 #include "version.hpp"
 
 #include <httplib.h>
+
+#include <sys/stat.h>
 
 namespace fs = std::filesystem;
 
@@ -66,6 +70,42 @@ void add_page_headers(httplib::Response& response) {
 }
 
 bool is_page_file(const std::string& path) { return path == "/" || path.rfind("/ui/", 0) == 0 || path.rfind("/vendor/xterm/", 0) == 0; }
+
+// A plugin's pages and berth's bridge script for them: loaded by a sandboxed frame, whose opaque
+// origin sends no cookie, so they are served to anyone who may reach the listener (they hold no
+// secret; every call they make goes through the dashboard page, with the plugin's credential).
+bool is_plugin_page_file(const std::string& path) { return path == "/plugin-bridge.js" || path.rfind("/plugins/", 0) == 0; }
+
+// The headers of a file a plugin's frame loads: a CSP that keeps the frame sandboxed even when
+// opened directly, lets it load only its own plugin's files and the bridge, and connect nowhere.
+void add_plugin_frame_headers(httplib::Response& response, const std::string& origin, const std::string& plugin) {
+  for (const char* name : {"Content-Security-Policy", "X-Frame-Options", "Cross-Origin-Resource-Policy", "Cross-Origin-Opener-Policy"}) {
+    response.headers.erase(name);
+  }
+  std::string own = origin + "/plugins/" + plugin + "/ui/";
+  response.set_header("Content-Security-Policy", "sandbox allow-scripts; default-src 'none'; script-src " + own + " " + origin +
+                                                     "/plugin-bridge.js; style-src " + own + " 'unsafe-inline'; img-src " + own +
+                                                     " data:; font-src " + own + "; connect-src 'none'; form-action 'none'; base-uri 'none'; "
+                                                     "frame-ancestors " + origin);
+  // Loaded from an opaque origin: a same-origin resource policy would block it.
+  response.set_header("Cross-Origin-Resource-Policy", "cross-origin");
+  response.set_header("Access-Control-Allow-Origin", "*");
+}
+
+// relative, walked from root without following a symbolic link or leaving root.
+std::optional<std::string> read_inside(const fs::path& root, const std::string& relative) {
+  if (relative.empty() || relative.size() > 200 || relative.front() == '/' || relative.front() == '.' || relative.find("/.") != std::string::npos ||
+      relative.find("..") != std::string::npos) {
+    return std::nullopt;
+  }
+  fs::path walked = root;
+  for (const auto& part : fs::path(relative)) {
+    walked /= part;
+    struct stat info {};
+    if (::lstat(walked.c_str(), &info) != 0 || S_ISLNK(info.st_mode)) return std::nullopt;
+  }
+  return read_file(walked);
+}
 
 std::string cookie_value(const std::string& header, const std::string& name) {
   size_t at = 0;
@@ -205,6 +245,7 @@ void Dashboard::add_routes(httplib::Server& http) {
       redeem(request, response, false);
       return httplib::Server::HandlerResponse::Handled;
     }
+    if (is_plugin_page_file(request.path) && request.method == "GET") return httplib::Server::HandlerResponse::Unhandled;
     const Session* session = session_of(request.get_header_value("Cookie"));
     if (session && !session->key.empty()) session = nullptr;  // the TCP listener's, not this one's
     if (!session) {
@@ -232,10 +273,40 @@ void Dashboard::add_routes(httplib::Server& http) {
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
-  add_page_routes(http);
+  add_page_routes(http, false);
 }
 
-void Dashboard::add_page_routes(httplib::Server& http) {
+void Dashboard::send_plugin_file(const httplib::Request& request, httplib::Response& response, const std::string& plugin,
+                                 const std::string& relative, bool secure) {
+  std::string origin = std::string(secure ? "https://" : "http://") + request.get_header_value("Host");
+  add_plugin_frame_headers(response, origin, plugin);
+  std::optional<std::string> text;
+  if (plugins_ && plugin != "-") {
+    PluginEntry entry = plugins_->entry(plugin);
+    if (entry.state == PluginState::enabled && entry.extensions.has_ui()) text = read_inside(entry.extensions.folder / entry.extensions.ui_root, relative);
+  } else if (plugin == "-") {
+    text = read_file(files_.ui / "plugin-bridge.js");
+  }
+  if (!text) {
+    send_error(response, 404, "not_found", "no such file of plugin '" + plugin.substr(0, 60) + "': " + relative.substr(0, 100));
+    return;
+  }
+  response.status = 200;
+  response.set_header("Cache-Control", "no-cache");
+  response.set_content(std::move(*text), content_type_of(relative));
+}
+
+void Dashboard::add_page_routes(httplib::Server& http, bool secure) {
+  http.Get("/plugin-bridge.js", [this, secure](const httplib::Request& request, httplib::Response& response) {
+    send_plugin_file(request, response, "-", "plugin-bridge.js", secure);
+  });
+  http.Get(R"(/plugins/([a-z0-9][a-z0-9-]{0,62})/ui/(.+))", [this, secure](const httplib::Request& request, httplib::Response& response) {
+    try {
+      send_plugin_file(request, response, request.matches[1], request.matches[2], secure);
+    } catch (const std::exception& error) {
+      send_error(response, 404, "not_found", error.what());
+    }
+  });
   http.Get("/", [this](const httplib::Request&, httplib::Response& response) { send_file(response, files_.ui, "index.html"); });
   http.Get(R"(/ui/(.+))", [this](const httplib::Request& request, httplib::Response& response) { send_file(response, files_.ui, request.matches[1]); });
   http.Get(R"(/vendor/xterm/(.+))", [this](const httplib::Request& request, httplib::Response& response) {
@@ -256,7 +327,7 @@ void Dashboard::serve_remote(httplib::Server& tcp, const ApiKeyStore& keys) {
     std::lock_guard lock(mutex_);
     keys_ = &keys;
   }
-  add_page_routes(tcp);
+  add_page_routes(tcp, true);
   // A key holder mints a link for the listener it reached, by the name it reached it with.
   tcp.Post("/v1/dashboard", [this](const httplib::Request& request, httplib::Response& response) {
     std::string header = request.get_header_value("Authorization");
@@ -293,7 +364,9 @@ Dashboard::Remote Dashboard::check_remote(const httplib::Request& request, httpl
   const Session* session = session_of(request.get_header_value("Cookie"));
   KeyScope scope = session && !session->key.empty() ? keys_->scope_of_name(session->key) : KeyScope::none;
   if (scope == KeyScope::none) {
-    if (is_page_file(request.path) && request.method == "GET") return Remote::public_file;  // the pages hold no secret
+    if ((is_page_file(request.path) || is_plugin_page_file(request.path)) && request.method == "GET") {
+      return Remote::public_file;  // the pages hold no secret
+    }
     return Remote::none;
   }
   if (request.method != "GET" && request.method != "HEAD") {

@@ -33,6 +33,8 @@ struct DashboardFiles {
   std::filesystem::path xterm;  // <prefix>/share/berth/xterm: Debian's xterm.js, bundled for the browser
 };
 
+class PluginAccess;
+
 class Dashboard {
  public:
   // configure: registers the API on a listener as on the server's others (workers, routes).
@@ -61,6 +63,10 @@ class Dashboard {
   // For a WebSocket on the TCP listener without a key: the cookie and Origin (throws Error).
   void check_remote_browser(const std::map<std::string, std::string>& headers);
 
+  // Where plugins' pages come from (/plugins/NAME/ui/...): each served at an opaque origin of its
+  // own in a sandboxed frame, reaching berth only through the page's bridge (docs/plugins.md).
+  void set_plugins(PluginAccess* plugins) { plugins_ = plugins; }
+
   static constexpr const char* kCookie = "berth_dashboard";
   static constexpr const char* kCsrfHeader = "X-Berth-CSRF";
   static constexpr std::chrono::minutes kTokenLifetime{10};
@@ -77,7 +83,9 @@ class Dashboard {
   std::string mint(const std::string& key);  // with mutex_ held
   bool redeem(const httplib::Request& request, httplib::Response& response, bool secure);  // with mutex_ held
   void add_routes(httplib::Server& http);
-  void add_page_routes(httplib::Server& http);  // the pages, xterm.js and the session's facts
+  void add_page_routes(httplib::Server& http, bool secure);  // the pages, xterm.js, plugins' pages and the session's facts
+  void send_plugin_file(const httplib::Request& request, httplib::Response& response, const std::string& plugin, const std::string& relative,
+                        bool secure);
   // The checks every request passes; "" or why not. For a WebSocket handshake too.
   bool host_is_ours(const std::string& host) const;
   std::string origin() const;
@@ -93,6 +101,7 @@ class Dashboard {
   int port_ = 0;
   std::map<std::string, Token> tokens_;  // unspent, until they expire
   const ApiKeyStore* keys_ = nullptr;    // serve_remote's
+  PluginAccess* plugins_ = nullptr;
   std::map<std::string, Session> sessions_;                              // by cookie
   std::unique_ptr<StreamRoutes> streams_;
   std::unique_ptr<GuardedServer> http_;

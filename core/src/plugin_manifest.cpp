@@ -1,0 +1,332 @@
+#include "plugin_manifest.hpp"
+
+#include "errors.hpp"
+#include "home.hpp"
+#include "names.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <sys/stat.h>
+
+#include <variant>
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace berth {
+namespace {
+
+using Step = std::variant<std::string, size_t>;
+
+// The line of the node at steps in the manifest (0 when it cannot be told): only read again
+// when something is wrong, so a good manifest is parsed once.
+int line_of(const fs::path& path, const std::vector<Step>& steps) {
+  try {
+    YAML::Node node = YAML::LoadFile(path.string());
+    YAML::Mark mark = node.Mark();
+    for (const auto& step : steps) {
+      if (const auto* key = std::get_if<std::string>(&step)) {
+        if (!node.IsMap()) break;
+        bool found = false;
+        for (const auto& item : node) {
+          if (item.first.IsScalar() && item.first.Scalar() == *key) {
+            mark = item.first.Mark();
+            node = item.second;
+            found = true;
+            break;
+          }
+        }
+        if (!found) break;
+      } else {
+        size_t index = std::get<size_t>(step);
+        if (!node.IsSequence() || index >= node.size()) break;
+        node = node[index];
+        mark = node.Mark();
+      }
+    }
+    return mark.line + 1;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+std::string dotted(const std::vector<Step>& steps) {
+  std::string text;
+  for (const auto& step : steps) {
+    if (const auto* key = std::get_if<std::string>(&step)) {
+      text += (text.empty() ? "" : ".") + *key;
+    } else {
+      text += "[" + std::to_string(std::get<size_t>(step)) + "]";
+    }
+  }
+  return text;
+}
+
+class Reader {
+ public:
+  Reader(const fs::path& path, std::string name) : path_(path), name_(std::move(name)) {}
+
+  [[noreturn]] void fail(const std::vector<Step>& at, const std::string& what) const {
+    int line = line_of(path_, at);
+    throw invalid(path_.string() + (line > 0 ? ":" + std::to_string(line) : "") + ": " + dotted(at) + ": " + what);
+  }
+
+  const Json& map(const Json& value, const std::vector<Step>& at, std::initializer_list<const char*> keys) const {
+    if (!value.is_object()) fail(at, "must be a map");
+    for (const auto& [key, ignored] : value.items()) {
+      bool known = false;
+      std::string allowed;
+      for (const char* name : keys) {
+        known = known || key == name;
+        allowed += (allowed.empty() ? "" : ", ") + std::string(name);
+      }
+      if (!known) fail(with(at, key), "unknown key (expected one of: " + allowed + ")");
+    }
+    return value;
+  }
+
+  std::string text(const Json& parent, const std::vector<Step>& at, const char* key, bool required) const {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) {
+      if (required) fail(with(at, key), "is missing");
+      return "";
+    }
+    if (!it->is_string() || it->get<std::string>().empty()) fail(with(at, key), "must be a non-empty string");
+    const std::string& value = it->get_ref<const std::string&>();
+    for (unsigned char c : value) {
+      if (c < 0x20 || c == 0x7f) fail(with(at, key), "must not hold control characters");
+    }
+    if (value.size() > 200) fail(with(at, key), "is longer than 200 characters");
+    return value;
+  }
+
+  // A path inside the plugin's folder: relative, no '..', no empty or hidden parts.
+  std::string relative_path(const Json& parent, const std::vector<Step>& at, const char* key, bool required) const {
+    std::string value = text(parent, at, key, required);
+    if (value.empty()) return value;
+    if (value.front() == '/') fail(with(at, key), "must be a path inside the plugin's folder, not an absolute one ('" + value + "')");
+    for (const auto& part : fs::path(value)) {
+      std::string piece = part.string();
+      if (piece.empty() || piece == "." || piece == ".." || piece.front() == '.' || piece.find('\\') != std::string::npos) {
+        fail(with(at, key), "must be a path inside the plugin's folder without '.', '..' or hidden parts ('" + value + "')");
+      }
+    }
+    return fs::path(value).lexically_normal().string();
+  }
+
+  const Json& list(const Json& value, const std::vector<Step>& at) const {
+    if (!value.is_array()) fail(at, "must be a list");
+    return value;
+  }
+
+  static std::vector<Step> with(std::vector<Step> at, Step step) {
+    at.push_back(std::move(step));
+    return at;
+  }
+
+ private:
+  fs::path path_;
+  std::string name_;
+};
+
+PluginTab read_tab(const Reader& reader, const Json& value, const std::vector<Step>& at, const std::string& default_root) {
+  reader.map(value, at, {"title", "root", "src", "icon"});
+  PluginTab tab{reader.text(value, at, "title", true), reader.relative_path(value, at, "root", default_root.empty()),
+                reader.relative_path(value, at, "src", true), reader.relative_path(value, at, "icon", false)};
+  if (tab.root.empty()) tab.root = default_root;
+  return tab;
+}
+
+}  // namespace
+
+const std::vector<std::string>& plugin_permission_names() {
+  static const std::vector<std::string> names{"workspaces:read", "workspaces:write", "workspaces:exec", "targets:read",
+                                              "targets:write",   "providers:read",   "logs:read",       "host-binaries"};
+  return names;
+}
+
+PluginExtensions read_plugin_extensions(const Json& document, const fs::path& path, const std::string& name) {
+  Reader reader(path, name);
+  PluginExtensions extensions;
+  extensions.folder = path.parent_path() / name;
+  for (const auto& [key, ignored] : document.items()) {
+    static const std::set<std::string> known{"name",        "version",     "api_version", "min_berth_version", "description",
+                                             "commands",    "permissions", "ui",          "host",              "error_codes"};
+    if (key == "service" || key == "routes" || key == "jobs") {
+      reader.fail({key}, "is not supported by this berth yet (a plugin's backend service, its routes and scheduled jobs come in a "
+                         "later berth); remove the section");
+    }
+    if (!known.count(key)) {
+      reader.fail({key}, "unknown key (expected: name, version, api_version, min_berth_version, description, commands, permissions, "
+                         "ui, host, error_codes)");
+    }
+  }
+
+  if (auto it = document.find("permissions"); it != document.end()) {
+    extensions.scoped = true;
+    if (!it->is_null()) {
+      const auto& names = plugin_permission_names();
+      size_t index = 0;
+      for (const auto& permission : reader.list(*it, {"permissions"})) {
+        std::string value = permission.is_string() ? permission.get<std::string>() : "";
+        if (std::find(names.begin(), names.end(), value) == names.end()) {
+          std::string allowed;
+          for (const auto& known : names) allowed += (allowed.empty() ? "" : ", ") + known;
+          reader.fail({"permissions", index}, "'" + (permission.is_string() ? value : permission.dump()) + "' is not a permission (one of: " + allowed + ")");
+        }
+        extensions.permissions.insert(value);
+        ++index;
+      }
+    }
+  }
+
+  if (auto it = document.find("host"); it != document.end()) {
+    const Json& host = reader.map(*it, {"host"}, {"binaries"});
+    if (auto binaries = host.find("binaries"); binaries != host.end()) {
+      size_t index = 0;
+      for (const auto& binary : reader.list(*binaries, {"host", "binaries"})) {
+        Json holder{{"path", binary}};
+        std::vector<Step> at{"host", "binaries", index};
+        if (!binary.is_string()) reader.fail(at, "must be a path in the plugin's folder (a string)");
+        std::string relative = reader.relative_path(holder, {"host", "binaries"}, "path", true);
+        PluginHostBinary entry{fs::path(relative).filename().string(), extensions.folder / relative};
+        if (!is_valid_name(entry.name)) reader.fail(at, "the file's name must be lowercase letters, digits and '-' ('" + entry.name + "')");
+        for (const auto& other : extensions.binaries) {
+          if (other.name == entry.name) reader.fail(at, "a second binary named '" + entry.name + "'");
+        }
+        extensions.binaries.push_back(std::move(entry));
+        ++index;
+      }
+    }
+    if (!extensions.binaries.empty() && !extensions.permissions.count("host-binaries")) {
+      reader.fail({"host", "binaries"}, "a plugin with host binaries must ask for the 'host-binaries' permission");
+    }
+  }
+
+  if (auto it = document.find("ui"); it != document.end()) {
+    const Json& ui = reader.map(*it, {"ui"}, {"dashboard-tab", "workspace-tab", "widgets", "menu", "row-actions"});
+    std::string root;
+    if (auto tab = ui.find("dashboard-tab"); tab != ui.end()) {
+      extensions.dashboard_tabs.push_back(read_tab(reader, *tab, {"ui", "dashboard-tab"}, ""));
+      root = extensions.dashboard_tabs.back().root;
+    }
+    if (auto tab = ui.find("workspace-tab"); tab != ui.end()) {
+      extensions.workspace_tabs.push_back(read_tab(reader, *tab, {"ui", "workspace-tab"}, root));
+      if (root.empty()) root = extensions.workspace_tabs.back().root;
+    }
+    if (auto widgets = ui.find("widgets"); widgets != ui.end()) {
+      size_t index = 0;
+      for (const auto& widget : reader.list(*widgets, {"ui", "widgets"})) {
+        std::vector<Step> at{"ui", "widgets", index};
+        reader.map(widget, at, {"location", "title", "root", "src", "height"});
+        PluginWidget entry{reader.text(widget, at, "location", true), reader.text(widget, at, "title", true),
+                           reader.relative_path(widget, at, "src", true), 160};
+        if (entry.location != "home" && entry.location != "workspace") {
+          reader.fail(Reader::with(at, "location"), "must be 'home' or 'workspace', not '" + entry.location + "'");
+        }
+        std::string own_root = reader.relative_path(widget, at, "root", root.empty());
+        if (!own_root.empty() && own_root != root && !root.empty()) {
+          reader.fail(Reader::with(at, "root"), "must be the ui's one root ('" + root + "')");
+        }
+        if (root.empty()) root = own_root;
+        if (auto height = widget.find("height"); height != widget.end()) {
+          if (!height->is_number_integer() || height->get<int>() < 40 || height->get<int>() > 1200) {
+            reader.fail(Reader::with(at, "height"), "must be a whole number of pixels from 40 to 1200");
+          }
+          entry.height = height->get<int>();
+        }
+        extensions.widgets.push_back(std::move(entry));
+        ++index;
+      }
+    }
+    if (!extensions.dashboard_tabs.empty() && !extensions.workspace_tabs.empty() &&
+        extensions.workspace_tabs.front().root != extensions.dashboard_tabs.front().root) {
+      reader.fail({"ui", "workspace-tab", "root"}, "must be the ui's one root ('" + extensions.dashboard_tabs.front().root + "')");
+    }
+    if (auto menu = ui.find("menu"); menu != ui.end()) {
+      size_t index = 0;
+      for (const auto& entry : reader.list(*menu, {"ui", "menu"})) {
+        std::vector<Step> at{"ui", "menu", index};
+        reader.map(entry, at, {"title", "url"});
+        PluginMenuEntry item{reader.text(entry, at, "title", true), reader.text(entry, at, "url", true)};
+        if (item.url.rfind("https://", 0) != 0 && item.url.rfind("http://", 0) != 0) {
+          reader.fail(Reader::with(at, "url"), "must be an http:// or https:// address");
+        }
+        extensions.menu.push_back(std::move(item));
+        ++index;
+      }
+    }
+    if (auto actions = ui.find("row-actions"); actions != ui.end()) {
+      size_t index = 0;
+      for (const auto& action : reader.list(*actions, {"ui", "row-actions"})) {
+        std::vector<Step> at{"ui", "row-actions", index};
+        reader.map(action, at, {"title", "binary", "args"});
+        PluginRowAction entry{reader.text(action, at, "title", true), reader.text(action, at, "binary", true), {}};
+        bool listed = std::any_of(extensions.binaries.begin(), extensions.binaries.end(), [&](const auto& b) { return b.name == entry.binary; });
+        if (!listed) reader.fail(Reader::with(at, "binary"), "'" + entry.binary + "' is not one of host.binaries");
+        if (auto args = action.find("args"); args != action.end()) {
+          for (const auto& arg : reader.list(*args, Reader::with(at, "args"))) {
+            if (!arg.is_string()) reader.fail(Reader::with(at, "args"), "must be a list of strings");
+            entry.args.push_back(arg.get<std::string>());
+          }
+        }
+        extensions.row_actions.push_back(std::move(entry));
+        ++index;
+      }
+    }
+    extensions.ui_root = root;
+    if (!ui.empty() && !extensions.scoped) {
+      reader.fail({"ui"}, "a plugin with a ui must list the 'permissions' it needs (an empty list is fine)");
+    }
+  }
+
+  if (auto it = document.find("error_codes"); it != document.end()) {
+    size_t index = 0;
+    for (const auto& code : reader.list(*it, {"error_codes"})) {
+      std::vector<Step> at{"error_codes", index};
+      reader.map(code, at, {"code", "status", "message"});
+      PluginErrorCode entry{reader.text(code, at, "code", true), 500, reader.text(code, at, "message", false)};
+      if (!is_valid_name(entry.code)) reader.fail(Reader::with(at, "code"), "must be lowercase letters, digits and '-'");
+      if (auto status = code.find("status"); status != code.end()) {
+        if (!status->is_number_integer() || status->get<int>() < 400 || status->get<int>() > 599) {
+          reader.fail(Reader::with(at, "status"), "must be an HTTP error status, 400 to 599");
+        }
+        entry.status = status->get<int>();
+      }
+      extensions.error_codes.push_back(std::move(entry));
+      ++index;
+    }
+  }
+  return extensions;
+}
+
+Json extensions_json(const PluginExtensions& extensions) {
+  auto tab = [](const PluginTab& t) {
+    Json json{{"title", t.title}, {"root", t.root}, {"src", t.src}};
+    if (!t.icon.empty()) json["icon"] = t.icon;
+    return json;
+  };
+  Json ui = Json::object();
+  if (!extensions.dashboard_tabs.empty()) ui["dashboard-tab"] = tab(extensions.dashboard_tabs.front());
+  if (!extensions.workspace_tabs.empty()) ui["workspace-tab"] = tab(extensions.workspace_tabs.front());
+  if (!extensions.widgets.empty()) {
+    ui["widgets"] = Json::array();
+    for (const auto& w : extensions.widgets) ui["widgets"].push_back({{"location", w.location}, {"title", w.title}, {"src", w.src}, {"height", w.height}});
+  }
+  if (!extensions.menu.empty()) {
+    ui["menu"] = Json::array();
+    for (const auto& m : extensions.menu) ui["menu"].push_back({{"title", m.title}, {"url", m.url}});
+  }
+  if (!extensions.row_actions.empty()) {
+    ui["row-actions"] = Json::array();
+    for (const auto& a : extensions.row_actions) ui["row-actions"].push_back({{"title", a.title}, {"binary", a.binary}, {"args", a.args}});
+  }
+  if (!extensions.ui_root.empty()) ui["root"] = extensions.ui_root;
+  Json binaries = Json::array();
+  for (const auto& b : extensions.binaries) binaries.push_back(b.name);
+  Json codes = Json::array();
+  for (const auto& c : extensions.error_codes) codes.push_back({{"code", c.code}, {"status", c.status}, {"message", c.message}});
+  return Json{{"ui", ui}, {"host_binaries", binaries}, {"error_codes", codes}};
+}
+
+}  // namespace berth
