@@ -4,6 +4,7 @@
 //   garbage    returns an exit code outside 0..255
 //   segv       crashes with SIGSEGV in run()
 //   exit-7     returns 7
+//   stop-ghost (or NAME-stop) stops the workspace named by its argument (a write, for the permission tests)
 #include <berth/plugin.hpp>
 
 #include <csignal>
@@ -19,6 +20,10 @@ class TestPlugin : public berth::Plugin {
     if (command == "garbage") return 1000;
     if (command == "segv") std::raise(SIGSEGV);
     if (command == "exit-7") return 7;
+    if (command == "stop-ghost" || command.ends_with("-stop")) {
+      context.api().stop_workspace(args.empty() ? "ghost" : args.front(), nullptr);
+      return 0;
+    }
     context.out() << "args:";
     for (const auto& arg : args) context.out() << " [" << arg << "]";
     context.out() << "\nworkspaces: " << context.api().list_workspaces().size() << "\n";
