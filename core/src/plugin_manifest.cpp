@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <optional>
 #include <variant>
 
 namespace fs = std::filesystem;
@@ -129,6 +130,15 @@ class Reader {
   std::string name_;
 };
 
+// A whole number as YAML gives it (a scalar may arrive as a string); nullopt when it is not one.
+std::optional<long> whole_number(const Json& value) {
+  if (value.is_number_integer()) return value.get<long>();
+  if (!value.is_string()) return std::nullopt;
+  const std::string& text = value.get_ref<const std::string&>();
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stol(text);
+}
+
 PluginTab read_tab(const Reader& reader, const Json& value, const std::vector<Step>& at, const std::string& default_root) {
   reader.map(value, at, {"title", "root", "src", "icon"});
   PluginTab tab{reader.text(value, at, "title", true), reader.relative_path(value, at, "root", default_root.empty()),
@@ -230,10 +240,9 @@ PluginExtensions read_plugin_extensions(const Json& document, const fs::path& pa
         }
         if (root.empty()) root = own_root;
         if (auto height = widget.find("height"); height != widget.end()) {
-          if (!height->is_number_integer() || height->get<int>() < 40 || height->get<int>() > 1200) {
-            reader.fail(Reader::with(at, "height"), "must be a whole number of pixels from 40 to 1200");
-          }
-          entry.height = height->get<int>();
+          auto pixels = whole_number(*height);
+          if (!pixels || *pixels < 40 || *pixels > 1200) reader.fail(Reader::with(at, "height"), "must be a whole number of pixels from 40 to 1200");
+          entry.height = static_cast<int>(*pixels);
         }
         extensions.widgets.push_back(std::move(entry));
         ++index;
@@ -288,10 +297,9 @@ PluginExtensions read_plugin_extensions(const Json& document, const fs::path& pa
       PluginErrorCode entry{reader.text(code, at, "code", true), 500, reader.text(code, at, "message", false)};
       if (!is_valid_name(entry.code)) reader.fail(Reader::with(at, "code"), "must be lowercase letters, digits and '-'");
       if (auto status = code.find("status"); status != code.end()) {
-        if (!status->is_number_integer() || status->get<int>() < 400 || status->get<int>() > 599) {
-          reader.fail(Reader::with(at, "status"), "must be an HTTP error status, 400 to 599");
-        }
-        entry.status = status->get<int>();
+        auto number = whole_number(*status);
+        if (!number || *number < 400 || *number > 599) reader.fail(Reader::with(at, "status"), "must be an HTTP error status, 400 to 599");
+        entry.status = static_cast<int>(*number);
       }
       extensions.error_codes.push_back(std::move(entry));
       ++index;

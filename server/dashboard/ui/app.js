@@ -5,6 +5,7 @@ import { h, clear } from './dom.js';
 import { loadSession, nextStep, ApiError } from './api.js';
 import { routes, findRoute } from './routes.js';
 import * as store from './store.js';
+import { loadExtensions } from './extensions.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -105,6 +106,8 @@ async function boot() {
     connection.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : 'disconnected';
     connection.dataset.state = state;
   }).catch(() => {});
+  // Plugins' tabs are read beside the session, so an address of one works on the first load.
+  const extensions = loadExtensions();
   try {
     const session = await loadSession();
     document.body.dataset.admin = String(!!session.admin);
@@ -112,6 +115,8 @@ async function boot() {
     if (error.code === 'unauthorized') return signedOut(error);
     showError('Reading the dashboard session', error);
   }
+  await extensions;
+  buildNav();
   void listed;
   window.addEventListener('hashchange', route);
   if (!location.hash) history.replaceState(null, '', '#/workspaces');

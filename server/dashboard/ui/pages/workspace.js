@@ -2,6 +2,7 @@
 // button, its log (live, resumed after a reload without repeats, downloadable) and terminals in tabs.
 
 import { h, clear, keyValueTable, looksSecret, age } from '../dom.js';
+import { rowActions, runRowAction, workspaceTabs, widgets, pluginFrame } from '../extensions.js';
 import { request, operation, encodeName, ApiError } from '../api.js';
 import { LogPanel, outcomeError } from '../logview.js';
 import { TerminalSession } from '../terminal.js';
@@ -46,8 +47,11 @@ export async function render(main, params, context) {
   const stateBadge = h('span#workspace-state.state');
   const actions = ['start', 'stop', 'rebuild', 'delete'].map((action) =>
     h(`button.action${action === 'delete' ? '.danger' : ''}`, { type: 'button', dataset: { action }, text: action[0].toUpperCase() + action.slice(1) }));
+  const extensionActions = rowActions().map(({ plugin, action }) =>
+    h('button.action.extension-action', { type: 'button', dataset: { plugin: plugin.name }, text: action.title, title: `plugin ${plugin.name}`,
+      onclick: () => runRowAction(plugin, action, name) }));
   main.append(h('div.page-head', null, h('h1', null, h('span.visually-hidden', { text: 'Workspace ' }), name, ' ', stateBadge),
-    h('div.buttons', { role: 'toolbar', 'aria-label': `Actions on ${name}` }, actions)));
+    h('div.buttons', { role: 'toolbar', 'aria-label': `Actions on ${name}` }, actions, extensionActions)));
   const deletedNote = h('p#deleted-note.bad', { hidden: true, text: `Workspace '${name}' was deleted.` });
   main.append(deletedNote);
 
@@ -56,6 +60,17 @@ export async function render(main, params, context) {
   const portsBox = h('section#ports.card', { 'aria-labelledby': 'ports-title' });
   const summary = h('div.cards', null, recordBox, portsBox);
   main.append(summary);
+
+  // --- plugins' workspace tabs and widgets, each in its sandboxed frame
+  const extensionParts = [
+    ...workspaceTabs().map((plugin) => ({ plugin, title: plugin.ui['workspace-tab'].title, src: plugin.ui['workspace-tab'].src, height: 360 })),
+    ...widgets('workspace').map(({ plugin, widget }) => ({ plugin, title: widget.title, src: widget.src, height: widget.height })),
+  ];
+  if (extensionParts.length) {
+    main.append(h('section#extensions.extensions', { 'aria-label': 'From plugins' }, extensionParts.map((part) =>
+      h('div.card.extension', null, h('h2', { text: part.title }),
+        pluginFrame(part.plugin, part.src, { view: 'workspace', workspace: name, height: part.height, title: part.title })))));
+  }
 
   function showRecord(w) {
     record = w;

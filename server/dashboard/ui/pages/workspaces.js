@@ -2,6 +2,7 @@
 // row by row (keyed by name). One listener per kind of event on the table (delegation).
 
 import { h, clear, age } from '../dom.js';
+import { rowActions, runRowAction, widgets, pluginFrame } from '../extensions.js';
 import { request, encodeName, ApiError } from '../api.js';
 
 const FAVOURITES_KEY = 'berth.favourites';
@@ -68,8 +69,18 @@ export async function render(main, _params, context) {
   const shownCount = h('p#shown-count.muted', { 'aria-live': 'polite' });
   const empty = h('p#empty.empty', { hidden: true }, 'No workspace yet. ', h('a', { href: '#/create', text: 'Create one' }), ' or run ', h('code', { text: 'berth create NAME' }), '.');
 
+  // Plugins' row actions act on the selected rows, beside the bulk actions.
+  const extensionButtons = rowActions().map(({ plugin, action }) =>
+    h('button.bulk.extension-action', { type: 'button', disabled: true, dataset: { plugin: plugin.name, binary: action.binary }, text: action.title,
+      title: `plugin ${plugin.name}`, onclick: () => { for (const workspace of selected) runRowAction(plugin, action, workspace); } }));
+  bulkBar.append(...extensionButtons);
+  const homeWidgets = widgets('home');
+  const widgetBox = homeWidgets.length
+    ? h('section#widgets.widgets', { 'aria-label': 'Plugin widgets' }, homeWidgets.map(({ plugin, widget }) =>
+      h('div.card.widget', null, h('h2', { text: widget.title }), pluginFrame(plugin, widget.src, { view: 'widget', height: widget.height, title: widget.title }))))
+    : '';
   main.append(h('div.page-head', null, h('h1', { text: 'Workspaces' }), h('a.button', { href: '#/create', text: 'Create workspace' })),
-    filters, bulkBar, h('div.table-scroll', null, table), empty, shownCount);
+    filters, bulkBar, h('div.table-scroll', null, table), empty, shownCount, widgetBox);
 
   // --- rows
   function fillRow(tr, w) {
@@ -165,7 +176,7 @@ export async function render(main, _params, context) {
     empty.hidden = rows.size !== 0;
     for (const name of [...selected]) if (!rows.has(name)) selected.delete(name);
     selectionCount.textContent = selected.size ? `${selected.size} selected` : 'none selected';
-    for (const button of bulkButtons) button.disabled = selected.size === 0;
+    for (const button of [...bulkButtons, ...extensionButtons]) button.disabled = selected.size === 0;
     allBox.checked = shown > 0 && [...rows.values()].every((tr) => tr.hidden || selected.has(tr.dataset.name));
   }
 

@@ -1,0 +1,125 @@
+// Issue 25: plugins' pages on the dashboard — the example extension (examples/plugin-glance)
+// renders real data in its tab, workspace tab, widget and row action, within its permissions;
+// a call outside them is refused by the server (403 naming the permission), shown as a notice
+// and written to the plugin's log; a hostile frame reaches nothing of the dashboard.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { BerthServer, launchBrowser, signIn, screenshot, until, repo, build, tcpRequest } from './lib/harness.mjs';
+
+let server;
+let browser;
+let page;
+let link;
+
+function install(name, manifest, folder) {
+  const plugins = path.join(server.home, 'plugins');
+  mkdirSync(plugins, { recursive: true, mode: 0o700 });
+  // The CLI side is not what these tests look at: berth's test plugin stands in for the library.
+  copyFileSync(path.join(build, 'tests', 'plugins', 'test_plugin.so'), path.join(plugins, `${name}.so`));
+  copyFileSync(manifest, path.join(plugins, `${name}.yaml`));
+  cpSync(folder, path.join(plugins, name), { recursive: true });
+}
+
+before(async () => {
+  server = await BerthServer.start('extensions');
+  await server.cli(['create', 'api']);
+  const example = path.join(repo, 'examples', 'plugin-glance');
+  install('glance', path.join(example, 'glance.yaml'), path.join(example, 'glance'));
+  const fixtures = path.join(repo, 'tests', 'dashboard', 'fixtures');
+  install('evil', path.join(fixtures, 'evil.yaml'), path.join(fixtures, 'evil'));
+  await server.cli(['plugin', 'enable', 'glance', '--yes']);
+  await server.cli(['plugin', 'enable', 'evil', '--yes']);
+  browser = await launchBrowser();
+  ({ page, link } = await signIn(browser, server));
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function frameOf(plugin, view) {
+  const handle = await page.waitForSelector(`iframe.plugin-frame[data-plugin="${plugin}"][data-view="${view}"]`, { timeout: 10000 });
+  const frame = await handle.contentFrame();
+  assert.ok(frame, `the ${view} frame of ${plugin} has content`);
+  return frame;
+}
+
+const toasts = () => page.$$eval('#toasts .toast', (items) => items.map((item) => item.textContent));
+
+test('the example extension: its tab, widget, workspace tab and row action show real data', async () => {
+  // The tab is in the navigation and renders the server's data through the bridge.
+  await page.goto(`${link.origin}/#/ext/glance`, { waitUntil: 'domcontentloaded' });
+  assert.equal(await page.$eval('#nav a[data-route="ext-glance"]', (a) => a.textContent), 'Glance');
+  const tab = await frameOf('glance', 'tab');
+  await tab.waitForFunction(() => document.querySelector('#states li[data-state]'), { timeout: 10000 });
+  assert.equal(await tab.$eval('#states', (list) => list.textContent.trim()), 'started: 1');
+  await tab.waitForFunction(() => /used of/.test(document.querySelector('#disk').textContent), { timeout: 10000 });
+  await screenshot(page, 'extension-tab');
+
+  // The home widget.
+  await page.goto(`${link.origin}/#/workspaces`, { waitUntil: 'domcontentloaded' });
+  const widget = await frameOf('glance', 'widget');
+  await widget.waitForFunction(() => document.querySelector('#summary').textContent === '1 started', { timeout: 10000 });
+  await screenshot(page, 'extension-widget');
+
+  // The workspace tab gets the workspace's name; the row action runs the host binary for it.
+  await page.goto(`${link.origin}/#/w/api`, { waitUntil: 'domcontentloaded' });
+  const workspaceTab = await frameOf('glance', 'workspace');
+  await workspaceTab.waitForFunction(() => document.querySelectorAll('#record dd').length >= 3, { timeout: 10000 });
+  const record = await workspaceTab.$$eval('#record dd', (cells) => cells.map((cell) => cell.textContent));
+  assert.equal(record[0], 'api');
+  assert.equal(record[2], 'host');
+  await page.click('button.extension-action[data-plugin="glance"]');
+  await until(async () => (await toasts()).some((text) => /^Disk use \(api\): api: host disk .* used of /.test(text)), { what: 'the row action\'s notice' });
+  await screenshot(page, 'extension-workspace-tab');
+});
+
+test('a call outside the plugin\'s permissions: 403 naming it, a notice, and the plugin\'s log', async () => {
+  await page.goto(`${link.origin}/#/ext/glance`, { waitUntil: 'domcontentloaded' });
+  const tab = await frameOf('glance', 'tab');
+  await tab.waitForSelector('#try-write');
+  await tab.click('#try-write');
+  await tab.waitForFunction(() => /refused as it should be/.test(document.querySelector('#disk').textContent), { timeout: 10000 });
+  assert.match(await tab.$eval('#disk', (p) => p.textContent), /plugin 'glance' needs the permission 'workspaces:write'/);
+  await until(async () => (await toasts()).some((text) => /glance: .*needs the permission 'workspaces:write'/.test(text)), { what: 'the refusal\'s notice' });
+  await screenshot(page, 'extension-refused');
+  const log = JSON.parse((await server.api('GET', '/v1/plugins/glance/log')).body);
+  assert.ok(log.lines.some((line) => /refused POST \/v1\/workspaces\/api\/stop: needs permission workspaces:write/.test(line)), log.lines.join('\n'));
+  assert.equal((await server.workspace('api')).state, 'started');
+});
+
+test('a hostile frame reaches neither the dashboard\'s page, cookie, storage nor API', async () => {
+  await page.evaluate(() => localStorage.setItem('berth.favourites', '["api"]'));
+  await page.goto(`${link.origin}/#/ext/evil`, { waitUntil: 'domcontentloaded' });
+  const frame = await frameOf('evil', 'tab');
+  await frame.waitForFunction(() => document.body.dataset.done === 'true', { timeout: 15000 });
+  const results = JSON.parse(await frame.$eval('#results', (pre) => pre.textContent));
+  console.log('what the hostile frame got:', JSON.stringify(results, null, 1));
+  assert.equal(results.parentDocument.ok, false, 'parent.document');
+  assert.match(results.parentDocument.error, /SecurityError/);
+  assert.equal(results.topLocation.ok, false, 'top.location.href');
+  assert.equal(results.cookie.ok, false, 'document.cookie');
+  assert.equal(results.localStorage.ok, false, 'localStorage');
+  assert.equal(results.origin.value, 'null', 'an opaque origin');
+  assert.equal(results.fetchWorkspaces.ok, false, 'fetch(/v1/workspaces)');
+  assert.equal(results.fetchAbsolute.ok, false, 'fetch(origin/v1/workspaces)');
+  assert.equal(results.bridgeList.ok, true, 'within its permissions');
+  assert.equal(results.bridgeList.value, '1');
+  assert.equal(results.bridgeStop.ok, false);
+  assert.match(results.bridgeStop.error, /needs the permission 'workspaces:write'/);
+  assert.equal(results.bridgeKeys.ok, false);
+  assert.match(results.bridgeKeys.error, /not open to plugins/);
+  assert.equal(results.bridgeUnknown.ok, false);
+  assert.match(results.bridgeUnknown.error, /the bridge has no 'apikeys.create'/);
+  assert.equal((await server.workspace('api')).state, 'started');
+  await screenshot(page, 'extension-hostile');
+
+  // Opened directly, a plugin's page is still sandboxed by its own CSP, and loads no secret.
+  const direct = await tcpRequest(link.port, { path: '/plugins/evil/ui/index.html', headers: { Host: `127.0.0.1:${link.port}` } });
+  assert.equal(direct.status, 200);
+  assert.match(direct.headers['content-security-policy'], /^sandbox allow-scripts; default-src 'none';.*connect-src 'none'/);
+  const escape = await tcpRequest(link.port, { path: '/plugins/evil/ui/..%2F..%2Fevil.yaml', headers: { Host: `127.0.0.1:${link.port}` } });
+  assert.equal(escape.status, 404);
+});
