@@ -1,6 +1,7 @@
 // Plugin commands: discovered from manifests, run in a child process that loads the library.
 #include "plugins.hpp"
 
+#include "daemon.hpp"
 #include "errors.hpp"
 #include "home.hpp"
 #include "module_files.hpp"
@@ -182,6 +183,64 @@ void define_plugin_management(CLI::App& app, Invocation& run, const std::shared_
     });
   });
 
+  {
+    auto name = std::make_shared<std::string>();
+    auto* logs = app.add_subcommand("logs", "Show a plugin's log: its refusals, host binaries, service and jobs (the server keeps the last 200 lines)");
+    logs->add_option("name", *name, "Plugin name")->required();
+    logs->callback([&run, name] {
+      Json answer = Json::parse(run.session.api().call("GET", "/v1/plugins/" + *name + "/log").body, nullptr, false);
+      if (run.session.format() != OutputFormat::table) {
+        print_as(run.session, answer, [] {});
+        return;
+      }
+      if (answer.is_object() && answer.contains("lines")) {
+        for (const auto& line : answer["lines"]) std::cout << line.get<std::string>() << '\n';
+      }
+    });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto enable_job = std::make_shared<std::string>();
+    auto disable_job = std::make_shared<std::string>();
+    auto run_job = std::make_shared<std::string>();
+    auto* jobs = app.add_subcommand("jobs", "List a plugin's scheduled jobs with their last runs; enable, disable or run one");
+    jobs->add_option("name", *name, "Plugin name")->required();
+    jobs->add_option("--enable", *enable_job, "Enable the job with this id (kept in plugins.yaml)");
+    jobs->add_option("--disable", *disable_job, "Disable the job with this id");
+    jobs->add_option("--run", *run_job, "Run the job with this id now (in the server, as the schedule would)");
+    jobs->callback([&run, plugins, name, enable_job, disable_job, run_job] {
+      auto found = std::find_if(plugins->begin(), plugins->end(), [&](const PluginEntry& p) { return p.name == *name; });
+      if (found == plugins->end()) throw not_found("plugin '" + *name + "' is not installed (berth plugin list)");
+      for (const auto& [id, enable] : {std::pair{*enable_job, true}, std::pair{*disable_job, false}}) {
+        if (id.empty()) continue;
+        set_plugin_job_enabled(plugin_folders(run.session.home()).settings, *found, id, enable);
+        if (!run.session.options.quiet) std::cout << "job '" << id << "' of plugin '" << *name << "' " << (enable ? "enabled" : "disabled") << '\n';
+      }
+      if (!run_job->empty()) {
+        run.session.api().call("POST", "/v1/plugins/" + *name + "/jobs/" + *run_job + "/run", "{}");
+        if (!run.session.options.quiet) std::cout << "job '" << *run_job << "' of plugin '" << *name << "' started; see: berth plugin jobs " << *name << '\n';
+      }
+      if (!enable_job->empty() || !disable_job->empty() || !run_job->empty()) return;
+      Json list = Json::parse(run.session.api().call("GET", "/v1/plugins/" + *name + "/jobs").body, nullptr, false);
+      print_as(run.session, list, [&] {
+        std::vector<Row> rows;
+        for (const auto& job : list) {
+          std::string last = "-", code = "-";
+          if (!job["runs"].empty()) {
+            const Json& newest = job["runs"][0];
+            last = newest.value("started_at", "");
+            code = newest.value("timed_out", false) ? "timed out" : std::to_string(newest.value("exit_code", -1));
+          }
+          std::string command;
+          for (const auto& word : job["command"]) command += (command.empty() ? "" : " ") + word.get<std::string>();
+          rows.push_back({job.value("id", ""), job.value("schedule", ""), command, job.value("enabled", false) ? "yes" : "no",
+                          job.value("running", false) ? "running" : last, code});
+        }
+        print_table({"ID", "SCHEDULE", "COMMAND", "ENABLED", "LAST RUN", "EXIT"}, rows);
+      });
+    });
+  }
+
   for (bool enable : {true, false}) {
     auto name = std::make_shared<std::string>();
     auto* sub = app.add_subcommand(enable ? "enable" : "disable", enable ? "Enable a disabled plugin" : "Disable a plugin: its commands disappear");
@@ -208,7 +267,18 @@ void define_plugin_management(CLI::App& app, Invocation& run, const std::shared_
           if (answer != "y" && answer != "Y" && answer != "yes") throw invalid("nothing granted; plugin '" + *name + "' is unchanged");
         }
       }
-      set_plugin_enabled(plugin_folders(run.session.home()).settings, *found, enable);
+      // Through the server when one runs (enabling there also lifts a service's quarantine); the
+      // settings file directly otherwise.
+      bool told_server = false;
+      if (run.session.local_server() && daemon_status(run.session.home()).running) {
+        try {
+          run.session.api().call("POST", "/v1/plugins/" + *name + (enable ? "/enable" : "/disable"), "{}");
+          told_server = true;
+        } catch (const Error& error) {
+          if (error.code() != "unavailable") throw;
+        }
+      }
+      if (!told_server) set_plugin_enabled(plugin_folders(run.session.home()).settings, *found, enable);
       if (!run.session.options.quiet) std::cout << "plugin '" << *name << "' " << (enable ? "enabled" : "disabled") << '\n';
     });
   }

@@ -36,7 +36,8 @@ struct Pipe {
 }  // namespace
 
 HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::filesystem::path& folder,
-                              const std::vector<std::string>& environment, std::chrono::milliseconds timeout) {
+                              const std::vector<std::string>& environment, std::chrono::milliseconds timeout,
+                              const std::function<void(pid_t)>& started) {
   Pipe out, err;
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   posix_spawn_file_actions_t actions;
@@ -69,6 +70,7 @@ HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::ve
   posix_spawnattr_destroy(&attributes);
   if (null_fd >= 0) ::close(null_fd);
   if (spawned != 0) throw unavailable("cannot run " + binary.string() + ": " + std::strerror(spawned));
+  if (started) started(pid);
   ::close(out.write);
   out.write = -1;
   ::close(err.write);
@@ -108,6 +110,7 @@ HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::ve
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   ::kill(-pid, SIGKILL);  // anything it left behind in its group
+  if (started) started(0);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
   return run;
 }

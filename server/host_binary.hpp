@@ -4,6 +4,9 @@
 // folder, with a small environment, its output kept up to a limit and its time bounded.
 #include <chrono>
 #include <filesystem>
+#include <functional>
+
+#include <sys/types.h>
 #include <string>
 #include <vector>
 
@@ -17,7 +20,10 @@ struct HostBinaryRun {
   bool truncated = false;
 };
 
+// started, when given, is told the process's pid (also its process group) once it runs, so an
+// owner can end it early; it is told 0 once it has been reaped.
 HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::filesystem::path& folder,
-                              const std::vector<std::string>& environment, std::chrono::milliseconds timeout);
+                              const std::vector<std::string>& environment, std::chrono::milliseconds timeout,
+                              const std::function<void(pid_t)>& started = nullptr);
 
 }  // namespace berth

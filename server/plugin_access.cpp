@@ -40,9 +40,16 @@ std::string plugin_permission_for(const std::string& method, const std::string& 
     return read ? "providers:read" : "";
   }
   if (!self.empty()) {
-    std::string own = "/v1/plugins/" + self;
-    if (path == own + "/exec") return "host-binaries";
-    if (path == own + "/log" && read) return "-";
+    // Its own: its log, its jobs' state, its service and routes; never its credential, its
+    // enabling, or starting its jobs by hand (the owner's).
+    std::string own = "/v1/plugins/" + self + "/";
+    if (path == own + "exec") return "host-binaries";
+    if (starts_with(path, own)) {
+      std::string rest = path.substr(own.size());
+      if (rest == "token" || rest == "enable" || rest == "disable" || starts_with(rest, "jobs/")) return "";
+      if (rest == "log" || rest == "jobs") return read ? "-" : "";
+      return "-";
+    }
   }
   return "";
 }

@@ -5,6 +5,7 @@
 #include "names.hpp"
 #include "route_helpers.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace berth {
@@ -15,15 +16,96 @@ constexpr long kMaxTimeoutSeconds = 300;
 constexpr size_t kMaxArguments = 64;
 constexpr size_t kMaxArgumentBytes = 4096;
 
+Json plugin_json(const PluginEntry& plugin, PluginAccess& access, PluginServices& services, PluginJobs& jobs) {
+  Json commands = Json::array();
+  for (const auto& command : plugin.commands) commands.push_back({{"name", command.name}, {"summary", command.summary}});
+  Json json{{"name", plugin.name},         {"version", plugin.version},   {"description", plugin.description},
+            {"location", plugin.location}, {"state", to_string(plugin.state)}, {"commands", commands}};
+  if (!plugin.reason.empty()) json["reason"] = plugin.reason;
+  json["scoped"] = plugin.extensions.scoped;
+  json["permissions"] = plugin.extensions.permissions;
+  json["granted"] = plugin.granted;
+  json["not_granted"] = plugin.not_granted;
+  json.update(extensions_json(plugin.extensions));
+  if (plugin.extensions.service) json["service"].update(services.state_json(plugin.name));
+  if (!plugin.extensions.jobs.empty()) json["jobs"] = jobs.jobs_json(plugin);
+  auto lines = access.log_lines(plugin.name);
+  if (lines.size() > 5) lines.erase(lines.begin(), lines.end() - 5);
+  json["log_tail"] = lines;
+  return json;
+}
+
+PluginEntry find_plugin(PluginAccess& access, const std::string& name) {
+  require_valid_name("plugin", name);
+  return access.entry(name);
+}
+
+// The target the service sees: the rest of the path, and the query as the client sent it.
+std::string service_target(const httplib::Request& request, const std::string& rest) {
+  std::string target = rest.empty() || rest.front() != '/' ? "/" + rest : rest;
+  if (!request.params.empty()) {
+    std::string query;
+    for (const auto& [key, value] : request.params) {
+      query += (query.empty() ? "?" : "&") + httplib::detail::encode_query_param(key) + "=" + httplib::detail::encode_query_param(value);
+    }
+    target += query;
+  }
+  return target;
+}
+
+void answer_from_service(httplib::Response& response, const HttpResponse& answer) {
+  response.status = answer.status;
+  std::string type = answer.header("content-type");
+  response.set_content(answer.body, type.empty() ? "application/octet-stream" : type);
+}
+
 }  // namespace
 
-void register_plugin_routes(httplib::Server& server, PluginAccess& access) {
+void register_plugin_routes(httplib::Server& server, PluginAccess& access, PluginServices& services, PluginJobs& jobs) {
+  server.Get("/v1/plugins", guarded([&](const httplib::Request&, httplib::Response& response) {
+    Json list = Json::array();
+    for (const auto& plugin : discover_plugins(access.folders(), {})) list.push_back(plugin_json(plugin, access, services, jobs));
+    send_json(response, 200, list);
+  }));
+  server.Post(R"(/v1/plugins/([^/]+)/(enable|disable))", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    PluginEntry found = find_plugin(access, request.matches[1]);
+    bool enable = request.matches[2] == "enable";
+    set_plugin_enabled(access.folders().settings, found, enable);
+    if (enable) services.reset(found.name);
+    send_json(response, 200, plugin_json(access.entry(found.name), access, services, jobs));
+  }));
+  server.Get(R"(/v1/plugins/([^/]+)/jobs)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    send_json(response, 200, jobs.jobs_json(find_plugin(access, request.matches[1])));
+  }));
+  server.Post(R"(/v1/plugins/([^/]+)/jobs/([^/]+)/run)", guarded([&](const httplib::Request& request, httplib::Response& response) {
+    std::string plugin = request.matches[1];
+    require_valid_name("plugin", plugin);
+    jobs.run_now(plugin, request.matches[2]);
+    send_json(response, 202, Json{{"plugin", plugin}, {"job", std::string(request.matches[2])}, {"started", true}});
+  }));
   // Only the owner (the Unix socket, a key, a dashboard session): a plugin's own credential
   // cannot mint another (the gate finds the route closed to plugins).
   server.Post(R"(/v1/plugins/([^/]+)/token)", guarded([&access](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     send_json(response, 200, Json{{"plugin", name}, {"token", access.mint(name)}, {"header", kPluginTokenHeader}});
   }));
+  // The service: anything under /service/, and the manifest's routes at the plugin's root.
+  auto proxy = guarded([&](const httplib::Request& request, httplib::Response& response) {
+    PluginEntry plugin = find_plugin(access, request.matches[1]);
+    std::string rest = request.matches[2];
+    std::string target;
+    if (rest == "service" || rest.rfind("service/", 0) == 0) {
+      target = rest.substr(std::string("service").size());
+    } else {
+      bool declared = std::any_of(plugin.extensions.routes.begin(), plugin.extensions.routes.end(),
+                                  [&](const PluginRoute& route) { return route.method == request.method && route.path == "/" + rest; });
+      if (!declared) throw not_found("plugin '" + plugin.name + "' has no route " + request.method + " /" + rest.substr(0, 100) + " (its manifest's routes)");
+      target = "/" + rest;
+    }
+    answer_from_service(response, services.forward(plugin, request.method, service_target(request, target), request.body,
+                                                   request.get_header_value("Content-Type")));
+  });
+  const char* proxied = R"(/v1/plugins/([^/]+)/((?:service|[a-z0-9][a-z0-9._/-]*)(?:/.*)?))";
   server.Get(R"(/v1/plugins/([^/]+)/log)", guarded([&access](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     require_valid_name("plugin", name);
@@ -89,6 +171,12 @@ void register_plugin_routes(httplib::Server& server, PluginAccess& access) {
     send_json(response, 200, Json{{"exit_code", run.exit_code}, {"timed_out", run.timed_out}, {"stdout", run.out}, {"stderr", run.err},
                                   {"truncated", run.truncated}});
   }));
+  // Last: httplib takes the first route that matches, and these match what the ones above do not.
+  server.Get(proxied, proxy);
+  server.Post(proxied, proxy);
+  server.Put(proxied, proxy);
+  server.Delete(proxied, proxy);
+  server.Patch(proxied, proxy);
 }
 
 }  // namespace berth

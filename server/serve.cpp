@@ -172,6 +172,11 @@ int serve(const ServeOptions& options) {
   set_request_gate([&plugin_access](const std::string& method, const std::string& path, const std::string& token) {
     plugin_access.check(method, path, token);
   });
+  PluginServices plugin_services(plugin_access, home.data_dir / "run" / "plugins", "unix://" + home.socket_path().string());
+  // A job that runs a plugin's command runs this berth's CLI: bin/berth of the same install.
+  fs::path cli = executable_dir().parent_path().parent_path() / "bin" / "berth";
+  if (!fs::exists(cli)) cli = executable_dir() / "berth";
+  PluginJobs plugin_jobs(plugin_access, cli, home.data_dir == home.config_dir ? home.data_dir : fs::path());
   auto configure = [&](httplib::Server& http, const Listener& listener) {
     http.new_task_queue = [] { return new ElasticPool(kWorkerThreads, kMaxWorkerThreads); };
     http.set_keep_alive_max_count(1000);
@@ -182,7 +187,7 @@ int serve(const ServeOptions& options) {
     register_api(http, service, providers, keys, listener);
     register_server_routes(http, facts);
     register_forward_routes(http, forwards);
-    register_plugin_routes(http, plugin_access);
+    register_plugin_routes(http, plugin_access, plugin_services, plugin_jobs);
     // httplib calls its logger once the response is written: a large one was just freed.
     http.set_logger([](const httplib::Request&, const httplib::Response& response) {
       if (response.body.size() > kTrimAfterBytes) ::malloc_trim(0);
@@ -278,6 +283,8 @@ int serve(const ServeOptions& options) {
     terminals.end_all(std::chrono::seconds(3));
     forwards.close_all();
     service.shutdown(std::chrono::seconds(10));
+    plugin_jobs.stop();
+    plugin_services.stop_all();
     dashboard->stop();
     if (tcp) tcp->stop();
     server.stop();
@@ -290,6 +297,7 @@ int serve(const ServeOptions& options) {
   service.reconcile(log_line);
   // Changes made outside berth (a container stopped or removed) reach the records as they happen.
   service.start_watches(log_line);
+  plugin_jobs.start();
   server.listen_after_bind();
   dashboard->stop();
   if (tcp) tcp->stop();

@@ -17,20 +17,6 @@ namespace {
 
 constexpr size_t kLogTail = 64 << 10;
 
-Json plugin_json(const PluginEntry& plugin) {
-  Json commands = Json::array();
-  for (const auto& command : plugin.commands) commands.push_back({{"name", command.name}, {"summary", command.summary}});
-  Json json{{"name", plugin.name},         {"version", plugin.version},   {"description", plugin.description},
-            {"location", plugin.location}, {"state", to_string(plugin.state)}, {"commands", commands}};
-  if (!plugin.reason.empty()) json["reason"] = plugin.reason;
-  json["scoped"] = plugin.extensions.scoped;
-  json["permissions"] = plugin.extensions.permissions;
-  json["granted"] = plugin.granted;
-  json["not_granted"] = plugin.not_granted;
-  json.update(extensions_json(plugin.extensions));
-  return json;
-}
-
 }  // namespace
 
 void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
@@ -51,22 +37,6 @@ void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
       text.erase(0, text.find('\n') + 1);  // from a whole line
     }
     response.set_content(text, "text/plain; charset=utf-8");
-  }));
-  server.Get("/v1/plugins", guarded([&facts](const httplib::Request&, httplib::Response& response) {
-    Json list = Json::array();
-    for (const auto& plugin : discover_plugins(facts.plugins, {})) list.push_back(plugin_json(plugin));
-    send_json(response, 200, list);
-  }));
-  server.Post(R"(/v1/plugins/([^/]+)/(enable|disable))", guarded([&facts](const httplib::Request& request, httplib::Response& response) {
-    std::string name = request.matches[1];
-    require_valid_name("plugin", name);
-    auto plugins = discover_plugins(facts.plugins, {});
-    auto found = std::find_if(plugins.begin(), plugins.end(), [&](const PluginEntry& p) { return p.name == name; });
-    if (found == plugins.end()) throw not_found("plugin '" + name + "' is not installed (berth plugin list)");
-    set_plugin_enabled(facts.plugins.settings, *found, request.matches[2] == "enable");
-    for (const auto& plugin : discover_plugins(facts.plugins, {})) {
-      if (plugin.name == name) send_json(response, 200, plugin_json(plugin));
-    }
   }));
   server.Get(R"(/v1/workspaces/([^/]+)/terminals)", guarded([&facts](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];

@@ -75,14 +75,19 @@ PluginEntry read_entry(const ModuleFile& file, ManifestCache& cache) {
     entry.description = manifest.description;
     entry.min_berth_version = text_of(manifest.document, "min_berth_version");
     read_commands(entry, manifest.document);
-    entry.extensions = read_plugin_extensions(manifest.document, file.manifest, file.name);
-    for (const auto& binary : entry.extensions.binaries) {
+    std::vector<std::string> command_names;
+    for (const auto& command : entry.commands) command_names.push_back(command.name);
+    entry.extensions = read_plugin_extensions(manifest.document, file.manifest, file.name, command_names);
+    std::vector<std::pair<std::string, fs::path>> executables;
+    for (const auto& binary : entry.extensions.binaries) executables.emplace_back("host binary", binary.path);
+    if (entry.extensions.service) executables.emplace_back("service", entry.extensions.service->path);
+    for (const auto& [what, path] : executables) {
       struct stat info {};
-      if (::lstat(binary.path.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || !(info.st_mode & S_IXUSR)) {
-        return refuse("its host binary " + binary.path.string() + " is missing or not an executable file");
+      if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || !(info.st_mode & S_IXUSR)) {
+        return refuse("its " + what + " " + path.string() + " is missing or not an executable file");
       }
       if (!file.builtin) {
-        if (auto reason = unsafe_file_reason(binary.path); !reason.empty()) return refuse(reason);
+        if (auto reason = unsafe_file_reason(path); !reason.empty()) return refuse(reason);
       }
     }
     if (auto reason = api_version_mismatch(*parse_api_version(manifest.api_version), sdk_api_version); !reason.empty()) {
@@ -127,6 +132,15 @@ PluginSettings read_plugin_settings(const fs::path& settings) {
         if (name.is_string()) values.disabled.insert(name.get<std::string>());
       }
     }
+    if (json.is_object() && json.contains("jobs") && json["jobs"].is_object()) {
+      for (const auto& [name, jobs] : json["jobs"].items()) {
+        if (!jobs.is_object()) continue;
+        for (const auto& [id, enabled] : jobs.items()) {
+          if (enabled.is_boolean()) values.jobs[name][id] = enabled.get<bool>();
+          if (enabled.is_string()) values.jobs[name][id] = enabled == "true";
+        }
+      }
+    }
     if (json.is_object() && json.contains("granted") && json["granted"].is_object()) {
       for (const auto& [name, permissions] : json["granted"].items()) {
         auto& granted = values.granted[name];
@@ -146,10 +160,22 @@ void write_plugin_settings(const fs::path& settings, const PluginSettings& value
   create_private_folders(settings.parent_path());
   Json granted = Json::object();
   for (const auto& [name, permissions] : values.granted) granted[name] = Json(permissions);
-  write_file_atomically(settings, json_to_yaml(Json{{"disabled", Json(values.disabled)}, {"granted", granted}}));
+  Json jobs = Json::object();
+  for (const auto& [name, choices] : values.jobs) {
+    for (const auto& [id, enabled] : choices) jobs[name][id] = enabled;
+  }
+  write_file_atomically(settings, json_to_yaml(Json{{"disabled", Json(values.disabled)}, {"granted", granted}, {"jobs", jobs}}));
 }
 
 std::set<std::string> read_disabled_plugins(const fs::path& settings) { return read_plugin_settings(settings).disabled; }
+
+void set_plugin_job_enabled(const fs::path& settings, const PluginEntry& plugin, const std::string& job, bool enable) {
+  bool known = std::any_of(plugin.extensions.jobs.begin(), plugin.extensions.jobs.end(), [&](const PluginJob& j) { return j.id == job; });
+  if (!known) throw not_found("plugin '" + plugin.name + "' has no job '" + job + "' (berth plugin jobs " + plugin.name + ")");
+  PluginSettings values = read_plugin_settings(settings);
+  values.jobs[plugin.name][job] = enable;
+  write_plugin_settings(settings, values);
+}
 
 void set_plugin_enabled(const fs::path& settings, const PluginEntry& plugin, bool enable) {
   PluginSettings values = read_plugin_settings(settings);
@@ -195,6 +221,11 @@ std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const st
       if (entry.state != PluginState::broken) {
         for (const auto& command : entry.commands) command_owner[command.name] = entry.name;
         if (disabled.count(entry.name)) entry.state = PluginState::disabled;
+      }
+      for (auto& job : entry.extensions.jobs) {
+        auto choices = settings.jobs.find(entry.name);
+        if (choices == settings.jobs.end()) continue;
+        if (auto choice = choices->second.find(job.id); choice != choices->second.end()) job.enabled = choice->second;
       }
       const auto& granted = settings.granted[entry.name];
       for (const auto& permission : entry.extensions.permissions) {

@@ -55,6 +55,7 @@ std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const st
 struct PluginSettings {
   std::set<std::string> disabled;
   std::map<std::string, std::set<std::string>> granted;
+  std::map<std::string, std::map<std::string, bool>> jobs;  // plugin -> job id -> enabled (the user's choice)
 };
 PluginSettings read_plugin_settings(const std::filesystem::path& settings);
 void write_plugin_settings(const std::filesystem::path& settings, const PluginSettings& values);
@@ -62,6 +63,8 @@ std::set<std::string> read_disabled_plugins(const std::filesystem::path& setting
 // Enabling grants what the plugin asks for now (the caller showed it and had it agreed to);
 // disabling keeps the grants, so enabling again asks only when it asks for more.
 void set_plugin_enabled(const std::filesystem::path& settings, const PluginEntry& plugin, bool enable);
+// The user's choice for one of the plugin's jobs (throws not_found for a job it does not have).
+void set_plugin_job_enabled(const std::filesystem::path& settings, const PluginEntry& plugin, const std::string& job, bool enable);
 
 // -1, 0 or 1 as a is older than, equal to or newer than b ("1.2.3" numbers; missing parts are 0).
 int compare_versions(const std::string& a, const std::string& b);

@@ -155,20 +155,89 @@ const std::vector<std::string>& plugin_permission_names() {
   return names;
 }
 
-PluginExtensions read_plugin_extensions(const Json& document, const fs::path& path, const std::string& name) {
+namespace {
+
+// One field of a cron line: '*', N, A-B, lists of those, each with an optional /STEP.
+bool parse_cron_field(const std::string& text, int low, int high, std::vector<bool>& allowed) {
+  allowed.assign(static_cast<size_t>(high + 1), false);
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    int step = 1;
+    if (size_t slash = part.find('/'); slash != std::string::npos) {
+      std::string step_text = part.substr(slash + 1);
+      if (step_text.empty() || step_text.size() > 2 || step_text.find_first_not_of("0123456789") != std::string::npos) return false;
+      step = std::stoi(step_text);
+      if (step < 1) return false;
+      part = part.substr(0, slash);
+    }
+    int from = low, to = high;
+    if (part != "*") {
+      size_t dash = part.find('-');
+      std::string a = part.substr(0, dash), b = dash == std::string::npos ? a : part.substr(dash + 1);
+      for (const auto& number : {a, b}) {
+        if (number.empty() || number.size() > 2 || number.find_first_not_of("0123456789") != std::string::npos) return false;
+      }
+      from = std::stoi(a);
+      to = std::stoi(b);
+      if (dash == std::string::npos && step > 1) to = high;  // N/STEP: from N on
+      if (from < low || to > high || from > to) return false;
+    }
+    for (int value = from; value <= to; value += step) allowed[static_cast<size_t>(value)] = true;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool CronSchedule::matches(int minute, int hour, int day, int month, int weekday) const {
+  return minutes[static_cast<size_t>(minute)] && hours[static_cast<size_t>(hour)] && days[static_cast<size_t>(day)] &&
+         months[static_cast<size_t>(month)] && weekdays[static_cast<size_t>(weekday)];
+}
+
+std::optional<CronSchedule> parse_cron(const std::string& text, std::string& error) {
+  std::vector<std::string> fields;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find(' ', at);
+    if (end == std::string::npos) end = text.size();
+    if (end > at) fields.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  if (fields.size() != 5) {
+    error = "must be five fields: minute hour day-of-month month day-of-week (for instance \"0 3 * * *\"), not '" + text.substr(0, 60) + "'";
+    return std::nullopt;
+  }
+  CronSchedule schedule;
+  schedule.text = text;
+  const char* names[] = {"minute (0-59)", "hour (0-23)", "day of month (1-31)", "month (1-12)", "day of week (0-7, 0 and 7 are Sunday)"};
+  std::vector<bool>* targets[] = {&schedule.minutes, &schedule.hours, &schedule.days, &schedule.months, &schedule.weekdays};
+  int lows[] = {0, 0, 1, 1, 0}, highs[] = {59, 23, 31, 12, 7};
+  for (size_t i = 0; i < 5; ++i) {
+    if (!parse_cron_field(fields[i], lows[i], highs[i], *targets[i])) {
+      error = "its " + std::string(names[i]) + " field '" + fields[i] + "' is not a number, range, list or step in range";
+      return std::nullopt;
+    }
+  }
+  if (schedule.weekdays[7]) schedule.weekdays[0] = true;
+  return schedule;
+}
+
+PluginExtensions read_plugin_extensions(const Json& document, const fs::path& path, const std::string& name,
+                                        const std::vector<std::string>& command_names) {
   Reader reader(path, name);
   PluginExtensions extensions;
   extensions.folder = path.parent_path() / name;
   for (const auto& [key, ignored] : document.items()) {
-    static const std::set<std::string> known{"name",        "version",     "api_version", "min_berth_version", "description",
-                                             "commands",    "permissions", "ui",          "host",              "error_codes"};
-    if (key == "service" || key == "routes" || key == "jobs") {
-      reader.fail({key}, "is not supported by this berth yet (a plugin's backend service, its routes and scheduled jobs come in a "
-                         "later berth); remove the section");
-    }
+    static const std::set<std::string> known{"name",     "version",     "api_version", "min_berth_version", "description", "commands",
+                                             "permissions", "ui",      "host",        "error_codes",       "service",     "routes",
+                                             "jobs"};
     if (!known.count(key)) {
       reader.fail({key}, "unknown key (expected: name, version, api_version, min_berth_version, description, commands, permissions, "
-                         "ui, host, error_codes)");
+                         "ui, host, error_codes, service, routes, jobs)");
     }
   }
 
@@ -289,6 +358,97 @@ PluginExtensions read_plugin_extensions(const Json& document, const fs::path& pa
     }
   }
 
+  if (auto it = document.find("service"); it != document.end()) {
+    const Json& service = reader.map(*it, {"service"}, {"path", "args", "env"});
+    PluginService entry;
+    entry.path = extensions.folder / reader.relative_path(service, {"service"}, "path", true);
+    if (auto args = service.find("args"); args != service.end()) {
+      for (const auto& arg : reader.list(*args, {"service", "args"})) {
+        if (!arg.is_string()) reader.fail({"service", "args"}, "must be a list of strings");
+        entry.args.push_back(arg.get<std::string>());
+      }
+    }
+    if (auto env = service.find("env"); env != service.end()) {
+      if (!env->is_object()) reader.fail({"service", "env"}, "must be a map of NAME: value");
+      for (const auto& [key, value] : env->items()) {
+        bool good = !key.empty() && key.size() < 100 && key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos &&
+                    !std::isdigit(static_cast<unsigned char>(key[0])) && key.rfind("BERTH_", 0) != 0;
+        if (!good) reader.fail({"service", "env", key}, "must be a variable name (letters, digits, '_'; not starting with BERTH_, which berth sets)");
+        if (!value.is_string()) reader.fail({"service", "env", key}, "must be a string");
+        entry.env.emplace_back(key, value.get<std::string>());
+      }
+    }
+    if (!extensions.scoped) reader.fail({"service"}, "a plugin with a service must list the 'permissions' it needs (an empty list is fine)");
+    extensions.service = std::move(entry);
+  }
+
+  if (auto it = document.find("routes"); it != document.end()) {
+    if (!extensions.service) reader.fail({"routes"}, "routes are answered by the plugin's service: add a 'service' section");
+    size_t index = 0;
+    for (const auto& route : reader.list(*it, {"routes"})) {
+      std::vector<Step> at{"routes", index};
+      reader.map(route, at, {"method", "path"});
+      PluginRoute entry{reader.text(route, at, "method", true), reader.text(route, at, "path", true)};
+      static const std::set<std::string> methods{"GET", "POST", "PUT", "DELETE", "PATCH"};
+      if (!methods.count(entry.method)) reader.fail(Reader::with(at, "method"), "must be GET, POST, PUT, DELETE or PATCH");
+      static const std::set<std::string> taken{"token", "log", "exec", "enable", "disable", "service", "jobs"};
+      std::string first = entry.path.size() > 1 ? entry.path.substr(1, entry.path.find('/', 1) - 1) : "";
+      if (entry.path.front() != '/' || entry.path.find("..") != std::string::npos || entry.path.find_first_of("?#%\\ ") != std::string::npos || first.empty() ||
+          taken.count(first)) {
+        reader.fail(Reader::with(at, "path"), "must start with '/', hold no '..', '?', '#', '%' or spaces, and not begin with berth's own "
+                                               "token, log, exec, enable, disable, service or jobs");
+      }
+      extensions.routes.push_back(std::move(entry));
+      ++index;
+    }
+  }
+
+  if (auto it = document.find("jobs"); it != document.end()) {
+    size_t index = 0;
+    for (const auto& job : reader.list(*it, {"jobs"})) {
+      std::vector<Step> at{"jobs", index};
+      reader.map(job, at, {"id", "schedule", "command", "timeout", "enabled"});
+      PluginJob entry;
+      entry.id = reader.text(job, at, "id", true);
+      if (!is_valid_name(entry.id)) reader.fail(Reader::with(at, "id"), "must be lowercase letters, digits and '-'");
+      for (const auto& other : extensions.jobs) {
+        if (other.id == entry.id) reader.fail(Reader::with(at, "id"), "a second job named '" + entry.id + "'");
+      }
+      std::string error;
+      auto schedule = parse_cron(reader.text(job, at, "schedule", true), error);
+      if (!schedule) reader.fail(Reader::with(at, "schedule"), error);
+      entry.schedule = std::move(*schedule);
+      auto command = job.find("command");
+      if (command == job.end()) reader.fail(Reader::with(at, "command"), "is missing");
+      for (const auto& word : reader.list(*command, Reader::with(at, "command"))) {
+        if (!word.is_string()) reader.fail(Reader::with(at, "command"), "must be a list of strings");
+        entry.command.push_back(word.get<std::string>());
+      }
+      if (entry.command.empty()) reader.fail(Reader::with(at, "command"), "must name one of the plugin's commands or host binaries");
+      bool own_command = std::find(command_names.begin(), command_names.end(), entry.command.front()) != command_names.end();
+      bool own_binary = std::any_of(extensions.binaries.begin(), extensions.binaries.end(), [&](const auto& b) { return b.name == entry.command.front(); });
+      if (!own_command && !own_binary) {
+        reader.fail(Reader::with(at, "command"), "'" + entry.command.front() + "' is neither one of the plugin's commands nor one of its host binaries");
+      }
+      if (auto timeout = job.find("timeout"); timeout != job.end()) {
+        auto seconds = whole_number(*timeout);
+        if (!seconds || *seconds < 1 || *seconds > 86400) reader.fail(Reader::with(at, "timeout"), "must be a whole number of seconds from 1 to 86400");
+        entry.timeout_seconds = static_cast<int>(*seconds);
+      }
+      if (auto enabled = job.find("enabled"); enabled != job.end()) {
+        if (enabled->is_boolean()) {
+          entry.enabled = enabled->get<bool>();
+        } else if (enabled->is_string() && (*enabled == "true" || *enabled == "false")) {
+          entry.enabled = *enabled == "true";
+        } else {
+          reader.fail(Reader::with(at, "enabled"), "must be true or false");
+        }
+      }
+      extensions.jobs.push_back(std::move(entry));
+      ++index;
+    }
+  }
+
   if (auto it = document.find("error_codes"); it != document.end()) {
     size_t index = 0;
     for (const auto& code : reader.list(*it, {"error_codes"})) {
@@ -334,7 +494,17 @@ Json extensions_json(const PluginExtensions& extensions) {
   for (const auto& b : extensions.binaries) binaries.push_back(b.name);
   Json codes = Json::array();
   for (const auto& c : extensions.error_codes) codes.push_back({{"code", c.code}, {"status", c.status}, {"message", c.message}});
-  return Json{{"ui", ui}, {"host_binaries", binaries}, {"error_codes", codes}};
+  Json json{{"ui", ui}, {"host_binaries", binaries}, {"error_codes", codes}};
+  if (extensions.service) json["service"] = Json{{"path", extensions.service->path.filename().string()}};
+  Json routes = Json::array();
+  for (const auto& r : extensions.routes) routes.push_back({{"method", r.method}, {"path", r.path}});
+  json["routes"] = routes;
+  Json jobs = Json::array();
+  for (const auto& j : extensions.jobs) {
+    jobs.push_back({{"id", j.id}, {"schedule", j.schedule.text}, {"command", j.command}, {"timeout", j.timeout_seconds}, {"enabled", j.enabled}});
+  }
+  json["jobs"] = jobs;
+  return json;
 }
 
 }  // namespace berth

@@ -27,6 +27,7 @@ before(async () => {
   await server.cli(['create', 'api']);
   const example = path.join(repo, 'examples', 'plugin-glance');
   install('glance', path.join(example, 'glance.yaml'), path.join(example, 'glance'));
+  copyFileSync(path.join(build, 'tests', 'plugins', 'glance-service'), path.join(server.home, 'plugins', 'glance', 'bin', 'glance-service'));
   const fixtures = path.join(repo, 'tests', 'dashboard', 'fixtures');
   install('evil', path.join(fixtures, 'evil.yaml'), path.join(fixtures, 'evil'));
   await server.cli(['plugin', 'enable', 'glance', '--yes']);
@@ -56,6 +57,8 @@ test('the example extension: its tab, widget, workspace tab and row action show 
   await tab.waitForFunction(() => document.querySelector('#states li[data-state]'), { timeout: 10000 });
   assert.equal(await tab.$eval('#states', (list) => list.textContent.trim()), 'started: 1');
   await tab.waitForFunction(() => /used of/.test(document.querySelector('#disk').textContent), { timeout: 10000 });
+  // The machine's load comes from glance's service, which berth started on this first use.
+  await tab.waitForFunction(() => /^load [0-9.]+ [0-9.]+ [0-9.]+, up /.test(document.querySelector('#load').textContent), { timeout: 10000 });
   await screenshot(page, 'extension-tab');
 
   // The home widget.

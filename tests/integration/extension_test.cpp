@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include <csignal>
 #include <fstream>
 
 namespace fs = std::filesystem;
@@ -32,6 +33,8 @@ void drop_in_scoped(const fs::path& home, const std::string& name, const std::st
                                                       "commands:\n  - name: " + name + "-echo\n    summary: list\n  - name: " + name +
                                                       "-stop\n    summary: stop\npermissions: " + permissions + "\n" + more);
 }
+
+std::string read_plugins_settings(const fs::path& home) { return berth::test::read_text(home / "plugins.yaml"); }
 
 Json plugin_row(const ServerHome& server, const std::string& name) {
   Result listed = server.berth({"plugin", "list", "-o", "json"});
@@ -62,7 +65,7 @@ class Extensions : public ::testing::Test {
 TEST_F(Extensions, ManifestMistakesNameTheFileLineAndField) {
   drop_in_scoped(server.home(), "badui", "[workspaces:read]", "ui:\n  dashboard-tab:\n    title: Ports\n    root: ui\n    srcx: index.html\n");
   drop_in_scoped(server.home(), "badperm", "[workspaces:read, everything]");
-  drop_in_scoped(server.home(), "jobby", "[]", "jobs:\n  - id: nightly\n");
+  drop_in_scoped(server.home(), "jobby", "[]", "jobs:\n  - {id: nightly, schedule: \"61 * * * *\", command: [jobby-echo]}\n");
   drop_in_scoped(server.home(), "nobin", "[host-binaries]", "host:\n  binaries: [bin/missing]\n");
   Json badui = plugin_row(server, "badui");
   EXPECT_EQ(badui.value("status", ""), "broken") << badui.dump();
@@ -70,7 +73,7 @@ TEST_F(Extensions, ManifestMistakesNameTheFileLineAndField) {
   Json badperm = plugin_row(server, "badperm");
   EXPECT_NE(badperm.value("reason", "").find("permissions[1]: 'everything' is not a permission"), std::string::npos) << badperm.dump();
   Json jobby = plugin_row(server, "jobby");
-  EXPECT_NE(jobby.value("reason", "").find("jobs: is not supported by this berth yet"), std::string::npos) << jobby.dump();
+  EXPECT_NE(jobby.value("reason", "").find("jobs[0].schedule: its minute (0-59) field '61'"), std::string::npos) << jobby.dump();
   Json nobin = plugin_row(server, "nobin");
   EXPECT_NE(nobin.value("reason", "").find("its host binary"), std::string::npos) << nobin.dump();
   EXPECT_NE(nobin.value("reason", "").find("missing"), std::string::npos) << nobin.dump();
@@ -153,4 +156,118 @@ TEST_F(Extensions, HostBinariesRunOnlyAsListedWithTheirArgumentsUntouched) {
   ASSERT_EQ(server.berth({"plugin", "enable", "other", "--yes"}).exit_code, 0);
   auto foreign = request("POST", "/v1/plugins/hb/exec", Json{{"binary", "show-args"}}.dump(), mint("other"));
   EXPECT_EQ(foreign.status, 403) << foreign.body;
+}
+
+namespace {
+
+Json plugin_api_row(const berth::HttpResponse& listed, const std::string& name) {
+  for (const auto& row : Json::parse(listed.body)) {
+    if (row["name"] == name) return row;
+  }
+  return Json();
+}
+
+}  // namespace
+
+TEST_F(Extensions, AServiceStartsOnFirstUseIsNamedWhenItCrashesAndIsQuarantinedAfterThree) {
+  fs::path folder = server.home() / "plugins" / "svc";
+  fs::create_directories(folder / "bin");
+  fs::copy_file(berth::test::build_dir() / "tests" / "plugins" / "glance-service", folder / "bin" / "glance-service");
+  drop_in_scoped(server.home(), "svc", "[workspaces:read]", "service:\n  path: bin/glance-service\nroutes:\n  - {method: GET, path: /summary}\n");
+  ASSERT_EQ(server.berth({"plugin", "enable", "svc", "--yes"}).exit_code, 0);
+  ASSERT_EQ(server.berth({"create", "one", "-q"}).exit_code, 0);
+  EXPECT_EQ(plugin_api_row(request("GET", "/v1/plugins"), "svc")["service"]["state"], "stopped") << "not before its first use";
+
+  auto load = request("GET", "/v1/plugins/svc/service/load");
+  ASSERT_EQ(load.status, 200) << load.body;
+  EXPECT_NE(load.body.find("\"uptime_seconds\""), std::string::npos) << load.body;
+  // A manifest route, answered by the service, which asks berth with the plugin's credential.
+  auto summary = request("GET", "/v1/plugins/svc/summary");
+  EXPECT_EQ(summary.status, 200) << summary.body;
+  EXPECT_EQ(summary.body, "{\"started\": 1}");
+  EXPECT_EQ(request("GET", "/v1/plugins/svc/undeclared").status, 404);
+  // Another plugin's credential does not reach it.
+  drop_in_scoped(server.home(), "other", "[workspaces:read]");
+  ASSERT_EQ(server.berth({"plugin", "enable", "other", "--yes"}).exit_code, 0);
+  EXPECT_EQ(request("GET", "/v1/plugins/svc/service/load", "", mint("other")).status, 403);
+
+  // Three crashes in a minute: each named by its signal, the next start after a back-off, then quarantine.
+  for (int crash = 1; crash <= 3; ++crash) {
+    int pid = 0;
+    ASSERT_TRUE(berth::test::wait_until(
+        [&] {
+          if (request("GET", "/v1/plugins/svc/service/load").status != 200) return false;
+          pid = plugin_api_row(request("GET", "/v1/plugins"), "svc")["service"].value("pid", 0);
+          return pid > 0;
+        },
+        std::chrono::seconds(20)))
+        << "crash " << crash << ": the service did not come back";
+    ::kill(pid, SIGSEGV);
+    std::string expected = crash < 3 ? "crashed" : "quarantined";
+    ASSERT_TRUE(berth::test::wait_until([&] { return plugin_api_row(request("GET", "/v1/plugins"), "svc")["service"]["state"] == expected; },
+                                        std::chrono::seconds(10)))
+        << plugin_api_row(request("GET", "/v1/plugins"), "svc").dump();
+  }
+  Json row = plugin_api_row(request("GET", "/v1/plugins"), "svc");
+  EXPECT_EQ(row["service"]["last_exit"], "was killed by signal 11 (Segmentation fault)") << row.dump();
+  EXPECT_EQ(row["service"]["crashes"], 3);
+  auto refused = request("GET", "/v1/plugins/svc/service/load");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("quarantined"), std::string::npos) << refused.body;
+  Result logs = server.berth({"plugin", "logs", "svc"});
+  EXPECT_NE(logs.out.find("quarantined after 3 crashes in a minute"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("service: glance-service listening on"), std::string::npos) << "its own output: " << logs.out;
+
+  // Enabling again lifts the quarantine.
+  ASSERT_EQ(server.berth({"plugin", "enable", "svc", "--yes"}).exit_code, 0);
+  EXPECT_EQ(request("GET", "/v1/plugins/svc/service/load").status, 200);
+}
+
+TEST_F(Extensions, JobsRunOnTheirScheduleKeepTheirOutputAndEndAtTheirTimeout) {
+  fs::path folder = server.home() / "plugins" / "jb";
+  write_file(folder / "bin" / "say", "#!/bin/sh\necho \"said: $*\"\n", fs::perms::owner_all);
+  write_file(folder / "bin" / "sleeper", "#!/bin/sh\nexec sleep 30\n", fs::perms::owner_all);
+  drop_in_scoped(server.home(), "jb", "[workspaces:read, host-binaries]",
+                 "host:\n  binaries: [bin/say, bin/sleeper]\njobs:\n"
+                 "  - {id: tick, schedule: \"* * * * *\", command: [say, hello], timeout: 5}\n"
+                 "  - {id: slow, schedule: \"* * * * *\", command: [sleeper], timeout: 1}\n"
+                 "  - {id: cli, schedule: \"* * * * *\", command: [jb-echo, from-a-job]}\n"
+                 "  - {id: off, schedule: \"* * * * *\", command: [say, never], enabled: false}\n");
+  ASSERT_EQ(server.berth({"plugin", "enable", "jb", "--yes"}).exit_code, 0);
+  auto runs_of = [&](const std::string& id) {
+    for (const auto& job : Json::parse(request("GET", "/v1/plugins/jb/jobs").body)) {
+      if (job["id"] == id) return job["runs"];
+    }
+    return Json::array();
+  };
+  // The next minute's start runs every enabled job (a minute and a bit at most).
+  ASSERT_TRUE(berth::test::wait_until([&] { return !runs_of("tick").empty() && !runs_of("slow").empty() && !runs_of("cli").empty(); },
+                                      std::chrono::seconds(75)))
+      << request("GET", "/v1/plugins/jb/jobs").body;
+  Json tick = runs_of("tick")[0];
+  EXPECT_EQ(tick["exit_code"], 0);
+  EXPECT_EQ(tick["output"], "said: hello\n");
+  EXPECT_EQ(tick["trigger"], "schedule");
+  Json slow = runs_of("slow")[0];
+  EXPECT_EQ(slow["timed_out"], true) << slow.dump();
+  // A job that runs one of the plugin's commands does so through berth, with the plugin's credential.
+  Json cli = runs_of("cli")[0];
+  EXPECT_EQ(cli["exit_code"], 0) << cli.dump();
+  EXPECT_NE(cli["output"].get<std::string>().find("args: [from-a-job]\nworkspaces: 0"), std::string::npos) << cli.dump();
+  EXPECT_TRUE(runs_of("off").empty()) << "a disabled job does not run";
+
+  Result table = server.berth({"plugin", "jobs", "jb"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("timed out"), std::string::npos) << table.out;
+  // Run by hand, and turned on for the schedule.
+  ASSERT_EQ(server.berth({"plugin", "jobs", "jb", "--run", "off"}).exit_code, 0);
+  ASSERT_TRUE(berth::test::wait_until([&] { return !runs_of("off").empty(); }, std::chrono::seconds(10)));
+  EXPECT_EQ(runs_of("off")[0]["output"], "said: never\n");
+  EXPECT_EQ(runs_of("off")[0]["trigger"], "request");
+  ASSERT_EQ(server.berth({"plugin", "jobs", "jb", "--enable", "off"}).exit_code, 0);
+  Json listed = Json::parse(server.berth({"plugin", "jobs", "jb", "-o", "json"}).out);
+  EXPECT_EQ(listed[3]["id"], "off");
+  EXPECT_EQ(listed[3]["enabled"], true) << "the user's choice, kept in plugins.yaml: " << read_plugins_settings(server.home());
+  Result missing = server.berth({"plugin", "jobs", "jb", "--enable", "nope"});
+  EXPECT_NE(missing.err.find("plugin 'jb' has no job 'nope'"), std::string::npos) << missing.err;
 }

@@ -46,6 +46,11 @@ const name = (value) => {
   return encodeName(value);
 };
 
+const servicePath = (plugin, route) => {
+  if (typeof route !== 'string' || !route.startsWith('/') || route.includes('..')) throw new ApiError('invalid', 'a service path starts with "/" and holds no ".."');
+  return `/v1/plugins/${encodeName(plugin)}/service${route}`;
+};
+
 // What a frame may ask for. Each entry gets the plugin's name and the call's arguments.
 const METHODS = {
   'workspaces.list': (plugin) => asPlugin(plugin, 'GET', '/v1/workspaces'),
@@ -58,6 +63,8 @@ const METHODS = {
     if (typeof path !== 'string' || !path.startsWith('/v1/') || path.includes('..')) throw new ApiError('invalid', 'api.get takes a /v1/ path');
     return asPlugin(plugin, 'GET', path);
   },
+  'service.get': (plugin, route) => asPlugin(plugin, 'GET', servicePath(plugin, route)),
+  'service.post': (plugin, route, body = {}) => asPlugin(plugin, 'POST', servicePath(plugin, route), body),
   'host.exec': (plugin, binary, args = [], options = {}) =>
     asPlugin(plugin, 'POST', `/v1/plugins/${encodeName(plugin)}/exec`, { binary, args, ...(options && options.timeout ? { timeout: options.timeout } : {}) }),
   toast: (plugin, message) => toast(`${plugin}: ${message}`),

@@ -42,6 +42,10 @@
     targets: Object.freeze({ list: function () { return call('targets.list'); } }),
     providers: Object.freeze({ list: function () { return call('providers.list'); } }),
     api: Object.freeze({ get: function (path) { return call('api.get', path); } }),
+    service: Object.freeze({
+      get: function (path) { return call('service.get', path); },
+      post: function (path, body) { return call('service.post', path, body || {}); },
+    }),
     host: Object.freeze({ exec: function (binary, args, options) { return call('host.exec', binary, args || [], options || {}); } }),
     toast: function (message) { return call('toast', String(message)); },
     navigate: function (hash) { return call('navigate', hash); },

@@ -27,6 +27,12 @@ async function tab() {
   }
   if (!list.length) states.append(Object.assign(document.createElement('li'), { textContent: 'no workspaces' }));
   try {
+    const machine = await berth.service.get('/load');
+    show('load', `load ${machine.load.join(' ')}, up ${Math.round(machine.uptime_seconds / 3600)} h`);
+  } catch (error) {
+    show('load', error.message, true);
+  }
+  try {
     const run = await berth.host.exec('disk-use', []);
     show('disk', run.stdout.trim() || run.stderr.trim(), run.exit_code !== 0);
   } catch (error) {
