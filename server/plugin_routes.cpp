@@ -53,9 +53,24 @@ std::string service_target(const httplib::Request& request, const std::string& r
   return target;
 }
 
-void answer_from_service(httplib::Response& response, const HttpResponse& answer) {
+// The service's answer as it gave it, except an error naming one of the manifest's error codes:
+// that one is shown as PLUGIN:code with the status the manifest gives it.
+void answer_from_service(httplib::Response& response, const PluginEntry& plugin, const HttpResponse& answer) {
   response.status = answer.status;
   std::string type = answer.header("content-type");
+  if (answer.status >= 400) {
+    Json body = Json::parse(answer.body, nullptr, false);
+    if (body.is_object() && body.contains("error") && body["error"].is_object() && body["error"].contains("code") && body["error"]["code"].is_string()) {
+      std::string code = body["error"]["code"];
+      for (const auto& declared : plugin.extensions.error_codes) {
+        if (declared.code != code) continue;
+        body["error"]["code"] = plugin.name + ":" + code;
+        if (!body["error"].contains("message") && !declared.message.empty()) body["error"]["message"] = declared.message;
+        send_json(response, declared.status, body);
+        return;
+      }
+    }
+  }
   response.set_content(answer.body, type.empty() ? "application/octet-stream" : type);
 }
 
@@ -102,7 +117,7 @@ void register_plugin_routes(httplib::Server& server, PluginAccess& access, Plugi
       if (!declared) throw not_found("plugin '" + plugin.name + "' has no route " + request.method + " /" + rest.substr(0, 100) + " (its manifest's routes)");
       target = "/" + rest;
     }
-    answer_from_service(response, services.forward(plugin, request.method, service_target(request, target), request.body,
+    answer_from_service(response, plugin, services.forward(plugin, request.method, service_target(request, target), request.body,
                                                    request.get_header_value("Content-Type")));
   });
   const char* proxied = R"(/v1/plugins/([^/]+)/((?:service|[a-z0-9][a-z0-9._/-]*)(?:/.*)?))";

@@ -125,13 +125,17 @@ void answer(int client) {
   std::string body;
   if (method == "GET" && path == "/load") {
     body = load();
+    if (read_first_line("/proc/loadavg").empty()) {
+      status = 503;  // one of the manifest's error codes: berth shows it as glance:no-proc, with its status
+      body = "{\"error\": {\"code\": \"no-proc\", \"message\": \"/proc/loadavg cannot be read here\"}}";
+    }
   } else if (method == "GET" && path == "/summary") {
     body = summary();
   } else {
     status = 404;
-    body = "{\"error\": {\"code\": \"not_found\", \"message\": \"glance's service has no " + method + " " + path.substr(0, 100) + "\"}}";
+    body = "{\"error\": {\"code\": \"not-here\", \"message\": \"glance's service has no " + method + " " + path.substr(0, 100) + "\"}}";
   }
-  write_all(client, "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Not Found") +
+  write_all(client, "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : status == 404 ? " Not Found" : " Service Unavailable") +
                         "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
                         "\r\n\r\n" + body);
 }

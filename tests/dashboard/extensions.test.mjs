@@ -126,3 +126,16 @@ test('a hostile frame reaches neither the dashboard\'s page, cookie, storage nor
   const escape = await tcpRequest(link.port, { path: '/plugins/evil/ui/..%2F..%2Fevil.yaml', headers: { Host: `127.0.0.1:${link.port}` } });
   assert.equal(escape.status, 404);
 });
+
+test('the Plugins page shows what each plugin asks for, its grant, its service and its log', async () => {
+  await page.goto(`${link.origin}/#/plugins`, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#plugins tr[data-name="glance"]', { timeout: 10000 });
+  const permissions = await page.$$eval('#plugins tr[data-name="glance"] ul.permissions li', (items) =>
+    items.map((item) => `${item.dataset.permission}=${item.dataset.granted}`));
+  assert.deepEqual(permissions.sort(), ['host-binaries=true', 'workspaces:read=true']);
+  // The tab's first use started glance's service.
+  assert.equal(await page.$eval('#plugins tr[data-name="glance"] .service', (div) => div.dataset.state), 'running');
+  assert.match(await page.$eval('#plugins tr[data-name="glance"] .job[data-job="disk-report"]', (div) => div.textContent), /0 \* \* \* \*, off/);
+  assert.match(await page.$eval('#plugins tr[data-name="glance"] .plugin-log pre', (pre) => pre.textContent), /service listening on/);
+  await screenshot(page, 'extension-plugins-page');
+});

@@ -173,7 +173,9 @@ TEST_F(Extensions, AServiceStartsOnFirstUseIsNamedWhenItCrashesAndIsQuarantinedA
   fs::path folder = server.home() / "plugins" / "svc";
   fs::create_directories(folder / "bin");
   fs::copy_file(berth::test::build_dir() / "tests" / "plugins" / "glance-service", folder / "bin" / "glance-service");
-  drop_in_scoped(server.home(), "svc", "[workspaces:read]", "service:\n  path: bin/glance-service\nroutes:\n  - {method: GET, path: /summary}\n");
+  drop_in_scoped(server.home(), "svc", "[workspaces:read]",
+                 "service:\n  path: bin/glance-service\nroutes:\n  - {method: GET, path: /summary}\n"
+                 "error_codes:\n  - {code: not-here, status: 410, message: gone}\n");
   ASSERT_EQ(server.berth({"plugin", "enable", "svc", "--yes"}).exit_code, 0);
   ASSERT_EQ(server.berth({"create", "one", "-q"}).exit_code, 0);
   EXPECT_EQ(plugin_api_row(request("GET", "/v1/plugins"), "svc")["service"]["state"], "stopped") << "not before its first use";
@@ -186,6 +188,10 @@ TEST_F(Extensions, AServiceStartsOnFirstUseIsNamedWhenItCrashesAndIsQuarantinedA
   EXPECT_EQ(summary.status, 200) << summary.body;
   EXPECT_EQ(summary.body, "{\"started\": 1}");
   EXPECT_EQ(request("GET", "/v1/plugins/svc/undeclared").status, 404);
+  // An error code the manifest declares is shown as PLUGIN:code with its status.
+  auto unknown = request("GET", "/v1/plugins/svc/service/nothing-here");
+  EXPECT_EQ(unknown.status, 410) << unknown.body;
+  EXPECT_EQ(Json::parse(unknown.body)["error"]["code"], "svc:not-here") << unknown.body;
   // Another plugin's credential does not reach it.
   drop_in_scoped(server.home(), "other", "[workspaces:read]");
   ASSERT_EQ(server.berth({"plugin", "enable", "other", "--yes"}).exit_code, 0);

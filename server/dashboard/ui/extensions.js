@@ -19,7 +19,7 @@ export function toast(message, kind = 'info') {
     toastHolder = h('div#toasts.toasts', { role: 'status', 'aria-live': 'polite' });
     document.body.append(toastHolder);
   }
-  const item = h(`div.toast.${kind === 'error' ? 'error' : 'info'}`, { text: String(message).slice(0, 500) });
+  const item = h(`div.toast.${kind === 'error' ? 'error' : 'info'}`, { text: String(message).slice(0, 500), title: 'Click to dismiss', onclick: () => item.remove() });
   toastHolder.append(item);
   setTimeout(() => item.remove(), 8000);
   while (toastHolder.children.length > 4) toastHolder.firstElementChild.remove();
