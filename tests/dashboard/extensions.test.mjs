@@ -74,6 +74,8 @@ test('the example extension: its tab, widget, workspace tab and row action show 
   const record = await workspaceTab.$$eval('#record dd', (cells) => cells.map((cell) => cell.textContent));
   assert.equal(record[0], 'api');
   assert.equal(record[2], 'host');
+  // A command in the workspace, through the bridge (glance asks for workspaces:exec).
+  await workspaceTab.waitForFunction(() => /^workspace disk: .+ used of /.test(document.querySelector('#workspace-disk')?.textContent || ''), { timeout: 10000 });
   await page.click('button.extension-action[data-plugin="glance"]');
   await until(async () => (await toasts()).some((text) => /^Disk use \(api\): api: host disk .* used of /.test(text)), { what: 'the row action\'s notice' });
   await screenshot(page, 'extension-workspace-tab');
@@ -112,6 +114,8 @@ test('a hostile frame reaches neither the dashboard\'s page, cookie, storage nor
   assert.equal(results.bridgeList.value, '1');
   assert.equal(results.bridgeStop.ok, false);
   assert.match(results.bridgeStop.error, /needs the permission 'workspaces:write'/);
+  assert.equal(results.bridgeExec.ok, false);
+  assert.match(results.bridgeExec.error, /needs the permission 'workspaces:exec'/);
   assert.equal(results.bridgeKeys.ok, false);
   assert.match(results.bridgeKeys.error, /not open to plugins/);
   assert.equal(results.bridgeUnknown.ok, false);
@@ -132,7 +136,7 @@ test('the Plugins page shows what each plugin asks for, its grant, its service a
   await page.waitForSelector('#plugins tr[data-name="glance"]', { timeout: 10000 });
   const permissions = await page.$$eval('#plugins tr[data-name="glance"] ul.permissions li', (items) =>
     items.map((item) => `${item.dataset.permission}=${item.dataset.granted}`));
-  assert.deepEqual(permissions.sort(), ['host-binaries=true', 'workspaces:read=true']);
+  assert.deepEqual(permissions.sort(), ['host-binaries=true', 'workspaces:exec=true', 'workspaces:read=true']);
   // The tab's first use started glance's service.
   assert.equal(await page.$eval('#plugins tr[data-name="glance"] .service', (div) => div.dataset.state), 'running');
   assert.match(await page.$eval('#plugins tr[data-name="glance"] .job[data-job="disk-report"]', (div) => div.textContent), /0 \* \* \* \*, off/);

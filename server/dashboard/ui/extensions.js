@@ -46,6 +46,34 @@ const name = (value) => {
   return encodeName(value);
 };
 
+// A command in a workspace, to its end (the exec route's frames: a type byte, a 4-byte big-endian
+// length, the bytes; 'o' stdout, 'e' stderr, 'x' the exit code, '!' an error).
+async function execIn(plugin, workspace, command, options = {}) {
+  if (!Array.isArray(command) || !command.length || command.some((part) => typeof part !== 'string')) {
+    throw new ApiError('invalid', 'exec takes a command as a non-empty list of strings');
+  }
+  const token = await tokenFor(plugin);
+  const body = { command, ...(typeof options.workdir === 'string' ? { workdir: options.workdir } : {}) };
+  const response = await raw('POST', `/v1/workspaces/${name(workspace)}/exec`, body, { 'X-Berth-Plugin-Token': token });
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const decoder = new TextDecoder();
+  const result = { exit_code: null, stdout: '', stderr: '' };
+  for (let at = 0; at + 5 <= bytes.length;) {
+    const type = String.fromCharCode(bytes[at]);
+    const length = ((bytes[at + 1] << 24) >>> 0) + (bytes[at + 2] << 16) + (bytes[at + 3] << 8) + bytes[at + 4];
+    const payload = decoder.decode(bytes.subarray(at + 5, at + 5 + length));
+    at += 5 + length;
+    if (type === 'o') result.stdout += payload;
+    else if (type === 'e') result.stderr += payload;
+    else if (type === 'x') result.exit_code = Number(payload);
+    else if (type === '!') {
+      const error = JSON.parse(payload).error || {};
+      throw new ApiError(error.code || 'error', error.message || 'the command failed to run');
+    }
+  }
+  return result;
+}
+
 const servicePath = (plugin, route) => {
   if (typeof route !== 'string' || !route.startsWith('/') || route.includes('..')) throw new ApiError('invalid', 'a service path starts with "/" and holds no ".."');
   return `/v1/plugins/${encodeName(plugin)}/service${route}`;
@@ -57,6 +85,7 @@ const METHODS = {
   'workspaces.get': (plugin, workspace) => asPlugin(plugin, 'GET', `/v1/workspaces/${name(workspace)}`),
   'workspaces.start': (plugin, workspace) => asPlugin(plugin, 'POST', `/v1/workspaces/${name(workspace)}/start`, {}),
   'workspaces.stop': (plugin, workspace) => asPlugin(plugin, 'POST', `/v1/workspaces/${name(workspace)}/stop`, {}),
+  exec: (plugin, workspace, command, options) => execIn(plugin, workspace, command, options),
   'targets.list': (plugin) => asPlugin(plugin, 'GET', '/v1/targets'),
   'providers.list': (plugin) => asPlugin(plugin, 'GET', '/v1/providers'),
   'api.get': (plugin, path) => {

@@ -39,6 +39,7 @@
       start: function (name) { return call('workspaces.start', name); },
       stop: function (name) { return call('workspaces.stop', name); },
     }),
+    exec: function (workspace, command, options) { return call('exec', workspace, command, options || {}); },
     targets: Object.freeze({ list: function () { return call('targets.list'); } }),
     providers: Object.freeze({ list: function () { return call('providers.list'); } }),
     api: Object.freeze({ get: function (path) { return call('api.get', path); } }),

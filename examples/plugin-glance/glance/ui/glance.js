@@ -47,6 +47,14 @@ async function workspace(name) {
   for (const [key, value] of [['name', w.name], ['state', w.state], ['provider', w.provider], ['target', w.target], ['created', w.created_at]]) {
     record.append(Object.assign(document.createElement('dt'), { textContent: key }), Object.assign(document.createElement('dd'), { textContent: value || '-' }));
   }
+  // Disk use where the workspace lives, by a command run in it (workspaces:exec).
+  try {
+    const run = await berth.exec(name, ['df', '-hP', '.']);
+    const fields = run.stdout.trim().split('\n').pop().split(/\s+/);
+    show('workspace-disk', run.exit_code === 0 ? `workspace disk: ${fields[2]} used of ${fields[1]} (${fields[4]})` : run.stderr.trim(), run.exit_code !== 0);
+  } catch (error) {
+    show('workspace-disk', error.message, true);
+  }
 }
 
 async function widget() {
