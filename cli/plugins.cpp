@@ -166,6 +166,23 @@ void define_plugin_management(CLI::App& app, Invocation& run, const std::shared_
                            {"scoped", p.extensions.scoped}, {"permissions", p.extensions.permissions}, {"granted", p.granted},
                            {"not_granted", p.not_granted}, {"sections", extensions_json(p.extensions)}});
     }
+    // What only the server knows (a service's state, jobs' last runs, the log's last lines), when
+    // this home's server runs; the list itself never needs one.
+    if (run.session.local_server() && daemon_status(run.session.home()).running) {
+      try {
+        Json served = Json::parse(run.session.api().call("GET", "/v1/plugins").body, nullptr, false);
+        for (auto& row : rows_json) {
+          for (const auto& plugin : served.is_array() ? served : Json::array()) {
+            if (plugin.value("name", "") != row["name"]) continue;
+            for (const char* key : {"service", "jobs", "log_tail"}) {
+              if (plugin.contains(key)) row[key] = plugin[key];
+            }
+          }
+        }
+      } catch (const Error&) {
+        // Listed without them.
+      }
+    }
     try {
       for (const auto& p : run.session.api().list_providers()) {
         rows_json.push_back({{"kind", "provider"}, {"name", p.info.name}, {"version", p.info.version}, {"api_version", p.api_version},

@@ -1,5 +1,6 @@
 // The SDK as a third party meets it: install berth to a prefix, build the example provider
 // out of tree with find_package(berth), drop it into a fresh home, use it through the CLI.
+#include "http_client.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -144,6 +145,46 @@ TEST(Sdk, ExamplePluginBuiltOutOfTreeListsWorkspacesThroughTheContext) {
   Result by_provider = server.berth({"report", "--by", "provider", "-o", "json"});
   expect_ok(by_provider, "report --by provider");
   EXPECT_EQ(Json::parse(by_provider.out)["host"], 2);
+}
+
+}  // namespace
+
+namespace {
+
+// Issue 25: the example extension, built out of tree and installed as its CMakeLists says, with
+// its CLI command held to its grant and its service started through berth.
+TEST(Sdk, ExampleExtensionBuiltOutOfTreeRunsItsCommandAndServiceWithItsGrant) {
+  berth::test::TempDir work;
+  fs::path prefix = work.path() / "prefix";
+  expect_ok(run_program({"cmake", "--install", berth::test::build_dir().string(), "--prefix", prefix.string()}), "install");
+  fs::path source = berth::test::source_dir() / "examples" / "plugin-glance";
+  fs::path build = work.path() / "glance-build";
+  expect_ok(run_program({"cmake", "-S", source.string(), "-B", build.string(), "-G", "Ninja", "-DCMAKE_PREFIX_PATH=" + prefix.string()}),
+            "configure the example extension");
+  expect_ok(run_program({"cmake", "--build", build.string()}), "build the example extension");
+
+  ServerHome server;
+  fs::path plugins = server.home() / "plugins";
+  fs::create_directories(plugins);
+  for (const char* file : {"glance.so", "glance.yaml"}) fs::copy_file(build / file, plugins / file);
+  fs::copy(source / "glance", plugins / "glance", fs::copy_options::recursive);
+  fs::copy_file(build / "glance-service", plugins / "glance" / "bin" / "glance-service");
+
+  Result before = server.berth({"glance"});
+  EXPECT_NE(before.err.find("needs the permission 'workspaces:read'"), std::string::npos) << "not granted yet: " << before.err;
+  expect_ok(server.berth({"plugin", "enable", "glance", "--yes"}), "enable glance");
+  expect_ok(server.berth({"create", "g1", "-q"}), "create g1");
+  Result counted = server.berth({"glance"});
+  expect_ok(counted, "glance");
+  EXPECT_EQ(counted.out, "started: 1\n");
+
+  berth::HttpClient client("unix://" + (server.home() / "berth.sock").string());
+  berth::HttpResponse summary = client.request("GET", "/v1/plugins/glance/summary");
+  EXPECT_EQ(summary.status, 200) << summary.body;
+  EXPECT_EQ(summary.body, "{\"started\": 1}");
+  Json jobs = Json::parse(server.berth({"plugin", "jobs", "glance", "-o", "json"}).out);
+  EXPECT_EQ(jobs[0]["id"], "disk-report");
+  EXPECT_EQ(jobs[0]["enabled"], false);
 }
 
 }  // namespace
