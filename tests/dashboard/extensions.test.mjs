@@ -53,6 +53,10 @@ test('the example extension: its tab, widget, workspace tab and row action show 
   // The tab is in the navigation and renders the server's data through the bridge.
   await page.goto(`${link.origin}/#/ext/glance`, { waitUntil: 'domcontentloaded' });
   assert.equal(await page.$eval('#nav a[data-route="ext-glance"]', (a) => a.textContent), 'Glance');
+  await page.waitForFunction(() => document.querySelector('#nav a[data-route="ext-glance"] img.nav-icon')?.naturalWidth > 0, { timeout: 10000 });
+  // Its menu entry: an outside link, in a tab of its own that cannot reach the dashboard.
+  const menu = await page.$eval('#nav a.external', (a) => ({ href: a.href, target: a.target, rel: a.rel, text: a.textContent }));
+  assert.deepEqual(menu, { href: 'https://www.kernel.org/doc/html/latest/filesystems/proc.html', target: '_blank', rel: 'noopener noreferrer', text: 'About load averages ↗' });
   const tab = await frameOf('glance', 'tab');
   await tab.waitForFunction(() => document.querySelector('#states li[data-state]'), { timeout: 10000 });
   assert.equal(await tab.$eval('#states', (list) => list.textContent.trim()), 'started: 1');

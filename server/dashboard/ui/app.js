@@ -5,7 +5,7 @@ import { h, clear } from './dom.js';
 import { loadSession, nextStep, ApiError } from './api.js';
 import { routes, findRoute } from './routes.js';
 import * as store from './store.js';
-import { loadExtensions } from './extensions.js';
+import { loadExtensions, menuEntries } from './extensions.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -52,7 +52,14 @@ const context = { status, showError, confirm, store, navigate: (hash) => { locat
 function buildNav() {
   clear(nav);
   for (const route of routes.filter((entry) => entry.nav)) {
-    nav.append(h('li', null, h('a', { href: route.hash, dataset: { route: route.id }, text: route.title })));
+    const link = h('a', { href: route.hash, dataset: { route: route.id } });
+    if (route.icon) link.append(h('img.nav-icon', { src: route.icon, alt: '', width: 16, height: 16 }));
+    link.append(route.title);
+    nav.append(h('li', null, link));
+  }
+  // Plugins' menu entries: outside links, in a new browser tab that cannot reach this one.
+  for (const { plugin, entry } of menuEntries()) {
+    nav.append(h('li', null, h('a.external', { href: entry.url, target: '_blank', rel: 'noopener noreferrer', title: `from plugin ${plugin.name}`, text: `${entry.title} ↗` })));
   }
 }
 

@@ -153,6 +153,9 @@ const enabledWithUi = () => plugins.filter((plugin) => plugin.state === 'enabled
 export const workspaceTabs = () => enabledWithUi().filter((plugin) => plugin.ui['workspace-tab']);
 export const widgets = (location) =>
   enabledWithUi().flatMap((plugin) => (plugin.ui.widgets || []).filter((widget) => widget.location === location).map((widget) => ({ plugin, widget })));
+/// Plugins' menu entries: links to http(s) addresses, opened in a new browser tab.
+export const menuEntries = () =>
+  enabledWithUi().flatMap((plugin) => (plugin.ui.menu || []).filter((entry) => /^https?:\/\//.test(entry.url)).map((entry) => ({ plugin, entry })));
 export const rowActions = () => enabledWithUi().flatMap((plugin) => (plugin.ui['row-actions'] || []).map((action) => ({ plugin, action })));
 
 /// Runs a row action (a host binary of its plugin, with {workspace} replaced) and shows its result.
@@ -183,6 +186,7 @@ export async function loadExtensions() {
       addRoute({
         id,
         title: tab.title,
+        icon: tab.icon ? `/plugins/${encodeName(plugin.name)}/ui/${tab.icon.split('/').map(encodeURIComponent).join('/')}` : undefined,
         hash: `#/ext/${plugin.name}`,
         match: new RegExp(`^#/ext/${plugin.name}$`),
         load: async () => ({
