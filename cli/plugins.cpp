@@ -122,6 +122,13 @@ int run_plugin(Session& session, const PluginEntry& plugin, const std::string& c
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (!token.empty()) {
+    try {
+      session.api().call("POST", "/v1/plugins/" + plugin.name + "/token/revoke", Json{{"token", token}}.dump());
+    } catch (const Error&) {
+      // It lapses with the server, or as one of the plugin's oldest.
+    }
+  }
   if (WIFSIGNALED(status)) {
     int signal_number = WTERMSIG(status);
     throw Error("provider_failed", "plugin '" + plugin.name + "' crashed with signal " + std::to_string(signal_number) + " (" +

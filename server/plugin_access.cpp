@@ -46,7 +46,7 @@ std::string plugin_permission_for(const std::string& method, const std::string& 
     if (path == own + "exec") return "host-binaries";
     if (starts_with(path, own)) {
       std::string rest = path.substr(own.size());
-      if (rest == "token" || rest == "enable" || rest == "disable" || starts_with(rest, "jobs/")) return "";
+      if (starts_with(rest, "token") || rest == "enable" || rest == "disable" || starts_with(rest, "jobs/")) return "";
       if (rest == "log" || rest == "jobs") return read ? "-" : "";
       return "-";
     }
@@ -64,7 +64,7 @@ PluginEntry PluginAccess::entry(const std::string& plugin) {
   throw not_found("plugin '" + plugin + "' is not installed (berth plugin list)");
 }
 
-std::string PluginAccess::mint(const std::string& plugin) {
+std::string PluginAccess::mint(const std::string& plugin, bool pinned) {
   require_valid_name("plugin", plugin);
   PluginEntry found = entry(plugin);
   if (found.state == PluginState::broken) throw unavailable("plugin '" + plugin + "' is broken: " + found.reason);
@@ -75,7 +75,24 @@ std::string PluginAccess::mint(const std::string& plugin) {
   std::string token = random_hex(24);
   std::lock_guard lock(mutex_);
   tokens_[token] = plugin;
+  if (!pinned) {
+    auto& order = unpinned_[plugin];
+    order.push_back(token);
+    while (order.size() > kTokensPerPlugin) {
+      tokens_.erase(order.front());
+      order.pop_front();
+    }
+  }
   return token;
+}
+
+void PluginAccess::revoke(const std::string& token) {
+  std::lock_guard lock(mutex_);
+  auto it = tokens_.find(token);
+  if (it == tokens_.end()) return;
+  auto& order = unpinned_[it->second];
+  order.erase(std::remove(order.begin(), order.end(), token), order.end());
+  tokens_.erase(it);
 }
 
 std::string PluginAccess::plugin_of(const std::string& token) {

@@ -29,7 +29,11 @@ class PluginAccess {
   PluginAccess(PluginFolders folders, std::filesystem::path data_root);
 
   // A credential for plugin, which must be installed, enabled and declare its permissions.
-  std::string mint(const std::string& plugin);
+  // Each plugin keeps its newest kTokensPerPlugin unpinned ones (the CLI's and the dashboard's);
+  // a pinned one (its service's) lives until revoked.
+  std::string mint(const std::string& plugin, bool pinned = false);
+  void revoke(const std::string& token);
+  static constexpr size_t kTokensPerPlugin = 256;
   // Throws forbidden (naming what is missing) when the request, made with token, is outside
   // what its plugin was granted; unauthorized when the token is not one of this server's.
   // Returns the plugin's name.
@@ -51,6 +55,7 @@ class PluginAccess {
   std::filesystem::path data_root_;
   std::mutex mutex_;
   std::map<std::string, std::string> tokens_;  // token -> plugin
+  std::map<std::string, std::deque<std::string>> unpinned_;  // plugin -> its unpinned tokens, oldest first
   std::map<std::string, std::deque<std::string>> logs_;
 };
 

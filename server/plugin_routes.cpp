@@ -56,6 +56,11 @@ std::string service_target(const httplib::Request& request, const std::string& r
 // The service's answer as it gave it, except an error naming one of the manifest's error codes:
 // that one is shown as PLUGIN:code with the status the manifest gives it.
 void answer_from_service(httplib::Response& response, const PluginEntry& plugin, const HttpResponse& answer) {
+  // The answer is served at berth's own origin (the dashboard's, on its listener): whatever the
+  // service sends, a browser must neither run it nor give it that origin.
+  response.headers.erase("Content-Security-Policy");
+  response.set_header("Content-Security-Policy", "sandbox; default-src 'none'; frame-ancestors 'none'");
+  response.set_header("X-Content-Type-Options", "nosniff");
   response.status = answer.status;
   std::string type = answer.header("content-type");
   if (answer.status >= 400) {
@@ -103,6 +108,12 @@ void register_plugin_routes(httplib::Server& server, PluginAccess& access, Plugi
   server.Post(R"(/v1/plugins/([^/]+)/token)", guarded([&access](const httplib::Request& request, httplib::Response& response) {
     std::string name = request.matches[1];
     send_json(response, 200, Json{{"plugin", name}, {"token", access.mint(name)}, {"header", kPluginTokenHeader}});
+  }));
+  server.Post(R"(/v1/plugins/([^/]+)/token/revoke)", guarded([&access](const httplib::Request& request, httplib::Response& response) {
+    Json body = Json::parse(request.body, nullptr, false);
+    if (!body.is_object() || !body.contains("token") || !body["token"].is_string()) throw invalid("the request body must be {\"token\": TOKEN}");
+    access.revoke(body["token"]);
+    send_json(response, 200, Json{{"revoked", true}});
   }));
   // The service: anything under /service/, and the manifest's routes at the plugin's root.
   auto proxy = guarded([&](const httplib::Request& request, httplib::Response& response) {

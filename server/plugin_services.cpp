@@ -59,7 +59,8 @@ void PluginServices::start(const PluginEntry& plugin, Service& service) {
   fs::path data = access_.data_root() / plugin.name;
   create_private_folders(data);
 
-  std::string token = access_.mint(plugin.name);
+  std::string token = access_.mint(plugin.name, true);
+  service.token = token;
   const char* path = std::getenv("PATH");
   std::vector<std::string> env_text{"PATH=" + std::string(path ? path : "/usr/bin:/bin"), "HOME=" + data.string(), "LANG=C.UTF-8",
                                     "BERTH_PLUGIN=" + plugin.name, "BERTH_PLUGIN_SOCKET=" + socket_path.string(),
@@ -133,6 +134,7 @@ void PluginServices::watch(std::string plugin, std::shared_ptr<Service> service,
   }
   ::kill(-pid, SIGKILL);  // what it left in its group
   std::lock_guard lock(mutex_);
+  access_.revoke(service->token);  // each run gets its own
   service->pid = -1;
   service->last_exit = exit_text(status);
   if (service->stopping) {

@@ -53,6 +53,7 @@ class PluginServices {
     std::string last_exit;
     std::chrono::steady_clock::time_point next_start{};
     bool stopping = false;
+    std::string token;   // this run's credential, revoked when it ends
     std::thread reader;  // reads the service's output into the plugin's log, then reaps it
   };
   void start(const PluginEntry& plugin, Service& service);  // with mutex_ held

@@ -123,6 +123,11 @@ TEST_F(Extensions, APluginCommandIsHeldToWhatWasGranted) {
   EXPECT_EQ(request("POST", "/v1/plugins/sp/token", "{}", token).status, 403);
   EXPECT_EQ(request("GET", "/v1/apikeys", "", token).status, 403);
   EXPECT_EQ(request("GET", "/v1/workspaces", "", "made-up").status, 401);
+  // Revoked (as the CLI does once a plugin command ends), it is refused.
+  EXPECT_EQ(request("GET", "/v1/workspaces", "", token).status, 200);
+  EXPECT_EQ(request("POST", "/v1/plugins/sp/token/revoke", Json{{"token", token}}.dump(), token).status, 403) << "not by the plugin";
+  EXPECT_EQ(request("POST", "/v1/plugins/sp/token/revoke", Json{{"token", token}}.dump()).status, 200);
+  EXPECT_EQ(request("GET", "/v1/workspaces", "", token).status, 401);
 }
 
 TEST_F(Extensions, HostBinariesRunOnlyAsListedWithTheirArgumentsUntouched) {
@@ -183,6 +188,8 @@ TEST_F(Extensions, AServiceStartsOnFirstUseIsNamedWhenItCrashesAndIsQuarantinedA
   auto load = request("GET", "/v1/plugins/svc/service/load");
   ASSERT_EQ(load.status, 200) << load.body;
   EXPECT_NE(load.body.find("\"uptime_seconds\""), std::string::npos) << load.body;
+  // Served at berth's origin, a service's answer is never run by a browser as berth's page.
+  EXPECT_EQ(load.header("content-security-policy"), "sandbox; default-src 'none'; frame-ancestors 'none'");
   // A manifest route, answered by the service, which asks berth with the plugin's credential.
   auto summary = request("GET", "/v1/plugins/svc/summary");
   EXPECT_EQ(summary.status, 200) << summary.body;
