@@ -2,6 +2,7 @@
 // discovery, variables, the spec's merge of image metadata, lifecycle command forms.
 #include <devcontainer/config.hpp>
 #include <devcontainer/features.hpp>
+#include "api_keys.hpp"
 
 #include <berth/sdk.hpp>
 
@@ -155,10 +156,20 @@ TEST(DevcontainerId, IsStableAndDependsOnFolderAndFile) {
   EXPECT_EQ(a.find_first_not_of("0123456789abcdefghijklmnopqrstuv"), std::string::npos);
 }
 
+// devcontainer/sha256.cpp is our own SHA-256 (the library goes into the CLI, which must stay free
+// of libcrypto at start-up): FIPS 180-4's examples, the NIST million-'a' vector, and the padding
+// edges against OpenSSL's (which the server links).
 TEST(Sha256, MatchesKnownVectors) {
   EXPECT_EQ(devcontainer::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(devcontainer::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(devcontainer::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   EXPECT_EQ(devcontainer::sha256_hex(std::string(1000, 'a')), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+  EXPECT_EQ(devcontainer::sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  for (size_t length : {55, 56, 57, 63, 64, 65, 119, 120, 128}) {
+    std::string data(length, 'x');
+    EXPECT_EQ(devcontainer::sha256_hex(data), berth::sha256_hex(data)) << length << " bytes";
+  }
 }
 
 TEST(Merge, FollowsTheSpecsMergeTable) {
@@ -329,3 +340,4 @@ TEST(Metadata, LabelsNestedTooDeepOrTooLargeOrNotUtf8AreRefusedBeforeAnyParser) 
 }
 
 }  // namespace
+
