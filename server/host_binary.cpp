@@ -35,20 +35,18 @@ struct Pipe {
 
 }  // namespace
 
-HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::filesystem::path& folder,
-                              const std::vector<std::string>& environment, std::chrono::milliseconds timeout,
-                              const std::function<void(pid_t)>& started) {
-  Pipe out, err;
+pid_t spawn_in_own_group(const std::filesystem::path& program, const std::vector<std::string>& args, const std::vector<std::string>& environment,
+                         const std::filesystem::path& folder, int out_fd, int err_fd) {
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, null_fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, out.write, 1);
-  posix_spawn_file_actions_adddup2(&actions, err.write, 2);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
   posix_spawn_file_actions_addchdir_np(&actions, folder.c_str());
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  // Its own process group, so a timeout ends what it started too; default signal handling.
+  // Its own process group, so ending it ends what it started too; default signal handling.
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
@@ -56,7 +54,7 @@ HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::ve
   posix_spawnattr_setsigdefault(&attributes, &all);
   posix_spawnattr_setpgroup(&attributes, 0);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> argv_text{binary.string()};
+  std::vector<std::string> argv_text{program.string()};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   std::vector<char*> argv, envp;
   for (auto& arg : argv_text) argv.push_back(arg.data());
@@ -65,11 +63,19 @@ HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::ve
   for (auto& entry : env_text) envp.push_back(entry.data());
   envp.push_back(nullptr);
   pid_t pid = -1;
-  int spawned = ::posix_spawn(&pid, binary.c_str(), &actions, &attributes, argv.data(), envp.data());
+  int spawned = ::posix_spawn(&pid, program.c_str(), &actions, &attributes, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (null_fd >= 0) ::close(null_fd);
-  if (spawned != 0) throw unavailable("cannot run " + binary.string() + ": " + std::strerror(spawned));
+  if (spawned != 0) throw unavailable("cannot run " + program.string() + ": " + std::strerror(spawned));
+  return pid;
+}
+
+HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::filesystem::path& folder,
+                              const std::vector<std::string>& environment, std::chrono::milliseconds timeout,
+                              const std::function<void(pid_t)>& started) {
+  Pipe out, err;
+  pid_t pid = spawn_in_own_group(binary, args, environment, folder, out.write, err.write);
   if (started) started(pid);
   ::close(out.write);
   out.write = -1;

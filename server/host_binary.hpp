@@ -20,6 +20,11 @@ struct HostBinaryRun {
   bool truncated = false;
 };
 
+// Starts program with args and environment (nothing else) in folder, in a process group of its
+// own, stdin from /dev/null and its output to out_fd and err_fd. Throws unavailable.
+pid_t spawn_in_own_group(const std::filesystem::path& program, const std::vector<std::string>& args, const std::vector<std::string>& environment,
+                         const std::filesystem::path& folder, int out_fd, int err_fd);
+
 // started, when given, is told the process's pid (also its process group) once it runs, so an
 // owner can end it early; it is told 0 once it has been reaped.
 HostBinaryRun run_host_binary(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::filesystem::path& folder,

@@ -2,11 +2,11 @@
 
 #include "errors.hpp"
 #include "home.hpp"
+#include "host_binary.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -66,42 +66,17 @@ void PluginServices::start(const PluginEntry& plugin, Service& service) {
                                     "BERTH_PLUGIN=" + plugin.name, "BERTH_PLUGIN_SOCKET=" + socket_path.string(),
                                     "BERTH_PLUGIN_TOKEN=" + token, "BERTH_SERVER=" + server_address_};
   for (const auto& [name, value] : spec.env) env_text.push_back(name + "=" + value);
-  std::vector<std::string> argv_text{spec.path.string()};
-  argv_text.insert(argv_text.end(), spec.args.begin(), spec.args.end());
-  std::vector<char*> argv, envp;
-  for (auto& arg : argv_text) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  for (auto& entry : env_text) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw unavailable(std::string("cannot make a pipe: ") + std::strerror(errno));
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, null_fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  posix_spawn_file_actions_addchdir_np(&actions, data.c_str());
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &all);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int spawned = ::posix_spawn(&pid, spec.path.c_str(), &actions, &attributes, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (null_fd >= 0) ::close(null_fd);
-  ::close(fds[1]);
-  if (spawned != 0) {
+  try {
+    pid = spawn_in_own_group(spec.path, spec.args, env_text, data, fds[1], fds[1]);
+  } catch (const Error& error) {
     ::close(fds[0]);
-    throw unavailable("cannot start the service of plugin '" + plugin.name + "' (" + spec.path.string() + "): " + std::strerror(spawned));
+    ::close(fds[1]);
+    throw unavailable("cannot start the service of plugin '" + plugin.name + "': " + error.what());
   }
+  ::close(fds[1]);
   if (service.reader.joinable()) service.reader.join();  // the previous run's, which has ended
   service.pid = pid;
   service.state = "starting";
