@@ -252,35 +252,46 @@ class Host {
   // runs the call itself, so a quick call (status) costs no thread switch in the host. Each
   // call in flight has a thread, since a provider may block in any call.
   [[noreturn]] void serve() {
+    available_.fetch_add(1);  // this thread
     serve_calls(Leave::never);
     std::abort();  // unreachable: serve_calls never returns with Leave::never
   }
 
  private:
   // Whether a thread may end once its call is done: the main thread never does (the process
-  // would end with it); the others do when another thread already waits to read, so a burst
-  // of calls leaves no parked thread behind.
+  // would end with it); the others do when another thread is already available to read, so a
+  // burst of calls leaves no parked thread behind.
   enum class Leave { never, when_spare };
 
+  // The calling thread is counted in available_ (by whoever made it available) on entry.
   void serve_calls(Leave leave) {
     while (true) {
       Ready task;
       {
-        ++followers_;
         std::unique_lock read(read_mutex_);
-        --followers_;
         while (ready_.empty()) read_some();
         task = std::move(ready_.front());
         ready_.pop_front();
       }
-      if (followers_.load() == 0) std::thread([this] { serve_calls(Leave::when_spare); }).detach();
+      // This thread now runs a call; when it was the last one available, another reads on.
+      if (available_.fetch_sub(1) == 1) {
+        available_.fetch_add(1);
+        std::thread([this] { serve_calls(Leave::when_spare); }).detach();
+      }
       Json reply = run(task.id, *task.call);
       {
         std::lock_guard lock(mutex_);
         calls_.erase(task.id);
       }
       writer_.json(reply);
-      if (leave == Leave::when_spare && followers_.load() > 0) return;
+      if (leave == Leave::never) {
+        available_.fetch_add(1);
+        continue;
+      }
+      // Stay only as the one available thread: of many calls ending at once, exactly one finds
+      // none available and stays; the rest end (a check-then-add would let several stay).
+      int none = 0;
+      if (!available_.compare_exchange_strong(none, 1)) return;
     }
   }
 
@@ -475,7 +486,7 @@ class Host {
   std::mutex read_mutex_;  // held by the thread that reads the socket (the leader)
   FrameDecoder decoder_{[this](char type, std::string_view payload) { this->on_frame(type, payload); }, kMaxProviderFrame};
   std::deque<Ready> ready_;  // calls ready to run, under read_mutex_
-  std::atomic<int> followers_{0};
+  std::atomic<int> available_{0};  // threads waiting for, or reading, the next call
 };
 
 using Library = boost::dll::shared_library;
