@@ -83,9 +83,9 @@ document.addEventListener('DOMContentLoaded', () => {
     const list = await berth.workspaces.list();
     try {
       await berth.workspaces.stop(list.length ? list[0].name : 'none');
-      show('disk', 'stopped (this should not happen)', true);
+      show('write-result', 'stopped (this should not happen)', true);
     } catch (error) {
-      show('disk', `refused as it should be: ${error.message}`, false);
+      show('write-result', `refused as it should be: ${error.message}`, false);
     }
   });
   main();
