@@ -62,7 +62,7 @@ void PluginJobs::loop() {
     }
     lock.lock();
     for (const auto& plugin : plugins) {
-      if (plugin.state != PluginState::enabled) continue;
+      if (plugin.state != PluginState::enabled || !plugin.consented) continue;  // nothing runs before the user agreed
       for (const auto& job : plugin.extensions.jobs) {
         if (job.enabled && job.schedule.matches(local.tm_min, local.tm_hour, local.tm_mday, local.tm_mon + 1, local.tm_wday)) {
           launch(plugin, job, "schedule");
@@ -162,6 +162,7 @@ void PluginJobs::launch(const PluginEntry& plugin, const PluginJob& job, const s
 void PluginJobs::run_now(const std::string& plugin, const std::string& job) {
   PluginEntry entry = access_.entry(plugin);
   if (entry.state != PluginState::enabled) throw unavailable("plugin '" + plugin + "' is " + to_string(entry.state));
+  if (!entry.consented) throw Error("forbidden", "plugin '" + plugin + "' has not been enabled with its permissions shown: berth plugin enable " + plugin);
   for (const auto& candidate : entry.extensions.jobs) {
     if (candidate.id == job) {
       std::lock_guard lock(mutex_);

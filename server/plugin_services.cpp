@@ -136,6 +136,10 @@ HttpResponse PluginServices::forward(const PluginEntry& plugin, const std::strin
                                      const std::string& content_type) {
   if (!plugin.extensions.service) throw not_found("plugin '" + plugin.name + "' has no service (its manifest's service: section)");
   if (plugin.state != PluginState::enabled) throw unavailable("plugin '" + plugin.name + "' is " + to_string(plugin.state));
+  if (!plugin.consented) {
+    throw Error("forbidden", "plugin '" + plugin.name + "' has not been enabled with its permissions shown, so berth starts none of its "
+                             "programs: berth plugin enable " + plugin.name);
+  }
   std::shared_ptr<Service> service;
   {
     std::lock_guard lock(mutex_);

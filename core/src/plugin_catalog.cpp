@@ -227,6 +227,7 @@ std::vector<PluginEntry> discover_plugins(const PluginFolders& folders, const st
         if (choices == settings.jobs.end()) continue;
         if (auto choice = choices->second.find(job.id); choice != choices->second.end()) job.enabled = choice->second;
       }
+      entry.consented = builtin || settings.granted.count(entry.name) > 0;
       const auto& granted = settings.granted[entry.name];
       for (const auto& permission : entry.extensions.permissions) {
         (builtin || granted.count(permission) ? entry.granted : entry.not_granted).insert(permission);

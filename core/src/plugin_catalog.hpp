@@ -36,6 +36,9 @@ struct PluginEntry {
   // those not granted yet: an upgrade that asks for more is held to what was granted.
   std::set<std::string> granted;
   std::set<std::string> not_granted;
+  // The user enabled it with its permissions shown (always for a built-in): until then the server
+  // starts none of its native code itself (its service, its jobs).
+  bool consented = false;
 };
 
 std::string to_string(PluginState state);

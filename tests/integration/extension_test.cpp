@@ -181,6 +181,10 @@ TEST_F(Extensions, AServiceStartsOnFirstUseIsNamedWhenItCrashesAndIsQuarantinedA
   drop_in_scoped(server.home(), "svc", "[workspaces:read]",
                  "service:\n  path: bin/glance-service\nroutes:\n  - {method: GET, path: /summary}\n"
                  "error_codes:\n  - {code: not-here, status: 410, message: gone}\n");
+  // Dropped in but never enabled with its permissions shown: berth runs none of its programs.
+  auto unconsented = request("GET", "/v1/plugins/svc/service/load");
+  EXPECT_EQ(unconsented.status, 403) << unconsented.body;
+  EXPECT_NE(unconsented.body.find("berth plugin enable svc"), std::string::npos) << unconsented.body;
   ASSERT_EQ(server.berth({"plugin", "enable", "svc", "--yes"}).exit_code, 0);
   ASSERT_EQ(server.berth({"create", "one", "-q"}).exit_code, 0);
   EXPECT_EQ(plugin_api_row(request("GET", "/v1/plugins"), "svc")["service"]["state"], "stopped") << "not before its first use";
