@@ -1,5 +1,7 @@
 #include "test_support.hpp"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -89,8 +91,21 @@ Result run_program(const std::vector<std::string>& argv, const RunOptions& optio
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   int open = 2;
   char buffer[65536];
+  auto until = std::chrono::steady_clock::now() + options.deadline;
+  bool killed = false;
   while (open > 0) {
-    if (::poll(fds, 2, -1) < 0) continue;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+    if (left <= 0 && !killed) {
+      // Stuck: say where, then end it (its output pipes may be held by what it started: stop reading).
+      result.err += "\n[test support] " + argv[0] + " did not end within " + std::to_string(options.deadline.count()) +
+                    " s; its threads:\n" + stacks_of(pid);
+      ::kill(pid, SIGKILL);
+      killed = true;
+      until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      continue;
+    }
+    if (left <= 0) break;
+    if (::poll(fds, 2, static_cast<int>(std::min<long long>(left, 1000))) < 0) continue;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
@@ -103,11 +118,30 @@ Result run_program(const std::vector<std::string>& argv, const RunOptions& optio
       }
     }
   }
+  for (auto& fd : fds) {
+    if (fd.fd >= 0) ::close(fd.fd);
+  }
   writer.join();
   int status = 0;
   ::waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.exit_code = killed ? 124 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+std::string stacks_of(int pid) {
+  std::string pid_text = std::to_string(pid);
+  if (::access("/usr/bin/gdb", X_OK) == 0) {
+    RunOptions options;
+    options.deadline = std::chrono::seconds(60);
+    Result gdb = run_program({"/usr/bin/gdb", "-p", pid_text, "-batch", "-nx", "-ex", "thread apply all bt"}, options);
+    if (gdb.out.find("Thread ") != std::string::npos) return gdb.out;
+  }
+  std::string text;
+  std::error_code error;
+  for (const auto& task : fs::directory_iterator("/proc/" + pid_text + "/task", error)) {
+    text += task.path().filename().string() + " " + read_text(task.path() / "comm") + "  waits in " + read_text(task.path() / "wchan") + "\n";
+  }
+  return text.empty() ? "(process " + pid_text + " is gone)\n" : text;
 }
 
 Terminal::Terminal(const std::vector<std::string>& argv, const RunOptions& options) {
@@ -290,7 +324,14 @@ void ServerHome::start() {
 void ServerHome::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
-  ::waitpid(pid_, nullptr, 0);
+  // A server that does not end is a failure that says where it is stuck, not a silent ctest timeout.
+  bool ended = wait_until([&] { return ::waitpid(pid_, nullptr, WNOHANG) == pid_; }, std::chrono::seconds(60));
+  if (!ended) {
+    ADD_FAILURE() << "berth serve (pid " << pid_ << ") did not end within 60 s of SIGTERM; its threads:\n"
+                  << stacks_of(pid_) << "its log:\n" << server_log();
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
   pid_ = -1;
 }
 

@@ -33,7 +33,15 @@ struct RunOptions {
   std::string stdin_data;
   std::filesystem::path workdir;
   std::filesystem::path output_file;  // spawn_program: stdout and stderr go here (else /dev/null)
+  // run_program: a program still running then is killed, its threads' stacks (with gdb, when
+  // installed) and the reason added to err, and exit_code is 124: a hang is a failure that says
+  // where, before ctest's timeout kills the whole test silently.
+  std::chrono::seconds deadline{150};
 };
+
+// What a running process is doing, for a test that found it stuck: each thread's stack (gdb
+// attached in batch mode) or, without gdb, each thread's name and kernel wait channel.
+std::string stacks_of(int pid);
 
 // Runs a program and captures its output.
 Result run_program(const std::vector<std::string>& argv, const RunOptions& options = {});
