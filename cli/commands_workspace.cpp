@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "stream_relay.hpp"
 #include "errors.hpp"
+#include "checkout_request.hpp"
 #include "names.hpp"
 #include "host_consent.hpp"
 #include "output.hpp"
@@ -44,6 +45,21 @@ Row workspace_row(const Workspace& w) {
   return {w.name, w.target, w.provider, state, w.repository.empty() ? "-" : w.repository, when(w.created_at)};
 }
 
+// What of the repository was asked and the commit the clone is at: "branch dev at 1a2b3c4d5e6f".
+std::string checkout_of(const Workspace& w) {
+  if (w.repository.empty()) return "-";
+  auto option = [&](const char* key) {
+    auto it = w.options.find(key);
+    return it == w.options.end() ? std::string() : it->second;
+  };
+  std::string asked = !option("commit").empty() ? "commit " + option("commit")
+                      : !option("ref").empty()  ? "ref " + option("ref")
+                      : !option("branch").empty() ? (option("new_branch") == "true" ? "new branch " : "branch ") + option("branch")
+                                                  : "default branch";
+  auto commit = w.provider_data.find("commit");
+  return commit == w.provider_data.end() ? asked : asked + " at " + commit->second.substr(0, 12);
+}
+
 void show_workspace(Session& session, const Workspace& w) {
   print_as(session, Json(w), [&] {
     // On a terminal, the time and how long ago: "2026-05-01T10:00:00Z (3 minutes ago)".
@@ -56,6 +72,7 @@ void show_workspace(Session& session, const Workspace& w) {
                           {"target", w.target},
                           {"provider", w.provider},
                           {"repository", w.repository.empty() ? "-" : w.repository},
+                          {"checkout", checkout_of(w)},
                           {"image", w.image.empty() ? "-" : w.image},
                           {"created", with_age(w.created_at)},
                           {"updated", with_age(w.updated_at)}};
@@ -111,10 +128,28 @@ void define_create(CLI::App& app, Invocation& run) {
                  "Send this variable of your environment for the definition's ${localEnv:NAME} (repeatable; those named in a "
                  "local repository's devcontainer.json are sent without it)")
       ->allow_extra_args(false);
-  app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer, trust, local_env] {
+  auto branch = std::make_shared<std::string>();
+  auto commit = std::make_shared<std::string>();
+  auto ref = std::make_shared<std::string>();
+  auto new_branch = std::make_shared<bool>(false);
+  app.add_option("-b,--branch", *branch, "Check out this branch of the repository (also: --repo URL@BRANCH)");
+  app.add_flag("--new-branch", *new_branch, "Make --branch NAME from the default branch instead of checking out an existing one");
+  app.add_option("--commit", *commit, "Leave the clone at this commit (also: --repo URL#SHA)");
+  app.add_option("--ref", *ref, "Check out any ref the remote serves, e.g. refs/pull/123/head (also: --repo URL#pull/123/head)");
+  app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer, trust, local_env, branch, commit, ref, new_branch] {
     require_name_argument("workspace", request->name);
     if (!request->target.empty()) require_name_argument("target", request->target);
+    // URL@BRANCH and URL#REF, unless the whole text names a local path.
+    std::error_code error;
+    if (!request->repository.empty() && !fs::exists(request->repository, error)) {
+      request->repository = take_checkout_shorthand(request->repository, request->options);
+    }
+    if (!branch->empty()) request->options["branch"] = *branch;
+    if (*new_branch) request->options["new_branch"] = "true";
+    if (!commit->empty()) request->options["commit"] = *commit;
+    if (!ref->empty()) request->options["ref"] = *ref;
     request->repository = resolve_repository(request->repository);
+    check_checkout_options(request->options, request->repository);
     request->env = parse_env(*env);
     request->labels = parse_labels(*labels);
     if (!devcontainer->empty()) request->options["devcontainer"] = *devcontainer;

@@ -4,6 +4,7 @@
 #include "codec.hpp"
 #include "errors.hpp"
 #include "module_files.hpp"
+#include "checkout_request.hpp"
 #include "names.hpp"
 
 #include <algorithm>
@@ -711,6 +712,7 @@ std::string WorkspaceService::provider_data_dir(const std::string& provider) con
 WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& request, const StringMap& call_options) {
   require_valid_name("workspace", request.name);
   check_repository(request.repository);
+  check_checkout_options(request.options, request.repository);
   check_env(request.env);
   if (request.options.size() > 64) throw invalid("at most 64 create options");
   if (request.labels.size() > 64) throw invalid("at most 64 labels");

@@ -13,6 +13,7 @@
 #include "working_tree.hpp"
 #include "watch.hpp"
 
+#include <berth/git_checkout.hpp>
 #include <berth/provider.hpp>
 
 #include <fcntl.h>
@@ -724,8 +725,12 @@ class DockerProvider : public berth::Provider {
     Reply created = engine.post("/containers/create?name=" + url_escape(name), body);
     if (created.status != 201) throw failed("cannot create container " + name + ": " + created.message());
     std::string id = created.json().value("Id", "");
-    // What this container is, recorded afresh (a rebuild's plan may differ from the last).
+    // What this container is, recorded afresh (a rebuild's plan may differ from the last); the
+    // commit the clone is at stays (a rebuild keeps the working tree).
+    auto commit = c.provider_data.find("commit");
+    std::string cloned_at = commit == c.provider_data.end() ? "" : commit->second;
     c.provider_data.clear();
+    if (!cloned_at.empty()) c.provider_data["commit"] = cloned_at;
     c.provider_data["container_id"] = id;
     c.provider_data["container_name"] = name;
     c.provider_data["docker_host"] = engine.address();
@@ -864,12 +869,30 @@ class DockerProvider : public berth::Provider {
     if (repository.empty()) {
       fs::create_directories(checkout.clone);
     } else {
-      c.progress.line("cloning " + repository);
-      docker::ProgressLines lines(c.progress);
-      if (docker::run_local({"git", "clone", "--quiet", "--", repository, checkout.clone.string()}, "", lines) != 0) {
-        throw failed("git clone of " + repository + " failed");
-      }
+      clone_at_ref(c, checkout, /*files=*/true);
     }
+  }
+
+  // git clone (without the files: only the history), then the create's branch, commit or ref
+  // (berth/git_checkout.hpp); the commit HEAD is at goes to provider data "commit".
+  static void clone_at_ref(berth::OperationContext& c, const Checkout& checkout, bool files) {
+    const std::string& repository = c.workspace.repository;
+    berth::git::Checkout wanted = berth::git::checkout_of(c.workspace.options);
+    c.progress.line("cloning " + repository + (wanted.describe().empty() ? "" : " (" + wanted.describe() + ")"));
+    berth::git::GitRunner git = [&](const std::vector<std::string>& argv, std::string* out, std::string* reason) {
+      berth::git::GitOutput output(c.progress, out, reason);
+      int code = docker::run_local(argv, "", output);
+      output.finish();
+      return code;
+    };
+    std::vector<std::string> flags{"--quiet"};
+    if (!files) flags.push_back("--no-checkout");
+    std::string reason;
+    if (git(berth::git::clone_command(repository, checkout.clone.string(), wanted, flags), nullptr, &reason) != 0) {
+      throw failed("git clone of " + repository + " failed" + (reason.empty() ? "" : ": " + reason));
+    }
+    std::string commit = berth::git::settle_checkout(checkout.clone.string(), wanted, files, git);
+    if (!commit.empty()) c.provider_data["commit"] = commit;
   }
 
   // A create that can make its container while the repository's files are written out: a
@@ -888,11 +911,7 @@ class DockerProvider : public berth::Provider {
   // The clone without its files (objects, refs, HEAD): `check_out` writes them.
   static void fetch_repository(berth::OperationContext& c, const Checkout& checkout) {
     checkout.prepare();
-    c.progress.line("cloning " + c.workspace.repository);
-    docker::ProgressLines lines(c.progress);
-    if (docker::run_local({"git", "clone", "--quiet", "--no-checkout", "--", c.workspace.repository, checkout.clone.string()}, "", lines) != 0) {
-      throw failed("git clone of " + c.workspace.repository + " failed");
-    }
+    clone_at_ref(c, checkout, /*files=*/false);
   }
 
   struct Collected : berth::OutputSink {

@@ -2,6 +2,7 @@
 #include "process.hpp"
 #include "session.hpp"
 
+#include <berth/git_checkout.hpp>
 #include <berth/provider.hpp>
 
 #include <fcntl.h>
@@ -22,38 +23,6 @@
 namespace fs = std::filesystem;
 
 namespace {
-
-// Sends each line of a process's output to the operation's progress.
-class ProgressLines : public berth::OutputSink {
- public:
-  explicit ProgressLines(berth::ProgressSink& progress) : progress_(progress) {}
-  ~ProgressLines() override {
-    if (!pending_.empty()) progress_.line(pending_);
-  }
-  // The first line that began with prefix (git's "fatal: "), for the error; "" for none.
-  std::string first_line_starting(std::string_view prefix) const {
-    for (const auto& line : noted_) {
-      if (line.rfind(prefix, 0) == 0) return line;
-    }
-    return pending_.rfind(prefix, 0) == 0 ? pending_ : "";
-  }
-  void write(berth::OutputStream, std::string_view data) override {
-    for (char c : data) {
-      if (c == '\n' || c == '\r') {
-        if (!pending_.empty()) progress_.line(pending_);
-        if (pending_.rfind("fatal: ", 0) == 0 && noted_.size() < 4) noted_.push_back(pending_);
-        pending_.clear();
-      } else {
-        pending_.push_back(c);
-      }
-    }
-  }
-
- private:
-  berth::ProgressSink& progress_;
-  std::string pending_;
-  std::vector<std::string> noted_;  // the first few "fatal: " lines
-};
 
 class HostProvider : public berth::Provider {
  public:
@@ -107,15 +76,23 @@ class HostProvider : public berth::Provider {
     context.progress.line("folder " + folder.string());
     const std::string& repository = context.workspace.repository;
     if (!repository.empty()) {
-      context.progress.line("cloning " + repository);
-      ProgressLines lines(context.progress);
-      int code = host::run_process({{"git", "clone", "--progress", "--", repository, folder.string()}, "", {{"GIT_TERMINAL_PROMPT", "0"}}, "", &context.cancellation}, lines);
+      berth::git::Checkout checkout = berth::git::checkout_of(context.workspace.options);
+      context.progress.line("cloning " + repository + (checkout.describe().empty() ? "" : " (" + checkout.describe() + ")"));
+      berth::git::GitRunner git = [&](const std::vector<std::string>& argv, std::string* out, std::string* reason) {
+        berth::git::GitOutput output(context.progress, out, reason);
+        int code = host::run_process({argv, "", {{"GIT_TERMINAL_PROMPT", "0"}}, "", &context.cancellation}, output);
+        output.finish();
+        return code;
+      };
+      std::string reason;
+      int code = git(berth::git::clone_command(repository, folder.string(), checkout, {"--progress"}), nullptr, &reason);
       if (code != 0) {
         // git's own reason ("fatal: ... does not appear to be a git repository") says more than its code.
-        std::string reason = lines.first_line_starting("fatal: ");
         throw berth::Error("provider_failed", "git clone of " + repository + " failed with exit code " + std::to_string(code) +
-                                                  (reason.empty() ? "" : ": " + reason.substr(7)));
+                                                  (reason.empty() ? "" : ": " + reason));
       }
+      std::string commit = berth::git::settle_checkout(folder.string(), checkout, true, git);
+      if (!commit.empty()) context.provider_data["commit"] = commit;
     }
     fs::remove(stopped_marker(context), error);
     marker.complete = true;

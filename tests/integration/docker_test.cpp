@@ -255,6 +255,74 @@ TEST(Docker, WholeLifecycleThroughTheCli) {
   EXPECT_EQ(engine_state(address, id), "missing");
 }
 
+// --branch, --new-branch and --commit on the docker provider (issue 27): the clone that is
+// written out while the container is made (no pool), and the one copied into a pool's container.
+TEST(Docker, BranchesAndCommitsReachTheContainerOnBothClonePaths) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  berth::test::TempDir scratch;
+  fs::path repo = berth::test::make_git_repo(scratch.path() / "repo", "first");
+  auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"git", "-C", repo.string()});
+    berth::test::RunOptions options;
+    Result result = berth::test::run_program(args, options);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return result.out.substr(0, result.out.find('\n'));
+  };
+  std::string first = git({"rev-parse", "HEAD"});
+  std::string main_branch = git({"rev-parse", "--abbrev-ref", "HEAD"});
+  git({"checkout", "-q", "-b", "dev"});
+  std::ofstream(repo / "dev.txt") << "on dev\n";
+  berth::test::commit_all(repo, "dev work");
+  std::string dev = git({"rev-parse", "HEAD"});
+  git({"checkout", "-q", main_branch});
+  add_target(server, "dock", address);
+  add_target(server, "warm", address, "  pool: \"1\"\n");
+
+  // On `warm`, each create takes the pool's container once it is ready again (the log says so).
+  auto pool_ready = [&](const std::string& target) {
+    return target != "warm" || berth::test::wait_until([&] { return server.berth({"doctor"}).out.find("pool: 1 of 1 ready") != std::string::npos; },
+                                                       std::chrono::seconds(60));
+  };
+  auto warm_if_pooled = [&](const std::string& target, const std::string& name) {
+    if (target == "warm") {
+      EXPECT_NE(server.berth({"logs", name}).out.find("from the warm pool"), std::string::npos) << name;
+    }
+  };
+  for (const std::string target : {"dock", "warm"}) {
+    std::string name = "on-dev-" + target;
+    ASSERT_TRUE(pool_ready(target));
+    Result branch = server.berth({"create", name, "--target", target, "--repo", repo.string(), "--branch", "dev"});
+    ASSERT_EQ(branch.exit_code, 0) << target << ": " << branch.err;
+    warm_if_pooled(target, name);
+    Result head = server.berth({"exec", name, "--", "sh", "-c", "cat .git/HEAD dev.txt"});
+    EXPECT_EQ(head.out, "ref: refs/heads/dev\non dev\n") << target << ": " << head.err;
+    EXPECT_EQ(info(server, name)["provider_data"]["commit"], dev) << target;
+
+    name = "at-first-" + target;
+    ASSERT_TRUE(pool_ready(target));
+    Result commit = server.berth({"create", name, "--target", target, "--repo", repo.string(), "--commit", first});
+    ASSERT_EQ(commit.exit_code, 0) << target << ": " << commit.err;
+    warm_if_pooled(target, name);
+    Result files = server.berth({"exec", name, "--", "sh", "-c", "cat .git/HEAD; ls; git status --porcelain 2>/dev/null"});
+    EXPECT_EQ(files.out, first + "\nREADME.md\n") << target << ": the commit's files only, detached: " << files.err;
+
+    name = "new-" + target;
+    ASSERT_TRUE(pool_ready(target));
+    Result fresh = server.berth({"create", name, "--target", target, "--repo", repo.string(), "--branch", "topic", "--new-branch"});
+    ASSERT_EQ(fresh.exit_code, 0) << target << ": " << fresh.err;
+    warm_if_pooled(target, name);
+    EXPECT_EQ(server.berth({"exec", name, "--", "cat", ".git/HEAD"}).out, "ref: refs/heads/topic\n") << target;
+    EXPECT_EQ(info(server, name)["provider_data"]["commit"], first) << target << ": made from the default branch";
+  }
+  Result missing = server.berth({"create", "missing", "--target", "dock", "--repo", repo.string(), "--branch", "nope"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
+  EXPECT_EQ(server.berth({"delete", "--force", "missing", "on-dev-dock", "at-first-dock", "new-dock", "on-dev-warm", "at-first-warm", "new-warm"})
+                .exit_code, 0);
+  EXPECT_EQ(server.berth({"target", "remove", "warm"}).exit_code, 0);
+}
+
 TEST(Docker, SshGivesAnInteractiveShellWithATerminal) {
   REQUIRE_ENGINE(address);
   ServerHome server;
