@@ -49,6 +49,8 @@ TlsClientOptions profile_tls(const nlohmann::json& profile);
 void define_ssh(CLI::App& app, Invocation& run);
 void define_ssh_config(CLI::App& app, Invocation& run);
 void define_forward(CLI::App& app, Invocation& run);
+// berth code NAME (cli/editor.cpp).
+void define_code(CLI::App& app, Invocation& run);
 
 // Validates a name argument before it goes anywhere; a bad one is a usage error.
 void require_name_argument(const std::string& kind, const std::string& name);

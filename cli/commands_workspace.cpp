@@ -455,6 +455,7 @@ constexpr WorkspaceCommand kWorkspaceCommands[] = {
     {"exec", "Run a command in a workspace: berth exec NAME -- CMD [ARGS...]", define_exec},
     {"ssh", "Open an interactive shell in a workspace (or speak SSH for OpenSSH clients: --stdio)", define_ssh},
     {"ssh-config", "Print OpenSSH 'Host NAME.berth' entries so ssh, scp, rsync and editors reach workspaces", define_ssh_config},
+    {"code", "Open a workspace in VS Code (or --editor cursor, zed, ...) over Remote-SSH", define_code},
     {"forward", "Forward local TCP ports to ports in a workspace: berth forward NAME [LOCAL:]REMOTE ...", define_forward},
     {"logs", "Show a workspace's operation log", define_logs},
 };

@@ -46,6 +46,7 @@ std::string names_kind(const std::string& path) {
                                                            {"exec", "workspaces"},
                                                            {"ssh", "workspaces"},
                                                            {"ssh-config", "workspaces"},
+                                                           {"code", "workspaces"},
                                                            {"forward", "workspaces"},
                                                            {"logs", "workspaces"},
                                                            {"target show", "targets"},

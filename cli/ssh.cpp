@@ -6,6 +6,7 @@
 #include "codec.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "ssh_config.hpp"
 #include "ssh_keys.hpp"
 #include "stream_relay.hpp"
 
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 namespace berth::cli {
 namespace {
@@ -115,6 +117,50 @@ std::string ssh_config_path(const std::string& path) {
 
 void define_ssh(CLI::App& app, Invocation& run) { define_ssh_command(app, run); }
 
+std::string shell_quoted(const std::string& text) { return quoted_for_shell(text); }
+
+std::string ssh_config_entry(Session& session, const Workspace& w, const SshKeys& keys) {
+  auto& api = session.api();
+  std::string user;
+  if (w.state == WorkspaceState::started) {
+    // Who the workspace's commands run as is the login to ask for.
+    struct Capture : OutputSink {
+      void write(OutputStream stream, std::string_view data) override {
+        if (stream == OutputStream::stdout_stream) text.append(data);
+      }
+      std::string text;
+    } capture;
+    try {
+      if (api.exec(w.name, ExecRequest{{"id", "-un"}, {}, "", "", ""}, capture) == 0) {
+        user = capture.text.substr(0, capture.text.find('\n'));
+      }
+    } catch (const Error&) {
+    }
+  }
+  std::string self = "berth";
+  char path[4096];
+  if (ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1); n > 0) self.assign(path, static_cast<size_t>(n));
+  std::string global = " --home " + quoted_for_shell(session.home().data_dir.string());
+  if (!session.options.server.empty()) global += " --server " + quoted_for_shell(session.options.server);
+  std::ostringstream out;
+  out << "Host " << w.name << ".berth\n"
+      << "  HostName " << w.name << "\n";
+  if (!user.empty()) {
+    out << "  User " << user << "\n";
+  } else {
+    out << "  # User: not known while the workspace is " << to_string(w.state) << " (berth start " << w.name << ")\n";
+  }
+  std::string proxy;  // ProxyCommand expands '%' tokens too
+  for (char c : quoted_for_shell(self) + global + " ssh " + w.name + " --stdio") proxy += c == '%' ? std::string("%%") : std::string(1, c);
+  out << "  ProxyCommand " << proxy << "\n"
+      << "  IdentityFile \"" << ssh_config_path(keys.client_private_path) << "\"\n"
+      << "  IdentitiesOnly yes\n"
+      << "  UserKnownHostsFile \"" << ssh_config_path(keys.known_hosts_path) << "\"\n"
+      << "  HostKeyAlias berth-workspace\n"
+      << "  StrictHostKeyChecking yes\n";
+  return out.str();
+}
+
 void define_ssh_config(CLI::App& app, Invocation& run) {
   auto names = std::make_shared<std::vector<std::string>>();
   app.add_option("names", *names, "Workspaces (default: every one)");
@@ -122,7 +168,8 @@ void define_ssh_config(CLI::App& app, Invocation& run) {
       "Prints 'Host NAME.berth' entries for OpenSSH clients:\n"
       "  berth ssh-config > ~/.ssh/berth.config   (and 'Include berth.config' at the top of ~/.ssh/config)\n"
       "  ssh api.berth; scp file api.berth:/tmp/; rsync -a dir/ api.berth:dir/\n"
-      "VS Code Remote-SSH and JetBrains Gateway list the same hosts. The workspace needs an OpenSSH server (sshd).");
+      "VS Code Remote-SSH and JetBrains Gateway list the same hosts (berth code NAME writes the entry and opens the editor).\n"
+      "The workspace needs an OpenSSH server (sshd).");
   app.callback([&run, names] {
     for (const auto& name : *names) require_name_argument("workspace", name);
     auto& api = run.session.api();
@@ -133,45 +180,8 @@ void define_ssh_config(CLI::App& app, Invocation& run) {
     } else {
       for (const auto& name : *names) workspaces.push_back(api.get_workspace(name));
     }
-    std::string self = "berth";
-    char path[4096];
-    if (ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1); n > 0) self.assign(path, static_cast<size_t>(n));
-    std::string global = " --home " + quoted_for_shell(run.session.home().data_dir.string());
-    if (!run.session.options.server.empty()) global += " --server " + quoted_for_shell(run.session.options.server);
     std::cout << "# berth workspaces, for OpenSSH (berth ssh-config); the connection goes through berth, not the network\n";
-    for (const auto& w : workspaces) {
-      std::string user;
-      if (w.state == WorkspaceState::started) {
-        // Who the workspace's commands run as is the login to ask for.
-        struct Capture : OutputSink {
-          void write(OutputStream stream, std::string_view data) override {
-            if (stream == OutputStream::stdout_stream) text.append(data);
-          }
-          std::string text;
-        } capture;
-        try {
-          if (api.exec(w.name, ExecRequest{{"id", "-un"}, {}, "", "", ""}, capture) == 0) {
-            user = capture.text.substr(0, capture.text.find('\n'));
-          }
-        } catch (const Error&) {
-        }
-      }
-      std::cout << "\nHost " << w.name << ".berth\n"
-                << "  HostName " << w.name << "\n";
-      if (!user.empty()) {
-        std::cout << "  User " << user << "\n";
-      } else {
-        std::cout << "  # User: not known while the workspace is " << to_string(w.state) << " (berth start " << w.name << ")\n";
-      }
-      std::string proxy;  // ProxyCommand expands '%' tokens too
-      for (char c : quoted_for_shell(self) + global + " ssh " + w.name + " --stdio") proxy += c == '%' ? std::string("%%") : std::string(1, c);
-      std::cout << "  ProxyCommand " << proxy << "\n"
-                << "  IdentityFile \"" << ssh_config_path(keys.client_private_path) << "\"\n"
-                << "  IdentitiesOnly yes\n"
-                << "  UserKnownHostsFile \"" << ssh_config_path(keys.known_hosts_path) << "\"\n"
-                << "  HostKeyAlias berth-workspace\n"
-                << "  StrictHostKeyChecking yes\n";
-    }
+    for (const auto& w : workspaces) std::cout << "\n" << ssh_config_entry(run.session, w, keys);
   });
 }
 
