@@ -3,6 +3,7 @@
 #include "stream_relay.hpp"
 #include "errors.hpp"
 #include "checkout_request.hpp"
+#include "duration.hpp"
 #include "names.hpp"
 #include "host_consent.hpp"
 #include "output.hpp"
@@ -60,7 +61,7 @@ std::string checkout_of(const Workspace& w) {
   return commit == w.provider_data.end() ? asked : asked + " at " + commit->second.substr(0, 12);
 }
 
-void show_workspace(Session& session, const Workspace& w) {
+void show_workspace(Session& session, const Workspace& w, const std::vector<Row>& extra = {}) {
   print_as(session, Json(w), [&] {
     // On a terminal, the time and how long ago: "2026-05-01T10:00:00Z (3 minutes ago)".
     auto with_age = [](const std::string& time) {
@@ -80,6 +81,7 @@ void show_workspace(Session& session, const Workspace& w) {
     for (const auto& [key, value] : w.env) rows.push_back({"env." + key, value});
     for (const auto& [key, value] : w.provider_data) rows.push_back({"provider." + key, value});
     if (!w.last_error.empty()) rows.push_back({"error", w.last_error});
+    rows.insert(rows.end(), extra.begin(), extra.end());
     size_t key_width = 0;
     for (const auto& row : rows) key_width = std::max(key_width, row[0].size());
     for (const auto& row : rows) std::cout << row[0] << ":" << std::string(key_width - row[0].size() + 2, ' ') << row[1] << '\n';
@@ -136,7 +138,18 @@ void define_create(CLI::App& app, Invocation& run) {
   app.add_flag("--new-branch", *new_branch, "Make --branch NAME from the default branch instead of checking out an existing one");
   app.add_option("--commit", *commit, "Leave the clone at this commit (also: --repo URL#SHA)");
   app.add_option("--ref", *ref, "Check out any ref the remote serves, e.g. refs/pull/123/head (also: --repo URL#pull/123/head)");
-  app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer, trust, local_env, branch, commit, ref, new_branch] {
+  auto auto_stop = std::make_shared<std::string>();
+  auto keep_alive = std::make_shared<bool>(false);
+  auto stop_option = app.add_option("--auto-stop", *auto_stop,
+                                    "Stop it after this long idle (30m, 2h; off), instead of its target's auto_stop");
+  app.add_flag("--keep-alive", *keep_alive, "Never stop or delete it for being idle (as --auto-stop off)")->excludes(stop_option);
+  app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer, trust, local_env, branch, commit, ref, new_branch, auto_stop,
+                keep_alive] {
+    if (!auto_stop->empty()) {
+      if (!parse_duration(*auto_stop)) throw invalid("--auto-stop '" + auto_stop->substr(0, 40) + "' must be a duration such as 90s, 30m, 2h or 7d, or off");
+      request->options["auto_stop"] = *auto_stop;
+    }
+    if (*keep_alive) request->options["auto_stop"] = "off";
     require_name_argument("workspace", request->name);
     if (!request->target.empty()) require_name_argument("target", request->target);
     // URL@BRANCH and URL#REF, unless the whole text names a local path.
@@ -247,6 +260,32 @@ void define_list(CLI::App& app, Invocation& run) {
   });
 }
 
+// "auto-stop: 30m (idle 2m, stops in 28m)", from the server's idle auto-stop; nothing when it
+// is off or the server is older.
+std::vector<Row> auto_stop_rows(Session& session, const std::string& name) {
+  Json activity;
+  try {
+    activity = Json::parse(session.api().call("GET", "/v1/workspaces/" + name + "/activity").body);
+  } catch (const std::exception&) {
+    return {};
+  }
+  std::vector<Row> rows;
+  std::string stop = activity.value("auto_stop", "off");
+  if (stop != "off") {
+    std::string when = " (the idle clock starts at the server's next look)";
+    if (activity.value("watched", false)) {
+      when = " (idle " + format_duration(std::chrono::seconds(activity.value("idle_seconds", 0LL))) + ", stops in " +
+             format_duration(std::chrono::seconds(activity.value("stops_in_seconds", 0LL))) + " unless used)";
+    } else if (activity.value("state", "") != "started") {
+      when = "";
+    }
+    rows.push_back({"auto-stop", stop + when});
+  }
+  std::string remove = activity.value("auto_delete", "off");
+  if (remove != "off") rows.push_back({"auto-delete", remove + " after it stopped"});
+  return rows;
+}
+
 void define_info(CLI::App& app, Invocation& run) {
   app.footer("Examples:\n  berth info api\n  berth info api -o json | jq .provider_data");
   auto name = std::make_shared<std::string>();
@@ -255,7 +294,7 @@ void define_info(CLI::App& app, Invocation& run) {
     require_name_argument("workspace", *name);
     std::string status_error;
     Workspace workspace = run.session.api().get_workspace(*name, status_error);
-    show_workspace(run.session, workspace);
+    show_workspace(run.session, workspace, run.session.format() == OutputFormat::table ? auto_stop_rows(run.session, *name) : std::vector<Row>{});
     if (!status_error.empty()) {
       // What is shown is berth's record, not what is there: said, and not a success.
       std::cerr << "berth: provider '" << workspace.provider << "' could not tell the real state of '" << workspace.name

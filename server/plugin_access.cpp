@@ -30,7 +30,7 @@ std::string plugin_permission_for(const std::string& method, const std::string& 
     if (tail == "logs") return "logs:read";
     if (tail == "start" || tail == "stop" || tail == "rebuild") return "workspaces:write";
     if (tail == "exec" || tail == "session" || tail == "terminal" || starts_with(tail, "ports/")) return "workspaces:exec";
-    if (tail == "terminals") return "workspaces:read";
+    if (tail == "terminals" || tail == "activity") return "workspaces:read";
     if (tail == "forwards" || starts_with(tail, "forwards/")) return read ? "workspaces:read" : "workspaces:exec";
     return "";
   }

@@ -830,6 +830,7 @@ ProviderReply ProviderProcess::call(const ProviderCall& call) {
   ProviderReply result;
   if (reply.contains("status")) result.status = status_from_json(reply["status"]);
   result.exit_code = reply.value("exit_code", 0);
+  if (auto cpu = reply.find("cpu_seconds"); cpu != reply.end() && cpu->is_number()) result.cpu_seconds = cpu->get<double>();
   if (reply.contains("check")) result.check = TargetCheck{reply["check"].value("ok", false), reply["check"].value("message", "")};
   return result;
 }

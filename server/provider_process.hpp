@@ -62,7 +62,7 @@ class WatchFeed {
 
 // One call into a provider, as the server makes it.
 struct ProviderCall {
-  std::string method;  // create, start, stop, destroy, status, exec, session, connect, check_target, watch
+  std::string method;  // create, start, stop, destroy, status, exec, session, connect, check_target, watch, cpu_seconds
   std::string label;   // what messages call it ("exec" for a session without a terminal); default: method
   const Workspace* workspace = nullptr;
   const StringMap* properties = nullptr;
@@ -84,6 +84,7 @@ struct ProviderReply {
   Status status;
   int exit_code = 0;
   TargetCheck check;
+  double cpu_seconds = -1;  // cpu_seconds: negative when the provider cannot tell
 };
 
 // Where the host comes from and what it loads.

@@ -4,11 +4,13 @@
 #include "atomic_file.hpp"
 #include "dashboard/dashboard.hpp"
 #include "dashboard/terminal_hub.hpp"
+#include "duration.hpp"
 #include "forwards.hpp"
 #include "server_routes.hpp"
 #include "elastic_pool.hpp"
 #include "errors.hpp"
 #include "http_api.hpp"
+#include "idle_stop.hpp"
 #include "log_book.hpp"
 #include "plugin_routes.hpp"
 #include "route_helpers.hpp"
@@ -162,11 +164,40 @@ int serve(const ServeOptions& options) {
 
   TerminalHub terminals(service);
   ForwardHub forwards(service);
+  // Idle workspaces stopped (and long-stopped ones deleted) where a target says so.
+  IdleStop idle(IdleStop::Hooks{
+      [&] { return service.idle_candidates(); },
+      [&](const std::string& name) { return service.cpu_seconds(name); },
+      [&](const std::string& name) { return service.activity().seen(name); },
+      [&](const std::string& name, const std::string& reason) {
+        service.stop(name);
+        logs.append(name, reason);
+        log_line(name + ": " + reason);
+      },
+      [&](const std::string& name, const std::string& reason) {
+        service.remove(name, false);
+        logs.append(name, reason);
+        log_line(name + ": " + reason);
+      }});
   std::unique_ptr<Dashboard> dashboard;
   ServerFacts facts{&home, std::chrono::steady_clock::now(),
                     PluginFolders{executable_dir().parent_path().parent_path() / "lib" / "berth" / "plugins", home.plugins_dir(),
                                   home.config_dir / "plugins.yaml", {}},
-                    nullptr, &terminals};
+                    nullptr, &terminals, [&](const std::string& name) {
+                      Workspace workspace = service.workspace(name);  // not_found for an unknown one
+                      Json report = idle.report(name);
+                      bool watched = !report.empty();
+                      for (const auto& candidate : service.idle_candidates()) {
+                        if (candidate.name != name) continue;
+                        report["auto_stop"] = candidate.stop_after.count() > 0 ? format_duration(candidate.stop_after) : "off";
+                        report["auto_delete"] = candidate.delete_after.count() > 0 ? format_duration(candidate.delete_after) : "off";
+                      }
+                      if (!report.contains("auto_stop")) report["auto_stop"] = report["auto_delete"] = "off";
+                      report["state"] = to_string(workspace.state);
+                      report["watched"] = watched;
+                      report["open_streams"] = service.activity().seen(name).open;
+                      return report.dump();
+                    }};
   // Every request made with a plugin's credential is held to what the plugin was granted.
   PluginAccess plugin_access(facts.plugins, home.data_dir / "plugin-data");
   set_request_gate([&plugin_access](const std::string& method, const std::string& path, const std::string& token) {
@@ -280,6 +311,7 @@ int serve(const ServeOptions& options) {
     int received = 0;
     sigwait(&signals, &received);
     log_line(std::string("received ") + strsignal(received) + "; finishing operations in progress");
+    idle.stop();
     terminals.end_all(std::chrono::seconds(3));
     forwards.close_all();
     service.shutdown(std::chrono::seconds(10));
@@ -298,6 +330,7 @@ int serve(const ServeOptions& options) {
   // Changes made outside berth (a container stopped or removed) reach the records as they happen.
   service.start_watches(log_line);
   plugin_jobs.start();
+  idle.start();
   server.listen_after_bind();
   dashboard->stop();
   if (tcp) tcp->stop();

@@ -49,6 +49,12 @@ void register_server_routes(httplib::Server& server, const ServerFacts& facts) {
     }
     send_json(response, 200, list);
   }));
+  server.Get(R"(/v1/workspaces/([^/]+)/activity)", guarded([&facts](const httplib::Request& request, httplib::Response& response) {
+    std::string name = request.matches[1];
+    require_valid_name("workspace", name);
+    if (!facts.activity) throw Error("unsupported", "this server keeps no activity");
+    response.set_content(facts.activity(name), "application/json");
+  }));
 }
 
 void register_dashboard_route(httplib::Server& server, Dashboard& dashboard) {

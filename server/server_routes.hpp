@@ -5,6 +5,7 @@
 //   GET  /v1/plugins                       the plugins the CLI would load, as `berth plugin list`
 //   POST /v1/plugins/NAME/enable|disable   as `berth plugin enable|disable NAME`
 //   GET  /v1/workspaces/NAME/terminals     the dashboard's terminals of a workspace
+//   GET  /v1/workspaces/NAME/activity      its auto-stop: the setting, idle time, when it stops
 // and, on the Unix socket only, POST /v1/dashboard: starts the dashboard, a one-time link.
 #include "home.hpp"
 #include "plugin_catalog.hpp"
@@ -29,6 +30,8 @@ struct ServerFacts {
   PluginFolders plugins;
   std::function<std::vector<std::string>()> listeners;  // as URLs
   TerminalHub* terminals = nullptr;
+  // GET /v1/workspaces/NAME/activity: idle auto-stop's view of it (throws not_found).
+  std::function<std::string(const std::string& name)> activity;
 };
 
 // facts must outlive the server (its listeners are read at each request).

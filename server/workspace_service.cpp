@@ -1,6 +1,7 @@
 #include "workspace_service.hpp"
 
 #include "clock.hpp"
+#include "duration.hpp"
 #include "codec.hpp"
 #include "errors.hpp"
 #include "module_files.hpp"
@@ -713,6 +714,9 @@ WorkspaceService::Accepted WorkspaceService::create(const WorkspaceRequest& requ
   require_valid_name("workspace", request.name);
   check_repository(request.repository);
   check_checkout_options(request.options, request.repository);
+  if (auto it = request.options.find("auto_stop"); it != request.options.end() && !parse_duration(it->second)) {
+    throw invalid("option auto_stop '" + it->second.substr(0, 40) + "' must be a duration such as 90s, 30m, 2h or 7d, or off");
+  }
   check_env(request.env);
   if (request.options.size() > 64) throw invalid("at most 64 create options");
   if (request.labels.size() > 64) throw invalid("at most 64 labels");
@@ -1085,6 +1089,7 @@ void WorkspaceService::connect(const std::string& name, int port, OutputSink& ou
 ProviderReply WorkspaceService::stream_call(const std::string& method, const std::string& name, OutputSink& output,
                                             StreamInput& input, const SessionRequest* session, int port) {
   check_started(name);
+  Activity::Hold active = activity_.hold(name);  // an open stream is activity: no auto-stop meanwhile
   Workspace workspace = this->workspace(name);
   Target target = target_with_defaults(workspace.target);
   LogProgress progress(logs_, name, providers_.redactor());
@@ -1124,6 +1129,55 @@ ProviderReply WorkspaceService::stream_call(const std::string& method, const std
     if (error.code() == "unsupported") message = "provider '" + workspace.provider + "' " + message.substr(message.rfind("this provider ", 0) == 0 ? 14 : 0);
     throw Error(error.code(), message);
   }
+}
+
+std::vector<IdleStop::Candidate> WorkspaceService::idle_candidates() const {
+  std::vector<IdleStop::Candidate> out;
+  long long now = parse_rfc3339(now_rfc3339());
+  std::lock_guard lock(mutex_);
+  if (shutting_down_) return out;
+  for (const auto& [name, workspace] : workspaces_) {
+    if (!workspace.operation.empty()) continue;
+    auto target = targets_.find(workspace.target);
+    if (target == targets_.end()) continue;
+    auto setting = [&](const StringMap& map, const char* key) -> std::optional<std::chrono::seconds> {
+      auto it = map.find(key);
+      return it == map.end() ? std::nullopt : parse_duration(it->second);
+    };
+    IdleStop::Candidate candidate;
+    candidate.name = name;
+    candidate.started = workspace.state == WorkspaceState::started;
+    candidate.stopped = workspace.state == WorkspaceState::stopped;
+    auto own = setting(workspace.options, kAutoStopProperty);
+    candidate.stop_after = own ? *own : setting(target->second.properties, kAutoStopProperty).value_or(std::chrono::seconds(0));
+    if (workspace.labels.count("berth.keep-alive")) candidate.stop_after = std::chrono::seconds(0);
+    candidate.delete_after = setting(target->second.properties, kAutoDeleteProperty).value_or(std::chrono::seconds(0));
+    if (workspace.labels.count("berth.keep-alive") || (own && own->count() == 0)) candidate.delete_after = std::chrono::seconds(0);
+    long long since = parse_rfc3339(workspace.updated_at);
+    candidate.stopped_for = std::chrono::seconds(since < 0 || now < since ? 0 : now - since);
+    if (candidate.stop_after.count() > 0 || candidate.delete_after.count() > 0) out.push_back(candidate);
+  }
+  return out;
+}
+
+double WorkspaceService::cpu_seconds(const std::string& name) {
+  Workspace workspace = this->workspace(name);
+  if (workspace.state != WorkspaceState::started || !workspace.operation.empty()) return -1;
+  Target target = target_with_defaults(workspace.target);
+  struct Quiet : ProgressSink {
+    void line(std::string_view) override {}
+  } quiet;
+  ProviderCall call;
+  call.method = "cpu_seconds";
+  call.label = "CPU reading";
+  call.workspace = &workspace;
+  call.properties = &target.properties;
+  call.provider_data = &workspace.provider_data;  // a copy: nothing of it is saved
+  call.data_dir = provider_data_dir(workspace.provider);
+  call.progress = &quiet;
+  call.timeout = std::chrono::seconds(kCheckTimeoutSeconds);
+  call.timeout_source = "auto-stop's CPU reading";
+  return providers_.process(workspace.provider).call(call).cpu_seconds;
 }
 
 void WorkspaceService::shutdown(std::chrono::milliseconds grace) {

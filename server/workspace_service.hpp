@@ -4,6 +4,7 @@
 // a call into the workspace's provider process.
 #include "home.hpp"
 #include "event_bus.hpp"
+#include "idle_stop.hpp"
 #include "log_book.hpp"
 #include "operation_runner.hpp"
 #include "provider_registry.hpp"
@@ -91,6 +92,13 @@ class WorkspaceService {
   // Relays a connection to TCP port `port` in the workspace until either side closes.
   void connect(const std::string& name, int port, OutputSink& output, StreamInput& input);
 
+  // Idle auto-stop's view (server/idle_stop.hpp): each workspace with its auto_stop (the
+  // create's --auto-stop / --keep-alive, else its target's; berth.keep-alive opts out) and its
+  // target's auto_delete; the provider's CPU counter (negative: not known); open streams.
+  std::vector<IdleStop::Candidate> idle_candidates() const;
+  double cpu_seconds(const std::string& name);
+  Activity& activity() { return activity_; }
+
   LogBook& logs() { return logs_; }
   // Every saved or removed record, pushed (GET /v1/events).
   EventBus& events() { return events_; }
@@ -175,6 +183,7 @@ class WorkspaceService {
   bool watching_ = false;
   std::function<void(const std::string&)> watch_report_;
   std::set<std::string> recheck_;  // reported on while busy: looked at again when the operation ends
+  Activity activity_;  // streams open per workspace (exec, session, port connection)
   // Owns every operation's thread: bounded, and shutdown waits for each.
   OperationRunner runner_{64};
 };

@@ -13,4 +13,11 @@ std::string now_rfc3339() {
   return buffer;
 }
 
+long long parse_rfc3339(const std::string& text) {
+  std::tm utc{};
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  if (end == nullptr || *end != '\0') return -1;
+  return static_cast<long long>(timegm(&utc));
+}
+
 }  // namespace berth

@@ -1,6 +1,7 @@
 #include "target_document.hpp"
 
 #include "codec.hpp"
+#include "duration.hpp"
 #include "errors.hpp"
 #include "names.hpp"
 
@@ -92,10 +93,17 @@ void validate_target_properties(TargetDocument& document, const ProviderInfo& pr
                     value + "')");
     }
   }
+  for (const char* key : {kAutoStopProperty, kAutoDeleteProperty}) {
+    auto it = properties.find(key);
+    if (it != properties.end() && !parse_duration(it->second)) {
+      throw invalid(where(document, key) + ": property '" + key + "' must be a duration such as 90s, 30m, 2h or 7d (at most 365d), or off (got '" +
+                    it->second.substr(0, 40) + "')");
+    }
+  }
   for (const auto& property : properties) {
     const std::string& name = property.first;  // named, not a structured binding: lambdas capture it
     const std::string& value = property.second;
-    if (name == kTimeoutProperty || name == kExecTimeoutProperty) continue;
+    if (name == kTimeoutProperty || name == kExecTimeoutProperty || name == kAutoStopProperty || name == kAutoDeleteProperty) continue;
     auto spec = std::find_if(provider.target_manifest.begin(), provider.target_manifest.end(),
                              [&](const PropertySpec& s) { return s.name == name; });
     if (spec == provider.target_manifest.end()) {

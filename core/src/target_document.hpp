@@ -9,6 +9,10 @@ namespace berth {
 
 inline constexpr const char* kTimeoutProperty = target_timeout_property;
 inline constexpr const char* kExecTimeoutProperty = target_exec_timeout_property;
+// berth's too, on every target: stop a workspace idle this long (docs/workflow.md), delete one
+// stopped this long; a duration (30m, 2h), absent or "off" for never.
+inline constexpr const char* kAutoStopProperty = "auto_stop";
+inline constexpr const char* kAutoDeleteProperty = "auto_delete";
 
 struct TargetDocument {
   Target target;

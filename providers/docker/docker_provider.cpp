@@ -460,6 +460,16 @@ class DockerProvider : public berth::Provider {
     return {state.value("Running", false) ? berth::InfraState::started : berth::InfraState::stopped, state.value("Status", "")};
   }
 
+  // The container's cgroup CPU counter, as the engine reports it (one reading, no sampling wait).
+  double cpu_seconds(berth::OperationContext& c) override {
+    auto engine = engine_for(c.properties, engine_address(c), kQuickDeadline);
+    Reply reply = engine->get("/containers/" + container_id(c) + "/stats?stream=false&one-shot=true");
+    if (reply.status != 200) return -1;
+    Json usage = reply.json()["cpu_stats"]["cpu_usage"];
+    if (!usage.is_object() || !usage.contains("total_usage") || !usage["total_usage"].is_number()) return -1;
+    return usage["total_usage"].get<double>() / 1e9;
+  }
+
   int exec(berth::OperationContext& c, const berth::ExecRequest& request, berth::OutputSink& output) override {
     auto engine = engine_for(c.properties, engine_address(c), kWorkDeadline);
     std::string id = container_id(c);

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -110,13 +112,19 @@ class HostProvider : public berth::Provider {
     fs::create_directories(stopped_marker(context).parent_path());
     std::ofstream(stopped_marker(context)) << "stopped\n";
     // A stopped workspace runs nothing: end what exec started there.
-    std::set<int> groups;
+    std::set<int> groups, lingering;
     {
       std::lock_guard lock(mutex_);
       groups = running_[context.workspace.name];
+      lingering = lingering_[context.workspace.name];
+      lingering_.erase(context.workspace.name);
     }
     for (int group : groups) ::kill(-group, SIGTERM);
+    // What commands left running: each process still the workspace's, never a whole group id.
+    int left = 0;
+    for_each_process({}, lingering, context.workspace.name, [&](int pid, int, long long) { left += ::kill(pid, SIGTERM) == 0 ? 1 : 0; });
     if (!groups.empty()) context.progress.line("ended " + std::to_string(groups.size()) + " running command(s)");
+    if (left > 0) context.progress.line("ended " + std::to_string(left) + " process(es) that commands left running");
   }
 
   // Removes only the folder create recorded, and only while it is still the folder create made:
@@ -346,18 +354,80 @@ class HostProvider : public berth::Provider {
         running_[name].insert(pid);
       } else {
         running_[name].erase(-pid);  // only this command: the workspace's others still run
+        // What it left running in its group (`cmd &`) is still the workspace's: its CPU counts
+        // for auto-stop, and stop ends it.
+        lingering_[name].insert(-pid);
       }
     };
+  }
+
+  // The CPU time of the processes in the workspace's commands' groups (and of their reaped
+  // children); a lingering group with no process of the workspace left is forgotten.
+  double cpu_seconds(berth::OperationContext& context) override {
+    const std::string& name = context.workspace.name;
+    std::set<int> running, lingering, alive;
+    {
+      std::lock_guard lock(mutex_);
+      running = running_[name];
+      lingering = lingering_[name];
+    }
+    long long ticks = 0;
+    for_each_process(running, lingering, name, [&](int, int group, long long used) {
+      alive.insert(group);
+      ticks += used;
+    });
+    {
+      std::lock_guard lock(mutex_);
+      std::erase_if(lingering_[name], [&](int group) { return !alive.count(group); });
+    }
+    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+
+  // Each process in one of `running` (groups whose leader berth is waiting for: theirs for
+  // sure) or of `lingering` (the leader ended: a group id may have been reused since, so only a
+  // process whose environment says BERTH_WORKSPACE=name counts), with its CPU ticks.
+  static void for_each_process(const std::set<int>& running, const std::set<int>& lingering, const std::string& name,
+                               const std::function<void(int pid, int group, long long ticks)>& visit) {
+    std::string mark = "BERTH_WORKSPACE=" + name;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+      std::string pid = entry.path().filename().string();
+      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream file(entry.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      size_t after_name = stat.rfind(')');  // the name may hold spaces and ')'
+      if (after_name == std::string::npos || after_name + 2 > stat.size()) continue;
+      std::istringstream fields(stat.substr(after_name + 2));
+      std::string state;
+      long long ppid = 0, group = 0, session = 0, tty = 0, tpgid = 0, flags = 0, minflt = 0, cminflt = 0, majflt = 0, cmajflt = 0;
+      long long utime = 0, stime = 0, cutime = 0, cstime = 0;
+      fields >> state >> ppid >> group >> session >> tty >> tpgid >> flags >> minflt >> cminflt >> majflt >> cmajflt >> utime >> stime >> cutime >> cstime;
+      if (!fields) continue;
+      int id = static_cast<int>(group);
+      if (!running.count(id)) {
+        if (!lingering.count(id)) continue;
+        std::ifstream environ(entry.path() / "environ");
+        std::string env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
+        // Entries are NUL-terminated: the mark is a whole entry when NUL stands on both sides.
+        std::string padded = std::string(1, '\0') + env + std::string(1, '\0');
+        bool ours = padded.find(std::string(1, '\0') + mark + std::string(1, '\0')) != std::string::npos;
+        if (!ours) continue;
+      }
+      visit(std::stoi(pid), id, utime + stime + cutime + cstime);
+    }
   }
 
   void stop_running(const std::string& name) {
     std::lock_guard lock(mutex_);
     for (int group : running_[name]) ::kill(-group, SIGKILL);
+    for_each_process({}, lingering_[name], name, [](int pid, int, long long) { ::kill(pid, SIGKILL); });
     running_.erase(name);
+    lingering_.erase(name);
   }
 
   std::mutex mutex_;
   std::map<std::string, std::set<int>> running_;
+  std::map<std::string, std::set<int>> lingering_;  // groups whose leader ended: what they left may still run
 };
 
 }  // namespace

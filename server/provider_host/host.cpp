@@ -451,6 +451,8 @@ class Host {
         provider_->watch(*call.watch);
       } else if (method == "validate_target") {
         if (library_api_.minor >= 4) provider_->validate_target(properties);  // nothing to say before 1.4
+      } else if (method == "cpu_seconds") {
+        reply["cpu_seconds"] = library_api_.minor >= 5 ? provider_->cpu_seconds(context) : -1.0;  // not known before 1.5
       } else if (method == "check_target") {
         TargetCheck check = provider_->check_target(properties, data_dir);
         reply["check"] = Json{{"ok", check.ok}, {"message", check.message}};

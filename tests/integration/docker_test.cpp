@@ -323,6 +323,40 @@ TEST(Docker, BranchesAndCommitsReachTheContainerOnBothClonePaths) {
   EXPECT_EQ(server.berth({"target", "remove", "warm"}).exit_code, 0);
 }
 
+// Idle auto-stop on the docker provider (issue 27): the container's CPU counter, read from the
+// engine, tells a workspace running background work from an idle one.
+TEST(Docker, AutoStopStopsTheIdleContainerAndNotTheBusyOne) {
+  REQUIRE_ENGINE(address);
+  ServerHome server;
+  add_target(server, "idling", address, "  auto_stop: 6s\n");
+  ASSERT_EQ(server.berth({"create", "busy", "--target", "idling"}).exit_code, 0);
+  Result loop = server.berth({"exec", "busy", "--", "sh", "-c", "trap '' HUP; sh -c 'while :; do :; done' >/dev/null 2>&1 &"});
+  ASSERT_EQ(loop.exit_code, 0) << loop.err;
+  ASSERT_EQ(server.berth({"create", "idle", "--target", "idling", "--auto-stop", "2s"}).exit_code, 0);
+  auto state = [&](const std::string& name) { return info(server, name).value("state", ""); };
+  ASSERT_TRUE(berth::test::wait_until([&] { return state("idle") == "stopped"; }, std::chrono::seconds(60))) << state("idle");
+  EXPECT_EQ(engine_state(address, info(server, "idle")["provider_data"]["container_id"]), "exited") << "the container itself stopped";
+  double first = -1;
+  auto cpu = [&] {
+    std::string answer = berth::test::send_raw(server.home() / "berth.sock",
+                                               "GET /v1/workspaces/busy/activity HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                               std::chrono::seconds(10));
+    Json seen = Json::parse(answer.substr(answer.find("\r\n\r\n") + 4));
+    return seen.contains("cpu_seconds") && seen["cpu_seconds"].is_number() ? seen["cpu_seconds"].get<double>() : -1.0;
+  };
+  ASSERT_TRUE(berth::test::wait_until(
+      [&] {
+        double now = cpu();
+        if (now < 0) return false;
+        if (first < 0) first = now;
+        return now > first + 7.0;
+      },
+      std::chrono::seconds(120)))
+      << "the engine's CPU counter rises: " << cpu();
+  EXPECT_EQ(state("busy"), "started") << "background work in the container is activity";
+  EXPECT_EQ(server.berth({"delete", "busy", "idle"}).exit_code, 0);
+}
+
 TEST(Docker, SshGivesAnInteractiveShellWithATerminal) {
   REQUIRE_ENGINE(address);
   ServerHome server;

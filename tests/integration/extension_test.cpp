@@ -29,7 +29,7 @@ void write_file(const fs::path& path, const std::string& text, fs::perms mode = 
 void drop_in_scoped(const fs::path& home, const std::string& name, const std::string& permissions, const std::string& more = "") {
   fs::create_directories(home / "plugins");
   fs::copy_file(test_plugin_library(), home / "plugins" / (name + ".so"), fs::copy_options::overwrite_existing);
-  write_file(home / "plugins" / (name + ".yaml"), "name: " + name + "\nversion: 1.0.0\napi_version: \"1.4\"\ndescription: scoped test plugin\n" +
+  write_file(home / "plugins" / (name + ".yaml"), "name: " + name + "\nversion: 1.0.0\napi_version: \"1.5\"\ndescription: scoped test plugin\n" +
                                                       "commands:\n  - name: " + name + "-echo\n    summary: list\n  - name: " + name +
                                                       "-stop\n    summary: stop\npermissions: " + permissions + "\n" + more);
 }

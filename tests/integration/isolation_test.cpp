@@ -599,7 +599,7 @@ TEST(Isolation, SwapRaceByAnotherUserNeverRunsTheirLibrary) {
     if (pid == 0) {
       ::dup2(sockets[1], 3);
       ::setenv("BERTH_TEST_EVIL_MARKER", marker.c_str(), 1);
-      ::execl(host.c_str(), host.c_str(), "--library", (providers / "swapped.so").c_str(), "--api", "1.4", "--dropin", nullptr);
+      ::execl(host.c_str(), host.c_str(), "--library", (providers / "swapped.so").c_str(), "--api", "1.5", "--dropin", nullptr);
       ::_exit(127);
     }
     ::close(sockets[1]);

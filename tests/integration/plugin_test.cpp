@@ -17,7 +17,7 @@ namespace {
 fs::path test_plugin(const std::string& stem) { return berth::test::build_dir() / "tests" / "plugins" / (stem + ".so"); }
 
 void drop_in_plugin(const fs::path& home, const fs::path& library, const std::string& name, const std::vector<std::string>& commands,
-                    const std::string& api_version = "1.4", const std::string& min_berth = "", bool manifest = true) {
+                    const std::string& api_version = "1.5", const std::string& min_berth = "", bool manifest = true) {
   fs::create_directories(home / "plugins");
   fs::copy_file(library, home / "plugins" / (name + ".so"), fs::copy_options::overwrite_existing);
   if (!manifest) return;
@@ -46,9 +46,9 @@ class Plugins : public ::testing::Test {
     fs::path home = server.home();
     drop_in_plugin(home, test_plugin("test_plugin"), "tp", {"echo-args", "throw-now", "garbage", "segv", "exit-7"});
     drop_in_plugin(home, test_plugin("crash_on_load_plugin"), "crashy", {"crash-load"});
-    drop_in_plugin(home, test_plugin("test_plugin"), "newapi", {"new-api-cmd"}, "1.5");
-    drop_in_plugin(home, test_plugin("test_plugin"), "newberth", {"needs-new"}, "1.4", "99.0.0");
-    drop_in_plugin(home, test_plugin("test_plugin"), "noman", {}, "1.4", "", false);
+    drop_in_plugin(home, test_plugin("test_plugin"), "newapi", {"new-api-cmd"}, "1.6");
+    drop_in_plugin(home, test_plugin("test_plugin"), "newberth", {"needs-new"}, "1.5", "99.0.0");
+    drop_in_plugin(home, test_plugin("test_plugin"), "noman", {}, "1.5", "", false);
     drop_in_plugin(home, test_plugin("test_plugin"), "clash", {"list"});
     drop_in_plugin(home, test_plugin("test_plugin"), "zdup", {"echo-args"});
   }
@@ -76,7 +76,7 @@ TEST_F(Plugins, BadPluginsFailWithTheirNameAndOthersKeepWorking) {
   expect_failure(server.berth({"garbage"}), 1, "plugin 'tp' returned an invalid exit code 1000");
   expect_failure(server.berth({"segv"}), 1, "plugin 'tp' crashed with signal 11");
   expect_failure(server.berth({"crash-load"}), 1, "plugin 'crashy' crashed with signal 11");
-  expect_failure(server.berth({"new-api-cmd"}), 1, "plugin 'newapi' is broken: built for SDK API 1.5, newer than this berth's 1.4");
+  expect_failure(server.berth({"new-api-cmd"}), 1, "plugin 'newapi' is broken: built for SDK API 1.6, newer than this berth's 1.5");
   expect_failure(server.berth({"needs-new"}), 1, "plugin 'newberth' is broken: needs berth 99.0.0 or newer");
 
   Result listed = server.berth({"plugin", "list", "-o", "json"});

@@ -76,8 +76,8 @@ TEST(Providers, EveryRefusalIsReportedAndTheGoodOnesServe) {
   expect_broken("noman", "no manifest: noman.yaml must lie beside noman.so");
   expect_broken("liar", "the library says it is liar 0.1.0 but its manifest says liar 9.9.9");
   expect_broken("major", "a different major version");
-  expect_broken("minor", "newer than this berth's 1.4");
-  expect_broken("newer", "the library was built for SDK API 1.9 but its manifest says 1.4");
+  expect_broken("minor", "newer than this berth's 1.5");
+  expect_broken("newer", "the library was built for SDK API 1.9 but its manifest says 1.5");
   expect_broken("noentry", "missing entry symbol berth_provider_api_version");
   expect_broken("notlib", "not a loadable shared library");
   expect_broken("throws", "its factory threw: cannot reach the license server");
@@ -221,7 +221,7 @@ TEST_F(ProviderFailures, ProviderInfoShowsTheManifest) {
   ASSERT_EQ(shown.exit_code, 0) << shown.err;
   Json provider = Json::parse(shown.out);
   EXPECT_EQ(provider["version"], "0.1.0");
-  EXPECT_EQ(provider["api_version"], "1.4");
+  EXPECT_EQ(provider["api_version"], "1.5");
   bool found = false;
   for (const auto& property : provider["target_manifest"]) {
     if (property["name"] == "fail_on") {

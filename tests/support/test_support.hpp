@@ -137,7 +137,7 @@ int free_tcp_port();
 void drop_in_provider(const std::filesystem::path& home, const std::filesystem::path& library,
                       const std::string& name, const std::string& manifest);
 std::string provider_manifest(const std::string& name, const std::string& version = "0.1.0",
-                              const std::string& api_version = "1.4");
+                              const std::string& api_version = "1.5");
 std::filesystem::path test_provider(const std::string& file_stem);  // built by tests/providers
 
 // A git repository with one commit, made with the real git.

@@ -7,7 +7,7 @@
 ///
 ///     name: report
 ///     version: 1.0.0
-///     api_version: "1.4"           # the SDK API version the library was built against
+///     api_version: "1.5"           # the SDK API version the library was built against
 ///     min_berth_version: 0.1.0     # optional: the oldest berth it runs in
 ///     description: Summaries of workspaces
 ///     commands:

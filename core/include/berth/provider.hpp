@@ -8,7 +8,7 @@
 ///
 ///     name: folder                 # must equal info().name and the file's base name
 ///     version: 1.2.0               # must equal info().version
-///     api_version: "1.4"           # the SDK API version the library was built against
+///     api_version: "1.5"           # the SDK API version the library was built against
 ///     description: Workspaces as plain folders
 ///
 /// The library runs in its own process (berth-provider-host), never in the server's. That
@@ -269,12 +269,23 @@ class Provider {
   virtual void watch(WatchContext& context) {
     (void)context;
     throw Error("unsupported", "this provider does not watch its infrastructure (it does not implement Provider::watch)");
-  }  /// Checks a target's properties before `berth target add` saves it (SDK 1.4, optional): what
+  }
+  /// Checks a target's properties before `berth target add` saves it (SDK 1.4, optional): what
   /// the manifest cannot say, such as the form of an address. Throw berth::Error("invalid", ...)
   /// whose message starts with "property 'NAME': " and says what is expected; berth refuses the
   /// target with it (naming the file and line) and saves nothing. Look, do not connect: a target
   /// whose machine is down today is still a good target. The default accepts everything.
   virtual void validate_target(const StringMap& properties) { (void)properties; }
+  /// The CPU time, in seconds, that the workspace's processes have used so far (SDK 1.5,
+  /// optional): a counter that only grows while they run (a container's cgroup usage, the sum
+  /// over the processes a provider started). berth's idle auto-stop (a target's `auto_stop`)
+  /// compares two readings to tell long background work from an idle workspace. Asked only of
+  /// a started workspace, with a short deadline: read a counter, do not measure. Negative: not
+  /// known (the default), and then only sessions, execs and port connections count as activity.
+  virtual double cpu_seconds(OperationContext& context) {
+    (void)context;
+    return -1;
+  }
 };
 
 }  // namespace berth

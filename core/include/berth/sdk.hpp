@@ -31,7 +31,8 @@ struct ApiVersion {
 /// 1.3: Provider::rebuild and Provider::release_target (rebuild keeping the work; a target's pool released);
 ///      Provider::watch (changes made outside berth, reported as they happen), InfraState::paused.
 /// 1.4: Provider::validate_target (a target's properties refused at `target add`, not at create).
-inline constexpr ApiVersion sdk_api_version{1, 4};
+/// 1.5: Provider::cpu_seconds (the workspace's CPU time, for idle auto-stop).
+inline constexpr ApiVersion sdk_api_version{1, 5};
 
 /// The error type of berth, with a stable code that maps to an HTTP status and an exit code:
 /// "invalid", "not_found", "conflict", "provider_failed", "unauthorized", "too_large",
