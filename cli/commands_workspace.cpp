@@ -143,8 +143,13 @@ void define_create(CLI::App& app, Invocation& run) {
   auto stop_option = app.add_option("--auto-stop", *auto_stop,
                                     "Stop it after this long idle (30m, 2h; off), instead of its target's auto_stop");
   app.add_flag("--keep-alive", *keep_alive, "Never stop or delete it for being idle (as --auto-stop off)")->excludes(stop_option);
+  auto wait_for = std::make_shared<std::string>("all");
+  app.add_option("--wait-for", *wait_for,
+                 "all: return when every devcontainer.json lifecycle command has run, failing if one fails (the default); "
+                 "ready: return at its waitFor, the rest goes on in the background")
+      ->check(CLI::IsMember({"all", "ready"}));
   app.callback([&run, request, env, labels, detach, devcontainer, no_devcontainer, trust, local_env, branch, commit, ref, new_branch, auto_stop,
-                keep_alive] {
+                keep_alive, wait_for] {
     if (!auto_stop->empty()) {
       if (!parse_duration(*auto_stop)) throw invalid("--auto-stop '" + auto_stop->substr(0, 40) + "' must be a duration such as 90s, 30m, 2h or 7d, or off");
       request->options["auto_stop"] = *auto_stop;
@@ -202,6 +207,23 @@ void define_create(CLI::App& app, Invocation& run) {
       api.delete_workspace(request->name, true, &quiet);
       request->options["trust"] = "true";
       w = create();
+    }
+    // The lifecycle commands past waitFor run on in the server: followed to their end unless
+    // --wait-for ready, and a failure is this command's (as `devcontainer up` has it).
+    Json outcome = Json::parse(api.last_outcome().empty() ? "{}" : api.last_outcome(), nullptr, false);
+    if (*wait_for == "all" && outcome.is_object() && outcome.contains("after_ready") && outcome["after_ready"].is_object()) {
+      const Json& after = outcome["after_ready"];
+      std::string what = after.value("what", "the commands after waitFor");
+      Progress progress(session, "running " + what, "it goes on in the server (follow it: berth logs -f " + request->name + ")");
+      std::string ended_text;
+      api.follow_log(request->name, after.value("offset", 0LL), progress, std::to_string(after.value("ticket", 0ULL)), &ended_text);
+      progress.finish();
+      Json ended = Json::parse(ended_text.empty() ? "{}" : ended_text, nullptr, false);
+      if (ended.is_object() && !ended.value("ok", true)) {
+        throw Error(ended.value("code", "provider_failed"), "workspace '" + request->name + "' is ready but " + what + " failed: " +
+                                                                ended.value("message", "see berth logs " + request->name));
+      }
+      w = api.get_workspace(request->name);
     }
     if (session.format() != OutputFormat::table) {
       show_workspace(session, w);

@@ -959,26 +959,39 @@ void WorkspaceService::run_operation(const std::string& name, Plan plan) {
     if (remove_record) outcome["left_behind"] = failure;
   }
   if (!remove_record) outcome["workspace"] = Json(workspace);
+  // The work after ready begins on the log before this operation ends there, and the outcome
+  // says where: a client that waits for every command (berth create) follows it from there to
+  // its own outcome, with no moment between the two when nothing runs.
+  auto after = workspace.provider_data.find(kAfterReady);
+  bool after_ready = failure.empty() && !remove_record && workspace.state == WorkspaceState::started && after != workspace.provider_data.end();
+  unsigned long long after_ticket = 0;
+  if (after_ready) {
+    long long offset = logs_.begin(name, false, &after_ticket);
+    outcome["after_ready"] = Json{{"what", after->second}, {"ticket", after_ticket}, {"offset", offset}};
+  }
   logs_.end(name, plan.ticket, outcome.dump());
   finish_operation();
-  auto after = workspace.provider_data.find(kAfterReady);
-  if (failure.empty() && !remove_record && workspace.state == WorkspaceState::started && after != workspace.provider_data.end()) {
-    run_after_ready(name, after->second);
-  }
+  if (after_ready) run_after_ready(name, after->second, after_ticket);
 }
 
 // The work a provider left for after the workspace is ready (devcontainer.json's commands
 // past waitFor): a start() call while the record stays `started`, so exec and ssh work
 // meanwhile, its lines in the workspace log. An operation begun meanwhile (stop, delete) wins:
 // the outcome is then only logged.
-void WorkspaceService::run_after_ready(const std::string& name, const std::string& what) {
+void WorkspaceService::run_after_ready(const std::string& name, const std::string& what, unsigned long long ticket) {
   {
     std::lock_guard lock(mutex_);
-    if (shutting_down_) return;
+    if (shutting_down_) {
+      // Begun on the log already: ended there, saying when the rest runs.
+      if (ticket != 0) {
+        logs_.end(name, ticket, Json{{"operation", "after ready"}, {"ok", false}, {"deleted", false}, {"code", "unavailable"},
+                                     {"message", "the server is stopping; " + what + " runs when it starts again"}}.dump());
+      }
+      return;
+    }
     ++running_;
   }
-  unsigned long long ticket = 0;
-  logs_.begin(name, false, &ticket);
+  if (ticket == 0) logs_.begin(name, false, &ticket);
   LogProgress progress(logs_, name, providers_.redactor());
   progress.line("==> after ready: " + what + " (the workspace is usable meanwhile)");
   std::string failure;

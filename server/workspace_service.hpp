@@ -131,7 +131,8 @@ class WorkspaceService {
   Accepted begin_operation(const std::string& name, Plan plan);
   void run_operation(const std::string& name, Plan plan);
   void finish_operation();  // under no lock: one fewer running, wakes shutdown
-  void run_after_ready(const std::string& name, const std::string& what);
+  // ticket: its operation number on the log when the caller began it there already (0: begins it).
+  void run_after_ready(const std::string& name, const std::string& what, unsigned long long ticket = 0);
   void save_workspace(const Workspace& workspace);  // writes the file; caller owns the record
   Target target_with_defaults(const std::string& name) const;  // under mutex_, raw secrets
   // The target a lifecycle operation runs with; a delete still runs when the target was removed

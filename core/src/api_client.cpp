@@ -194,6 +194,7 @@ Workspace ApiClient::run_operation(const std::string& name, const std::string& p
   long long offset = reply.log_offset.empty() ? 0 : std::stoll(reply.log_offset);
   std::string outcome_text;
   follow_log(name, offset, *follow, reply.log_ticket, &outcome_text);
+  last_outcome_ = outcome_text;
   // How it ended is the outcome's fields, never the log's sentences.
   Json outcome = parse_outcome(outcome_text);
   if (outcome.is_object()) {

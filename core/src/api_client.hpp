@@ -85,6 +85,9 @@ class ApiClient : public Api {
   ProviderStatus disable_provider(const std::string& name) override;
   std::string provider_log(const std::string& name) override;
 
+  // The outcome (JSON) of the last operation followed to its end; "" when none was.
+  const std::string& last_outcome() const { return last_outcome_; }
+
   std::ostream* trace_ = nullptr;
   struct Reply {
     int status = 0;
@@ -108,6 +111,7 @@ class ApiClient : public Api {
   std::unique_ptr<HttpClient> client_;
   std::function<void(const std::string&)> warn_version_;
   bool version_checked_ = false;
+  std::string last_outcome_;
   bool absent_server_ = false;
   std::function<void()> start_server_;
 };
