@@ -253,7 +253,8 @@ TEST_F(Devcontainer, AFailingCommandIsAnErrorAndStartGoesOnFromThere) {
 TEST_F(Devcontainer, WaitForReadiesTheWorkspaceAndTheRestGoesOnAfter) {
   REQUIRE_ENGINE(address);
   FixtureRepo repo("wait-for");
-  Result created = create("waiting", {"--repo", repo.str()});
+  // --wait-for ready: back at waitFor (the dashboard's create does the same); the default waits for all.
+  Result created = create("waiting", {"--repo", repo.str(), "--wait-for", "ready"});
   ASSERT_EQ(created.exit_code, 0) << created.err << log("waiting");
   EXPECT_EQ(info("waiting")["state"], "started");
   EXPECT_EQ(in("waiting", "cat /tmp/updated"), "updated") << "waitFor's own command is done";
@@ -270,13 +271,39 @@ TEST_F(Devcontainer, WaitForReadiesTheWorkspaceAndTheRestGoesOnAfter) {
   // A command past waitFor that fails puts the workspace in error, naming it.
   FixtureRepo failing("wait-for", {{".devcontainer/devcontainer.json",
                                     R"({"image": "berth-test:busybox", "postCreateCommand": "echo late failure; exit 4"})"}});
+  Result ready = create("readyfail", {"--repo", failing.str(), "--wait-for", "ready"});
+  ASSERT_EQ(ready.exit_code, 0) << ready.err;
+  EXPECT_EQ(server_.berth({"logs", "-f", "readyfail"}).exit_code, 1) << "following the failed work says so";
+  // Without --wait-for ready, berth create waits for every command and fails with the one that
+  // failed, as the reference CLI's devcontainer up does; its output was shown as it came.
   Result made = create("latefail", {"--repo", failing.str()});
-  ASSERT_EQ(made.exit_code, 0) << made.err;
-  EXPECT_EQ(server_.berth({"logs", "-f", "latefail"}).exit_code, 1) << "following the failed work says so";
+  EXPECT_EQ(made.exit_code, 1) << made.err;
+  EXPECT_NE(made.err.find("workspace 'latefail' is ready but postCreateCommand"), std::string::npos) << made.err;
+  EXPECT_NE(made.err.find("failed with exit code 4"), std::string::npos) << made.err;
+  EXPECT_NE(made.err.find("late failure"), std::string::npos) << "the command's output, as it ran: " << made.err;
   Json record = info("latefail");
   EXPECT_EQ(record["state"], "error");
   EXPECT_NE(record["last_error"].get<std::string>().find("postCreateCommand failed with exit code 4"), std::string::npos) << record.dump();
   ASSERT_EQ(server_.berth({"start", "latefail"}).exit_code, 1) << "start retries it, and it fails again";
+}
+
+// ${containerEnv:VAR} is the running container's environment, also what the engine adds: an
+// image that declares no ENV at all (the test image's files imported again without one) gets
+// the engine's default PATH.
+TEST_F(Devcontainer, ContainerEnvHoldsTheEnginesDefaultsForAnImageWithoutEnv) {
+  REQUIRE_ENGINE(address);
+  Result made = berth::test::run_program(
+      {"sh", "-c", "set -e; id=$(docker -H \"$1\" create berth-test:busybox); docker -H \"$1\" export \"$id\" | docker -H \"$1\" import - berth-test:noenv >/dev/null; "
+                   "docker -H \"$1\" rm \"$id\" >/dev/null; docker -H \"$1\" image inspect berth-test:noenv --format '{{json .Config.Env}}'",
+       "sh", address});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  ASSERT_EQ(made.out, "null\n") << "an image without ENV";
+  FixtureRepo repo("wait-for", {{".devcontainer/devcontainer.json",
+                                 R"({"image": "berth-test:noenv", "remoteEnv": {"MYPATH": "${containerEnv:PATH}:/extra", "WHO": "${containerEnv:HOSTNAME}"}})"}});
+  Result created = create("envdefaults", {"--repo", repo.str()});
+  ASSERT_EQ(created.exit_code, 0) << created.err << log("envdefaults");
+  EXPECT_EQ(in("envdefaults", "echo $MYPATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/extra");
+  EXPECT_EQ(in("envdefaults", "echo $WHO"), in("envdefaults", "hostname")) << "HOSTNAME is the engine's too";
 }
 
 // The working tree lives in a volume: berth rebuild makes the container again from the

@@ -150,12 +150,40 @@ void give_to_user(berth::OperationContext& c, const ExecFunction& exec, const st
 void settle_container(Engine& engine, berth::OperationContext& c, const ExecFunction& exec) {
   Reply inspected = engine.get("/containers/" + value_of(c.provider_data, "container_id") + "/json");
   if (inspected.status != 200) throw failed("cannot inspect the container: " + inspected.message());
+  // The container's environment as its processes have it: PID 1's, which holds what the engine
+  // adds to the image's ENV (PATH when the image sets none, HOSTNAME, HOME); the configured
+  // Env where it cannot be read (no cat in the image), with the engine's default PATH.
   std::map<std::string, std::string> container_env;
-  for (const auto& item : inspected.json()["Config"].value("Env", Json::array())) {
-    std::string text = item.get<std::string>();
+  auto add = [&](const std::string& text) {
     size_t equals = text.find('=');
-    if (equals != std::string::npos) container_env[text.substr(0, equals)] = text.substr(equals + 1);
+    if (equals != std::string::npos && equals > 0) container_env[text.substr(0, equals)] = text.substr(equals + 1);
+  };
+  for (const auto& item : inspected.json()["Config"].value("Env", Json::array())) {
+    if (item.is_string()) add(item.get<std::string>());
   }
+  struct Capture : berth::OutputSink {
+    std::string out;
+    void write(berth::OutputStream stream, std::string_view data) override {
+      if (stream == berth::OutputStream::stdout_stream && out.size() < (1 << 20)) out.append(data);
+    }
+  } environ;
+  berth::ExecRequest read;
+  read.command = {"cat", "/proc/1/environ"};
+  read.user = "root";
+  read.workdir = "/";
+  try {
+    if (exec(read, environ) == 0) {
+      for (size_t at = 0; at < environ.out.size();) {
+        size_t end = environ.out.find('\0', at);
+        add(environ.out.substr(at, end == std::string::npos ? std::string::npos : end - at));
+        if (end == std::string::npos) break;
+        at = end + 1;
+      }
+    }
+  } catch (const std::exception&) {
+    // The configured Env stands.
+  }
+  container_env.try_emplace("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");  // the engine's default
   for (const char* key : {"remote_env", "devcontainer.commands", "devcontainer.merged"}) {
     Json value = Json::parse(value_of(c.provider_data, key), nullptr, false);
     if (value.is_discarded()) continue;
