@@ -10,10 +10,13 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 namespace berth::cli {
 namespace {
@@ -27,19 +30,44 @@ fs::path ssh_folder() {
   return fs::path(home) / ".ssh";
 }
 
+// The file's bytes; "" only when it does not exist. Any other failure (unreadable, a folder)
+// refuses, naming it: a file berth cannot read is never replaced.
+std::string read_existing(const fs::path& path) {
+  std::error_code error;
+  fs::file_status status = fs::status(path, error);
+  if (status.type() == fs::file_type::not_found) return "";
+  if (error || status.type() != fs::file_type::regular) {
+    throw unavailable("cannot read " + path.string() + (error ? ": " + error.message() : ": it is not a regular file") +
+                      "; berth code leaves it as it is");
+  }
+  std::optional<std::string> text = read_file(path);
+  if (!text) throw unavailable("cannot read " + path.string() + "; berth code leaves it as it is");
+  return *text;
+}
+
+// Whether a line is `Include berth.config` (keywords are case-insensitive; any spacing).
+bool is_our_include(const std::string& line) {
+  std::istringstream words(line);
+  std::string keyword, argument, more;
+  words >> keyword >> argument;
+  for (auto& c : keyword) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return keyword == "include" && argument == "berth.config" && !(words >> more);
+}
+
 // ~/.ssh/config (or the file it links to) with `Include berth.config` at its top; the rest of
 // it byte for byte. Returns whether it had to be added.
 bool include_berth_config(const fs::path& folder) {
   fs::path config = folder / "config";
   std::error_code error;
-  if (fs::is_symlink(config, error)) config = fs::canonical(config, error);  // a dotfiles manager's link stays a link
-  std::string text = read_file(config).value_or("");
-  size_t at = 0;
-  while (at < text.size()) {
+  if (fs::is_symlink(config, error)) {
+    fs::path target = fs::canonical(config, error);  // a dotfiles manager's link stays a link
+    if (error) throw unavailable(config.string() + " is a symbolic link berth cannot follow (" + error.message() + "); berth code leaves it as it is");
+    config = target;
+  }
+  std::string text = read_existing(config);
+  for (size_t at = 0; at < text.size();) {
     size_t end = text.find('\n', at);
-    std::string line = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
-    size_t first = line.find_first_not_of(" \t");
-    if (first != std::string::npos && line.compare(first, std::string(kIncludeLine).size(), kIncludeLine) == 0) return false;
+    if (is_our_include(text.substr(at, end == std::string::npos ? std::string::npos : end - at))) return false;
     if (end == std::string::npos) break;
     at = end + 1;
   }
@@ -51,7 +79,7 @@ bool include_berth_config(const fs::path& folder) {
 // ~/.ssh/berth.config with this workspace's block written or replaced; the others kept.
 void write_entry(const fs::path& folder, const std::string& host, const std::string& entry) {
   fs::path file = folder / "berth.config";
-  std::string text = read_file(file).value_or("");
+  std::string text = read_existing(file);
   std::string mark = kBlockMark + host + "\n";
   std::string kept;
   // Blocks start at a mark; one for this host is left out, everything else kept in order.
@@ -66,6 +94,7 @@ void write_entry(const fs::path& folder, const std::string& host, const std::str
     at = next;
   }
   if (kept.empty()) kept = "# Written by berth code (berth ssh-config's entries); ~/.ssh/config includes it. Edits here are replaced.\n";
+  while (kept.size() >= 2 && kept.compare(kept.size() - 2, 2, "\n\n") == 0) kept.pop_back();  // one blank line between blocks, not more each time
   if (kept.back() != '\n') kept += '\n';
   write_file_atomically(file, kept + "\n" + mark + entry, 0600);
 }

@@ -30,7 +30,7 @@ void Activity::release(const std::string& name) {
 
 void IdleStop::start() {
   std::lock_guard lock(mutex_);
-  if (thread_.joinable()) return;
+  if (thread_.joinable() || stopping_) return;
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
@@ -43,12 +43,14 @@ void IdleStop::start() {
 }
 
 void IdleStop::stop() {
+  std::thread ticker;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    ticker = std::move(thread_);
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (ticker.joinable()) ticker.join();
 }
 
 std::chrono::milliseconds IdleStop::interval() const {
@@ -96,6 +98,9 @@ void IdleStop::tick() {
       if (first) watched.idle_since = now;  // first seen (created, started, or the server started): the clock starts
       watched.stop_after = candidate.stop_after;
       bool active = seen.open > 0;
+      // A reading that failed after good ones (an engine slowed by the work itself) is not
+      // idleness: the clock waits for the next good one.
+      if (cpu < 0 && watched.cpu >= 0) active = true;
       if (cpu >= 0) {
         if (watched.cpu >= 0) {
           double elapsed = std::max(0.001, std::chrono::duration<double>(now - watched.cpu_at).count());

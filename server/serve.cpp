@@ -170,14 +170,13 @@ int serve(const ServeOptions& options) {
       [&](const std::string& name) { return service.cpu_seconds(name); },
       [&](const std::string& name) { return service.activity().seen(name); },
       [&](const std::string& name, const std::string& reason) {
+        logs.append(name, reason);  // before the operation's own lines, so its followers see why
         service.stop(name);
-        logs.append(name, reason);
         log_line(name + ": " + reason);
       },
       [&](const std::string& name, const std::string& reason) {
+        log_line(name + ": " + reason);  // the workspace's log goes with it
         service.remove(name, false);
-        logs.append(name, reason);
-        log_line(name + ": " + reason);
       }});
   std::unique_ptr<Dashboard> dashboard;
   ServerFacts facts{&home, std::chrono::steady_clock::now(),
@@ -185,14 +184,11 @@ int serve(const ServeOptions& options) {
                                   home.config_dir / "plugins.yaml", {}},
                     nullptr, &terminals, [&](const std::string& name) {
                       Workspace workspace = service.workspace(name);  // not_found for an unknown one
+                      IdleStop::Candidate candidate = service.idle_candidate(name);
                       Json report = idle.report(name);
                       bool watched = !report.empty();
-                      for (const auto& candidate : service.idle_candidates()) {
-                        if (candidate.name != name) continue;
-                        report["auto_stop"] = candidate.stop_after.count() > 0 ? format_duration(candidate.stop_after) : "off";
-                        report["auto_delete"] = candidate.delete_after.count() > 0 ? format_duration(candidate.delete_after) : "off";
-                      }
-                      if (!report.contains("auto_stop")) report["auto_stop"] = report["auto_delete"] = "off";
+                      report["auto_stop"] = candidate.stop_after.count() > 0 ? format_duration(candidate.stop_after) : "off";
+                      report["auto_delete"] = candidate.delete_after.count() > 0 ? format_duration(candidate.delete_after) : "off";
                       report["state"] = to_string(workspace.state);
                       report["watched"] = watched;
                       report["open_streams"] = service.activity().seen(name).open;

@@ -991,6 +991,7 @@ void WorkspaceService::run_after_ready(const std::string& name, const std::strin
     }
     ++running_;
   }
+  Activity::Hold working = activity_.hold(name);  // the commands after ready are activity: no auto-stop under them
   if (ticket == 0) logs_.begin(name, false, &ticket);
   LogProgress progress(logs_, name, providers_.redactor());
   progress.line("==> after ready: " + what + " (the workspace is usable meanwhile)");
@@ -1144,33 +1145,45 @@ ProviderReply WorkspaceService::stream_call(const std::string& method, const std
   }
 }
 
+IdleStop::Candidate WorkspaceService::candidate_of(const Workspace& workspace, long long now) const {
+  IdleStop::Candidate candidate;
+  candidate.name = workspace.name;
+  auto target = targets_.find(workspace.target);
+  if (target == targets_.end()) return candidate;
+  auto setting = [&](const StringMap& map, const char* key) -> std::optional<std::chrono::seconds> {
+    auto it = map.find(key);
+    return it == map.end() ? std::nullopt : parse_duration(it->second);
+  };
+  candidate.started = workspace.state == WorkspaceState::started;
+  candidate.stopped = workspace.state == WorkspaceState::stopped;
+  auto own = setting(workspace.options, kAutoStopProperty);
+  bool kept = workspace.labels.count("berth.keep-alive") || (own && own->count() == 0);
+  candidate.stop_after = kept ? std::chrono::seconds(0) : own ? *own : setting(target->second.properties, kAutoStopProperty).value_or(std::chrono::seconds(0));
+  candidate.delete_after = kept ? std::chrono::seconds(0) : setting(target->second.properties, kAutoDeleteProperty).value_or(std::chrono::seconds(0));
+  long long since = parse_rfc3339(workspace.updated_at);
+  candidate.stopped_for = std::chrono::seconds(since < 0 || now < since ? 0 : now - since);
+  return candidate;
+}
+
 std::vector<IdleStop::Candidate> WorkspaceService::idle_candidates() const {
   std::vector<IdleStop::Candidate> out;
   long long now = parse_rfc3339(now_rfc3339());
   std::lock_guard lock(mutex_);
   if (shutting_down_) return out;
   for (const auto& [name, workspace] : workspaces_) {
-    if (!workspace.operation.empty()) continue;
-    auto target = targets_.find(workspace.target);
-    if (target == targets_.end()) continue;
-    auto setting = [&](const StringMap& map, const char* key) -> std::optional<std::chrono::seconds> {
-      auto it = map.find(key);
-      return it == map.end() ? std::nullopt : parse_duration(it->second);
-    };
-    IdleStop::Candidate candidate;
-    candidate.name = name;
-    candidate.started = workspace.state == WorkspaceState::started;
-    candidate.stopped = workspace.state == WorkspaceState::stopped;
-    auto own = setting(workspace.options, kAutoStopProperty);
-    candidate.stop_after = own ? *own : setting(target->second.properties, kAutoStopProperty).value_or(std::chrono::seconds(0));
-    if (workspace.labels.count("berth.keep-alive")) candidate.stop_after = std::chrono::seconds(0);
-    candidate.delete_after = setting(target->second.properties, kAutoDeleteProperty).value_or(std::chrono::seconds(0));
-    if (workspace.labels.count("berth.keep-alive") || (own && own->count() == 0)) candidate.delete_after = std::chrono::seconds(0);
-    long long since = parse_rfc3339(workspace.updated_at);
-    candidate.stopped_for = std::chrono::seconds(since < 0 || now < since ? 0 : now - since);
+    if (!workspace.operation.empty()) continue;  // busy: looked at when it is settled
+    IdleStop::Candidate candidate = candidate_of(workspace, now);
     if (candidate.stop_after.count() > 0 || candidate.delete_after.count() > 0) out.push_back(candidate);
   }
   return out;
+}
+
+IdleStop::Candidate WorkspaceService::idle_candidate(const std::string& name) const {
+  long long now = parse_rfc3339(now_rfc3339());
+  std::lock_guard lock(mutex_);
+  auto it = workspaces_.find(name);
+  if (it == workspaces_.end()) throw not_found("workspace '" + name + "' does not exist");
+  return candidate_of(it->second, now);
 }
 
 double WorkspaceService::cpu_seconds(const std::string& name) {

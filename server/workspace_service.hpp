@@ -95,7 +95,8 @@ class WorkspaceService {
   // Idle auto-stop's view (server/idle_stop.hpp): each workspace with its auto_stop (the
   // create's --auto-stop / --keep-alive, else its target's; berth.keep-alive opts out) and its
   // target's auto_delete; the provider's CPU counter (negative: not known); open streams.
-  std::vector<IdleStop::Candidate> idle_candidates() const;
+  std::vector<IdleStop::Candidate> idle_candidates() const;  // settled records only
+  IdleStop::Candidate idle_candidate(const std::string& name) const;  // busy or not; not_found
   double cpu_seconds(const std::string& name);
   Activity& activity() { return activity_; }
 
@@ -157,6 +158,7 @@ class WorkspaceService {
   void unwatch_workspace(const Workspace& workspace);
   WatchedWorkspace watched_of(const Workspace& workspace) const;  // under mutex_
   void update_secrets();  // under mutex_: the redactor learns every secret property value
+  IdleStop::Candidate candidate_of(const Workspace& workspace, long long now) const;  // under mutex_
 
   Home home_;
   ProviderRegistry& providers_;

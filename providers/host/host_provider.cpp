@@ -116,8 +116,7 @@ class HostProvider : public berth::Provider {
     {
       std::lock_guard lock(mutex_);
       groups = running_[context.workspace.name];
-      lingering = lingering_[context.workspace.name];
-      lingering_.erase(context.workspace.name);
+      lingering = lingering_[context.workspace.name];  // kept: delete ends what ignores SIGTERM; a CPU reading forgets the dead
     }
     for (int group : groups) ::kill(-group, SIGTERM);
     // What commands left running: each process still the workspace's, never a whole group id.
@@ -378,7 +377,8 @@ class HostProvider : public berth::Provider {
     });
     {
       std::lock_guard lock(mutex_);
-      std::erase_if(lingering_[name], [&](int group) { return !alive.count(group); });
+      // Only groups this pass looked for: one added meanwhile (an exec that just ended) stays.
+      std::erase_if(lingering_[name], [&](int group) { return lingering.count(group) && !alive.count(group); });
     }
     return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   }

@@ -51,15 +51,17 @@ TEST(AutoStop, AnIdleWorkspaceStopsAndBusyOrHeldOrKeptOnesDoNot) {
   ASSERT_EQ(server.berth({"create", "held", "--target", "quick"}).exit_code, 0);
   berth::test::RunOptions with_home;
   with_home.env = {{"BERTH_HOME", server.home().string()}, {"BERTH_NO_AUTOSTART", "1"}, {"BERTH_SERVER", ""}};
-  int held = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "held", "--", "sleep", "120"}, with_home);
+  int held = berth::test::spawn_program({berth::test::berth_binary().string(), "exec", "held", "--", "sleep", "600"}, with_home);
   ASSERT_TRUE(berth::test::wait_until([&] { return activity_of(server, "held").value("open_streams", 0) == 1; }, std::chrono::seconds(20)));
   ASSERT_EQ(server.berth({"create", "kept", "--target", "quick", "--keep-alive"}).exit_code, 0);
   ASSERT_EQ(server.berth({"create", "labelled", "--target", "quick", "--label", "berth.keep-alive=true"}).exit_code, 0);
   ASSERT_EQ(server.berth({"create", "idle", "--target", "quick", "--auto-stop", "2s"}).exit_code, 0);
 
-  Result shown = server.berth({"info", "idle"});
+  // (The busy one is shown: the idle one may already be stopping.)
+  Result shown = server.berth({"info", "busy"});
   EXPECT_NE(shown.out.find("auto-stop:"), std::string::npos) << shown.out;
-  EXPECT_NE(shown.out.find(" 2s ("), std::string::npos) << "the workspace's own --auto-stop: " << shown.out;
+  EXPECT_NE(shown.out.find(" 6s ("), std::string::npos) << "the target's auto_stop: " << shown.out;
+  EXPECT_EQ(activity_of(server, "idle").value("auto_stop", ""), "2s") << "the workspace's own --auto-stop";
 
   ASSERT_TRUE(berth::test::wait_until([&] { return state_of(server, "idle") == "stopped"; }, std::chrono::seconds(60)))
       << "the idle one stops: " << state_of(server, "idle");

@@ -91,6 +91,27 @@ TEST_F(Editor, CodePrintWritesTheEntryAndOneIncludeAndLeavesTheUsersLinesAlone) 
   EXPECT_NE(missing.err.find("cannot run 'cursor'"), std::string::npos) << missing.err;
 }
 
+TEST_F(Editor, AConfigBerthCannotReadIsNeverReplaced) {
+  ServerHome server;
+  ASSERT_EQ(server.berth({"create", "api", "--repo", repo_.string()}).exit_code, 0);
+  fs::create_directories(ssh("config"));  // not a file: nothing berth could read and keep
+  std::ofstream(ssh("config") / "inside") << "mine\n";
+  Result refused = server.berth({"code", "api", "--print"}, with_home_);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("cannot read " + ssh("config").string() + ": it is not a regular file; berth code leaves it as it is"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(berth::test::read_text(ssh("config") / "inside"), "mine\n");
+  // A link berth cannot follow (its target is not there yet) is refused too, and stays.
+  fs::remove_all(ssh("config"));
+  fs::create_symlink(scratch_.path() / "not-yet", ssh("config"));
+  Result dangling = server.berth({"code", "api", "--print"}, with_home_);
+  EXPECT_NE(dangling.exit_code, 0);
+  EXPECT_NE(dangling.err.find("is a symbolic link berth cannot follow"), std::string::npos) << dangling.err;
+  EXPECT_TRUE(fs::is_symlink(ssh("config")));
+  EXPECT_FALSE(fs::exists(scratch_.path() / "not-yet"));
+}
+
 TEST_F(Editor, AConfigThatIsALinkStaysALinkAndATcpServerIsInTheProxyCommand) {
   int port = berth::test::free_tcp_port();
   ServerHome server{ServerHome::Start::later};

@@ -104,8 +104,10 @@ inline std::string settle_checkout(const std::string& folder, const Checkout& ch
     if (code != 0) throw Error("provider_failed", "cannot check out " + checkout.describe() + (reason.empty() ? "" : ": " + reason));
   };
   if (checkout.new_branch && !checkout.branch.empty()) {
-    std::string reason;
-    if (git({"branch", "--no-track", checkout.branch}, nullptr, &reason) != 0 ||
+    std::string reason, head;
+    // An empty repository has no commit to start from: HEAD alone names the new branch.
+    bool has_commit = git({"rev-parse", "-q", "--verify", "HEAD"}, &head) == 0;
+    if ((has_commit && git({"branch", "--no-track", checkout.branch}, nullptr, &reason) != 0) ||
         git({"symbolic-ref", "HEAD", "refs/heads/" + checkout.branch}, nullptr, &reason) != 0) {
       throw Error("invalid", "cannot make the new branch '" + checkout.branch + "'" + (reason.empty() ? "" : ": " + reason));
     }
@@ -114,7 +116,9 @@ inline std::string settle_checkout(const std::string& folder, const Checkout& ch
     if (git({"rev-parse", "-q", "--verify", checkout.commit + "^{commit}"}, &full) != 0) {
       std::string reason;
       if (git({"fetch", "--quiet", "origin", checkout.commit}, nullptr, &reason) != 0) {
-        throw Error("invalid", "the repository has no commit " + checkout.commit + (reason.empty() ? "" : " (git: " + reason + ")"));
+        // A remote gives an object it does not advertise by its full id only.
+        std::string hint = checkout.commit.size() < 40 ? "; a commit no branch or tag holds must be given in full (40 hex digits)" : "";
+        throw Error("invalid", "the repository has no commit " + checkout.commit + (reason.empty() ? "" : " (git: " + reason + ")") + hint);
       }
     }
     move_to(checkout.commit + "^{commit}");
