@@ -402,8 +402,12 @@ TEST_F(AgentDocker, APooledWorkspaceRunsCommandsThroughTheAgent) {
     for (const auto& entry : fs::directory_iterator(agents, error)) count += entry.path().filename().string().find("-pool_") != std::string::npos;
     return count;
   };
+  // This home's pool containers only: other tests' pools share the engine.
   auto pool_running = [&] {
-    Result listed = docker(address_, {"ps", "-q", "--filter", "name=-pool_"});
+    std::string identity = berth::test::read_text(server_.home() / "provider-data" / "docker" / "identity");
+    while (!identity.empty() && identity.back() == '\n') identity.pop_back();
+    if (identity.empty()) return std::ptrdiff_t{0};
+    Result listed = docker(address_, {"ps", "-q", "--filter", "name=-pool_", "--filter", "label=dev.berth.identity=" + identity});
     return std::count(listed.out.begin(), listed.out.end(), '\n');
   };
   ASSERT_TRUE(berth::test::wait_until([&] { return pool_running() == 2; }, 30s)) << server_.berth({"doctor"}).out;
