@@ -47,6 +47,21 @@ async function frameOf(plugin, view) {
   return frame;
 }
 
+// Waits for fn to hold in the plugin's frame as it is now: the page may render its frames again
+// (the plugin list arriving, a route settling), and a wait on a frame it replaced never ends.
+async function waitInFrame(plugin, view, fn, timeout = 20000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const frame = await frameOf(plugin, view);
+    try {
+      await frame.waitForFunction(fn, { timeout: Math.max(100, Math.min(2000, deadline - Date.now())) });
+      return frame;
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+    }
+  }
+}
+
 const toasts = () => page.$$eval('#toasts .toast', (items) => items.map((item) => item.textContent));
 
 test('the example extension: its tab, widget, workspace tab and row action show real data', async () => {
@@ -57,8 +72,7 @@ test('the example extension: its tab, widget, workspace tab and row action show 
   // Its menu entry: an outside link, in a tab of its own that cannot reach the dashboard.
   const menu = await page.$eval('#nav a.external', (a) => ({ href: a.href, target: a.target, rel: a.rel, text: a.textContent }));
   assert.deepEqual(menu, { href: 'https://www.kernel.org/doc/html/latest/filesystems/proc.html', target: '_blank', rel: 'noopener noreferrer', text: 'About load averages ↗' });
-  const tab = await frameOf('glance', 'tab');
-  await tab.waitForFunction(() => document.querySelector('#states li[data-state]'), { timeout: 20000 });
+  const tab = await waitInFrame('glance', 'tab', () => document.querySelector('#states li[data-state]'));
   assert.equal(await tab.$eval('#states', (list) => list.textContent.trim()), 'started: 1');
   await tab.waitForFunction(() => /used of/.test(document.querySelector('#disk').textContent), { timeout: 20000 });
   // The machine's load comes from glance's service, which berth started on this first use.
@@ -67,14 +81,12 @@ test('the example extension: its tab, widget, workspace tab and row action show 
 
   // The home widget.
   await page.goto(`${link.origin}/#/workspaces`, { waitUntil: 'domcontentloaded' });
-  const widget = await frameOf('glance', 'widget');
-  await widget.waitForFunction(() => document.querySelector('#summary').textContent === '1 started', { timeout: 20000 });
+  await waitInFrame('glance', 'widget', () => document.querySelector('#summary').textContent === '1 started');
   await screenshot(page, 'extension-widget');
 
   // The workspace tab gets the workspace's name; the row action runs the host binary for it.
   await page.goto(`${link.origin}/#/w/api`, { waitUntil: 'domcontentloaded' });
-  const workspaceTab = await frameOf('glance', 'workspace');
-  await workspaceTab.waitForFunction(() => document.querySelectorAll('#record dd').length >= 3, { timeout: 20000 });
+  const workspaceTab = await waitInFrame('glance', 'workspace', () => document.querySelectorAll('#record dd').length >= 3);
   const record = await workspaceTab.$$eval('#record dd', (cells) => cells.map((cell) => cell.textContent));
   assert.equal(record[0], 'api');
   assert.equal(record[2], 'host');
