@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <random>
 
 namespace fs = std::filesystem;
@@ -41,10 +42,9 @@ std::string binary_data(size_t size) {
   return data;
 }
 
-// Processes whose command line holds `marker`.
-// Processes whose command line is exactly `words` (arguments joined by spaces): the program
-// itself once it runs, not a shell or a forked copy of one that names it.
-int processes_running(const std::string& words) {
+// How many processes' command lines (arguments joined by spaces, a space after each) match.
+// A process may end while it is read: then it counts as gone (a read error, not a throw).
+int count_processes(const std::function<bool(const std::string& line)>& match) {
   int count = 0;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
@@ -56,27 +56,20 @@ int processes_running(const std::string& words) {
     for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) line.append(buffer, static_cast<size_t>(n));
     ::close(fd);
     for (char& c : line) c = c == '\0' ? ' ' : c;
-    if (line == words + " ") ++count;
+    if (match(line)) ++count;
   }
   return count;
 }
 
+// Processes whose command line holds `marker` (berth's own left out).
 int processes_with(const std::string& marker) {
-  int count = 0;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    // A process may end while it is read: then it counts as gone (a read error, not a throw).
-    std::string line;
-    int fd = ::open((entry.path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    char buffer[4096];
-    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) line.append(buffer, static_cast<size_t>(n));
-    ::close(fd);
-    for (char& c : line) c = c == '\0' ? ' ' : c;
-    if (line.find(marker) != std::string::npos && line.find("berth") == std::string::npos) ++count;
-  }
-  return count;
+  return count_processes([&](const std::string& line) { return line.find(marker) != std::string::npos && line.find("berth") == std::string::npos; });
+}
+
+// Processes whose command line is exactly `words`: the program itself once it runs, not a
+// shell or a forked copy of one that names it.
+int processes_running(const std::string& words) {
+  return count_processes([&](const std::string& line) { return line == words + " "; });
 }
 
 int open_descriptors(int pid) {
